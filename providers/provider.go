@@ -1,0 +1,150 @@
+package providers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Provider is what every adapter implements.
+type Provider interface {
+	// Name is the channel name this instance was configured under (for example "siliconflow" or
+	// "siliconflow-backup"); it labels metrics and logs.
+	Name() string
+	// Models is the adapter's built-in catalog: every upstream model it knows, with capabilities
+	// and list prices. Config can add, alias, hide and re-price models on top of it.
+	Models() []Model
+	// Generate makes images from a prompt (and, where the model takes them, reference images).
+	Generate(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Editor changes the masked area of an image (OpEdit).
+type Editor interface {
+	Edit(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Variator makes variations of an image (OpVariation).
+type Variator interface {
+	Vary(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Remixer makes a new image from an image and a prompt (OpRemix).
+type Remixer interface {
+	Remix(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Upscaler enlarges an image (OpUpscale).
+type Upscaler interface {
+	Upscale(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Describer writes text descriptions of an image (OpDescribe); the Result carries Descriptions.
+type Describer interface {
+	Describe(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Reframer extends an image to a new size or aspect ratio (OpReframe).
+type Reframer interface {
+	Reframe(ctx context.Context, req *Request) (*Result, error)
+}
+
+// BackgroundReplacer replaces an image's background following the prompt (OpReplaceBackground).
+type BackgroundReplacer interface {
+	ReplaceBackground(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Supports reports whether p implements op.
+func Supports(p Provider, op Operation) bool {
+	switch op {
+	case OpGenerate:
+		return true
+	case OpEdit:
+		_, ok := p.(Editor)
+		return ok
+	case OpVariation:
+		_, ok := p.(Variator)
+		return ok
+	case OpRemix:
+		_, ok := p.(Remixer)
+		return ok
+	case OpUpscale:
+		_, ok := p.(Upscaler)
+		return ok
+	case OpDescribe:
+		_, ok := p.(Describer)
+		return ok
+	case OpReframe:
+		_, ok := p.(Reframer)
+		return ok
+	case OpReplaceBackground:
+		_, ok := p.(BackgroundReplacer)
+		return ok
+	}
+	return false
+}
+
+// Do sends req to the method of p that implements req.Operation.
+func Do(ctx context.Context, p Provider, req *Request) (*Result, error) {
+	switch req.Operation {
+	case OpGenerate, "":
+		return p.Generate(ctx, req)
+	case OpEdit:
+		if e, ok := p.(Editor); ok {
+			return e.Edit(ctx, req)
+		}
+	case OpVariation:
+		if v, ok := p.(Variator); ok {
+			return v.Vary(ctx, req)
+		}
+	case OpRemix:
+		if r, ok := p.(Remixer); ok {
+			return r.Remix(ctx, req)
+		}
+	case OpUpscale:
+		if u, ok := p.(Upscaler); ok {
+			return u.Upscale(ctx, req)
+		}
+	case OpDescribe:
+		if d, ok := p.(Describer); ok {
+			return d.Describe(ctx, req)
+		}
+	case OpReframe:
+		if r, ok := p.(Reframer); ok {
+			return r.Reframe(ctx, req)
+		}
+	case OpReplaceBackground:
+		if b, ok := p.(BackgroundReplacer); ok {
+			return b.ReplaceBackground(ctx, req)
+		}
+	}
+	return nil, &Error{Kind: KindUnsupported, Param: "model", Provider: p.Name(),
+		Message: "this model does not support the " + string(req.Operation) + " operation"}
+}
+
+// Config is what a factory gets to build one channel (one upstream account) of a provider.
+// Base URL and credentials come only from configuration, never from a request.
+type Config struct {
+	// Name is the channel name; it defaults to the provider type.
+	Name string
+	// BaseURL overrides the adapter's default host (for example the simulator's address).
+	BaseURL string
+	// APIKey is the upstream credential. Adapters send it only in the auth header and never put
+	// it in an error, a log line or a metric label.
+	APIKey string
+	// Timeout bounds one upstream call; zero means the adapter's default.
+	Timeout time.Duration
+	// MaxResponseBytes caps an upstream answer; zero means DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+	// Options are adapter-specific settings (for example Ideogram's "layout": "aihubmix").
+	Options map[string]string
+	// HTTP is the outbound client (internal/httpx): connection pooling, SSRF-safe dialing.
+	// Adapters must use it, never http.DefaultClient. Nil means a plain client (tests only).
+	HTTP *http.Client
+	// Logger is never nil when built through New.
+	Logger *zap.Logger
+}
+
+// Factory builds a provider instance from its configuration.
+type Factory func(Config) (Provider, error)

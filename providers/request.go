@@ -1,0 +1,128 @@
+package providers
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"time"
+)
+
+// Operation names what a request asks a provider to do.
+type Operation string
+
+// The operations the front door exposes. Generate is the only one every provider has.
+const (
+	OpGenerate          Operation = "generate"
+	OpEdit              Operation = "edit"
+	OpVariation         Operation = "variation"
+	OpRemix             Operation = "remix"
+	OpUpscale           Operation = "upscale"
+	OpDescribe          Operation = "describe"
+	OpReframe           Operation = "reframe"
+	OpReplaceBackground Operation = "replace_background"
+)
+
+// Operations lists every operation in a stable order.
+var Operations = []Operation{OpGenerate, OpEdit, OpVariation, OpRemix, OpUpscale, OpDescribe, OpReframe, OpReplaceBackground}
+
+// Image is an input image. The front door has already fetched it (through the SSRF-safe client
+// when the client gave a URL), checked its format and read its dimensions.
+type Image struct {
+	Data        []byte
+	ContentType string // "image/png", "image/jpeg" or "image/webp"
+	Filename    string
+	Width       int
+	Height      int
+}
+
+// DataURI returns the image as a data URI with a lower-case MIME type, the form JSON-only
+// upstreams (SiliconFlow, Ark, Modelverse) take for reference images.
+func (im Image) DataURI() string {
+	ct := im.ContentType
+	if ct == "" {
+		ct = "image/png"
+	}
+	buf := make([]byte, 0, len("data:;base64,")+len(ct)+base64.StdEncoding.EncodedLen(len(im.Data)))
+	buf = append(buf, "data:"...)
+	buf = append(buf, ct...)
+	buf = append(buf, ";base64,"...)
+	buf = base64.StdEncoding.AppendEncode(buf, im.Data)
+	return string(buf)
+}
+
+// Request is the canonical, provider-neutral form of an image request. Zero values mean "not
+// given by the client": the adapter then sends nothing and the upstream applies its default.
+type Request struct {
+	Operation Operation
+	// Model is the upstream model id (for example "black-forest-labs/FLUX.1-schnell"), already
+	// resolved from the public name by the catalog.
+	Model string
+
+	Prompt         string
+	NegativePrompt string
+	// N is the number of images wanted from this call; the front door has already split a larger
+	// request into calls of at most the model's MaxN.
+	N int
+	// Width and Height are the output size, validated against the model's size rule. Zero when the
+	// client left the size to the model (or gave an aspect ratio instead).
+	Width, Height int
+	// AspectRatio is "W:H" when the client asked for a ratio rather than a size.
+	AspectRatio string
+
+	Quality           string
+	Style             string
+	Seed              *int64
+	Steps             int
+	GuidanceScale     *float64
+	Strength          *float64
+	PromptEnhancement *bool
+
+	Background        string
+	OutputFormat      string
+	OutputCompression *int
+	Moderation        string
+	User              string
+
+	// ResponseFormat is what the client wants ("url" or "b64_json"). It is a hint: an upstream that
+	// can return either should return the wanted one to save a download; the front door converts
+	// whatever comes back.
+	ResponseFormat string
+
+	// Images are the source images: the image to edit, vary, remix, upscale, describe or reframe,
+	// or reference images for image-to-image generation.
+	Images []Image
+	// Mask marks the area to change in OpenAI's convention: fully transparent pixels (alpha 0) are
+	// changed. Adapters whose upstream wants another convention convert it (see internal/imaging).
+	Mask *Image
+
+	// Extra holds extension fields the front door does not interpret (rendering_speed, style_type,
+	// image_weight, resemblance, color_palette, ...). Adapters read the ones they know, and must
+	// reject unknown ones with KindUnsupported naming the field rather than ignore them.
+	Extra map[string]json.RawMessage
+}
+
+// Result is an upstream's answer in canonical form.
+type Result struct {
+	// Created is when the upstream made the images; zero means "now".
+	Created time.Time
+	Images  []Output
+	// Descriptions answers OpDescribe.
+	Descriptions []string
+	// Withheld counts images the upstream generated but did not deliver (for example Ideogram's
+	// is_image_safe=false items). They are not billed.
+	Withheld int
+	// UpstreamRequestID is the provider's id for the call, for logs and support tickets.
+	UpstreamRequestID string
+}
+
+// Output is one generated image: bytes, or a URL the front door downloads through the
+// SSRF-safe client when it needs the bytes.
+type Output struct {
+	Data        []byte
+	ContentType string
+	URL         string
+	// Expires is when URL stops working, when the provider says or documents it.
+	Expires       time.Time
+	RevisedPrompt string
+	Seed          *int64
+	Width, Height int
+}
