@@ -1,0 +1,461 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Addr is the listen address.
+	Addr string `yaml:"addr"`
+	// PublicURL is the gateway's external base URL (for hosted image links); empty means the
+	// request's own scheme and host.
+	PublicURL string `yaml:"public_url"`
+	// DatabaseURL is "postgres://…", "sqlite:PATH" or empty for SQLite under DataDir.
+	DatabaseURL Secret `yaml:"database_url"`
+	// MigrateOnStart applies embedded migrations when serve starts.
+	MigrateOnStart bool `yaml:"migrate_on_start"`
+	// RedisURL enables the shared Redis rate limiter; empty means the in-process limiter.
+	RedisURL Secret `yaml:"redis_url"`
+	// AdminToken enables the admin API (bearer token); empty disables it.
+	AdminToken Secret `yaml:"admin_token"`
+	// DataDir holds the SQLite database and hosted images by default.
+	DataDir string `yaml:"data_dir"`
+
+	Log       LogConfig       `yaml:"log"`
+	Limits    LimitsConfig    `yaml:"limits"`
+	RateLimit RateLimitConfig `yaml:"rate_limit"`
+	Billing   BillingConfig   `yaml:"billing"`
+	Images    ImagesConfig    `yaml:"images"`
+	Outbound  OutboundConfig  `yaml:"outbound"`
+
+	// Sandbox enables the built-in sandbox provider (default true).
+	Sandbox bool `yaml:"sandbox"`
+	// Providers are the upstream channels: one entry per provider account.
+	Providers []ChannelConfig `yaml:"providers"`
+	// Models add aliases, hide and re-price catalog models.
+	Models []ModelConfig `yaml:"models"`
+
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// LogConfig configures zap.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or console
+}
+
+// LimitsConfig caps what one request may ask for.
+type LimitsConfig struct {
+	// MaxBodyBytes caps a request body (413 beyond).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxImagePixels caps an input image's declared width×height, checked before decoding.
+	MaxImagePixels int `yaml:"max_image_pixels"`
+	// MaxImageBytes caps one fetched or uploaded image.
+	MaxImageBytes int64 `yaml:"max_image_bytes"`
+	// MaxN caps n per request.
+	MaxN int `yaml:"max_n"`
+	// MapNearest is the default for nearest-value mapping of sizes (per key overridable).
+	MapNearest bool `yaml:"map_nearest"`
+	// KeyCacheTTL bounds how long a revoked key keeps working.
+	KeyCacheTTL Duration `yaml:"key_cache_ttl"`
+}
+
+// RateLimitConfig configures the limiter and per-key defaults (0 = unlimited).
+type RateLimitConfig struct {
+	// FailurePolicy is "open" (fall back to the in-process limiter) or "closed" (503) when Redis fails.
+	FailurePolicy string   `yaml:"failure_policy"`
+	RedisTimeout  Duration `yaml:"redis_timeout"`
+	RPM           int      `yaml:"rpm"`
+	IPM           int      `yaml:"ipm"`
+	MPPM          int      `yaml:"mppm"`
+	Concurrency   int      `yaml:"concurrency"`
+}
+
+// BillingConfig sets the deployment currency and conversion rates.
+type BillingConfig struct {
+	// Currency is the one currency budgets and costs are kept in.
+	Currency string `yaml:"currency"`
+	// Rates converts prices quoted in other currencies: Rates["CNY"] = "0.14" means 1 CNY = 0.14
+	// units of Currency.
+	Rates map[string]string `yaml:"rates"`
+	// HoldTTL is how long a budget hold lives before the sweeper frees it.
+	HoldTTL Duration `yaml:"hold_ttl"`
+	// OutboxDir holds usage events waiting for the store.
+	OutboxDir string `yaml:"outbox_dir"`
+}
+
+// ImagesConfig configures gateway-hosted images (bytes served under an unguessable URL).
+type ImagesConfig struct {
+	Dir string   `yaml:"dir"`
+	TTL Duration `yaml:"ttl"`
+}
+
+// OutboundConfig configures the outbound HTTP client.
+type OutboundConfig struct {
+	Timeout Duration `yaml:"timeout"`
+	// AllowHosts may be reached even though private or loopback (host, host:port, IP or CIDR).
+	AllowHosts []string `yaml:"allow_hosts"`
+}
+
+// ChannelConfig is one upstream account of a provider.
+type ChannelConfig struct {
+	Name    string            `yaml:"name"`
+	Type    string            `yaml:"type"`
+	BaseURL string            `yaml:"base_url"`
+	APIKey  Secret            `yaml:"api_key"`
+	Timeout Duration          `yaml:"timeout"`
+	Options map[string]string `yaml:"options"`
+	// Models restricts the channel to these upstream model ids (empty: the adapter's catalog).
+	Models []string `yaml:"models"`
+	// Per-channel limits protecting the upstream account's own quota (0 = unlimited).
+	RPM         int `yaml:"rpm"`
+	IPM         int `yaml:"ipm"`
+	Concurrency int `yaml:"concurrency"`
+}
+
+// ModelConfig adds an alias, hides or re-prices a model.
+type ModelConfig struct {
+	// Name is the public name (an alias) clients use; empty when only hiding/re-pricing Target.
+	Name string `yaml:"name"`
+	// Target is what the name routes to: "<channel or provider>/<upstream id>" or a bare id.
+	Target string `yaml:"target"`
+	// Fallbacks are further targets tried in order when the first fails with a provider fault.
+	Fallbacks []string `yaml:"fallbacks"`
+	Hidden    bool     `yaml:"hidden"`
+	Price     *Price   `yaml:"price"`
+}
+
+// Price overrides a model's price.
+type Price struct {
+	Unit       string      `yaml:"unit"` // image, megapixel_step, megapixel
+	Currency   string      `yaml:"currency"`
+	Amount     string      `yaml:"amount"`
+	FreeImages int         `yaml:"free_images"`
+	Tiers      []PriceTier `yaml:"tiers"`
+}
+
+// PriceTier is one more specific price.
+type PriceTier struct {
+	Operation string `yaml:"operation"`
+	Quality   string `yaml:"quality"`
+	Size      string `yaml:"size"`
+	Amount    string `yaml:"amount"`
+}
+
+// Duration is a time.Duration that reads "30s" in YAML.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML reads a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (like 30s or 5m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML prints a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Default returns the built-in configuration: everything embedded, nothing to install.
+func Default() *Config {
+	return &Config{
+		Addr:           "127.0.0.1:8080",
+		DataDir:        "./data",
+		MigrateOnStart: true,
+		Log:            LogConfig{Level: "info", Format: "json"},
+		Limits: LimitsConfig{
+			MaxBodyBytes:   64 << 20,
+			MaxImagePixels: 4096 * 4096,
+			MaxImageBytes:  25 << 20,
+			MaxN:           10,
+			KeyCacheTTL:    Duration(5 * time.Second),
+		},
+		RateLimit: RateLimitConfig{FailurePolicy: "open", RedisTimeout: Duration(100 * time.Millisecond)},
+		Billing: BillingConfig{
+			Currency: "USD",
+			Rates:    map[string]string{"CNY": "0.14"},
+			HoldTTL:  Duration(15 * time.Minute),
+		},
+		Images:          ImagesConfig{TTL: Duration(24 * time.Hour)},
+		Outbound:        OutboundConfig{Timeout: Duration(120 * time.Second)},
+		Sandbox:         true,
+		ShutdownTimeout: Duration(30 * time.Second),
+	}
+}
+
+// Load reads the YAML file at path (none when empty) over the defaults, applies environment
+// overrides from getenv, fills derived defaults and validates. All problems come back at once.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := c.decode(b); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return nil, err
+	}
+	c.fill()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) decode(b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// envName turns a provider type into its env prefix: "openai-compatible" → "OPENAI_COMPATIBLE".
+func envName(t string) string {
+	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(t))
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	sec := func(name string, dst *Secret) {
+		if v := getenv(name); v != "" {
+			*dst = Secret(v)
+		}
+	}
+	boolean := func(name string, dst *bool) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a boolean", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+	str("IMAGEGW_ADDR", &c.Addr)
+	str("IMAGEGW_PUBLIC_URL", &c.PublicURL)
+	sec("IMAGEGW_DATABASE_URL", &c.DatabaseURL)
+	sec("IMAGEGW_REDIS_URL", &c.RedisURL)
+	sec("IMAGEGW_ADMIN_TOKEN", &c.AdminToken)
+	str("IMAGEGW_DATA_DIR", &c.DataDir)
+	str("IMAGEGW_LOG_LEVEL", &c.Log.Level)
+	str("IMAGEGW_LOG_FORMAT", &c.Log.Format)
+	str("IMAGEGW_CURRENCY", &c.Billing.Currency)
+	str("IMAGEGW_RATE_LIMIT_FAILURE_POLICY", &c.RateLimit.FailurePolicy)
+	boolean("IMAGEGW_SANDBOX", &c.Sandbox)
+	boolean("IMAGEGW_MIGRATE_ON_START", &c.MigrateOnStart)
+	boolean("IMAGEGW_MAP_NEAREST", &c.Limits.MapNearest)
+	if v := getenv("IMAGEGW_OUTBOUND_ALLOW_HOSTS"); v != "" {
+		for _, h := range strings.Split(v, ",") {
+			if h = strings.TrimSpace(h); h != "" && !slices.Contains(c.Outbound.AllowHosts, h) {
+				c.Outbound.AllowHosts = append(c.Outbound.AllowHosts, h)
+			}
+		}
+	}
+	// A provider's channel from env: <TYPE>_API_KEY (and <TYPE>_BASE_URL) for every registered
+	// type that has no configured channel of the same name.
+	for _, t := range providers.Names() {
+		if t == "sandbox" {
+			continue
+		}
+		key, base := getenv(envName(t)+"_API_KEY"), getenv(envName(t)+"_BASE_URL")
+		if key == "" {
+			continue
+		}
+		i := slices.IndexFunc(c.Providers, func(ch ChannelConfig) bool { return ch.Name == t })
+		if i < 0 {
+			c.Providers = append(c.Providers, ChannelConfig{Name: t, Type: t, APIKey: Secret(key), BaseURL: base})
+			continue
+		}
+		c.Providers[i].APIKey = Secret(key)
+		if base != "" {
+			c.Providers[i].BaseURL = base
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) fill() {
+	for i := range c.Providers {
+		if c.Providers[i].Name == "" {
+			c.Providers[i].Name = c.Providers[i].Type
+		}
+	}
+	if c.Images.Dir == "" {
+		c.Images.Dir = c.DataDir + "/images"
+	}
+	if c.Billing.OutboxDir == "" {
+		c.Billing.OutboxDir = c.DataDir + "/outbox"
+	}
+	c.Billing.Currency = strings.ToUpper(c.Billing.Currency)
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
+	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
+)
+
+// Validate reports every problem in the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr: %q is not host:port", c.Addr)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url: %q is not an absolute http(s) URL", c.PublicURL)
+		}
+	}
+	if d := c.DatabaseURL.Value(); d != "" && !strings.HasPrefix(d, "postgres://") && !strings.HasPrefix(d, "postgresql://") &&
+		!strings.HasPrefix(d, "sqlite:") && !strings.HasPrefix(d, "file:") {
+		bad("database_url: must start with postgres://, postgresql:// or sqlite:")
+	}
+	if r := c.RedisURL.Value(); r != "" && !strings.HasPrefix(r, "redis://") && !strings.HasPrefix(r, "rediss://") {
+		bad("redis_url: must start with redis:// or rediss://")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format: %q is not json or console", c.Log.Format)
+	}
+	if c.Limits.MaxBodyBytes <= 0 || c.Limits.MaxImagePixels <= 0 || c.Limits.MaxImageBytes <= 0 {
+		bad("limits: max_body_bytes, max_image_pixels and max_image_bytes must be positive")
+	}
+	if c.Limits.MaxN < 1 || c.Limits.MaxN > 100 {
+		bad("limits.max_n: %d is not within 1..100", c.Limits.MaxN)
+	}
+	if c.RateLimit.FailurePolicy != "open" && c.RateLimit.FailurePolicy != "closed" {
+		bad("rate_limit.failure_policy: %q is not open or closed", c.RateLimit.FailurePolicy)
+	}
+	if c.RateLimit.RPM < 0 || c.RateLimit.IPM < 0 || c.RateLimit.MPPM < 0 || c.RateLimit.Concurrency < 0 {
+		bad("rate_limit: limits must not be negative")
+	}
+	if !currencyRE.MatchString(c.Billing.Currency) {
+		bad("billing.currency: %q is not a 3-letter currency code", c.Billing.Currency)
+	}
+	for cur, r := range c.Billing.Rates {
+		if a, err := money.Parse(r); err != nil || a <= 0 {
+			bad("billing.rates.%s: %q is not a positive decimal", cur, r)
+		}
+	}
+	seen := map[string]bool{}
+	for i, ch := range c.Providers {
+		where := fmt.Sprintf("providers[%d]", i)
+		if ch.Name != "" {
+			where = fmt.Sprintf("providers[%d] (%s)", i, ch.Name)
+		}
+		switch {
+		case ch.Type == "":
+			bad("%s: type is required (one of %v)", where, providers.Names())
+		case !providers.Registered(ch.Type):
+			bad("%s: unknown provider %q (known: %v)", where, ch.Type, providers.Names())
+		}
+		if !nameRE.MatchString(ch.Name) {
+			bad("%s: name %q must be letters, digits, '.', '_' or '-'", where, ch.Name)
+		}
+		if seen[ch.Name] {
+			bad("%s: duplicate channel name %q", where, ch.Name)
+		}
+		seen[ch.Name] = true
+		if ch.BaseURL != "" {
+			if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("%s: base_url is not an absolute http(s) URL", where)
+			}
+		}
+		if ch.Type != "sandbox" && ch.APIKey == "" {
+			bad("%s: api_key is required (or set %s_API_KEY)", where, envName(ch.Type))
+		}
+		if ch.RPM < 0 || ch.IPM < 0 || ch.Concurrency < 0 {
+			bad("%s: limits must not be negative", where)
+		}
+	}
+	for i, m := range c.Models {
+		where := fmt.Sprintf("models[%d]", i)
+		if m.Target == "" {
+			bad("%s: target is required", where)
+		}
+		if m.Name == "" && !m.Hidden && m.Price == nil {
+			bad("%s: give a name (alias), hidden: true or a price", where)
+		}
+		if m.Price != nil {
+			if _, err := m.Price.Parse(); err != nil {
+				bad("%s.price: %v", where, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Parse converts a configured price into a providers.Price.
+func (p *Price) Parse() (providers.Price, error) {
+	var errs []error
+	out := providers.Price{Unit: providers.PriceUnit(p.Unit), Currency: strings.ToUpper(p.Currency), FreeImages: p.FreeImages}
+	switch out.Unit {
+	case providers.PerImage, providers.PerMegapixelStep, providers.PerMegapixel:
+	default:
+		errs = append(errs, fmt.Errorf("unit %q is not image, megapixel_step or megapixel", p.Unit))
+	}
+	if !currencyRE.MatchString(out.Currency) {
+		errs = append(errs, fmt.Errorf("currency %q is not a 3-letter currency code", p.Currency))
+	}
+	a, err := money.Parse(p.Amount)
+	if err != nil || a < 0 {
+		errs = append(errs, fmt.Errorf("amount %q is not a non-negative decimal", p.Amount))
+	}
+	out.Amount = a
+	if p.FreeImages < 0 {
+		errs = append(errs, errors.New("free_images must not be negative"))
+	}
+	for i, t := range p.Tiers {
+		ta, err := money.Parse(t.Amount)
+		if err != nil || ta < 0 {
+			errs = append(errs, fmt.Errorf("tiers[%d].amount %q is not a non-negative decimal", i, t.Amount))
+		}
+		out.Tiers = append(out.Tiers, providers.PriceTier{Operation: providers.Operation(t.Operation), Quality: t.Quality, Size: t.Size, Amount: ta})
+	}
+	return out, errors.Join(errs...)
+}
+
+// Redacted returns the configuration as YAML with every secret redacted, for `imagegw config`
+// and start-up logs.
+func (c *Config) Redacted() string {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return fmt.Sprintf("config: %v", err)
+	}
+	return string(b)
+}
