@@ -1,0 +1,220 @@
+// Package catalog maps the public model names clients send to routes: ordered channels (a
+// provider adapter instance with its upstream model id), the model's capabilities and its price.
+//
+// Names resolve as: a configured alias; "<channel>/<upstream id>"; "<provider>/<upstream id>";
+// or the bare upstream id when exactly one provider offers it. Upstream ids contain '/', so a
+// name is never split on '/': every accepted form is a key of one map.
+package catalog
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/imagegw/imagegw/internal/config"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// Channel is one configured upstream account.
+type Channel struct {
+	Name     string
+	Type     string
+	Provider providers.Provider
+	// Models restricts the channel to these upstream ids; empty means its whole catalog.
+	Models []string
+}
+
+// Route is one way to serve a model: a channel and the upstream model on it.
+type Route struct {
+	Channel  string
+	Type     string
+	Provider providers.Provider
+	Model    *providers.Model
+}
+
+// Entry is one public model name.
+type Entry struct {
+	Name    string
+	OwnedBy string // provider type of the primary route
+	// Model holds the primary route's capabilities with the effective price.
+	Model providers.Model
+	// Operations the primary route supports (model ∩ adapter).
+	Operations []providers.Operation
+	Routes     []Route
+	listed     bool
+}
+
+// Supports reports whether the entry's primary route takes op.
+func (e *Entry) Supports(op providers.Operation) bool { return slices.Contains(e.Operations, op) }
+
+// Catalog resolves names. It is immutable once built and safe for concurrent use.
+type Catalog struct {
+	byName    map[string]*Entry
+	ambiguous map[string][]string
+	list      []*Entry
+}
+
+// Build assembles the catalog from channels (in priority order) and model configuration.
+func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
+	c := &Catalog{byName: map[string]*Entry{}, ambiguous: map[string][]string{}}
+	byType := map[string][]Route{} // "<type>/<id>" → routes
+	bare := map[string][]Route{}   // "<id>" → routes
+	var typedNames []string
+	for _, ch := range channels {
+		ms := ch.Provider.Models()
+		for i := range ms {
+			m := &ms[i]
+			if len(ch.Models) > 0 && !slices.Contains(ch.Models, m.ID) {
+				continue
+			}
+			r := Route{Channel: ch.Name, Type: ch.Type, Provider: ch.Provider, Model: m}
+			c.add(ch.Name+"/"+m.ID, []Route{r}, false)
+			tn := ch.Type + "/" + m.ID
+			if _, ok := byType[tn]; !ok {
+				typedNames = append(typedNames, tn)
+			}
+			byType[tn] = append(byType[tn], r)
+			bare[m.ID] = append(bare[m.ID], r)
+		}
+	}
+	for _, tn := range typedNames {
+		c.add(tn, byType[tn], false)
+	}
+	hidden := map[string]bool{}
+	for _, mc := range models {
+		if mc.Hidden {
+			hidden[mc.Target] = true
+		}
+	}
+	for id, rs := range bare {
+		types := map[string]bool{}
+		for _, r := range rs {
+			types[r.Type] = true
+		}
+		if len(types) > 1 {
+			var opts []string
+			for t := range types {
+				opts = append(opts, t+"/"+id)
+			}
+			sort.Strings(opts)
+			c.ambiguous[id] = opts
+			continue
+		}
+		if _, taken := c.byName[id]; !taken {
+			c.add(id, rs, false)
+		}
+	}
+	// The listed name of each offered model: the bare id when unambiguous, else "<type>/<id>".
+	for _, tn := range typedNames {
+		id := byType[tn][0].Model.ID
+		name := tn
+		if _, amb := c.ambiguous[id]; !amb {
+			name = id
+		}
+		if hidden[name] || hidden[tn] || hidden[id] {
+			continue
+		}
+		if e := c.byName[name]; e != nil {
+			e.listed = true
+		}
+	}
+	var errs []string
+	for i, mc := range models {
+		var routes []Route
+		for _, target := range append([]string{mc.Target}, mc.Fallbacks...) {
+			e, err := c.Lookup(target)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("models[%d]: target %q: %v", i, target, err))
+				continue
+			}
+			routes = append(routes, e.Routes...)
+		}
+		if len(routes) == 0 {
+			continue
+		}
+		var price *providers.Price
+		if mc.Price != nil {
+			p, err := mc.Price.Parse()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("models[%d].price: %v", i, err))
+				continue
+			}
+			price = &p
+		}
+		name := mc.Name
+		if name == "" {
+			// Hiding or re-pricing the target itself.
+			if price != nil {
+				t := c.byName[mc.Target].Routes[0]
+				for _, x := range c.byName {
+					if p := x.Routes[0]; p.Type == t.Type && p.Model.ID == t.Model.ID {
+						x.Model.Price = *price
+					}
+				}
+			}
+			continue
+		}
+		if _, taken := c.byName[name]; taken && c.byName[name].listed {
+			// An alias shadows an upstream name of the same spelling: the alias wins.
+			c.byName[name].listed = false
+		}
+		e := c.add(name, routes, true)
+		if price != nil {
+			e.Model.Price = *price
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("catalog: %s", strings.Join(errs, "; "))
+	}
+	for _, e := range c.byName {
+		if e.listed {
+			c.list = append(c.list, e)
+		}
+	}
+	sort.Slice(c.list, func(i, j int) bool { return c.list[i].Name < c.list[j].Name })
+	return c, nil
+}
+
+func (c *Catalog) add(name string, routes []Route, listed bool) *Entry {
+	primary := routes[0]
+	e := &Entry{
+		Name:    name,
+		OwnedBy: primary.Type,
+		Model:   *primary.Model,
+		Routes:  routes,
+		listed:  listed,
+	}
+	for _, op := range primary.Model.Operations {
+		if providers.Supports(primary.Provider, op) {
+			e.Operations = append(e.Operations, op)
+		}
+	}
+	c.byName[name] = e
+	return e
+}
+
+// NotFoundError says a name resolves to no model; Options lists qualified names when the bare
+// name was ambiguous.
+type NotFoundError struct {
+	Name    string
+	Options []string
+}
+
+func (e *NotFoundError) Error() string {
+	if len(e.Options) > 0 {
+		return fmt.Sprintf("the model %q is offered by several providers; use one of: %s", e.Name, strings.Join(e.Options, ", "))
+	}
+	return fmt.Sprintf("the model %q does not exist", e.Name)
+}
+
+// Lookup resolves a public name.
+func (c *Catalog) Lookup(name string) (*Entry, error) {
+	if e, ok := c.byName[name]; ok {
+		return e, nil
+	}
+	return nil, &NotFoundError{Name: name, Options: c.ambiguous[name]}
+}
+
+// List returns the listed entries sorted by name.
+func (c *Catalog) List() []*Entry { return c.list }
