@@ -1,7 +1,3 @@
-// Package store defines the gateway's persistent state: API keys, budgets with their holds, free
-// quotas and the usage ledger. Implementations live in store/postgres (production, pgx) and
-// store/sqlite (embedded default, modernc.org/sqlite); both pass the conformance suite in
-// store/storetest. Amounts are integer micro-units (internal/money); times are UTC.
 package store
 
 import (
@@ -71,6 +67,48 @@ type KeyUpdate struct {
 	MapNearest   *bool
 }
 
+// Apply changes k as u says: set fields replace k's values, Clear* fields unset them (a Clear*
+// field wins over its value field). Implementations use it so every store updates keys alike.
+func (u KeyUpdate) Apply(k *Key) {
+	if u.Name != nil {
+		k.Name = *u.Name
+	}
+	if u.Models != nil {
+		k.Models = append([]string(nil), (*u.Models)...)
+	}
+	if u.ExpiresAt != nil {
+		t := *u.ExpiresAt
+		k.ExpiresAt = &t
+	}
+	if u.ClearExpiry {
+		k.ExpiresAt = nil
+	}
+	if u.Budget != nil {
+		b := *u.Budget
+		k.Budget = &b
+	}
+	if u.ClearBudget {
+		k.Budget = nil
+	}
+	if u.BudgetPeriod != nil {
+		k.BudgetPeriod = *u.BudgetPeriod
+	}
+	copyInt := func(dst **int, src *int) {
+		if src != nil {
+			v := *src
+			*dst = &v
+		}
+	}
+	copyInt(&k.RPM, u.RPM)
+	copyInt(&k.IPM, u.IPM)
+	copyInt(&k.MPPM, u.MPPM)
+	copyInt(&k.Concurrency, u.Concurrency)
+	if u.MapNearest != nil {
+		v := *u.MapNearest
+		k.MapNearest = &v
+	}
+}
+
 // Hold reserves part of a key's budget for one in-flight request.
 type Hold struct {
 	ID          string // the request id
@@ -117,7 +155,8 @@ type UsageEvent struct {
 	UpstreamMS int64 // time spent waiting on the upstream
 }
 
-// UsageFilter selects ledger rows; zero fields match everything.
+// UsageFilter selects ledger rows; zero fields match everything. Since is inclusive and Until
+// exclusive, so consecutive windows never count an event twice.
 type UsageFilter struct {
 	KeyID string
 	Model string
@@ -125,7 +164,8 @@ type UsageFilter struct {
 	Until time.Time
 }
 
-// UsageGroup is one aggregate row of a usage query.
+// UsageGroup is one aggregate row of a usage query. SumUsage returns one row per group and
+// currency (one per group in a single-currency deployment), ordered by group, then currency.
 type UsageGroup struct {
 	Group         string // the day ("2026-11-22"), model, or key id, per GroupBy
 	Requests      int64

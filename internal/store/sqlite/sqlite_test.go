@@ -1,0 +1,139 @@
+package sqlite_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/internal/store/sqlite"
+	"github.com/imagegw/imagegw/internal/store/storetest"
+)
+
+func openMemory(t *testing.T) store.Store {
+	s, err := sqlite.Open(t.Context(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func openFile(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func TestConformanceMemory(t *testing.T) {
+	storetest.Run(t, openMemory)
+}
+
+func TestConformanceFile(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openFile(t, filepath.Join(t.TempDir(), "imagegw.db"))
+	})
+}
+
+func TestOpenCreatesDirectoryAndPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b", "imagegw.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateKey(t.Context(), &store.Key{ID: "key_1", Hash: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+
+	s = openFile(t, path)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate on reopen: %v", err)
+	}
+	if n, err := s.CountKeys(t.Context()); err != nil || n != 1 {
+		t.Errorf("CountKeys after reopen = %d, %v; want 1", n, err)
+	}
+}
+
+func TestOpenRejectsBadPaths(t *testing.T) {
+	for _, p := range []string{"", "data/x.db?mode=ro"} {
+		if s, err := sqlite.Open(t.Context(), p); err == nil {
+			_ = s.Close()
+			t.Errorf("Open(%q) succeeded; want an error", p)
+		}
+	}
+}
+
+// TestSeveralProcesses opens one database file several times, as separate gateway processes
+// would, migrates from all at once and places holds from all at once: the budget holds.
+func TestSeveralProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	stores := make([]*sqlite.Store, 4)
+	for i := range stores {
+		stores[i] = openFile(t, path)
+	}
+	var wg sync.WaitGroup
+	for _, s := range stores {
+		wg.Go(func() {
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Errorf("concurrent Migrate: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	budget := money.MustParse("30")
+	if err := stores[0].CreateKey(t.Context(), &store.Key{ID: "key_1", Hash: "h1", Budget: &budget}); err != nil {
+		t.Fatal(err)
+	}
+	var ok atomic.Int64
+	for i := range 120 {
+		wg.Go(func() {
+			now := time.Now()
+			err := stores[i%len(stores)].PlaceHold(t.Context(), store.Hold{ID: fmt.Sprintf("req_%d", i), KeyID: "key_1",
+				Amount: money.MustParse("1"), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case !errors.Is(err, store.ErrInsufficientBudget):
+				t.Errorf("PlaceHold: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 30 {
+		t.Errorf("%d holds placed across 4 stores; want 30", ok.Load())
+	}
+	b, err := stores[3].Balance(t.Context(), "key_1", time.Time{})
+	if err != nil || b.Held != budget {
+		t.Errorf("Balance = %+v, %v; want held %s", b, err, budget)
+	}
+}

@@ -1,0 +1,148 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+)
+
+const usageColumns = `request_id, time, key_id, model, provider, channel, operation, n_requested,
+	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms`
+
+// InsertUsage writes the events in one transaction, skipping request ids already in the ledger.
+func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for _, e := range events {
+		if e.RequestID == "" {
+			return fmt.Errorf("sqlite: insert usage: an event has no request id (key %s, model %s)", e.KeyID, e.Model)
+		}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_events (`+usageColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (request_id) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			_, err := stmt.ExecContext(ctx, e.RequestID, micros(e.Time), e.KeyID, e.Model, e.Provider, e.Channel,
+				e.Operation, e.NRequested, e.NDelivered, e.Width, e.Height, e.Steps, int64(e.Cost), e.Currency,
+				e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS)
+			if err != nil {
+				return fmt.Errorf("request %s: %w", e.RequestID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: insert usage: %w", err)
+	}
+	return nil
+}
+
+// where builds the WHERE clause for f: Since is inclusive, Until exclusive.
+func where(f store.UsageFilter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.KeyID != "" {
+		conds = append(conds, "key_id = ?")
+		args = append(args, f.KeyID)
+	}
+	if f.Model != "" {
+		conds = append(conds, "model = ?")
+		args = append(args, f.Model)
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "time >= ?")
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "time < ?")
+		args = append(args, micros(f.Until))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListUsage returns matching events, newest first (ties by request id, descending), at most
+// limit of them (0: all). The filter's Since is inclusive and Until exclusive.
+func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter, limit int) ([]store.UsageEvent, error) {
+	w, args := where(f)
+	q := `SELECT ` + usageColumns + ` FROM usage_events` + w + ` ORDER BY time DESC, request_id DESC`
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list usage: %w", err)
+	}
+	defer rows.Close()
+	var events []store.UsageEvent
+	for rows.Next() {
+		var e store.UsageEvent
+		var t, cost int64
+		if err := rows.Scan(&e.RequestID, &t, &e.KeyID, &e.Model, &e.Provider, &e.Channel, &e.Operation,
+			&e.NRequested, &e.NDelivered, &e.Width, &e.Height, &e.Steps, &cost, &e.Currency, &e.Status,
+			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS); err != nil {
+			return nil, fmt.Errorf("sqlite: list usage: %w", err)
+		}
+		e.Time, e.Cost = fromMicros(t), money.Amount(cost)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list usage: %w", err)
+	}
+	return events, nil
+}
+
+// SumUsage aggregates matching events per group and currency, ordered by group then currency.
+// Days are UTC dates ("2026-11-22").
+func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageGroup, error) {
+	var g string
+	switch groupBy {
+	case store.GroupByDay:
+		g = `strftime('%Y-%m-%d', time / 1000000, 'unixepoch')`
+	case store.GroupByModel:
+		g = `model`
+	case store.GroupByKey:
+		g = `key_id`
+	default:
+		return nil, fmt.Errorf("sqlite: sum usage: unknown grouping %q (want %q, %q or %q)",
+			groupBy, store.GroupByDay, store.GroupByModel, store.GroupByKey)
+	}
+	w, wargs := where(f)
+	args := append([]any{store.StatusFailed, store.StatusIndeterminate}, wargs...)
+	q := `SELECT ` + g + ` AS grp, currency, COUNT(*), COALESCE(SUM(n_delivered), 0), COALESCE(SUM(cost), 0),
+			COALESCE(SUM(status = ?), 0), COALESCE(SUM(status = ?), 0)
+		FROM usage_events` + w + `
+		GROUP BY grp, currency ORDER BY grp, currency`
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sum usage: %w", err)
+	}
+	defer rows.Close()
+	var groups []store.UsageGroup
+	for rows.Next() {
+		var u store.UsageGroup
+		var cost int64
+		if err := rows.Scan(&u.Group, &u.Currency, &u.Requests, &u.Images, &cost, &u.Failed, &u.Indeterminate); err != nil {
+			return nil, fmt.Errorf("sqlite: sum usage: %w", err)
+		}
+		u.Cost = money.Amount(cost)
+		groups = append(groups, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: sum usage: %w", err)
+	}
+	return groups, nil
+}

@@ -1,0 +1,1004 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+)
+
+// Run is the conformance suite. open must return a fresh, empty store for each call (Run calls
+// it once per subtest) and arrange for it to be closed when that test ends; it need not migrate
+// the store: Run calls Migrate itself, twice, which also checks that migrating is idempotent.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Helper()
+	fresh := func(t *testing.T) store.Store {
+		t.Helper()
+		s := open(t)
+		for i := range 2 {
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatalf("Migrate (call %d): %v", i+1, err)
+			}
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Ping", testPing},
+		{"MigrateKeepsData", testMigrateKeepsData},
+		{"KeyRoundTrip", testKeyRoundTrip},
+		{"KeyMinimal", testKeyMinimal},
+		{"KeyNotFound", testKeyNotFound},
+		{"KeyConflict", testKeyConflict},
+		{"ListAndCountKeys", testListAndCountKeys},
+		{"UpdateKey", testUpdateKey},
+		{"UpdateKeyClear", testUpdateKeyClear},
+		{"RevokeKey", testRevokeKey},
+		{"HoldLifecycle", testHoldLifecycle},
+		{"HoldUnlimitedKey", testHoldUnlimitedKey},
+		{"HoldPeriodsApart", testHoldPeriodsApart},
+		{"HoldExpiryAndSweep", testHoldExpiryAndSweep},
+		{"HoldErrors", testHoldErrors},
+		{"HoldConcurrent", testHoldConcurrent},
+		{"HoldConcurrentPlaceSettle", testHoldConcurrentPlaceSettle},
+		{"FreeImages", testFreeImages},
+		{"FreeImagesConcurrent", testFreeImagesConcurrent},
+		{"UsageRoundTrip", testUsageRoundTrip},
+		{"UsageIdempotent", testUsageIdempotent},
+		{"ListUsage", testListUsage},
+		{"SumUsage", testSumUsage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh(t)) })
+	}
+}
+
+// base is a fixed instant with microsecond precision (what both stores keep).
+var base = time.Date(2026, 11, 22, 9, 30, 0, 123456000, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
+func newKey(i int) *store.Key {
+	return &store.Key{
+		ID:        fmt.Sprintf("key_%04d", i),
+		Name:      fmt.Sprintf("key %d", i),
+		Prefix:    fmt.Sprintf("igw_%04d", i),
+		Hash:      fmt.Sprintf("%064x", i+1),
+		CreatedAt: base.Add(time.Duration(i) * time.Second),
+	}
+}
+
+func mustCreate(t *testing.T, s store.Store, k *store.Key) *store.Key {
+	t.Helper()
+	if err := s.CreateKey(t.Context(), k); err != nil {
+		t.Fatalf("CreateKey(%s): %v", k.ID, err)
+	}
+	return k
+}
+
+// describe prints every field of a key, so two keys compare as strings with a readable diff.
+func describe(k *store.Key) string {
+	if k == nil {
+		return "<nil>"
+	}
+	tm := func(t *time.Time) string {
+		if t == nil {
+			return "nil"
+		}
+		return t.Format(time.RFC3339Nano) + "@" + t.Location().String()
+	}
+	in := func(p *int) string {
+		if p == nil {
+			return "nil"
+		}
+		return fmt.Sprint(*p)
+	}
+	amt := "nil"
+	if k.Budget != nil {
+		amt = k.Budget.String()
+	}
+	mn := "nil"
+	if k.MapNearest != nil {
+		mn = fmt.Sprint(*k.MapNearest)
+	}
+	return fmt.Sprintf("id=%s name=%q prefix=%q hash=%s models=%q created=%s expires=%s revoked=%s "+
+		"budget=%s period=%q rpm=%s ipm=%s mppm=%s conc=%s mapnearest=%s",
+		k.ID, k.Name, k.Prefix, k.Hash, k.Models, tm(&k.CreatedAt), tm(k.ExpiresAt), tm(k.RevokedAt),
+		amt, k.BudgetPeriod, in(k.RPM), in(k.IPM), in(k.MPPM), in(k.Concurrency), mn)
+}
+
+func sameKey(t *testing.T, what string, got, want *store.Key) {
+	t.Helper()
+	if g, w := describe(got), describe(want); g != w {
+		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
+
+func testPing(t *testing.T, s store.Store) {
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func testMigrateKeepsData(t *testing.T, s store.Store) {
+	k := mustCreate(t, s, newKey(1))
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	got, err := s.Key(t.Context(), k.ID)
+	if err != nil {
+		t.Fatalf("Key after Migrate: %v", err)
+	}
+	sameKey(t, "key after Migrate", got, k)
+}
+
+func fullKey() *store.Key {
+	k := newKey(7)
+	k.Models = []string{"flux-schnell", "gpt-image-1"}
+	k.ExpiresAt = ptr(base.Add(30 * 24 * time.Hour))
+	k.Budget = ptr(money.MustParse("12.345678"))
+	k.BudgetPeriod = store.PeriodMonthly
+	k.RPM, k.IPM, k.MPPM, k.Concurrency = ptr(60), ptr(0), ptr(250), ptr(4)
+	k.MapNearest = ptr(false)
+	return k
+}
+
+func testKeyRoundTrip(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	want := mustCreate(t, s, fullKey())
+	got, err := s.Key(ctx, want.ID)
+	if err != nil {
+		t.Fatalf("Key: %v", err)
+	}
+	sameKey(t, "Key", got, want)
+	got, err = s.KeyByHash(ctx, want.Hash)
+	if err != nil {
+		t.Fatalf("KeyByHash: %v", err)
+	}
+	sameKey(t, "KeyByHash", got, want)
+
+	// A key may be stored already revoked, with local times (which come back in UTC).
+	paris := time.FixedZone("CET", 3600)
+	k2 := newKey(8)
+	k2.CreatedAt = base.In(paris)
+	k2.RevokedAt = ptr(base.Add(time.Hour).In(paris))
+	k2.MapNearest = ptr(true)
+	mustCreate(t, s, k2)
+	got, err = s.Key(ctx, k2.ID)
+	if err != nil {
+		t.Fatalf("Key: %v", err)
+	}
+	want2 := *k2
+	want2.CreatedAt = base
+	want2.RevokedAt = ptr(base.Add(time.Hour))
+	sameKey(t, "key with local times", got, &want2)
+}
+
+func testKeyMinimal(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	before := time.Now().Add(-time.Second)
+	k := &store.Key{ID: "key_min", Hash: "abc123"}
+	if err := s.CreateKey(ctx, k); err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	if k.CreatedAt.Before(before) || k.CreatedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("CreateKey set CreatedAt = %v, want about now", k.CreatedAt)
+	}
+	got, err := s.Key(ctx, "key_min")
+	if err != nil {
+		t.Fatalf("Key: %v", err)
+	}
+	sameKey(t, "minimal key", got, k)
+	if got.Models != nil || got.Budget != nil || got.RPM != nil || got.MapNearest != nil || got.ExpiresAt != nil || got.RevokedAt != nil {
+		t.Errorf("minimal key has values set: %s", describe(got))
+	}
+}
+
+func testKeyNotFound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustCreate(t, s, newKey(1))
+	if _, err := s.Key(ctx, "key_nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Key(unknown) error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.KeyByHash(ctx, "deadbeef"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("KeyByHash(unknown) error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.UpdateKey(ctx, "key_nope", store.KeyUpdate{Name: ptr("x")}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateKey(unknown) error = %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeKey(ctx, "key_nope", base); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RevokeKey(unknown) error = %v, want ErrNotFound", err)
+	}
+}
+
+func testKeyConflict(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := mustCreate(t, s, newKey(1))
+	sameID := newKey(2)
+	sameID.ID = k.ID
+	if err := s.CreateKey(ctx, sameID); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateKey(same id) error = %v, want ErrConflict", err)
+	}
+	sameHash := newKey(3)
+	sameHash.Hash = k.Hash
+	if err := s.CreateKey(ctx, sameHash); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateKey(same hash) error = %v, want ErrConflict", err)
+	}
+	if n, err := s.CountKeys(ctx); err != nil || n != 1 {
+		t.Errorf("CountKeys = %d, %v; want 1", n, err)
+	}
+}
+
+func testListAndCountKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if n, err := s.CountKeys(ctx); err != nil || n != 0 {
+		t.Fatalf("CountKeys on an empty store = %d, %v", n, err)
+	}
+	if keys, err := s.ListKeys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("ListKeys on an empty store = %d keys, %v", len(keys), err)
+	}
+	// Created out of order: ListKeys is oldest first.
+	var want []*store.Key
+	for _, i := range []int{3, 1, 2} {
+		want = append(want, mustCreate(t, s, newKey(i)))
+	}
+	if err := s.RevokeKey(ctx, want[0].ID, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want[0].RevokedAt = ptr(base.Add(time.Hour))
+	slices.SortFunc(want, func(a, b *store.Key) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	got, err := s.ListKeys(ctx)
+	if err != nil {
+		t.Fatalf("ListKeys: %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ListKeys returned %d keys, want %d", len(got), len(want))
+	}
+	for i := range want {
+		sameKey(t, fmt.Sprintf("ListKeys[%d]", i), got[i], want[i])
+	}
+	if n, err := s.CountKeys(ctx); err != nil || n != 3 {
+		t.Errorf("CountKeys = %d, %v; want 3 (revoked keys count)", n, err)
+	}
+}
+
+func testUpdateKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := mustCreate(t, s, newKey(1))
+	other := mustCreate(t, s, fullKey())
+
+	exp := base.Add(48 * time.Hour)
+	u := store.KeyUpdate{
+		Name:         ptr("renamed"),
+		Models:       &[]string{"m1"},
+		ExpiresAt:    &exp,
+		Budget:       ptr(money.MustParse("50")),
+		BudgetPeriod: ptr(store.PeriodDaily),
+		RPM:          ptr(10),
+		IPM:          ptr(20),
+		MPPM:         ptr(30),
+		Concurrency:  ptr(2),
+		MapNearest:   ptr(true),
+	}
+	want := *k
+	u.Apply(&want)
+	got, err := s.UpdateKey(ctx, k.ID, u)
+	if err != nil {
+		t.Fatalf("UpdateKey: %v", err)
+	}
+	sameKey(t, "UpdateKey result", got, &want)
+	reread, err := s.Key(ctx, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameKey(t, "key after UpdateKey", reread, &want)
+
+	// Nil fields are left alone; zero values are values.
+	got, err = s.UpdateKey(ctx, k.ID, store.KeyUpdate{RPM: ptr(0), MapNearest: ptr(false)})
+	if err != nil {
+		t.Fatalf("UpdateKey: %v", err)
+	}
+	want.RPM, want.MapNearest = ptr(0), ptr(false)
+	sameKey(t, "partial UpdateKey", got, &want)
+
+	// An empty update changes nothing; other keys are untouched.
+	got, err = s.UpdateKey(ctx, k.ID, store.KeyUpdate{})
+	if err != nil {
+		t.Fatalf("UpdateKey(empty): %v", err)
+	}
+	sameKey(t, "empty UpdateKey", got, &want)
+	o, err := s.Key(ctx, other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameKey(t, "other key", o, other)
+}
+
+func testUpdateKeyClear(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := mustCreate(t, s, fullKey())
+	got, err := s.UpdateKey(ctx, k.ID, store.KeyUpdate{ClearExpiry: true, ClearBudget: true, Models: &[]string{}})
+	if err != nil {
+		t.Fatalf("UpdateKey: %v", err)
+	}
+	if got.ExpiresAt != nil || got.Budget != nil || len(got.Models) != 0 {
+		t.Errorf("after clearing: expires=%v budget=%v models=%q, want all unset", got.ExpiresAt, got.Budget, got.Models)
+	}
+	reread, err := s.Key(ctx, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reread.ExpiresAt != nil || reread.Budget != nil || len(reread.Models) != 0 {
+		t.Errorf("stored after clearing: %s", describe(reread))
+	}
+	if reread.RPM == nil || *reread.RPM != 60 || reread.BudgetPeriod != store.PeriodMonthly {
+		t.Errorf("clearing changed other fields: %s", describe(reread))
+	}
+	// A budget set after clearing counts again.
+	got, err = s.UpdateKey(ctx, k.ID, store.KeyUpdate{Budget: ptr(money.MustParse("1"))})
+	if err != nil || got.Budget == nil || *got.Budget != money.MustParse("1") {
+		t.Errorf("UpdateKey(budget 1) = %s, %v", describe(got), err)
+	}
+}
+
+func testRevokeKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := mustCreate(t, s, newKey(1))
+	first := base.Add(time.Hour)
+	if err := s.RevokeKey(ctx, k.ID, first); err != nil {
+		t.Fatalf("RevokeKey: %v", err)
+	}
+	if err := s.RevokeKey(ctx, k.ID, first.Add(time.Hour)); err != nil {
+		t.Fatalf("RevokeKey again: %v", err)
+	}
+	got, err := s.KeyByHash(ctx, k.Hash)
+	if err != nil {
+		t.Fatalf("KeyByHash(revoked key): %v", err)
+	}
+	if got.RevokedAt == nil || !got.RevokedAt.Equal(first) {
+		t.Errorf("RevokedAt = %v, want the first revocation time %v", got.RevokedAt, first)
+	}
+	// Updating a revoked key does not un-revoke it.
+	got, err = s.UpdateKey(ctx, k.ID, store.KeyUpdate{Name: ptr("still revoked")})
+	if err != nil || got.RevokedAt == nil || !got.RevokedAt.Equal(first) {
+		t.Errorf("UpdateKey(revoked) = %s, %v", describe(got), err)
+	}
+}
+
+// Budget helpers.
+
+var total = time.Time{} // the period start of PeriodTotal budgets
+
+func withBudget(t *testing.T, s store.Store, i int, budget string) *store.Key {
+	t.Helper()
+	k := newKey(i)
+	if budget != "" {
+		k.Budget = ptr(money.MustParse(budget))
+	}
+	return mustCreate(t, s, k)
+}
+
+func hold(id, keyID string, amount string, period time.Time) store.Hold {
+	now := time.Now().UTC()
+	return store.Hold{ID: id, KeyID: keyID, Amount: money.MustParse(amount), PeriodStart: period,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+func place(t *testing.T, s store.Store, h store.Hold) {
+	t.Helper()
+	if err := s.PlaceHold(t.Context(), h); err != nil {
+		t.Fatalf("PlaceHold(%s, %s): %v", h.ID, h.Amount, err)
+	}
+}
+
+func refuse(t *testing.T, s store.Store, h store.Hold) {
+	t.Helper()
+	if err := s.PlaceHold(t.Context(), h); !errors.Is(err, store.ErrInsufficientBudget) {
+		t.Fatalf("PlaceHold(%s, %s) error = %v, want ErrInsufficientBudget", h.ID, h.Amount, err)
+	}
+}
+
+func balance(t *testing.T, s store.Store, keyID string, period time.Time, budget, spent, held string) {
+	t.Helper()
+	b, err := s.Balance(t.Context(), keyID, period)
+	if err != nil {
+		t.Fatalf("Balance: %v", err)
+	}
+	gotBudget := "unlimited"
+	if b.Budget != nil {
+		gotBudget = b.Budget.String()
+	}
+	if gotBudget != budget || b.Spent != money.MustParse(spent) || b.Held != money.MustParse(held) {
+		t.Errorf("Balance = budget %s spent %s held %s; want budget %s spent %s held %s",
+			gotBudget, b.Spent, b.Held, budget, spent, held)
+	}
+}
+
+func openHolds(t *testing.T, s store.Store, want int) {
+	t.Helper()
+	n, err := s.OpenHolds(t.Context())
+	if err != nil || n != want {
+		t.Errorf("OpenHolds = %d, %v; want %d", n, err, want)
+	}
+}
+
+func testHoldLifecycle(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := withBudget(t, s, 1, "10")
+	balance(t, s, k.ID, total, "10", "0", "0")
+
+	place(t, s, hold("req_a", k.ID, "4", total))
+	place(t, s, hold("req_b", k.ID, "4", total))
+	refuse(t, s, hold("req_c", k.ID, "2.000001", total))
+	balance(t, s, k.ID, total, "10", "0", "8")
+	openHolds(t, s, 2)
+
+	// Exactly up to the budget is allowed.
+	place(t, s, hold("req_c", k.ID, "2", total))
+	refuse(t, s, hold("req_d", k.ID, "0.000001", total))
+	balance(t, s, k.ID, total, "10", "0", "10")
+
+	// Settling spends the actual cost (less than the hold) and frees the rest.
+	if err := s.SettleHold(ctx, "req_a", k.ID, total, money.MustParse("3")); err != nil {
+		t.Fatalf("SettleHold: %v", err)
+	}
+	balance(t, s, k.ID, total, "10", "3", "6")
+	if err := s.ReleaseHold(ctx, "req_b"); err != nil {
+		t.Fatalf("ReleaseHold: %v", err)
+	}
+	balance(t, s, k.ID, total, "10", "3", "2")
+	openHolds(t, s, 1)
+	// Releasing a hold twice frees it once.
+	if err := s.ReleaseHold(ctx, "req_b"); err != nil {
+		t.Fatalf("ReleaseHold(already released): %v", err)
+	}
+	balance(t, s, k.ID, total, "10", "3", "2")
+
+	place(t, s, hold("req_e", k.ID, "5", total))
+	refuse(t, s, hold("req_f", k.ID, "0.5", total))
+	if err := s.SettleHold(ctx, "req_c", k.ID, total, money.MustParse("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SettleHold(ctx, "req_e", k.ID, total, 0); err != nil {
+		t.Fatal(err)
+	}
+	balance(t, s, k.ID, total, "10", "5", "0")
+	openHolds(t, s, 0)
+
+	// A budget raised later makes room; a budget lowered below spend refuses everything.
+	if _, err := s.UpdateKey(ctx, k.ID, store.KeyUpdate{Budget: ptr(money.MustParse("4"))}); err != nil {
+		t.Fatal(err)
+	}
+	refuse(t, s, hold("req_g", k.ID, "0.01", total))
+	balance(t, s, k.ID, total, "4", "5", "0")
+}
+
+func testHoldUnlimitedKey(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := withBudget(t, s, 1, "")
+	for i := range 5 {
+		place(t, s, hold(fmt.Sprintf("req_%d", i), k.ID, "1000000", total))
+	}
+	balance(t, s, k.ID, total, "unlimited", "0", "5000000")
+	if err := s.SettleHold(ctx, "req_0", k.ID, total, money.MustParse("1.5")); err != nil {
+		t.Fatal(err)
+	}
+	balance(t, s, k.ID, total, "unlimited", "1.5", "4000000")
+	openHolds(t, s, 4)
+
+	// A budget set later applies to the holds already open.
+	if _, err := s.UpdateKey(ctx, k.ID, store.KeyUpdate{Budget: ptr(money.MustParse("100"))}); err != nil {
+		t.Fatal(err)
+	}
+	refuse(t, s, hold("req_x", k.ID, "1", total))
+}
+
+func testHoldPeriodsApart(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := withBudget(t, s, 1, "5")
+	if _, err := s.UpdateKey(ctx, k.ID, store.KeyUpdate{BudgetPeriod: ptr(store.PeriodDaily)}); err != nil {
+		t.Fatal(err)
+	}
+	day1 := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	day2 := day1.AddDate(0, 0, 1)
+
+	place(t, s, hold("req_1a", k.ID, "3", day1))
+	if err := s.SettleHold(ctx, "req_1a", k.ID, day1, money.MustParse("3")); err != nil {
+		t.Fatal(err)
+	}
+	place(t, s, hold("req_1b", k.ID, "2", day1))
+	refuse(t, s, hold("req_1c", k.ID, "1", day1))
+
+	// The next day starts from nothing; so does the total period.
+	place(t, s, hold("req_2a", k.ID, "5", day2))
+	refuse(t, s, hold("req_2b", k.ID, "1", day2))
+	place(t, s, hold("req_ta", k.ID, "5", total))
+
+	balance(t, s, k.ID, day1, "5", "3", "2")
+	balance(t, s, k.ID, day2, "5", "0", "5")
+	balance(t, s, k.ID, total, "5", "0", "5")
+	balance(t, s, k.ID, day2.AddDate(0, 0, 1), "5", "0", "0")
+
+	// Another key's budget is its own.
+	other := withBudget(t, s, 2, "5")
+	place(t, s, hold("req_o", other.ID, "5", day1))
+	balance(t, s, other.ID, day1, "5", "0", "5")
+	balance(t, s, k.ID, day1, "5", "3", "2")
+}
+
+func testHoldExpiryAndSweep(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := withBudget(t, s, 1, "10")
+	now := time.Now().UTC()
+
+	// A hold whose process crashed: expired an hour ago, never settled.
+	stale := store.Hold{ID: "req_stale", KeyID: k.ID, Amount: money.MustParse("8"),
+		CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+	place(t, s, stale)
+	// Expired holds do not count against the budget, in Balance or OpenHolds.
+	balance(t, s, k.ID, total, "10", "0", "0")
+	openHolds(t, s, 0)
+	place(t, s, hold("req_live", k.ID, "8", total))
+	balance(t, s, k.ID, total, "10", "0", "8")
+	openHolds(t, s, 1)
+
+	n, err := s.SweepHolds(ctx, now)
+	if err != nil || n != 1 {
+		t.Fatalf("SweepHolds = %d, %v; want 1", n, err)
+	}
+	n, err = s.SweepHolds(ctx, now)
+	if err != nil || n != 0 {
+		t.Fatalf("SweepHolds again = %d, %v; want 0", n, err)
+	}
+	openHolds(t, s, 1)
+
+	// The crashed request's settlement arrives late: the spend is still recorded.
+	if err := s.SettleHold(ctx, "req_stale", k.ID, total, money.MustParse("2")); err != nil {
+		t.Fatalf("SettleHold(swept hold): %v", err)
+	}
+	balance(t, s, k.ID, total, "10", "2", "8")
+	refuse(t, s, hold("req_more", k.ID, "0.5", total))
+	// Settling a hold that never existed records the spend too.
+	if err := s.SettleHold(ctx, "req_unknown", k.ID, total, money.MustParse("0.25")); err != nil {
+		t.Fatalf("SettleHold(unknown hold): %v", err)
+	}
+	balance(t, s, k.ID, total, "10", "2.25", "8")
+
+	// Sweeping later removes the live hold too.
+	n, err = s.SweepHolds(ctx, now.Add(2*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("SweepHolds(later) = %d, %v; want 1", n, err)
+	}
+	balance(t, s, k.ID, total, "10", "2.25", "0")
+}
+
+func testHoldErrors(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := withBudget(t, s, 1, "10")
+	if err := s.PlaceHold(ctx, hold("req_x", "key_nope", "1", total)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PlaceHold(unknown key) error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Balance(ctx, "key_nope", total); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Balance(unknown key) error = %v, want ErrNotFound", err)
+	}
+	place(t, s, hold("req_1", k.ID, "1", total))
+	if err := s.PlaceHold(ctx, hold("req_1", k.ID, "1", total)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("PlaceHold(same id) error = %v, want ErrConflict", err)
+	}
+	balance(t, s, k.ID, total, "10", "0", "1")
+	if err := s.ReleaseHold(ctx, "req_never"); err != nil {
+		t.Errorf("ReleaseHold(unknown) = %v, want nil", err)
+	}
+}
+
+func testHoldConcurrent(t *testing.T, s store.Store) {
+	k := withBudget(t, s, 1, "50")
+	var ok, refused atomic.Int64
+	errs := make(chan error, 200)
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			err := s.PlaceHold(t.Context(), hold(fmt.Sprintf("req_%03d", i), k.ID, "1", total))
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, store.ErrInsufficientBudget):
+				refused.Add(1)
+			default:
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("PlaceHold: %v", err)
+	}
+	if ok.Load() != 50 || refused.Load() != 150 {
+		t.Errorf("%d holds placed and %d refused; want 50 and 150", ok.Load(), refused.Load())
+	}
+	balance(t, s, k.ID, total, "50", "0", "50")
+	openHolds(t, s, 50)
+}
+
+// testHoldConcurrentPlaceSettle checks settling is atomic: a hold turned into spend is counted
+// exactly once by concurrent placers, never zero times (overspend).
+func testHoldConcurrentPlaceSettle(t *testing.T, s store.Store) {
+	k := withBudget(t, s, 1, "20")
+	var ok atomic.Int64
+	errs := make(chan error, 100)
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			id := fmt.Sprintf("req_%03d", i)
+			err := s.PlaceHold(t.Context(), hold(id, k.ID, "1", total))
+			if errors.Is(err, store.ErrInsufficientBudget) {
+				return
+			}
+			if err == nil {
+				ok.Add(1)
+				err = s.SettleHold(t.Context(), id, k.ID, total, money.MustParse("1"))
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if ok.Load() != 20 {
+		t.Errorf("%d holds placed and settled; want exactly 20", ok.Load())
+	}
+	balance(t, s, k.ID, total, "20", "20", "0")
+}
+
+func takeFree(t *testing.T, s store.Store, keyID, model string, n, quota, want int) {
+	t.Helper()
+	got, err := s.ConsumeFreeImages(t.Context(), keyID, model, n, quota)
+	if err != nil || got != want {
+		t.Errorf("ConsumeFreeImages(%s, %s, n=%d, quota=%d) = %d, %v; want %d", keyID, model, n, quota, got, err, want)
+	}
+}
+
+func testFreeImages(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k1 := withBudget(t, s, 1, "")
+	k2 := withBudget(t, s, 2, "")
+
+	takeFree(t, s, k1.ID, "m1", 3, 5, 3)
+	takeFree(t, s, k1.ID, "m1", 3, 5, 2)
+	takeFree(t, s, k1.ID, "m1", 1, 5, 0)
+	// Quotas are per key and per model.
+	takeFree(t, s, k1.ID, "m2", 4, 5, 4)
+	takeFree(t, s, k2.ID, "m1", 9, 5, 5)
+	takeFree(t, s, k1.ID, "m3", 2, 0, 0)
+
+	if err := s.ReturnFreeImages(ctx, k1.ID, "m1", 2); err != nil {
+		t.Fatalf("ReturnFreeImages: %v", err)
+	}
+	takeFree(t, s, k1.ID, "m1", 5, 5, 2)
+	// A raised quota gives more.
+	takeFree(t, s, k1.ID, "m1", 5, 7, 2)
+	// Returning more than was taken never goes below zero.
+	if err := s.ReturnFreeImages(ctx, k1.ID, "m2", 100); err != nil {
+		t.Fatal(err)
+	}
+	takeFree(t, s, k1.ID, "m2", 9, 5, 5)
+	// Returning to a quota never touched is harmless.
+	if err := s.ReturnFreeImages(ctx, k1.ID, "m9", 1); err != nil {
+		t.Errorf("ReturnFreeImages(untouched model) = %v", err)
+	}
+	takeFree(t, s, k1.ID, "m9", 1, 1, 1)
+	takeFree(t, s, k1.ID, "m1", 0, 5, 0)
+}
+
+func testFreeImagesConcurrent(t *testing.T, s store.Store) {
+	k := withBudget(t, s, 1, "")
+	const quota = 30
+	var took atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			n, err := s.ConsumeFreeImages(t.Context(), k.ID, "m1", 1+i%3, quota)
+			if err != nil {
+				t.Errorf("ConsumeFreeImages: %v", err)
+			}
+			if n < 0 || n > 1+i%3 {
+				t.Errorf("ConsumeFreeImages(n=%d) took %d", 1+i%3, n)
+			}
+			took.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	if took.Load() != quota {
+		t.Errorf("took %d free images in all; want the quota, %d", took.Load(), quota)
+	}
+
+	// Concurrent returns and takes balance out.
+	for range 10 {
+		wg.Go(func() {
+			if err := s.ReturnFreeImages(t.Context(), k.ID, "m1", 1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	took.Store(0)
+	for range 20 {
+		wg.Go(func() {
+			n, err := s.ConsumeFreeImages(t.Context(), k.ID, "m1", 1, quota)
+			if err != nil {
+				t.Error(err)
+			}
+			took.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	if took.Load() != 10 {
+		t.Errorf("took %d after 10 were returned; want 10", took.Load())
+	}
+}
+
+// Usage.
+
+func event(i int, at time.Time, keyID, model, status string, delivered int, cost string) store.UsageEvent {
+	return store.UsageEvent{
+		RequestID:  fmt.Sprintf("req_%04d", i),
+		Time:       at,
+		KeyID:      keyID,
+		Model:      model,
+		Provider:   "siliconflow",
+		Channel:    "sf-main",
+		Operation:  "generate",
+		NRequested: delivered + 1,
+		NDelivered: delivered,
+		Width:      1024,
+		Height:     768,
+		Steps:      4,
+		Cost:       money.MustParse(cost),
+		Currency:   "USD",
+		Status:     status,
+		ErrorKind:  map[string]string{store.StatusFailed: "upstream_error", store.StatusIndeterminate: "timeout"}[status],
+		LatencyMS:  int64(1000 + i),
+		UpstreamMS: int64(900 + i),
+	}
+}
+
+// ledger is a varied set of events over three UTC days, two keys, three models and two
+// currencies, with times on the day boundaries.
+func ledger() []store.UsageEvent {
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	var evs []store.UsageEvent
+	keys := []string{"key_0001", "key_0002"}
+	models := []string{"flux-dev", "flux-schnell", "gpt-image-1"}
+	statuses := []string{store.StatusOK, store.StatusOK, store.StatusFailed, store.StatusOK, store.StatusIndeterminate}
+	offsets := []time.Duration{0, time.Hour, 12*time.Hour + 30*time.Minute, 24*time.Hour - time.Microsecond}
+	i := 0
+	for d := range 3 {
+		for _, off := range offsets {
+			for j := range 3 {
+				i++
+				st := statuses[i%len(statuses)]
+				delivered, cost := 1+i%4, fmt.Sprintf("0.%06d", 3200*(1+i%4))
+				if st == store.StatusFailed {
+					delivered, cost = 0, "0"
+				}
+				e := event(i, day.AddDate(0, 0, d).Add(off).Add(time.Duration(j)*time.Millisecond),
+					keys[i%2], models[i%3], st, delivered, cost)
+				if i%11 == 0 {
+					e.Currency = "CNY"
+				}
+				evs = append(evs, e)
+			}
+		}
+	}
+	return evs
+}
+
+func insert(t *testing.T, s store.Store, evs []store.UsageEvent) {
+	t.Helper()
+	if err := s.InsertUsage(t.Context(), evs); err != nil {
+		t.Fatalf("InsertUsage(%d events): %v", len(evs), err)
+	}
+}
+
+func list(t *testing.T, s store.Store, f store.UsageFilter, limit int) []store.UsageEvent {
+	t.Helper()
+	evs, err := s.ListUsage(t.Context(), f, limit)
+	if err != nil {
+		t.Fatalf("ListUsage(%+v, %d): %v", f, limit, err)
+	}
+	return evs
+}
+
+func ids(evs []store.UsageEvent) string {
+	var b strings.Builder
+	for _, e := range evs {
+		b.WriteString(e.RequestID)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// newestFirst is the order ListUsage returns: time descending, then request id descending.
+func newestFirst(evs []store.UsageEvent) []store.UsageEvent {
+	out := slices.Clone(evs)
+	slices.SortFunc(out, func(a, b store.UsageEvent) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(b.RequestID, a.RequestID)
+	})
+	return out
+}
+
+func testUsageRoundTrip(t *testing.T, s store.Store) {
+	want := event(1, base.In(time.FixedZone("X", -5*3600)), "key_0001", "flux-dev", store.StatusIndeterminate, 2, "0.0064")
+	insert(t, s, []store.UsageEvent{want})
+	got := list(t, s, store.UsageFilter{}, 0)
+	if len(got) != 1 {
+		t.Fatalf("ListUsage returned %d events, want 1", len(got))
+	}
+	want.Time = base
+	if g, w := fmt.Sprintf("%+v", got[0]), fmt.Sprintf("%+v", want); g != w || got[0].Time.Location() != time.UTC {
+		t.Errorf("event round trip:\n got %s (time in %v)\nwant %s", g, got[0].Time.Location(), w)
+	}
+	if err := s.InsertUsage(t.Context(), nil); err != nil {
+		t.Errorf("InsertUsage(nil) = %v", err)
+	}
+}
+
+func testUsageIdempotent(t *testing.T, s store.Store) {
+	evs := ledger()
+	insert(t, s, evs)
+	insert(t, s, evs)
+	// A replayed batch overlapping the ledger, with a duplicate inside the batch itself; the
+	// first copy of a request id wins.
+	changed := evs[0]
+	changed.Cost = money.MustParse("99")
+	extra := event(999, base, "key_0001", "flux-dev", store.StatusOK, 1, "1")
+	insert(t, s, []store.UsageEvent{changed, extra, evs[5], extra})
+
+	got := list(t, s, store.UsageFilter{}, 0)
+	want := newestFirst(append(slices.Clone(evs), extra))
+	if ids(got) != ids(want) {
+		t.Fatalf("ledger after replays:\n got %s\nwant %s", ids(got), ids(want))
+	}
+	for _, e := range got {
+		if e.RequestID == evs[0].RequestID && e.Cost != evs[0].Cost {
+			t.Errorf("replay overwrote %s: cost %s, want %s", e.RequestID, e.Cost, evs[0].Cost)
+		}
+	}
+}
+
+func filter(evs []store.UsageEvent, f store.UsageFilter) []store.UsageEvent {
+	var out []store.UsageEvent
+	for _, e := range evs {
+		if (f.KeyID == "" || e.KeyID == f.KeyID) && (f.Model == "" || e.Model == f.Model) &&
+			(f.Since.IsZero() || !e.Time.Before(f.Since)) && (f.Until.IsZero() || e.Time.Before(f.Until)) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func usageFilters() map[string]store.UsageFilter {
+	day2 := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	return map[string]store.UsageFilter{
+		"all":           {},
+		"key":           {KeyID: "key_0002"},
+		"model":         {Model: "flux-schnell"},
+		"key and model": {KeyID: "key_0001", Model: "gpt-image-1"},
+		"since":         {Since: day2},
+		"until":         {Until: day2},
+		"one day":       {Since: day2, Until: day2.AddDate(0, 0, 1)},
+		"everything":    {KeyID: "key_0001", Model: "flux-dev", Since: day2.Add(time.Hour), Until: day2.AddDate(0, 0, 1)},
+		"no match":      {KeyID: "key_nope"},
+		"empty window":  {Since: day2, Until: day2},
+	}
+}
+
+func testListUsage(t *testing.T, s store.Store) {
+	evs := ledger()
+	insert(t, s, evs)
+	for name, f := range usageFilters() {
+		want := newestFirst(filter(evs, f))
+		if got := list(t, s, f, 0); ids(got) != ids(want) {
+			t.Errorf("%s: ListUsage(%+v):\n got %s\nwant %s", name, f, ids(got), ids(want))
+		}
+		if len(want) > 3 {
+			if got := list(t, s, f, 3); ids(got) != ids(want[:3]) {
+				t.Errorf("%s: ListUsage(limit 3):\n got %s\nwant %s", name, ids(got), ids(want[:3]))
+			}
+		}
+	}
+	all := list(t, s, store.UsageFilter{}, 0)
+	byID := make(map[string]store.UsageEvent)
+	for _, e := range evs {
+		byID[e.RequestID] = e
+	}
+	for _, e := range all {
+		if g, w := fmt.Sprintf("%+v", e), fmt.Sprintf("%+v", byID[e.RequestID]); g != w {
+			t.Errorf("stored event differs:\n got %s\nwant %s", g, w)
+		}
+	}
+}
+
+func sums(evs []store.UsageEvent, groupBy string) []store.UsageGroup {
+	idx := make(map[[2]string]*store.UsageGroup)
+	var out []*store.UsageGroup
+	for _, e := range evs {
+		var g string
+		switch groupBy {
+		case store.GroupByDay:
+			g = e.Time.UTC().Format(time.DateOnly)
+		case store.GroupByModel:
+			g = e.Model
+		case store.GroupByKey:
+			g = e.KeyID
+		}
+		u := idx[[2]string{g, e.Currency}]
+		if u == nil {
+			u = &store.UsageGroup{Group: g, Currency: e.Currency}
+			idx[[2]string{g, e.Currency}] = u
+			out = append(out, u)
+		}
+		u.Requests++
+		u.Images += int64(e.NDelivered)
+		u.Cost += e.Cost
+		switch e.Status {
+		case store.StatusFailed:
+			u.Failed++
+		case store.StatusIndeterminate:
+			u.Indeterminate++
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.UsageGroup) int {
+		if c := strings.Compare(a.Group, b.Group); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Currency, b.Currency)
+	})
+	res := make([]store.UsageGroup, len(out))
+	for i, u := range out {
+		res[i] = *u
+	}
+	return res
+}
+
+func testSumUsage(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	evs := ledger()
+	insert(t, s, evs)
+	for name, f := range usageFilters() {
+		for _, by := range []string{store.GroupByDay, store.GroupByModel, store.GroupByKey} {
+			got, err := s.SumUsage(ctx, f, by)
+			if err != nil {
+				t.Fatalf("SumUsage(%s, %s): %v", name, by, err)
+			}
+			want := sums(filter(evs, f), by)
+			if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != w {
+				t.Errorf("SumUsage(%s, by %s):\n got %s\nwant %s", name, by, g, w)
+			}
+		}
+	}
+	if _, err := s.SumUsage(ctx, store.UsageFilter{}, "week"); err == nil {
+		t.Error("SumUsage(by week) succeeded; want an error")
+	}
+	// The ledger really spans three days with boundary times.
+	if got, _ := s.SumUsage(ctx, store.UsageFilter{}, store.GroupByDay); len(got) < 3 || got[0].Group != "2026-11-20" {
+		t.Errorf("SumUsage by day = %+v, want groups from 2026-11-20", got)
+	}
+}
