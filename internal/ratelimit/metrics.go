@@ -1,0 +1,113 @@
+package ratelimit
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Backend label values of imagegw_ratelimit_decisions_total.
+const (
+	backendLocal    = "local"    // the Local limiter decided
+	backendRedis    = "redis"    // Redis decided
+	backendFallback = "fallback" // Redis failed and the in-process fallback decided (fail-open)
+	backendNone     = "none"     // no decision: fail-closed error
+)
+
+// Metrics are the limiter's Prometheus collectors. A nil *Metrics records nothing.
+//
+//	imagegw_ratelimit_decisions_total{subject, limit, result, backend}
+//	    subject: key|channel|other; limit: none|requests|images|megapixels|concurrency
+//	    (the refusing limit); result: allowed|refused|error; backend: local|redis|fallback|none
+//	imagegw_ratelimit_redis_errors_total{op}       op: admit|give_back|renew|release
+//	imagegw_ratelimit_redis_duration_seconds{op}   latency of each Redis round trip
+//	imagegw_ratelimit_fallback_active              1 while the Redis circuit is open
+//	imagegw_ratelimit_leases_in_flight{subject}    leases this process holds (requests in flight)
+type Metrics struct {
+	decisions      *prometheus.CounterVec
+	redisErrors    *prometheus.CounterVec
+	redisDuration  *prometheus.HistogramVec
+	fallbackActive prometheus.Gauge
+	inFlight       *prometheus.GaugeVec
+}
+
+// NewMetrics creates the collectors and registers them with reg. Pass a fresh
+// prometheus.NewRegistry() in tests.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "decisions_total",
+			Help: "Rate limit decisions by subject class, refusing limit, result and deciding backend.",
+		}, []string{"subject", "limit", "result", "backend"}),
+		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "redis_errors_total",
+			Help: "Failed or timed-out Redis calls of the rate limiter, by operation.",
+		}, []string{"op"}),
+		redisDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "redis_duration_seconds",
+			Help:    "Latency of the rate limiter's Redis round trips, by operation.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5},
+		}, []string{"op"}),
+		fallbackActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "fallback_active",
+			Help: "1 while Redis is considered down (circuit open) and the failure policy applies.",
+		}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "leases_in_flight",
+			Help: "Concurrency leases held by this process, by subject class.",
+		}, []string{"subject"}),
+	}
+	for _, c := range []prometheus.Collector{m.decisions, m.redisErrors, m.redisDuration, m.fallbackActive, m.inFlight} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("ratelimit: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) decision(class string, d *Decision, backend string) {
+	if m == nil {
+		return
+	}
+	result := "allowed"
+	if !d.Allowed {
+		result = "refused"
+	}
+	m.decisions.WithLabelValues(class, d.RefusedBy.String(), result, backend).Inc()
+}
+
+func (m *Metrics) unavailable(class string) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(class, DimNone.String(), "error", backendNone).Inc()
+}
+
+func (m *Metrics) leaseHeld(class string, delta float64) {
+	if m == nil {
+		return
+	}
+	m.inFlight.WithLabelValues(class).Add(delta)
+}
+
+func (m *Metrics) redisCall(op string, took time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.redisDuration.WithLabelValues(op).Observe(took.Seconds())
+	if err != nil {
+		m.redisErrors.WithLabelValues(op).Inc()
+	}
+}
+
+func (m *Metrics) setFallback(active bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if active {
+		v = 1
+	}
+	m.fallbackActive.Set(v)
+}
