@@ -179,7 +179,9 @@ func (s *Store) UpdateKey(ctx context.Context, id string, u store.KeyUpdate) (*s
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET `+mutableColumns+` WHERE id = ?`, append(args, id)...)
+		// RETURNING gives back what was stored (times in UTC, to the microsecond).
+		k, err = scanKey(tx.QueryRowContext(ctx, `UPDATE api_keys SET `+mutableColumns+` WHERE id = ? RETURNING `+keyColumns,
+			append(args, id)...))
 		return err
 	})
 	if err != nil {
