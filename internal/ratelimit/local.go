@@ -34,7 +34,9 @@ type Local struct {
 	metrics *Metrics
 	seed    maphash.Seed
 	nextID  atomic.Uint64
-	shards  [localShards]localShard
+	// sweepEvery is how many admissions a shard takes between sweeps (tests lower it).
+	sweepEvery int
+	shards     [localShards]localShard
 }
 
 type localShard struct {
@@ -52,7 +54,7 @@ type localState struct {
 
 // NewLocal returns an in-process limiter.
 func NewLocal(opts LocalOptions) *Local {
-	l := &Local{clock: opts.Clock, metrics: opts.Metrics, seed: maphash.MakeSeed()}
+	l := &Local{clock: opts.Clock, metrics: opts.Metrics, seed: maphash.MakeSeed(), sweepEvery: sweepEvery}
 	if l.clock == nil {
 		l.clock = time.Now
 	}
@@ -119,7 +121,7 @@ func (l *Local) decide(req *Request) Decision {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.ops++
-	if sh.ops >= sweepEvery {
+	if sh.ops >= l.sweepEvery {
 		sh.sweep(now)
 	}
 
