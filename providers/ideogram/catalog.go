@@ -1,0 +1,207 @@
+package ideogram
+
+import (
+	"time"
+
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// Upstream model ids. The legacy ids are sent as image_request.model (or the model form field); the
+// 3.0 endpoints take no model field, so ModelV3 only selects the /v1/ideogram-v3/... endpoints.
+const (
+	ModelV1       = "V_1"
+	ModelV1Turbo  = "V_1_TURBO"
+	ModelV2       = "V_2"
+	ModelV2Turbo  = "V_2_TURBO"
+	ModelV2A      = "V_2A"
+	ModelV2ATurbo = "V_2A_TURBO"
+	ModelV3       = "V_3"
+)
+
+// Rendering speeds of Ideogram 3.0; they are also the Quality of the 3.0 price tiers.
+const (
+	SpeedTurbo   = "TURBO"
+	SpeedDefault = "DEFAULT"
+	SpeedQuality = "QUALITY"
+)
+
+// URLLifetime is how long the gateway assumes an Ideogram image URL stays valid when the URL carries
+// no exp parameter. Ideogram documents the links only as available "for a limited period of time"
+// (PROVIDERS.md §2.4); third parties report 10 to 24 hours, unconfirmed. One hour is a deliberately
+// conservative assumption, not a documented figure.
+const URLLifetime = time.Hour
+
+// Extension fields (Request.Extra keys) this adapter reads. Which of them a model takes is in its
+// catalog entry; which of them an operation takes is checked per call.
+const (
+	ExtraRenderingSpeed       = "rendering_speed"
+	ExtraMagicPrompt          = "magic_prompt"
+	ExtraStyleType            = "style_type"
+	ExtraAspectRatio          = "aspect_ratio"
+	ExtraResolution           = "resolution"
+	ExtraColorPalette         = "color_palette"
+	ExtraImageWeight          = "image_weight"
+	ExtraResemblance          = "resemblance"
+	ExtraDetail               = "detail"
+	ExtraStyleCodes           = "style_codes"
+	ExtraStylePreset          = "style_preset"
+	ExtraDescribeModelVersion = "describe_model_version"
+	ExtraMaskFormat           = "mask_format"
+)
+
+// MaxImages is the most images one Ideogram call returns (num_images 1-8, PROVIDERS.md §2.2/§2.3).
+const MaxImages = 8
+
+// MaxSeed is the largest seed Ideogram takes (0…2147483647, seed 002 and PROVIDERS.md §2.2).
+const MaxSeed = 2147483647
+
+// maxV3InputImages is how many images one 3.0 call takes: the source image plus up to three style
+// reference images. Ideogram caps style references only by total size (10 MB); three is the
+// gateway's own limit, matching what Ideogram's web app offers.
+const maxV3InputImages = 4
+
+func usd(s string) money.Amount { return money.MustParse(s) }
+
+// legacyPrices are the V1/V2 list prices of seed 002 ("V2 & V1 计价", per image, USD):
+// generate and "text + reference image" (remix) per model, edit for 2.0 and 2.0 Turbo, upscale.
+var legacyPrices = map[string]struct{ generate, edit string }{
+	ModelV2A:      {generate: "0.04"},  // seed 002: 2a 文字生图 US $0.04
+	ModelV2ATurbo: {generate: "0.025"}, // seed 002: 2a Turbo US $0.025
+	ModelV2:       {generate: "0.08", edit: "0.08"},
+	ModelV2Turbo:  {generate: "0.05", edit: "0.05"},
+	ModelV1:       {generate: "0.06"}, // seed 002: 1.0 US $0.06
+	ModelV1Turbo:  {generate: "0.02"}, // seed 002: 1.0 Turbo US $0.02
+}
+
+const (
+	// upscalePrice is seed 002's "Upscale … US $0.06" per image. Ideogram's own pricing page bills
+	// upscale per input image rather than per output image.
+	upscalePrice = "0.06"
+	// describePrice is NOT from a seed: seed 002 and PROVIDERS.md give no describe price. $0.01 is
+	// inferred from a reseller's credit table (openai-hk.com: describe 400 credits against upscale
+	// 2400 credits, upscale being $0.06), so treat it as an estimate to confirm.
+	describePrice = "0.01"
+)
+
+// v3Prices are the Ideogram 3.0 list prices of seed 002 ("V3 计价", per image, USD) by operation and
+// rendering speed. Variation is a remix without a prompt and costs what remix costs.
+var v3Prices = map[providers.Operation][3]string{ // TURBO, DEFAULT, QUALITY
+	providers.OpGenerate:          {"0.03", "0.06", "0.09"},
+	providers.OpRemix:             {"0.03", "0.06", "0.09"},
+	providers.OpVariation:         {"0.03", "0.06", "0.09"},
+	providers.OpEdit:              {"0.06", "0.06", "0.09"},
+	providers.OpReframe:           {"0.06", "0.06", "0.09"},
+	providers.OpReplaceBackground: {"0.06", "0.06", "0.09"},
+}
+
+// legacyPrice builds the price of a legacy model: generate, remix and variation at the model's
+// generate price (seed 002: "文字生图，或文字 + 参考图生图"), edit where the model has it, upscale,
+// describe, and reframe. Seed 002 has no legacy reframe price: the model's generate price is used,
+// which is NOT from a source.
+func legacyPrice(id string, ops []providers.Operation) providers.Price {
+	lp := legacyPrices[id]
+	p := providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: usd(lp.generate)}
+	for _, op := range ops {
+		amount := lp.generate
+		switch op {
+		case providers.OpEdit:
+			amount = lp.edit
+		case providers.OpUpscale:
+			amount = upscalePrice
+		case providers.OpDescribe:
+			amount = describePrice
+		}
+		p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Amount: usd(amount)})
+	}
+	return p
+}
+
+// v3Price builds the price of Ideogram 3.0: per operation and rendering speed (PriceTier.Quality
+// holds the speed: TURBO, DEFAULT, QUALITY), upscale and describe flat. Amount is the DEFAULT
+// generate price, which is what a request naming no speed pays.
+func v3Price() providers.Price {
+	p := providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: usd("0.06")}
+	for _, op := range []providers.Operation{providers.OpGenerate, providers.OpEdit, providers.OpVariation,
+		providers.OpRemix, providers.OpReframe, providers.OpReplaceBackground} {
+		for i, speed := range renderingSpeeds {
+			p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Quality: speed, Amount: usd(v3Prices[op][i])})
+		}
+		// A request without a speed runs at DEFAULT.
+		p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Amount: usd(v3Prices[op][1])})
+	}
+	p.Tiers = append(p.Tiers,
+		providers.PriceTier{Operation: providers.OpUpscale, Amount: usd(upscalePrice)},
+		providers.PriceTier{Operation: providers.OpDescribe, Amount: usd(describePrice)})
+	return p
+}
+
+// Operation sets. Upscale and describe do not depend on a model upstream (the endpoints take no
+// model), so every model offers them; variation is remix without a prompt.
+var (
+	v1Ops  = []providers.Operation{providers.OpGenerate, providers.OpVariation, providers.OpRemix, providers.OpUpscale, providers.OpDescribe}
+	v2Ops  = []providers.Operation{providers.OpGenerate, providers.OpEdit, providers.OpVariation, providers.OpRemix, providers.OpUpscale, providers.OpDescribe, providers.OpReframe}
+	v2AOps = []providers.Operation{providers.OpGenerate, providers.OpVariation, providers.OpRemix, providers.OpUpscale, providers.OpDescribe, providers.OpReframe}
+	v3Ops  = []providers.Operation{providers.OpGenerate, providers.OpEdit, providers.OpVariation, providers.OpRemix, providers.OpUpscale, providers.OpDescribe, providers.OpReframe, providers.OpReplaceBackground}
+)
+
+var defaultSize = providers.Size{W: 1024, H: 1024}
+
+// Catalog returns Ideogram's models with their capabilities and list prices. Each call returns a
+// fresh copy the caller may modify.
+func Catalog() []providers.Model {
+	legacySizes := providers.MustSizes(legacyResolutions...)
+	v1Extras := []string{ExtraMagicPrompt, ExtraAspectRatio, ExtraImageWeight, ExtraResemblance, ExtraDetail, ExtraDescribeModelVersion}
+	v2AExtras := append(append([]string(nil), v1Extras...), ExtraStyleType, ExtraResolution)
+	v2Extras := append(append([]string(nil), v2AExtras...), ExtraColorPalette, ExtraMaskFormat)
+	v3Extras := []string{ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStyleType, ExtraAspectRatio, ExtraResolution,
+		ExtraColorPalette, ExtraImageWeight, ExtraResemblance, ExtraDetail, ExtraStyleCodes, ExtraStylePreset,
+		ExtraDescribeModelVersion, ExtraMaskFormat}
+
+	legacy := func(id, desc string, ops []providers.Operation, sizes providers.SizeRule, params providers.Param, extras []string) providers.Model {
+		return providers.Model{
+			ID: id, Description: desc, Operations: ops, Size: sizes, MaxN: MaxImages, MaxInputImages: 1,
+			Params: params, SeedMin: 0, SeedMax: MaxSeed, Extras: extras, Price: legacyPrice(id, ops), URLTTL: URLLifetime,
+		}
+	}
+	// V_1 takes aspect ratios only: resolution is a 2.0-and-newer field.
+	v1Size := providers.SizeRule{AspectRatios: append([]string(nil), legacyAspectRatios...), Default: defaultSize}
+	v2Size := providers.SizeRule{Sizes: legacySizes, AspectRatios: append([]string(nil), legacyAspectRatios...), Default: defaultSize}
+	withNeg := providers.ParamSeed | providers.ParamPromptEnhancement | providers.ParamNegativePrompt
+	noNeg := providers.ParamSeed | providers.ParamPromptEnhancement
+
+	return []providers.Model{
+		legacy(ModelV1, "Ideogram 1.0 (legacy API; aspect ratios only)", v1Ops, v1Size, withNeg, v1Extras),
+		legacy(ModelV1Turbo, "Ideogram 1.0 Turbo (legacy API; aspect ratios only)", v1Ops, v1Size, withNeg, v1Extras),
+		legacy(ModelV2, "Ideogram 2.0 (legacy API)", v2Ops, v2Size, withNeg, v2Extras),
+		legacy(ModelV2Turbo, "Ideogram 2.0 Turbo (legacy API)", v2Ops, v2Size, withNeg, v2Extras),
+		legacy(ModelV2A, "Ideogram 2a (legacy API)", v2AOps, v2Size, noNeg, v2AExtras),
+		legacy(ModelV2ATurbo, "Ideogram 2a Turbo (legacy API)", v2AOps, v2Size, noNeg, v2AExtras),
+		{
+			ID:          ModelV3,
+			Description: "Ideogram 3.0 (rendering speeds TURBO, DEFAULT, QUALITY; quality low/medium/high maps to them)",
+			Operations:  v3Ops,
+			Size: providers.SizeRule{Sizes: providers.MustSizes(v3Resolutions...),
+				AspectRatios: append([]string(nil), v3AspectRatios...), Default: defaultSize},
+			MaxN:           MaxImages,
+			MaxInputImages: maxV3InputImages,
+			Params:         providers.ParamSeed | providers.ParamPromptEnhancement | providers.ParamNegativePrompt | providers.ParamReferenceImage,
+			Qualities:      []string{"low", "medium", "high"},
+			SeedMin:        0,
+			SeedMax:        MaxSeed,
+			Extras:         v3Extras,
+			Price:          v3Price(),
+			URLTTL:         URLLifetime,
+		},
+	}
+}
+
+// lookupModel finds a catalog model by id.
+func lookupModel(models []providers.Model, id string) (*providers.Model, bool) {
+	for i := range models {
+		if models[i].ID == id {
+			return &models[i], true
+		}
+	}
+	return nil, false
+}
