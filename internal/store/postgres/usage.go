@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,10 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 	if len(events) == 0 {
 		return nil
 	}
+	// Insert in request id order, so two overlapping batches committing at once (replays from
+	// two processes) wait on each other instead of deadlocking.
+	events = slices.Clone(events)
+	slices.SortStableFunc(events, func(a, b store.UsageEvent) int { return strings.Compare(a.RequestID, b.RequestID) })
 	b := &pgx.Batch{}
 	for _, e := range events {
 		if e.RequestID == "" {
