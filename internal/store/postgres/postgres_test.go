@@ -115,3 +115,13 @@ func TestSeveralProcesses(t *testing.T) {
 		t.Errorf("Balance = %+v, %v; want held + spent = %s", b, err, budget)
 	}
 }
+
+// BenchmarkPlaceSettle measures the per-request budget cost: one hold placed and settled.
+func BenchmarkPlaceSettle(b *testing.B) {
+	s, err := postgres.Open(b.Context(), storetest.PostgresURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchPlaceSettle(b, s)
+}

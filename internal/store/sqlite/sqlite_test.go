@@ -137,3 +137,13 @@ func TestSeveralProcesses(t *testing.T) {
 		t.Errorf("Balance = %+v, %v; want held %s", b, err, budget)
 	}
 }
+
+// BenchmarkPlaceSettle measures the per-request budget cost: one hold placed and settled.
+func BenchmarkPlaceSettle(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchPlaceSettle(b, s)
+}
