@@ -1,0 +1,7 @@
+package all
+
+import (
+	// Each import registers one provider type in its init function.
+	_ "github.com/imagegw/imagegw/providers/ideogram"
+	_ "github.com/imagegw/imagegw/providers/sandbox"
+)
