@@ -430,3 +430,25 @@ func value(m prometheus.Metric) float64 {
 	}
 	return pb.Gauge.GetValue()
 }
+
+func TestNewRedisWarnsWhenContextDeadlinesAreIgnored(t *testing.T) {
+	for _, tt := range []struct {
+		ctxTimeouts bool
+		warnings    int
+	}{{false, 1}, {true, 0}} {
+		core, logs := observer.New(zap.WarnLevel)
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: tt.ctxTimeouts})
+		NewRedis(c, RedisOptions{Logger: zap.New(core)})
+		_ = c.Close()
+		if n := logs.FilterMessageSnippet("ignores context deadlines").Len(); n != tt.warnings {
+			t.Errorf("ContextTimeoutEnabled=%v: %d warnings, want %d", tt.ctxTimeouts, n, tt.warnings)
+		}
+	}
+	o, err := ClientOptions("redis://127.0.0.1:6379/2")
+	if err != nil || !o.ContextTimeoutEnabled || o.DB != 2 || o.MaxRetries != -1 {
+		t.Fatalf("ClientOptions: %+v %v", o, err)
+	}
+	if _, err := ClientOptions("http://x"); err == nil {
+		t.Fatal("ClientOptions accepted a non-redis URL")
+	}
+}
