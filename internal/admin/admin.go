@@ -1,0 +1,353 @@
+// Package admin is the admin HTTP API (bearer IMAGEGW_ADMIN_TOKEN): API keys and usage. Its JSON
+// fields carry the CLI flags' names (name, models, expires_at, budget, budget_period, rpm, ipm,
+// mppm, concurrency, map_nearest). It is not mounted when no admin token is configured.
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/imagegw/imagegw/internal/auth"
+	"github.com/imagegw/imagegw/internal/frontdoor"
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// API serves the admin endpoints.
+type API struct {
+	Store store.Store
+	Auth  *auth.Authenticator
+	Token string
+	// Usage serves GET /admin/v1/usage when set.
+	Usage http.HandlerFunc
+}
+
+// Routes mounts /admin/v1 on r.
+func (a *API) Routes(r chi.Router) {
+	r.Route("/admin/v1", func(r chi.Router) {
+		r.Use(a.authorize)
+		r.Post("/keys", a.create)
+		r.Get("/keys", a.list)
+		r.Get("/keys/{id}", a.get)
+		r.Patch("/keys/{id}", a.update)
+		r.Delete("/keys/{id}", a.revoke)
+		if a.Usage != nil {
+			r.Get("/usage", a.Usage)
+		}
+	})
+}
+
+func (a *API) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !auth.AdminTokenOK(r.Header.Get("Authorization"), a.Token) {
+			frontdoor.WriteError(w, &providers.Error{Kind: providers.KindUnauthenticated, Code: "invalid_admin_token",
+				Message: "The admin API needs 'Authorization: Bearer <IMAGEGW_ADMIN_TOKEN>'."})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// KeyView is a key as the admin API and the CLI show it. Secret is set only on creation.
+type KeyView struct {
+	ID           string     `json:"id"`
+	Object       string     `json:"object"`
+	Name         string     `json:"name"`
+	Key          string     `json:"key,omitempty"`
+	Prefix       string     `json:"prefix"`
+	Models       []string   `json:"models"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    *time.Time `json:"expires_at"`
+	RevokedAt    *time.Time `json:"revoked_at"`
+	Status       string     `json:"status"`
+	Budget       *string    `json:"budget"`
+	BudgetPeriod string     `json:"budget_period"`
+	RPM          *int       `json:"rpm"`
+	IPM          *int       `json:"ipm"`
+	MPPM         *int       `json:"mppm"`
+	Concurrency  *int       `json:"concurrency"`
+	MapNearest   *bool      `json:"map_nearest"`
+}
+
+// View renders a key.
+func View(k *store.Key, now time.Time) KeyView {
+	v := KeyView{ID: k.ID, Object: "api_key", Name: k.Name, Prefix: k.Prefix, Models: k.Models, CreatedAt: k.CreatedAt,
+		ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, BudgetPeriod: k.BudgetPeriod, RPM: k.RPM, IPM: k.IPM, MPPM: k.MPPM,
+		Concurrency: k.Concurrency, MapNearest: k.MapNearest, Status: "active"}
+	if v.Models == nil {
+		v.Models = []string{}
+	}
+	if k.Budget != nil {
+		s := k.Budget.String()
+		v.Budget = &s
+	}
+	switch {
+	case k.RevokedAt != nil:
+		v.Status = "revoked"
+	case k.ExpiresAt != nil && !k.ExpiresAt.After(now):
+		v.Status = "expired"
+	}
+	return v
+}
+
+// Fields are the settable fields of a key, shared by create and update (JSON and CLI flags).
+type Fields struct {
+	Name         *string
+	Models       *[]string
+	ExpiresAt    *time.Time
+	ClearExpiry  bool
+	Budget       *money.Amount
+	ClearBudget  bool
+	BudgetPeriod *string
+	RPM          *int
+	IPM          *int
+	MPPM         *int
+	Concurrency  *int
+	MapNearest   *bool
+}
+
+// ParseFields reads a JSON object of key fields. Unknown fields, bad values and negative
+// limits are errors naming the field. null clears expires_at and budget.
+func ParseFields(body []byte, now time.Time) (Fields, error) {
+	var f Fields
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil || raw == nil {
+		return f, providers.ParamError("", "The request body must be a JSON object.")
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := raw[k]
+		isNull := string(v) == "null"
+		var err error
+		switch k {
+		case "name":
+			err = json.Unmarshal(v, &f.Name)
+		case "models":
+			var ms []string
+			if err = json.Unmarshal(v, &ms); err == nil {
+				f.Models = &ms
+			}
+		case "expires_at":
+			if isNull {
+				f.ClearExpiry = true
+				continue
+			}
+			var t time.Time
+			if err = json.Unmarshal(v, &t); err == nil {
+				f.ExpiresAt = &t
+			}
+		case "expires_in":
+			var s string
+			if err = json.Unmarshal(v, &s); err == nil {
+				var d time.Duration
+				if d, err = time.ParseDuration(s); err == nil && d > 0 {
+					t := now.Add(d).UTC()
+					f.ExpiresAt = &t
+				} else if err == nil {
+					err = errors.New("must be positive")
+				}
+			}
+		case "budget":
+			if isNull {
+				f.ClearBudget = true
+				continue
+			}
+			s := strings.Trim(string(v), `"`)
+			var a money.Amount
+			if a, err = money.Parse(s); err == nil && a < 0 {
+				err = errors.New("must not be negative")
+			}
+			f.Budget = &a
+		case "budget_period":
+			var s string
+			if err = json.Unmarshal(v, &s); err == nil && !slices.Contains([]string{store.PeriodTotal, store.PeriodDaily, store.PeriodMonthly}, s) {
+				err = errors.New("must be total, daily or monthly")
+			}
+			f.BudgetPeriod = &s
+		case "rpm", "ipm", "mppm", "concurrency":
+			var n int
+			if err = json.Unmarshal(v, &n); err == nil && n < 0 {
+				err = errors.New("must not be negative")
+			}
+			switch k {
+			case "rpm":
+				f.RPM = &n
+			case "ipm":
+				f.IPM = &n
+			case "mppm":
+				f.MPPM = &n
+			case "concurrency":
+				f.Concurrency = &n
+			}
+		case "map_nearest":
+			err = json.Unmarshal(v, &f.MapNearest)
+		default:
+			return f, &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter", Message: fmt.Sprintf("Unknown parameter: '%s'.", k)}
+		}
+		if err != nil {
+			return f, providers.ParamError(k, "Invalid value for '%s': %v.", k, cleanErr(err))
+		}
+	}
+	return f, nil
+}
+
+func cleanErr(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "expected " + te.Type.String()
+	}
+	return err.Error()
+}
+
+// Apply sets the fields on a new key.
+func (f Fields) Apply(k *store.Key) {
+	if f.Name != nil {
+		k.Name = *f.Name
+	}
+	if f.Models != nil {
+		k.Models = *f.Models
+	}
+	if f.ExpiresAt != nil {
+		t := f.ExpiresAt.UTC()
+		k.ExpiresAt = &t
+	}
+	k.Budget = f.Budget
+	if f.BudgetPeriod != nil {
+		k.BudgetPeriod = *f.BudgetPeriod
+	}
+	k.RPM, k.IPM, k.MPPM, k.Concurrency, k.MapNearest = f.RPM, f.IPM, f.MPPM, f.Concurrency, f.MapNearest
+}
+
+// Update converts the fields into a store update.
+func (f Fields) Update() store.KeyUpdate {
+	return store.KeyUpdate{Name: f.Name, Models: f.Models, ExpiresAt: f.ExpiresAt, ClearExpiry: f.ClearExpiry,
+		Budget: f.Budget, ClearBudget: f.ClearBudget, BudgetPeriod: f.BudgetPeriod, RPM: f.RPM, IPM: f.IPM,
+		MPPM: f.MPPM, Concurrency: f.Concurrency, MapNearest: f.MapNearest}
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, 1<<20)); err != nil {
+		return nil, providers.ParamError("", "The request body could not be read.")
+	}
+	return buf.Bytes(), nil
+}
+
+func (a *API) create(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		frontdoor.WriteError(w, err)
+		return
+	}
+	now := time.Now()
+	f, err := ParseFields(body, now)
+	if err != nil {
+		frontdoor.WriteError(w, err)
+		return
+	}
+	if f.Name == nil || strings.TrimSpace(*f.Name) == "" {
+		frontdoor.WriteError(w, providers.ParamError("name", "Missing required parameter: 'name'."))
+		return
+	}
+	k := &store.Key{}
+	f.Apply(k)
+	secret, err := auth.Create(r.Context(), a.Store, k)
+	if err != nil {
+		frontdoor.WriteError(w, &providers.Error{Kind: providers.KindUnavailable, Message: "The key could not be stored.", Err: err})
+		return
+	}
+	v := View(k, now)
+	v.Key = secret
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	ks, err := a.Store.ListKeys(r.Context())
+	if err != nil {
+		frontdoor.WriteError(w, &providers.Error{Kind: providers.KindUnavailable, Message: "The key store is unavailable.", Err: err})
+		return
+	}
+	now := time.Now()
+	out := make([]KeyView, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, View(k, now))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	k, err := a.Store.Key(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		notFoundOr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, View(k, time.Now()))
+}
+
+func (a *API) update(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		frontdoor.WriteError(w, err)
+		return
+	}
+	f, err := ParseFields(body, time.Now())
+	if err != nil {
+		frontdoor.WriteError(w, err)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	k, err := a.Store.UpdateKey(r.Context(), id, f.Update())
+	if err != nil {
+		notFoundOr(w, err)
+		return
+	}
+	a.Auth.Forget(id)
+	writeJSON(w, http.StatusOK, View(k, time.Now()))
+}
+
+func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := a.Store.RevokeKey(r.Context(), id, time.Now().UTC()); err != nil {
+		notFoundOr(w, err)
+		return
+	}
+	a.Auth.Forget(id)
+	k, err := a.Store.Key(r.Context(), id)
+	if err != nil {
+		notFoundOr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, View(k, time.Now()))
+}
+
+func notFoundOr(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		frontdoor.WriteError(w, &providers.Error{Kind: providers.KindModelNotFound, Code: "key_not_found", Param: "id", Message: "No such key."})
+		return
+	}
+	frontdoor.WriteError(w, &providers.Error{Kind: providers.KindUnavailable, Message: "The key store is unavailable.", Err: err})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,255 @@
+// Package app wires the gateway together from its configuration: store, providers, catalog,
+// auth, front door, admin API and server. The imagegw command and end-to-end tests use it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/imagegw/imagegw/internal/admin"
+	"github.com/imagegw/imagegw/internal/auth"
+	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/config"
+	"github.com/imagegw/imagegw/internal/frontdoor"
+	"github.com/imagegw/imagegw/internal/httpx"
+	"github.com/imagegw/imagegw/internal/imagestore"
+	"github.com/imagegw/imagegw/internal/metrics"
+	"github.com/imagegw/imagegw/internal/server"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/internal/store/backend"
+	"github.com/imagegw/imagegw/providers"
+	_ "github.com/imagegw/imagegw/providers/all" // every adapter registers itself
+)
+
+// App is a wired gateway.
+type App struct {
+	Config  *config.Config
+	Logger  *zap.Logger
+	Store   store.Store
+	Catalog *catalog.Catalog
+	Auth    *auth.Authenticator
+	Metrics *metrics.Metrics
+	Images  *imagestore.Store
+	Server  *server.Server
+
+	closers []func()
+}
+
+// NewLogger builds the zap logger the configuration asks for.
+func NewLogger(c config.LogConfig) (*zap.Logger, error) {
+	var zc zap.Config
+	if c.Format == "console" {
+		zc = zap.NewDevelopmentConfig()
+	} else {
+		zc = zap.NewProductionConfig()
+		zc.EncoderConfig.TimeKey = "time"
+		zc.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	}
+	lvl, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, err
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.DisableStacktrace = true
+	return zc.Build()
+}
+
+// DatabaseURL is the configured store URL, or SQLite under the data directory.
+func DatabaseURL(c *config.Config) string {
+	if u := c.DatabaseURL.Value(); u != "" {
+		return u
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "imagegw.db")
+}
+
+// OpenStore opens (and, when asked, migrates) the configured store.
+func OpenStore(ctx context.Context, c *config.Config, migrate bool) (store.Store, error) {
+	st, err := backend.Open(ctx, DatabaseURL(c))
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := st.Migrate(ctx); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// New wires a gateway. Close it when done.
+func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err error) {
+	a := &App{Config: c, Logger: log, Metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.Store, err = OpenStore(ctx, c, c.MigrateOnStart)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = a.Store.Close() })
+
+	hopts := httpx.Options{AllowHosts: c.Outbound.AllowHosts}
+	if err := hopts.Validate(); err != nil {
+		return nil, fmt.Errorf("outbound.allow_hosts: %w", err)
+	}
+	client := httpx.New(hopts)
+	a.closers = append(a.closers, client.CloseIdleConnections)
+
+	var channels []catalog.Channel
+	if c.Sandbox {
+		p, err := providers.New("sandbox", providers.Config{Name: "sandbox", Logger: log, HTTP: client})
+		if err != nil {
+			return nil, err
+		}
+		channels = append(channels, catalog.Channel{Name: "sandbox", Type: "sandbox", Provider: p})
+	}
+	for _, ch := range c.Providers {
+		p, err := providers.New(ch.Type, providers.Config{
+			Name: ch.Name, BaseURL: ch.BaseURL, APIKey: ch.APIKey.Value(), Timeout: ch.Timeout.D(),
+			Options: ch.Options, HTTP: client, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		channels = append(channels, catalog.Channel{Name: ch.Name, Type: ch.Type, Provider: p, Models: ch.Models})
+	}
+	a.Catalog, err = catalog.Build(channels, c.Models)
+	if err != nil {
+		return nil, err
+	}
+	a.Auth = auth.NewAuthenticator(a.Store, c.Limits.KeyCacheTTL.D())
+	a.Images, err = imagestore.Open(c.Images.Dir, c.Images.TTL.D())
+	if err != nil {
+		return nil, err
+	}
+	fd := frontdoor.New(frontdoor.Options{
+		Catalog: a.Catalog, Auth: a.Auth, Fetcher: httpx.NewFetcher(client), Images: a.Images,
+		Metrics: a.Metrics, Logger: log, PublicURL: c.PublicURL, MaxN: c.Limits.MaxN,
+		MaxImagePixels: c.Limits.MaxImagePixels, MaxImageBytes: c.Limits.MaxImageBytes, MapNearest: c.Limits.MapNearest,
+	})
+	var adm *admin.API
+	if tok := c.AdminToken.Value(); tok != "" {
+		adm = &admin.API{Store: a.Store, Auth: a.Auth, Token: tok}
+	}
+	a.Server = server.New(server.Options{
+		Addr: c.Addr, Logger: log, Metrics: a.Metrics, MaxBodyBytes: c.Limits.MaxBodyBytes,
+		Ready: a.Store.Ping, ShutdownTimeout: c.ShutdownTimeout.D(),
+		Mount: func(r chi.Router) {
+			fd.Routes(r)
+			if adm != nil {
+				adm.Routes(r)
+			}
+		},
+	})
+	go a.sweepLoop(ctx)
+	return a, nil
+}
+
+// sweepLoop deletes expired hosted images every few minutes.
+func (a *App) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.Images.Sweep(); err != nil {
+				a.Logger.Warn("hosted image sweep failed", zap.Error(err))
+			} else if n > 0 {
+				a.Logger.Info("hosted images expired", zap.Int("deleted", n))
+			}
+		}
+	}
+}
+
+// Bootstrap creates a first API key when the store has none and prints it once, with a request
+// to paste. It does nothing when keys exist.
+func (a *App) Bootstrap(ctx context.Context, out io.Writer, baseURL string) error {
+	n, err := a.Store.CountKeys(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	secret, err := auth.Create(ctx, a.Store, &store.Key{Name: "default"})
+	if err != nil {
+		return err
+	}
+	model := "sandbox-image"
+	if es := a.Catalog.List(); len(es) > 0 {
+		if _, err := a.Catalog.Lookup(model); err != nil {
+			model = es[0].Name
+		}
+	}
+	fmt.Fprintf(out, `
+imagegw: created your first API key. It is shown only this once; keep it:
+
+    %s
+
+Generate an image:
+
+    curl -s %s/v1/images/generations \
+      -H "Authorization: Bearer %s" \
+      -H "Content-Type: application/json" \
+      -d '{"model":"%s","prompt":"a lighthouse at dusk","size":"512x512"}'
+
+Or point any OpenAI SDK at %s/v1 with that key.
+
+`, secret, baseURL, secret, model, baseURL)
+	return nil
+}
+
+// Run listens on the configured address and serves until ctx is done, then drains in-flight
+// requests. ready, when not nil, receives the bound address once listening.
+func (a *App) Run(ctx context.Context, ready func(addr string)) error {
+	ln, err := net.Listen("tcp", a.Config.Addr)
+	if err != nil {
+		return err
+	}
+	a.Logger.Info("imagegw listening", zap.String("addr", ln.Addr().String()),
+		zap.String("store", backend.Redact(DatabaseURL(a.Config))), zap.Int("models", len(a.Catalog.List())))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	err = a.Server.Serve(ctx, ln)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases everything New opened, in reverse order.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// ListenURL turns a listen address into a base URL a user can paste.
+func ListenURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Getenv is os.Getenv, for config.Load.
+var Getenv = os.Getenv
+

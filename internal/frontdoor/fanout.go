@@ -1,0 +1,196 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// outcome is what the upstream calls of one request produced.
+type outcome struct {
+	images    []providers.Output
+	describe  []string
+	created   time.Time
+	withheld  int
+	channel   string
+	provider  string
+	delivered int
+	// err is the first failure (in call order) when some call failed.
+	err         error
+	failedCalls int
+	// indeterminate: a call failed after it may have reached the upstream (timeout, client gone),
+	// so the upstream may have billed us for images nobody received.
+	indeterminate bool
+	upstream      time.Duration
+}
+
+type chunkResult struct {
+	res      *providers.Result
+	err      error
+	route    catalog.Route
+	upstream time.Duration
+}
+
+// failover reports whether a failure on one channel should be retried on the next: the
+// provider failed, not the request. Timeouts are not retried elsewhere: the upstream may be
+// generating (and billing) still.
+func failover(k providers.Kind) bool {
+	switch k {
+	case providers.KindUpstreamUnavailable, providers.KindUpstreamRateLimited, providers.KindUpstreamAuth, providers.KindUpstreamBadResponse:
+		return true
+	}
+	return false
+}
+
+// chunks splits n images into upstream calls of at most per images.
+func chunks(n, per int) []int {
+	per = max(per, 1)
+	var out []int
+	for n > 0 {
+		c := min(n, per)
+		out = append(out, c)
+		n -= c
+	}
+	return out
+}
+
+// run makes the upstream calls: n above the model's per-call maximum fans out into concurrent
+// calls (at most FanoutConcurrency at once), merged in order. With a seed, call i's seed is the
+// client's seed plus the number of images before it, so each image stays reproducible.
+// When some calls fail, the images of the others are still delivered (and only they are billed);
+// the response then says so in X-Imagegw-Partial. When all fail, the first failure is the answer.
+func (h *Handler) run(ctx context.Context, c *call) *outcome {
+	parts := chunks(c.req.N, c.entry.Model.MaxN)
+	results := make([]chunkResult, len(parts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.o.FanoutConcurrency)
+	offset := 0
+	for i, n := range parts {
+		req := *c.req
+		req.N = n
+		if c.req.Seed != nil && offset > 0 {
+			s := *c.req.Seed + int64(offset)
+			if m := c.entry.Model.SeedMax; m != 0 && s > m {
+				s = *c.req.Seed - int64(offset)
+			}
+			req.Seed = &s
+		}
+		offset += n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = chunkResult{err: providers.TransportError(ctx, "", ctx.Err()), route: c.entry.Routes[0]}
+				return
+			}
+			defer func() { <-sem }()
+			results[i] = h.callRoutes(ctx, c.entry, &req)
+		}()
+	}
+	wg.Wait()
+
+	out := &outcome{}
+	for i, r := range results {
+		out.upstream = max(out.upstream, r.upstream)
+		if r.err != nil {
+			out.failedCalls++
+			if out.err == nil {
+				out.err = r.err
+			}
+			if k := providers.KindOf(r.err); k == providers.KindUpstreamTimeout || k == providers.KindCanceled {
+				out.indeterminate = true
+			}
+			continue
+		}
+		if out.channel == "" {
+			out.channel, out.provider = r.route.Channel, r.route.Type
+		}
+		if out.created.IsZero() && !r.res.Created.IsZero() {
+			out.created = r.res.Created
+		}
+		imgs := r.res.Images
+		if len(imgs) > parts[i] {
+			imgs = imgs[:parts[i]] // never deliver (or bill) more than asked
+		}
+		out.images = append(out.images, imgs...)
+		out.withheld += r.res.Withheld
+		if c.req.Operation == providers.OpDescribe {
+			out.describe = append(out.describe, r.res.Descriptions...)
+		}
+	}
+	if out.created.IsZero() {
+		out.created = time.Now()
+	}
+	if len(out.images) == 0 && out.err == nil && out.withheld > 0 {
+		out.err = &providers.Error{Kind: providers.KindContentPolicy, Provider: out.provider,
+			Message: "every generated image was withheld by the provider's safety system"}
+	}
+	return out
+}
+
+// callRoutes calls the model's channels in order until one answers, failing over on provider faults.
+func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *providers.Request) chunkResult {
+	var last chunkResult
+	for _, route := range e.Routes {
+		r := *req
+		r.Model = route.Model.ID
+		start := time.Now()
+		res, err := providers.Do(ctx, route.Provider, &r)
+		d := time.Since(start)
+		if h.o.Metrics != nil {
+			result := "ok"
+			if err != nil {
+				result = string(providers.KindOf(err))
+			}
+			h.o.Metrics.Upstream.WithLabelValues(route.Type, route.Channel, result).Inc()
+			h.o.Metrics.UpstreamLatency.WithLabelValues(route.Type, route.Channel).Observe(d.Seconds())
+		}
+		if err == nil && res == nil {
+			err = &providers.Error{Kind: providers.KindInternal, Provider: route.Channel, Message: "the adapter returned no result"}
+		}
+		last = chunkResult{res: res, err: err, route: route, upstream: last.upstream + d}
+		if err == nil || !failover(providers.KindOf(err)) || ctx.Err() != nil {
+			return last
+		}
+	}
+	return last
+}
+
+// outcome summarises the call for the Meter.
+func (o *outcome) outcome(c *call) Outcome {
+	out := Outcome{
+		Delivered:  o.delivered,
+		Withheld:   o.withheld,
+		Channel:    o.channel,
+		Provider:   o.provider,
+		Latency:    time.Since(c.started),
+		Upstream:   o.upstream,
+		FailedCall: o.failedCalls,
+	}
+	if c.req.Operation == providers.OpDescribe && len(o.describe) > 0 {
+		out.Delivered = 1
+	}
+	switch {
+	case out.Delivered > 0:
+		out.Status = store.StatusOK
+	case o.indeterminate:
+		out.Status = store.StatusIndeterminate
+	default:
+		out.Status = store.StatusFailed
+	}
+	if o.err != nil {
+		out.ErrorKind = providers.KindOf(o.err)
+		var pe *providers.Error
+		if errors.As(o.err, &pe) && out.Provider == "" {
+			out.Provider = pe.Provider
+		}
+	}
+	return out
+}

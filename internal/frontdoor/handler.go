@@ -1,0 +1,453 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.uber.org/zap"
+
+	"github.com/imagegw/imagegw/internal/auth"
+	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/imagestore"
+	"github.com/imagegw/imagegw/internal/imaging"
+	"github.com/imagegw/imagegw/internal/metrics"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// Fetcher downloads an image URL or decodes a data URI through the SSRF-safe client.
+type Fetcher interface {
+	Fetch(ctx context.Context, rawURL string, maxBytes int64) ([]byte, string, error)
+}
+
+// Options wires a Handler.
+type Options struct {
+	Catalog *catalog.Catalog
+	Auth    *auth.Authenticator
+	Fetcher Fetcher
+	Images  *imagestore.Store
+	Metrics *metrics.Metrics
+	Logger  *zap.Logger
+	// Meter admits requests (rate limits, budget holds) and records their outcome; nil admits all.
+	Meter Meter
+	// PublicURL is the external base URL for hosted images; empty: the request's own host.
+	PublicURL      string
+	MaxN           int
+	MaxImagePixels int
+	MaxImageBytes  int64
+	// MaxOutputBytes caps one provider image downloaded for b64_json.
+	MaxOutputBytes int64
+	// MapNearest is the deployment default for nearest-value mapping.
+	MapNearest bool
+	// FanoutConcurrency bounds concurrent upstream calls of one request.
+	FanoutConcurrency int
+}
+
+// Handler serves the OpenAI-compatible API.
+type Handler struct {
+	o Options
+}
+
+// New returns a Handler.
+func New(o Options) *Handler {
+	if o.MaxN <= 0 {
+		o.MaxN = 10
+	}
+	if o.MaxImagePixels <= 0 {
+		o.MaxImagePixels = 4096 * 4096
+	}
+	if o.MaxImageBytes <= 0 {
+		o.MaxImageBytes = 25 << 20
+	}
+	if o.MaxOutputBytes <= 0 {
+		o.MaxOutputBytes = 64 << 20
+	}
+	if o.FanoutConcurrency <= 0 {
+		o.FanoutConcurrency = 4
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Meter == nil {
+		o.Meter = NopMeter{}
+	}
+	return &Handler{o: o}
+}
+
+// Routes mounts the API on r (paths start with /v1).
+func (h *Handler) Routes(r chi.Router) {
+	r.Route("/v1", func(r chi.Router) {
+		r.Get("/images/files/{name}", h.o.Images.ServeHTTP)
+		r.Group(func(r chi.Router) {
+			r.Use(h.authenticate)
+			r.Get("/models", h.listModels)
+			r.Get("/models/*", h.getModel)
+			r.Post("/images/generations", h.images(providers.OpGenerate, false))
+			r.Post("/images/edits", h.images(providers.OpEdit, true))
+			r.Post("/images/variations", h.images(providers.OpVariation, true))
+			r.Post("/images/remix", h.images(providers.OpRemix, true))
+			r.Post("/images/upscale", h.images(providers.OpUpscale, true))
+			r.Post("/images/describe", h.images(providers.OpDescribe, true))
+			r.Post("/images/reframe", h.images(providers.OpReframe, true))
+			r.Post("/images/replace-background", h.images(providers.OpReplaceBackground, true))
+			r.Post("/images/quote", h.quote)
+		})
+	})
+}
+
+type keyCtx struct{}
+
+// KeyFrom returns the authenticated key of the request.
+func KeyFrom(ctx context.Context) *store.Key {
+	k, _ := ctx.Value(keyCtx{}).(*store.Key)
+	return k
+}
+
+func (h *Handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k, err := h.o.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		InfoFrom(r.Context()).Update(func(i *Info) { i.KeyID = k.ID })
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, k)))
+	})
+}
+
+// fail writes err and records it for the access log and metrics.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *HeaderError
+	if errors.As(err, &he) {
+		for k, vs := range he.Header {
+			w.Header()[k] = vs
+		}
+	}
+	pe := asError(err)
+	InfoFrom(r.Context()).Update(func(i *Info) { i.ErrorKind = string(pe.Kind) })
+	if h.o.Metrics != nil {
+		h.o.Metrics.Errors.WithLabelValues(string(pe.Kind), string(pe.Kind.Fault())).Inc()
+	}
+	if pe.Kind.Fault() == providers.FaultGateway || pe.Kind.Fault() == providers.FaultProvider {
+		h.o.Logger.Warn("request failed", zap.String("request_id", InfoFrom(r.Context()).RequestID),
+			zap.String("kind", string(pe.Kind)), zap.Error(pe))
+	}
+	WriteError(w, pe)
+}
+
+// call is one image request on its way through the gateway.
+type call struct {
+	api     *apiRequest
+	entry   *catalog.Entry
+	key     *store.Key
+	req     *providers.Request
+	adjust  []Adjustment
+	started time.Time
+}
+
+// prepare decodes, authorises and validates a request, and resolves its input images.
+func (h *Handler) prepare(r *http.Request, op providers.Operation, multipart bool) (*call, error) {
+	var ar *apiRequest
+	var err error
+	if multipart {
+		ar, err = decodeMultipart(r, op, h.o.MaxImageBytes)
+	} else {
+		ar, err = decodeJSON(r, op)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ar.Model == "" {
+		return nil, badParam("model", "Missing required parameter: 'model'. List models with GET /v1/models.")
+	}
+	e, err := h.o.Catalog.Lookup(ar.Model)
+	if err != nil {
+		var nf *catalog.NotFoundError
+		if errors.As(err, &nf) && len(nf.Options) > 0 {
+			return nil, &providers.Error{Kind: providers.KindModelNotFound, Param: "model", Message: nf.Error() + "."}
+		}
+		return nil, &providers.Error{Kind: providers.KindModelNotFound, Param: "model",
+			Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it. List models with GET /v1/models.", ar.Model)}
+	}
+	k := KeyFrom(r.Context())
+	if !keyAllows(k, e.Name) {
+		return nil, &providers.Error{Kind: providers.KindPermissionDenied, Param: "model",
+			Message: fmt.Sprintf("This API key is not allowed to use the model '%s'.", e.Name)}
+	}
+	InfoFrom(r.Context()).Update(func(i *Info) { i.Model, i.Provider = e.Name, e.OwnedBy })
+	nearest := h.o.MapNearest
+	if k != nil && k.MapNearest != nil {
+		nearest = *k.MapNearest
+	}
+	if v := r.Header.Get("X-Imagegw-Map-Nearest"); v != "" {
+		b, perr := strconv.ParseBool(v)
+		if perr != nil {
+			return nil, badParam("X-Imagegw-Map-Nearest", "The header X-Imagegw-Map-Nearest must be true or false.")
+		}
+		nearest = b
+	}
+	if ar.MapNearest != nil {
+		nearest = *ar.MapNearest
+	}
+	req, adj, err := validate(ar, e, h.o.MaxN, nearest)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.resolveImages(r.Context(), ar, req); err != nil {
+		return nil, err
+	}
+	return &call{api: ar, entry: e, key: k, req: req, adjust: adj, started: time.Now()}, nil
+}
+
+func keyAllows(k *store.Key, model string) bool {
+	return k == nil || len(k.Models) == 0 || slices.Contains(k.Models, model)
+}
+
+// needsSource lists operations that work on a source image.
+var needsSource = map[providers.Operation]bool{
+	providers.OpEdit: true, providers.OpVariation: true, providers.OpRemix: true, providers.OpUpscale: true,
+	providers.OpDescribe: true, providers.OpReframe: true, providers.OpReplaceBackground: true,
+}
+
+// resolveImages fetches and inspects input images: uploads, then URLs / data URIs. Declared
+// dimensions are checked against the pixel cap before anything is decoded.
+func (h *Handler) resolveImages(ctx context.Context, ar *apiRequest, req *providers.Request) error {
+	for _, u := range ar.Files {
+		im, err := h.inspect(u.data, u.filename, u.field)
+		if err != nil {
+			return err
+		}
+		req.Images = append(req.Images, im)
+	}
+	for _, ref := range ar.ImageRefs {
+		if h.o.Fetcher == nil {
+			return badParam("image", "Image URLs are not supported by this gateway.")
+		}
+		data, _, err := h.o.Fetcher.Fetch(ctx, ref, h.o.MaxImageBytes)
+		if err != nil {
+			return &providers.Error{Kind: providers.KindInvalidRequest, Param: "image",
+				Message: "The image could not be fetched: " + fetchReason(err) + ".", Err: err}
+		}
+		im, err := h.inspect(data, "", "image")
+		if err != nil {
+			return err
+		}
+		req.Images = append(req.Images, im)
+	}
+	if needsSource[ar.Op] && len(req.Images) == 0 {
+		return badParam("image", "Missing required parameter: 'image' (a file part named 'image' or 'image[]').")
+	}
+	if ar.Mask != nil {
+		if ar.Op != providers.OpEdit {
+			return unsupported("mask", "'mask' is only taken by /v1/images/edits.")
+		}
+		m, err := h.inspect(ar.Mask.data, ar.Mask.filename, "mask")
+		if err != nil {
+			return err
+		}
+		if src := req.Images[0]; m.Width != src.Width || m.Height != src.Height {
+			return badParam("mask", "The mask is %dx%d but the image is %dx%d; they must be the same size.", m.Width, m.Height, src.Width, src.Height)
+		}
+		req.Mask = &m
+	}
+	return nil
+}
+
+func fetchReason(err error) string {
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.Message != "" {
+		return pe.Message
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "blocked"):
+		return "the address is not allowed"
+	case strings.Contains(msg, "too large"), strings.Contains(msg, "exceeds"):
+		return "it is too large"
+	case strings.Contains(msg, "scheme"):
+		return "only http, https and data: URLs are accepted"
+	case strings.Contains(msg, "not an image"), strings.Contains(msg, "content type"):
+		return "it is not an image"
+	}
+	return "it could not be downloaded"
+}
+
+func (h *Handler) inspect(data []byte, filename, param string) (providers.Image, error) {
+	info, err := imaging.Inspect(data, h.o.MaxImagePixels)
+	if err != nil {
+		if errors.Is(err, imaging.ErrTooManyPixels) {
+			return providers.Image{}, badParam(param, "The %s is too large: %v.", param, err)
+		}
+		return providers.Image{}, badParam(param, "The %s is not a PNG, JPEG, WebP or GIF image.", param)
+	}
+	return providers.Image{Data: data, ContentType: info.ContentType, Filename: filename, Width: info.Width, Height: info.Height}, nil
+}
+
+// images serves an image operation.
+func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := h.prepare(r, op, multipart)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		ctx := r.Context()
+		a := c.admission()
+		a.RequestID = InfoFrom(ctx).RequestID
+		adm, err := h.o.Meter.Admit(ctx, a)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		out := h.run(ctx, c)
+		items, convErr := h.convert(ctx, r, c, out)
+		out.delivered = len(items)
+		if len(items) == 0 && out.err == nil {
+			out.err = convErr
+		}
+		if len(items) == 0 && out.err == nil && out.describe == nil {
+			out.err = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned no image"}
+		}
+		receipt := adm.Finish(context.WithoutCancel(ctx), out.outcome(c))
+		h.observe(r, c, out)
+		if out.err != nil && len(items) == 0 && out.describe == nil {
+			receipt.setHeaders(w.Header())
+			h.fail(w, r, out.err)
+			return
+		}
+		hdr := w.Header()
+		receipt.setHeaders(hdr)
+		if len(c.adjust) > 0 {
+			parts := make([]string, len(c.adjust))
+			for i, a := range c.adjust {
+				parts[i] = a.String()
+			}
+			hdr.Set("X-Imagegw-Adjusted", strings.Join(parts, "; "))
+		}
+		if out.describe != nil {
+			type desc struct {
+				Text string `json:"text"`
+			}
+			ds := make([]desc, len(out.describe))
+			for i, t := range out.describe {
+				ds[i] = desc{t}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"created": out.created.Unix(), "descriptions": ds})
+			return
+		}
+		if n := c.req.N; len(items) < n {
+			hdr.Set("X-Imagegw-Partial", fmt.Sprintf("requested=%d; delivered=%d", n, len(items)))
+		}
+		if err := writeImages(w, out.created.Unix(), items); err != nil {
+			h.o.Logger.Debug("client went away while the response was written", zap.Error(err))
+		}
+	}
+}
+
+// observe records metrics for a finished call.
+func (h *Handler) observe(r *http.Request, c *call, out *outcome) {
+	InfoFrom(r.Context()).Update(func(i *Info) {
+		i.Images = out.delivered
+		if out.channel != "" {
+			i.Channel = out.channel
+		}
+	})
+	if h.o.Metrics == nil {
+		return
+	}
+	for _, a := range c.adjust {
+		h.o.Metrics.Adjustments.WithLabelValues(a.Param).Inc()
+	}
+	if out.delivered > 0 {
+		h.o.Metrics.Images.WithLabelValues(c.entry.Name, c.entry.OwnedBy, string(c.req.Operation)).Add(float64(out.delivered))
+		if c.req.Width > 0 {
+			mp := float64(c.req.Width*c.req.Height) / (1 << 20)
+			h.o.Metrics.Megapixels.WithLabelValues(c.entry.Name).Add(mp * float64(out.delivered))
+		}
+		if out.delivered < c.req.N {
+			h.o.Metrics.PartialFanouts.WithLabelValues(c.entry.Name).Inc()
+		}
+	}
+}
+
+// convert turns upstream outputs into response items in the requested format: URLs downloaded
+// for b64_json (provider URLs expire), bytes hosted for url. An image that cannot be converted
+// is not delivered (and so not billed).
+func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *outcome) ([]item, error) {
+	if len(out.images) == 0 {
+		return nil, nil
+	}
+	items := make([]item, len(out.images))
+	ok := make([]bool, len(out.images))
+	errs := make([]error, len(out.images))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.o.FanoutConcurrency)
+	for i, im := range out.images {
+		it := &items[i]
+		it.revisedPrompt, it.seed = im.RevisedPrompt, im.Seed
+		switch {
+		case im.Width > 0 && im.Height > 0:
+			it.size = providers.Size{W: im.Width, H: im.Height}.String()
+		case c.req.Width > 0:
+			it.size = providers.Size{W: c.req.Width, H: c.req.Height}.String()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			switch {
+			case c.req.ResponseFormat == "b64_json" && len(im.Data) > 0:
+				it.data = im.Data
+			case c.req.ResponseFormat == "b64_json":
+				data, _, err := h.o.Fetcher.Fetch(ctx, im.URL, h.o.MaxOutputBytes)
+				if err != nil {
+					errs[i] = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "an image could not be downloaded from the provider", Err: err}
+					return
+				}
+				it.data = data
+			case im.URL != "":
+				it.url = im.URL
+			default:
+				name, err := h.o.Images.Put(im.Data, im.ContentType)
+				if err != nil {
+					errs[i] = &providers.Error{Kind: providers.KindInternal, Message: "an image could not be stored", Err: err}
+					return
+				}
+				it.url = h.baseURL(r) + "/v1/images/files/" + name
+			}
+			ok[i] = true
+		}()
+	}
+	wg.Wait()
+	kept := items[:0]
+	var firstErr error
+	for i := range items {
+		if ok[i] {
+			kept = append(kept, items[i])
+		} else if firstErr == nil {
+			firstErr = errs[i]
+			h.o.Logger.Warn("image conversion failed", zap.Error(errs[i]))
+		}
+	}
+	return kept, firstErr
+}
+
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.o.PublicURL != "" {
+		return strings.TrimRight(h.o.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}

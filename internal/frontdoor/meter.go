@@ -1,0 +1,79 @@
+package frontdoor
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// Meter is where rate limits, budgets and the usage ledger plug into the front door. Admit runs
+// before any upstream call (and may refuse); the returned Ticket's Finish runs exactly once after
+// the calls, with what was delivered.
+type Meter interface {
+	Admit(ctx context.Context, a Admission) (Ticket, error)
+}
+
+// Admission describes a request about to call upstream.
+type Admission struct {
+	RequestID string
+	Key       *store.Key
+	Entry     *catalog.Entry
+	Request   *providers.Request
+}
+
+// Ticket settles an admitted request.
+type Ticket interface {
+	Finish(ctx context.Context, o Outcome) Receipt
+}
+
+// Outcome is what an admitted request ended with.
+type Outcome struct {
+	Delivered  int
+	Withheld   int
+	FailedCall int
+	Status     string // store.StatusOK, StatusFailed, StatusIndeterminate
+	ErrorKind  providers.Kind
+	Provider   string
+	Channel    string
+	Latency    time.Duration
+	Upstream   time.Duration
+}
+
+// Receipt carries response headers from the meter (cost, rate-limit state).
+type Receipt struct {
+	Header http.Header
+}
+
+func (r Receipt) setHeaders(h http.Header) {
+	for k, vs := range r.Header {
+		h[k] = vs
+	}
+}
+
+// HeaderError is an error with response headers to send along (for example a rate-limit refusal
+// with its x-ratelimit-* headers).
+type HeaderError struct {
+	Err    error
+	Header http.Header
+}
+
+func (e *HeaderError) Error() string { return e.Err.Error() }
+func (e *HeaderError) Unwrap() error { return e.Err }
+
+// NopMeter admits everything and records nothing.
+type NopMeter struct{}
+
+// Admit admits.
+func (NopMeter) Admit(context.Context, Admission) (Ticket, error) { return nopTicket{}, nil }
+
+type nopTicket struct{}
+
+func (nopTicket) Finish(context.Context, Outcome) Receipt { return Receipt{} }
+
+func (c *call) admission() Admission {
+	return Admission{Key: c.key, Entry: c.entry, Request: c.req}
+}

@@ -1,0 +1,250 @@
+// Package server assembles the HTTP surface: the chi router, the middleware every request goes
+// through (request id, panic recovery, access log, metrics, body cap), health and metrics
+// endpoints, and graceful shutdown that drains in-flight requests.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/imagegw/imagegw/internal/frontdoor"
+	"github.com/imagegw/imagegw/internal/metrics"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// Options wires the server.
+type Options struct {
+	Addr         string
+	Logger       *zap.Logger
+	Metrics      *metrics.Metrics
+	MaxBodyBytes int64
+	// Ready reports whether the gateway can serve (the store is reachable).
+	Ready func(ctx context.Context) error
+	// Mount adds the API routes (front door, admin).
+	Mount func(r chi.Router)
+	// ShutdownTimeout bounds how long in-flight requests may take to drain.
+	ShutdownTimeout time.Duration
+}
+
+// Server is the gateway's HTTP server.
+type Server struct {
+	o       Options
+	handler http.Handler
+}
+
+// New builds the router.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	s := &Server{o: o}
+	r := chi.NewRouter()
+	r.Use(s.observe, s.recoverer, s.capBody)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		frontdoor.WriteError(w, &providers.Error{Kind: providers.KindModelNotFound,
+			Message: fmt.Sprintf("Invalid URL (%s %s).", r.Method, r.URL.Path), Code: "not_found"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := json.Marshal(map[string]any{"error": map[string]any{
+			"message": fmt.Sprintf("Method %s is not allowed on %s.", r.Method, r.URL.Path),
+			"type":    "invalid_request_error", "param": nil, "code": "method_not_allowed"}})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write(append(body, '\n'))
+	})
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	r.Get("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if o.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := o.Ready(ctx); err != nil {
+				s.o.Logger.Warn("not ready", zap.Error(err))
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte(`{"status":"unavailable","reason":"store unreachable"}` + "\n"))
+				return
+			}
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+	})
+	r.Handle("/metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	if o.Mount != nil {
+		o.Mount(r)
+	}
+	s.handler = r
+	return s
+}
+
+// Handler returns the root handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: it stops accepting, lets
+// in-flight requests finish within ShutdownTimeout, and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.o.Logger.Named("http")),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.o.Logger.Info("shutting down: draining in-flight requests", zap.Duration("timeout", s.o.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(s int) {
+	if w.status == 0 {
+		w.status = s
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe assigns the request id and writes the access log line and request metrics.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDRE.MatchString(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		info := &frontdoor.Info{RequestID: id}
+		sw := &statusWriter{ResponseWriter: w}
+		s.o.Metrics.InFlight.Inc()
+		defer s.o.Metrics.InFlight.Dec()
+		next.ServeHTTP(sw, r.WithContext(frontdoor.WithInfo(r.Context(), info)))
+
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.o.Metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		s.o.Metrics.RequestDuration.WithLabelValues(route).Observe(d.Seconds())
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+			return
+		}
+		in := info.Snapshot()
+		fields := []zap.Field{
+			zap.String("request_id", id), zap.String("method", r.Method), zap.String("route", route),
+			zap.Int("status", sw.status), zap.Float64("latency_ms", float64(d.Microseconds())/1000),
+			zap.Int64("bytes", sw.bytes), zap.String("remote", remoteIP(r)),
+		}
+		for _, f := range []struct{ k, v string }{{"model", in.Model}, {"provider", in.Provider}, {"channel", in.Channel}, {"key_id", in.KeyID}, {"error_kind", in.ErrorKind}} {
+			if f.v != "" {
+				fields = append(fields, zap.String(f.k, f.v))
+			}
+		}
+		if in.Images > 0 {
+			fields = append(fields, zap.Int("images", in.Images))
+		}
+		s.o.Logger.Info("request", fields...)
+	})
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// recoverer turns a panic into a 500 in the OpenAI envelope and logs it with its stack.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.o.Logger.Error("panic serving request", zap.Any("panic", v), zap.Stack("stack"),
+					zap.String("request_id", frontdoor.InfoFrom(r.Context()).RequestID))
+				frontdoor.WriteError(w, &providers.Error{Kind: providers.KindInternal, Message: "The server had an error while processing your request."})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// capBody bounds every request body; reading past the cap fails with a 413 from the decoder.
+func (s *Server) capBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.o.MaxBodyBytes > 0 {
+			if r.ContentLength > s.o.MaxBodyBytes {
+				frontdoor.WriteError(w, &providers.Error{Kind: providers.KindTooLarge,
+					Message: fmt.Sprintf("The request body exceeds the limit of %d bytes.", s.o.MaxBodyBytes)})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
