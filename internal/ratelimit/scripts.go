@@ -27,7 +27,7 @@ var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
 local ok = 1
-local out = {0}
+local qs = {}
 local newtat = {}
 for i = 1, 3 do
   local b = (i - 1) * 4
@@ -54,7 +54,7 @@ for i = 1, 3 do
            math.ceil(nt - now - boff)}
     end
   end
-  out[#out + 1] = q
+  qs[i] = q
 end
 local climit = tonumber(ARGV[13])
 local crefused, cremaining = 0, 0
@@ -71,7 +71,7 @@ end
 -- Flatten; a refusal charges nothing, so dimensions that fit report their uncharged state.
 local flat = {ok}
 for i = 1, 3 do
-  local q = out[i + 1]
+  local q = qs[i]
   if ok == 0 and q[1] == 0 and q[5] then
     q[2], q[3] = q[5], q[6]
   end
