@@ -252,4 +252,3 @@ func ListenURL(addr string) string {
 
 // Getenv is os.Getenv, for config.Load.
 var Getenv = os.Getenv
-

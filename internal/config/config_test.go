@@ -14,7 +14,7 @@ import (
 
 type nopProvider struct{ name string }
 
-func (p nopProvider) Name() string             { return p.name }
+func (p nopProvider) Name() string              { return p.name }
 func (p nopProvider) Models() []providers.Model { return nil }
 func (p nopProvider) Generate(context.Context, *providers.Request) (*providers.Result, error) {
 	return nil, fmt.Errorf("not used")
