@@ -1,0 +1,108 @@
+package sfwire
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/imagegw/imagegw/providers"
+)
+
+// DefaultTimeout bounds one upstream call when the channel sets no timeout. Image generation
+// takes seconds to tens of seconds; two minutes leaves room for queueing at busy times.
+const DefaultTimeout = 120 * time.Second
+
+// Caller performs POST {base}/images/generations for one channel.
+type Caller struct {
+	// Provider labels errors (the channel name).
+	Provider string
+	// Endpoint is the absolute URL of the generation endpoint.
+	Endpoint string
+	// APIKey is sent as "Authorization: Bearer <key>" and redacted from every error.
+	APIKey string
+	// HTTP is the channel's outbound client.
+	HTTP *http.Client
+	// Timeout bounds one call; zero means DefaultTimeout.
+	Timeout time.Duration
+	// MaxResponseBytes caps the answer; zero means providers.DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+	// TraceHeader names the response header carrying the upstream's request id, if any.
+	TraceHeader string
+}
+
+// Endpoint joins a base URL (scheme, host and version path, such as
+// "https://api.siliconflow.cn/v1") with Path. It refuses anything but an absolute http(s) URL
+// without query or fragment.
+func Endpoint(base string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil {
+		return "", fmt.Errorf("base URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("base URL %q is not an absolute http(s) URL", u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("base URL %q must not carry credentials, a query or a fragment", u.Redacted())
+	}
+	return strings.TrimRight(u.String(), "/") + Path, nil
+}
+
+// Post sends body (an encoded Request) and returns the decoded answer and the upstream's request
+// id. Every failure is a *providers.Error.
+func (c *Caller) Post(ctx context.Context, body []byte) (*Response, string, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, "", &providers.Error{Kind: providers.KindInternal, Provider: c.Provider,
+			Message: "the request to the provider could not be built", Err: fmt.Errorf("build request: %w", err)}
+	}
+	req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	if c.HTTP == nil {
+		return nil, "", &providers.Error{Kind: providers.KindInternal, Provider: c.Provider,
+			Message: "the channel has no HTTP client", Err: fmt.Errorf("send request: nil HTTP client")}
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, "", providers.TransportError(ctx, c.Provider, fmt.Errorf("send request: %w", err))
+	}
+	defer resp.Body.Close()
+
+	limit := c.MaxResponseBytes
+	if limit <= 0 {
+		limit = providers.DefaultMaxResponseBytes
+	}
+	if resp.ContentLength > limit {
+		return nil, "", &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: c.Provider, Status: resp.StatusCode,
+			Message: fmt.Sprintf("the provider's answer exceeded %d bytes", limit)}
+	}
+	b, err := providers.ReadBody(ctx, c.Provider, resp.Body, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	trace := ""
+	if c.TraceHeader != "" {
+		trace = resp.Header.Get(c.TraceHeader)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := ParseError(c.Provider, resp.StatusCode, resp.Header, b, c.APIKey)
+		return nil, trace, e
+	}
+	r, err := DecodeResponse(c.Provider, resp.Header, b, c.APIKey)
+	if err != nil {
+		return nil, trace, err
+	}
+	return r, trace, nil
+}
