@@ -2,6 +2,7 @@ package ideogram
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -187,8 +188,21 @@ func (a *Adapter) ReplaceBackground(ctx context.Context, req *providers.Request)
 	return a.run(ctx, providers.OpReplaceBackground, req)
 }
 
-// run validates and translates req, calls Ideogram and translates the answer.
+// run validates and translates req, calls Ideogram and translates the answer. Errors carry the
+// channel name as their Provider.
 func (a *Adapter) run(ctx context.Context, op providers.Operation, req *providers.Request) (*providers.Result, error) {
+	res, err := a.call(ctx, op, req)
+	if err != nil {
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			pe.Provider = a.name
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (*providers.Result, error) {
 	if req == nil {
 		return nil, &providers.Error{Kind: providers.KindInvalidRequest, Provider: Name, Message: "empty request"}
 	}

@@ -105,6 +105,9 @@ func parseKnobs(m *providers.Model, op providers.Operation, req *providers.Reque
 	sort.Strings(keys)
 	for _, key := range keys {
 		raw := req.Extra[key]
+		if key == "" {
+			return k, invalid("extra", "an extension field has an empty name")
+		}
 		if !slices.Contains(m.Extras, key) {
 			return k, unsupported(key, "%s is not supported by Ideogram model %s", key, m.ID)
 		}

@@ -2,6 +2,7 @@ package fake
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -150,10 +151,23 @@ func (f *Fake) Calls() int {
 	return f.calls
 }
 
-// ServeHTTP applies the Script's faults first, then answers as Ideogram would.
+// ServeHTTP applies the Script's faults first, then answers as Ideogram would. It reads the
+// request body before anything else, as a server does: net/http notices a client that hangs up
+// only once the body has been consumed, and a scripted delay must end when the client goes away.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		if err != nil {
+			return // the client went away
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+	}
 	f.Script.Wrap(http.HandlerFunc(f.serve)).ServeHTTP(w, r)
 }
+
+// bodyKey carries the request body ServeHTTP read, so serve does not copy it again.
+type bodyKey struct{}
 
 // endpoint describes one API path.
 type endpoint struct {
@@ -216,9 +230,12 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "Method not allowed"})
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return // the client went away
+	body, ok := r.Context().Value(bodyKey{}).([]byte)
+	if !ok {
+		var err error
+		if body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1)); err != nil {
+			return // the client went away
+		}
 	}
 	f.mu.Lock()
 	f.last = Request{Method: r.Method, Path: r.URL.Path, RequestURI: r.RequestURI, Header: r.Header.Clone(), Body: body}
