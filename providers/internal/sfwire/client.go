@@ -3,6 +3,7 @@ package sfwire
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -40,7 +41,12 @@ type Caller struct {
 func Endpoint(base string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil {
-		return "", fmt.Errorf("base URL: %w", err)
+		// url.Error quotes the whole URL, credentials included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("base URL is not a valid URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("base URL %q is not an absolute http(s) URL", u.Redacted())

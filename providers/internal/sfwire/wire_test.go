@@ -104,7 +104,7 @@ func TestEndpoint(t *testing.T) {
 			t.Errorf("%q: %q %v", in, got, err)
 		}
 	}
-	for _, bad := range []string{"", "api.siliconflow.cn/v1", "ftp://x/v1", "https://x/v1?k=1", "https://u:p@x/v1", "https:///v1"} {
+	for _, bad := range []string{"", "api.siliconflow.cn/v1", "ftp://x/v1", "https://x/v1?k=1", "https://u:p@x/v1", "https:///v1", "https://u:p@x/%zz"} {
 		if _, err := Endpoint(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		} else if strings.Contains(err.Error(), ":p@") {
