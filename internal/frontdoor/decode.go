@@ -218,7 +218,8 @@ func syntaxError(body []byte, err error) error {
 		return badParam("", "We could not parse the JSON body of your request.")
 	}
 	line, col := 1, 1
-	for _, c := range body[:min(int(off), len(body))] {
+	// The offset is just past the offending byte; point at the byte itself.
+	for _, c := range body[:min(max(int(off)-1, 0), len(body))] {
 		if c == '\n' {
 			line, col = line+1, 1
 		} else {

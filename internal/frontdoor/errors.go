@@ -93,7 +93,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	if pe.Code == "unsupported_media_type" {
 		status = http.StatusUnsupportedMediaType
 	}
-	if pe.Code != "" && pe.Kind.Fault() != providers.FaultProvider {
+	// Our own errors may carry a more specific OpenAI code; an adapter's Code is the upstream's
+	// own and is only logged.
+	if pe.Code != "" && pe.Provider == "" {
 		code = pe.Code
 	}
 	msg := pe.Message

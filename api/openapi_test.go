@@ -1,0 +1,121 @@
+// Package api_test checks that the running gateway answers as api/openapi.yaml says.
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/imagegw/imagegw/internal/gatewaytest"
+)
+
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+func tinyPNG(t *testing.T) []byte {
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewNRGBA(image.Rect(0, 0, 64, 64))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestResponsesMatchTheSpec sends real requests to a running gateway and validates each request
+// and response (status, headers, body schema) against the spec.
+func TestResponsesMatchTheSpec(t *testing.T) {
+	doc := loadSpec(t)
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	doc.Servers = openapi3.Servers{{URL: g.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	mw.WriteField("model", "sandbox-image")
+	mw.WriteField("n", "2")
+	fw, _ := mw.CreateFormFile("image", "in.png")
+	fw.Write(tinyPNG(t))
+	mw.Close()
+
+	type call struct {
+		name, method, path, ctype, auth string
+		body                            []byte
+		status                          int
+	}
+	user, admin := "Bearer "+g.Key, "Bearer "+gatewaytest.AdminToken
+	calls := []call{
+		{"generate url", "POST", "/v1/images/generations", "application/json", user, []byte(`{"model":"sandbox-image","prompt":"a red fox","size":"256x256"}`), 200},
+		{"generate b64", "POST", "/v1/images/generations", "application/json", user, []byte(`{"model":"sandbox-steps","prompt":"a red fox","size":"256x256","steps":8,"seed":42,"response_format":"b64_json"}`), 200},
+		{"generate bad n", "POST", "/v1/images/generations", "application/json", user, []byte(`{"model":"sandbox-image","prompt":"x","n":50}`), 400},
+		{"generate no key", "POST", "/v1/images/generations", "application/json", "", []byte(`{"model":"sandbox-image","prompt":"x"}`), 401},
+		{"generate unknown model", "POST", "/v1/images/generations", "application/json", user, []byte(`{"model":"nope","prompt":"x"}`), 404},
+		{"variation", "POST", "/v1/images/variations", mw.FormDataContentType(), user, mp.Bytes(), 200},
+		{"models", "GET", "/v1/models", "", user, nil, 200},
+		{"model", "GET", "/v1/models/sandbox-fixed", "", user, nil, 200},
+		{"model missing", "GET", "/v1/models/none", "", user, nil, 404},
+		{"healthz", "GET", "/healthz", "", "", nil, 200},
+		{"readyz", "GET", "/readyz", "", "", nil, 200},
+		{"admin create", "POST", "/admin/v1/keys", "application/json", admin, []byte(`{"name":"ci","models":["sandbox-image"],"expires_in":"720h","budget":"25.00","budget_period":"monthly","rpm":60}`), 201},
+		{"admin list", "GET", "/admin/v1/keys", "", admin, nil, 200},
+		{"admin bad token", "GET", "/admin/v1/keys", "", "Bearer wrong", nil, 401},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, g.URL+c.path, bytes.NewReader(c.body))
+			if c.ctype != "" {
+				req.Header.Set("Content-Type", c.ctype)
+			}
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				t.Fatalf("the spec has no route for %s %s: %v", c.method, c.path, err)
+			}
+			in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+			if c.status < 300 {
+				if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+					t.Fatalf("request does not match the spec: %v", err)
+				}
+			}
+			send, _ := http.NewRequest(c.method, g.URL+c.path, bytes.NewReader(c.body))
+			send.Header = req.Header.Clone()
+			resp, err := http.DefaultClient.Do(send)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
+			}
+			out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+				Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+			out.SetBodyBytes(body)
+			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+				t.Fatalf("response does not match the spec: %v\n%s", err, body)
+			}
+		})
+	}
+}
