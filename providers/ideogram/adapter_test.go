@@ -310,7 +310,14 @@ func TestOperations(t *testing.T) {
 				{name: "v3 reframe", req: providers.Request{Operation: providers.OpReframe, Model: "V_3", Images: []providers.Image{src},
 					Width: 1472, Height: 704, Quality: "low"}, path: "/v1/ideogram-v3/reframe", n: 1, w: 1472, h: 704},
 				{name: "replace background", req: providers.Request{Operation: providers.OpReplaceBackground, Model: "V_3", Prompt: "beach",
-					Images: []providers.Image{src}, N: 2, Seed: seed(5)}, path: "/v1/ideogram-v3/replace-background", n: 2, w: 96, h: 64},
+					Images: []providers.Image{src, srcImage(t, 16, 16), srcImage(t, 24, 24)}, N: 2, Seed: seed(5),
+					Extra: extra("style_reference_images", 2)}, path: "/v1/ideogram-v3/replace-background", n: 2, w: 96, h: 64,
+					check: func(t *testing.T, lr fake.Request) {
+						form := lastForm(t, e.fake)
+						if len(form.File["image"]) != 1 || len(form.File["style_reference_images"]) != 2 {
+							t.Errorf("image parts %d, style references %d", len(form.File["image"]), len(form.File["style_reference_images"]))
+						}
+					}},
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -411,8 +418,17 @@ func TestRefusedBeforeTheWire(t *testing.T) {
 		{"n too large", providers.Request{Model: "V_2", Prompt: "x", N: 9}, providers.KindInvalidRequest, "n"},
 		{"no prompt", providers.Request{Model: "V_2", Prompt: "  "}, providers.KindInvalidRequest, "prompt"},
 		{"reference images on legacy generate", providers.Request{Model: "V_2", Prompt: "x", Images: []providers.Image{src}}, providers.KindUnsupported, "image"},
-		{"two images on legacy remix", providers.Request{Operation: providers.OpRemix, Model: "V_2", Prompt: "x", Images: []providers.Image{src, src}}, providers.KindUnsupported, "image"},
+		{"two images on legacy remix", providers.Request{Operation: providers.OpRemix, Model: "V_2", Prompt: "x", Images: []providers.Image{src, src}}, providers.KindInvalidRequest, "image"},
 		{"too many images on V_3", providers.Request{Operation: providers.OpRemix, Model: "V_3", Prompt: "x", Images: []providers.Image{src, src, src, src, src}}, providers.KindInvalidRequest, "image"},
+		{"two source images on V_3 remix", providers.Request{Operation: providers.OpRemix, Model: "V_3", Prompt: "x", Images: []providers.Image{src, src}}, providers.KindUnsupported, "image"},
+		{"style reference count too large", providers.Request{Operation: providers.OpRemix, Model: "V_3", Prompt: "x", Images: []providers.Image{src, src},
+			Extra: extra("style_reference_images", 3)}, providers.KindInvalidRequest, "style_reference_images"},
+		{"remix with only style references", providers.Request{Operation: providers.OpRemix, Model: "V_3", Prompt: "x", Images: []providers.Image{src, src},
+			Extra: extra("style_reference_images", 2)}, providers.KindInvalidRequest, "image"},
+		{"generate with a declared source", providers.Request{Model: "V_3", Prompt: "x", Images: []providers.Image{src, src},
+			Extra: extra("style_reference_images", 1)}, providers.KindInvalidRequest, "image"},
+		{"style references on upscale", providers.Request{Operation: providers.OpUpscale, Model: "V_3", Images: []providers.Image{src, src},
+			Extra: extra("style_reference_images", 1)}, providers.KindUnsupported, "style_reference_images"},
 		{"remix without image", providers.Request{Operation: providers.OpRemix, Model: "V_3", Prompt: "x"}, providers.KindInvalidRequest, "image"},
 		{"edit without mask", providers.Request{Operation: providers.OpEdit, Model: "V_2", Prompt: "x", Images: []providers.Image{src}}, providers.KindInvalidRequest, "mask"},
 		{"edit with an opaque mask", providers.Request{Operation: providers.OpEdit, Model: "V_2", Prompt: "x", Images: []providers.Image{src},

@@ -48,6 +48,9 @@ const (
 	ExtraStylePreset          = "style_preset"
 	ExtraDescribeModelVersion = "describe_model_version"
 	ExtraMaskFormat           = "mask_format"
+	// ExtraStyleReferenceImages is how many of the request's trailing images are style reference
+	// images (Ideogram 3.0). The front door sets it from the style_reference_images file parts.
+	ExtraStyleReferenceImages = "style_reference_images"
 )
 
 // MaxImages is the most images one Ideogram call returns (num_images 1-8, PROVIDERS.md §2.2/§2.3).
@@ -156,7 +159,7 @@ func Catalog() []providers.Model {
 	v2Extras := append(append([]string(nil), v2AExtras...), ExtraColorPalette, ExtraMaskFormat)
 	v3Extras := []string{ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStyleType, ExtraAspectRatio, ExtraResolution,
 		ExtraColorPalette, ExtraImageWeight, ExtraResemblance, ExtraDetail, ExtraStyleCodes, ExtraStylePreset,
-		ExtraDescribeModelVersion, ExtraMaskFormat}
+		ExtraDescribeModelVersion, ExtraMaskFormat, ExtraStyleReferenceImages}
 
 	legacy := func(id, desc string, ops []providers.Operation, sizes providers.SizeRule, params providers.Param, extras []string) providers.Model {
 		return providers.Model{

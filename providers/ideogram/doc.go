@@ -28,14 +28,17 @@
 // SizeRule is the exact list); AspectRatio "W:H" → ASPECT_W_H or WxH. Ideogram's own knobs arrive as
 // Request.Extra fields (constants Extra*): rendering_speed, magic_prompt, style_type, aspect_ratio,
 // resolution, color_palette (object, JSON text, or a preset name), image_weight, resemblance,
-// detail, style_codes, style_preset, describe_model_version and mask_format. Each is refused with
-// KindUnsupported where the model or the operation's endpoint cannot carry it.
+// detail, style_codes, style_preset, describe_model_version, mask_format and
+// style_reference_images. Each is refused with KindUnsupported where the model or the operation's
+// endpoint cannot carry it.
 //
-// Images: Images[0] is the source image of every operation but generate. Any further image is a
-// style reference image (3.0 only, sent as style_reference_images); on 3.0 generate every image is
-// a style reference. Masks follow OpenAI (alpha 0 = change) and are converted to Ideogram's
-// black-and-white mask of the image's exact size (black = change); mask_format "bw" says the mask
-// is already black-and-white. A mask that marks nothing to change is refused.
+// Images: Images[0] is the source image of every operation but generate. Style reference images
+// (3.0 only, sent as style_reference_images) come after it, and Extra style_reference_images says
+// how many there are (the front door sets it from the style_reference_images file parts). Without
+// that count every image of a generate is a style reference, and the other operations take exactly
+// one image. Masks follow OpenAI (alpha 0 = change) and are converted to Ideogram's black-and-white
+// mask of the image's exact size (black = change); mask_format "bw" says the mask is already
+// black-and-white. A mask that marks nothing to change is refused.
 //
 // # Answers and quirks
 //

@@ -42,17 +42,19 @@ var opExtras = map[api]map[providers.Operation][]string{
 	},
 	apiV3: {
 		providers.OpGenerate: {ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStyleType, ExtraAspectRatio, ExtraResolution,
-			ExtraColorPalette, ExtraStyleCodes, ExtraStylePreset},
+			ExtraColorPalette, ExtraStyleCodes, ExtraStylePreset, ExtraStyleReferenceImages},
 		providers.OpRemix: {ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStyleType, ExtraAspectRatio, ExtraResolution,
-			ExtraColorPalette, ExtraStyleCodes, ExtraStylePreset, ExtraImageWeight},
+			ExtraColorPalette, ExtraStyleCodes, ExtraStylePreset, ExtraImageWeight, ExtraStyleReferenceImages},
 		providers.OpVariation: {ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStyleType, ExtraAspectRatio, ExtraResolution,
-			ExtraColorPalette, ExtraStyleCodes, ExtraStylePreset, ExtraImageWeight},
+			ExtraColorPalette, ExtraStyleCodes, ExtraStylePreset, ExtraImageWeight, ExtraStyleReferenceImages},
 		providers.OpEdit: {ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStyleType, ExtraStylePreset, ExtraColorPalette,
-			ExtraStyleCodes, ExtraMaskFormat},
-		providers.OpReframe:           {ExtraRenderingSpeed, ExtraResolution, ExtraStylePreset, ExtraColorPalette, ExtraStyleCodes},
-		providers.OpReplaceBackground: {ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStylePreset, ExtraColorPalette, ExtraStyleCodes},
-		providers.OpUpscale:           {ExtraMagicPrompt, ExtraResemblance, ExtraDetail},
-		providers.OpDescribe:          {ExtraDescribeModelVersion},
+			ExtraStyleCodes, ExtraMaskFormat, ExtraStyleReferenceImages},
+		providers.OpReframe: {ExtraRenderingSpeed, ExtraResolution, ExtraStylePreset, ExtraColorPalette, ExtraStyleCodes,
+			ExtraStyleReferenceImages},
+		providers.OpReplaceBackground: {ExtraRenderingSpeed, ExtraMagicPrompt, ExtraStylePreset, ExtraColorPalette,
+			ExtraStyleCodes, ExtraStyleReferenceImages},
+		providers.OpUpscale:  {ExtraMagicPrompt, ExtraResemblance, ExtraDetail},
+		providers.OpDescribe: {ExtraDescribeModelVersion},
 	},
 }
 
@@ -72,6 +74,8 @@ type knobs struct {
 	stylePreset     string
 	describeVersion string
 	maskFormat      string // "alpha" (OpenAI convention, default) or "bw"
+	styleRefCount   *int   // declared number of trailing style reference images
+	styleRefs       []providers.Image
 }
 
 var (
@@ -147,6 +151,8 @@ func parseKnobs(m *providers.Model, op providers.Operation, req *providers.Reque
 			k.stylePreset, err = enumValue(key, raw, v3StylePresets)
 		case ExtraDescribeModelVersion:
 			k.describeVersion, err = enumValue(key, raw, describeModelVersions)
+		case ExtraStyleReferenceImages:
+			k.styleRefCount, err = rangeValue(key, raw, 0, len(req.Images))
 		case ExtraMaskFormat:
 			var s string
 			s, err = stringValue(key, raw)

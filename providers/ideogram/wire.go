@@ -112,6 +112,9 @@ func buildCall(m *providers.Model, op providers.Operation, req *providers.Reques
 	if err != nil {
 		return nil, err
 	}
+	if k.styleRefs, err = splitImages(m, op, req, k); err != nil {
+		return nil, err
+	}
 	gen := apiOf(m.ID)
 	switch op {
 	case providers.OpUpscale:
@@ -147,7 +150,8 @@ func buildCall(m *providers.Model, op providers.Operation, req *providers.Reques
 	return nil, unsupported("model", "Ideogram model %s does not support the %s operation", m.ID, op)
 }
 
-// checkCommon refuses what no Ideogram wire can carry and checks counts, seed, prompt and images.
+// checkCommon refuses what no Ideogram wire can carry and checks the count, seed, prompt, mask
+// and that no image is empty.
 func checkCommon(m *providers.Model, op providers.Operation, req *providers.Request) error {
 	switch {
 	case req.Style != "" && !strings.EqualFold(req.Style, "auto"):
@@ -203,43 +207,66 @@ func checkCommon(m *providers.Model, op providers.Operation, req *providers.Requ
 	if req.Mask != nil && op != providers.OpEdit {
 		return unsupported("mask", "mask is only used by the edit operation")
 	}
-	// Images: the source image first (every operation but generate), then style references.
-	src := 1
-	if op == providers.OpGenerate {
-		src = 0
-	}
-	if len(req.Images) < src {
-		return invalid("image", "the %s operation needs an image", op)
-	}
-	refs := req.Images[src:]
-	if len(refs) > 0 {
-		if apiOf(m.ID) != apiV3 || op == providers.OpUpscale || op == providers.OpDescribe {
-			if op == providers.OpGenerate {
-				return unsupported("image", "Ideogram model %s takes no reference images on generate", m.ID)
-			}
-			return unsupported("image", "the Ideogram %s operation takes exactly one image", op)
-		}
-		if len(req.Images) > m.MaxInputImages {
-			return invalid("image", "Ideogram model %s takes at most %d images", m.ID, m.MaxInputImages)
-		}
-		total := 0
-		for _, im := range refs {
-			total += len(im.Data)
-		}
-		if total > maxStyleRefBytes {
-			return &providers.Error{Kind: providers.KindTooLarge, Param: "image", Provider: Name,
-				Message: "style reference images may total at most 10 MB"}
-		}
-		if _, ok := req.Extra[ExtraStyleCodes]; ok {
-			return invalid(ExtraStyleCodes, "style_codes cannot be combined with style reference images")
-		}
-	}
 	for i, im := range req.Images {
 		if len(im.Data) == 0 {
 			return invalid("image", "image %d is empty", i)
 		}
 	}
 	return nil
+}
+
+// splitImages checks the request's images and returns the style reference images. The source
+// image comes first (every operation but generate has exactly one); style references follow, and
+// Extra style_reference_images says how many there are. Without it, every image of a generate is
+// a style reference, and other operations take exactly one image: extra images are refused rather
+// than guessed at.
+func splitImages(m *providers.Model, op providers.Operation, req *providers.Request, k knobs) ([]providers.Image, error) {
+	want := 1 // source images
+	if op == providers.OpGenerate {
+		want = 0
+	}
+	if m.MaxInputImages > 0 && len(req.Images) > m.MaxInputImages {
+		if m.MaxInputImages == 1 {
+			return nil, invalid("image", "Ideogram model %s takes one image", m.ID)
+		}
+		return nil, invalid("image", "Ideogram model %s takes at most %d images", m.ID, m.MaxInputImages)
+	}
+	refs := len(req.Images) - want
+	if k.styleRefCount != nil {
+		refs = *k.styleRefCount
+	} else if op != providers.OpGenerate {
+		refs = 0
+	}
+	switch sources := len(req.Images) - refs; {
+	case sources < want:
+		return nil, invalid("image", "the %s operation needs an image", op)
+	case sources > want && want == 0:
+		return nil, invalid("image", "generate takes no source image; every image must be a style reference image")
+	case sources > want:
+		return nil, unsupported("image", "the Ideogram %s operation takes one source image; send further images as style_reference_images", op)
+	}
+	styleRefs := req.Images[want:]
+	if len(styleRefs) == 0 {
+		return nil, nil
+	}
+	if apiOf(m.ID) != apiV3 {
+		if op == providers.OpGenerate {
+			return nil, unsupported("image", "Ideogram model %s takes no reference images on generate", m.ID)
+		}
+		return nil, unsupported("image", "Ideogram model %s takes no style reference images", m.ID)
+	}
+	total := 0
+	for _, im := range styleRefs {
+		total += len(im.Data)
+	}
+	if total > maxStyleRefBytes {
+		return nil, &providers.Error{Kind: providers.KindTooLarge, Param: "image", Provider: Name,
+			Message: "style reference images may total at most 10 MB"}
+	}
+	if len(k.styleCodes) > 0 {
+		return nil, invalid(ExtraStyleCodes, "style_codes cannot be combined with style reference images")
+	}
+	return styleRefs, nil
 }
 
 // buildLegacyGenerate: POST /generate with {"image_request": {...}}.
@@ -409,10 +436,8 @@ func buildV3(op providers.Operation, p string, req *providers.Request, k knobs) 
 	if k.stylePreset != "" {
 		f.field("style_preset", k.stylePreset)
 	}
-	refs := req.Images
 	if op != providers.OpGenerate {
 		addImage(f, "image", req.Images[0], "image")
-		refs = req.Images[1:]
 	}
 	if op == providers.OpEdit {
 		mask, err := convertMask(req, k)
@@ -421,7 +446,7 @@ func buildV3(op providers.Operation, p string, req *providers.Request, k knobs) 
 		}
 		f.fileField("mask", "mask.png", "image/png", mask)
 	}
-	for i, im := range refs {
+	for i, im := range k.styleRefs {
 		addImage(f, "style_reference_images", im, "style-reference-"+strconv.Itoa(i+1))
 	}
 	return &call{op: op, path: p, form: f}, nil

@@ -119,7 +119,7 @@ func TestRequestTranslationGolden(t *testing.T) {
 		{"v3_generate_resolution_codes", providers.OpGenerate, providers.Request{Model: ModelV3, Prompt: "logo", Width: 800, Height: 1280,
 			Extra: map[string]json.RawMessage{"rendering_speed": raw("turbo"), "style_codes": raw([]string{"0a1b2c3d", "DEADBEEF"})}}},
 		{"v3_remix", providers.OpRemix, providers.Request{Model: ModelV3, Prompt: "in snow", Images: []providers.Image{src, ref},
-			Seed: ptr[int64](2147483647), Extra: map[string]json.RawMessage{"image_weight": raw(35), "aspect_ratio": raw("16x9"), "style_type": raw("AUTO")}}},
+			Seed: ptr[int64](2147483647), Extra: map[string]json.RawMessage{"style_reference_images": raw(1), "image_weight": raw(35), "aspect_ratio": raw("16x9"), "style_type": raw("AUTO")}}},
 		{"v3_edit", providers.OpEdit, providers.Request{Model: ModelV3, Prompt: "remove text", Images: []providers.Image{src}, Mask: mask,
 			Quality: "low", Extra: map[string]json.RawMessage{"magic_prompt": raw("OFF")}}},
 		{"v3_reframe", providers.OpReframe, providers.Request{Model: ModelV3, Images: []providers.Image{src},
