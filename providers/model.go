@@ -51,7 +51,9 @@ func MustSizes(vs ...string) []Size {
 	return out
 }
 
-// SizeRule says which output sizes a model accepts.
+// SizeRule says which output sizes a model accepts. A rule with no sizes, no bounds, no aspect
+// ratios and no fixed size means the size cannot be set (the output follows the input image, as
+// for instruction-based edit models).
 type SizeRule struct {
 	// Sizes lists the exact sizes accepted. When empty, any size within the bounds below is.
 	Sizes []Size

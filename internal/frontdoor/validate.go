@@ -314,6 +314,9 @@ func resolveSize(ar *apiRequest, e *catalog.Entry, nearest bool) (w, h int, rati
 	if ok {
 		return want.W, want.H, "", nil, nil
 	}
+	if got.IsZero() && len(rule.AspectRatios) == 0 {
+		return 0, 0, "", nil, unsupported(param, "The model '%s' %s; omit the size.", e.Name, why)
+	}
 	if !nearest {
 		return 0, 0, "", nil, unsupported(param, "The size %s is not supported by the model '%s': %s. Set map_nearest to use the nearest supported size.", want, e.Name, why)
 	}
@@ -356,7 +359,7 @@ func checkSize(rule providers.SizeRule, s providers.Size) (providers.Size, bool,
 		if len(rule.AspectRatios) > 0 {
 			return providers.Size{}, false, "it takes only an aspect ratio, one of " + strings.Join(rule.AspectRatios, ", ")
 		}
-		return s, true, ""
+		return providers.Size{}, false, "it takes no size (the output follows the input image)"
 	}
 	var why []string
 	m := max(rule.Multiple, 1)

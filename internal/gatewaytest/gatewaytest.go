@@ -25,6 +25,8 @@ type Gateway struct {
 	URL string // base URL without /v1, e.g. http://127.0.0.1:43121
 	Key string // an API key allowed every model
 	App *app.App
+
+	done chan error
 }
 
 // Options adjust a test gateway.
@@ -39,6 +41,13 @@ type Options struct {
 
 // Start runs a gateway until the test ends.
 func Start(t testing.TB, o Options) *Gateway {
+	t.Helper()
+	return StartContext(t, context.Background(), o)
+}
+
+// StartContext runs a gateway until parent is canceled (a graceful shutdown, as on SIGTERM) or
+// the test ends.
+func StartContext(t testing.TB, parent context.Context, o Options) *Gateway {
 	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{"IMAGEGW_ADDR": "127.0.0.1:0", "IMAGEGW_DATA_DIR": dir, "IMAGEGW_ADMIN_TOKEN": AdminToken}
@@ -59,7 +68,7 @@ func Start(t testing.TB, o Options) *Gateway {
 	if log == nil {
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	a, err := app.New(ctx, c, log)
 	if err != nil {
 		cancel()
@@ -86,7 +95,21 @@ func Start(t testing.TB, o Options) *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Gateway{URL: "http://" + ln.Addr().String(), Key: secret, App: a}
+	return &Gateway{URL: "http://" + ln.Addr().String(), Key: secret, App: a, done: done}
+}
+
+// Wait blocks until the server has stopped (after its context was canceled).
+func (g *Gateway) Wait(t testing.TB) {
+	t.Helper()
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Errorf("gatewaytest: serve: %v", err)
+		}
+		g.done <- nil // keep the cleanup's receive from blocking
+	case <-time.After(15 * time.Second):
+		t.Fatal("gatewaytest: the server did not stop")
+	}
 }
 
 // NewKey creates another key with the given settings and returns its secret.
