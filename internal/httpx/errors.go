@@ -10,16 +10,16 @@ import (
 var (
 	// ErrBlockedAddress means the destination resolved to an address the SSRF policy refuses
 	// (loopback, private, link-local, metadata, ...) and it is not in Options.AllowHosts.
-	ErrBlockedAddress = errors.New("httpx: destination address is not allowed")
+	ErrBlockedAddress = errors.New("httpx: blocked destination address")
 	// ErrBlockedScheme means the URL (or a redirect's target) is not http or https, or is plain
 	// http when Options.HTTPSOnly is set.
-	ErrBlockedScheme = errors.New("httpx: URL scheme is not allowed")
+	ErrBlockedScheme = errors.New("httpx: blocked URL scheme")
 	// ErrTooManyRedirects means a redirect chain was longer than Options.MaxRedirects.
 	ErrTooManyRedirects = errors.New("httpx: too many redirects")
 	// ErrTooLarge means a body (or a data URI's payload) is larger than the allowed size.
-	ErrTooLarge = errors.New("httpx: body exceeds the size limit")
+	ErrTooLarge = errors.New("httpx: body too large")
 	// ErrNotImage means fetched bytes are not a PNG, JPEG, WebP or GIF image.
-	ErrNotImage = errors.New("httpx: content is not a PNG, JPEG, WebP or GIF image")
+	ErrNotImage = errors.New("httpx: not an image (PNG, JPEG, WebP or GIF)")
 	// ErrBadDataURI means a data: URI is malformed: not base64, not an image media type, or
 	// undecodable.
 	ErrBadDataURI = errors.New("httpx: malformed data URI")

@@ -98,7 +98,7 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string, maxBytes int64) (dat
 func sniffImage(data []byte) (string, error) {
 	ct := http.DetectContentType(data)
 	if !imageTypes[ct] {
-		return "", fmt.Errorf("%w (the bytes look like %s)", ErrNotImage, ct)
+		return "", fmt.Errorf("%w: the bytes look like %s", ErrNotImage, ct)
 	}
 	return ct, nil
 }
