@@ -1,0 +1,153 @@
+package imaging
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/draw"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+
+	"golang.org/x/image/webp"
+)
+
+// DefaultMaxPixels is the pixel cap used when a caller passes maxPixels <= 0: 4096×4096.
+const DefaultMaxPixels = 4096 * 4096
+
+// Errors returned by this package. Match them with errors.Is.
+var (
+	// ErrNotImage means the data is not a PNG, JPEG, WebP or GIF image, or is corrupt.
+	ErrNotImage = errors.New("imaging: not a valid PNG, JPEG, WebP or GIF image")
+	// ErrTooManyPixels means the declared width×height exceeds the cap; the message gives both.
+	ErrTooManyPixels = errors.New("imaging: image has too many pixels")
+	// ErrMaskSize means a mask's dimensions differ from its image's.
+	ErrMaskSize = errors.New("imaging: the mask is not the same size as the image")
+	// ErrMaskEmpty means a mask marks no pixel to change.
+	ErrMaskEmpty = errors.New("imaging: the mask marks nothing to change")
+)
+
+// Info describes an image, read from its header.
+type Info struct {
+	// Format is "png", "jpeg", "webp" or "gif".
+	Format string
+	// ContentType is the MIME type: "image/png", "image/jpeg", "image/webp" or "image/gif".
+	ContentType string
+	// Width and Height are the declared dimensions (for GIF, the logical screen).
+	Width, Height int
+}
+
+// Pixels returns Width×Height.
+func (i Info) Pixels() int { return i.Width * i.Height }
+
+type format struct {
+	name, contentType string
+	decodeConfig      func(io.Reader) (image.Config, error)
+	decode            func(io.Reader) (image.Image, error)
+}
+
+var (
+	fmtPNG  = &format{"png", "image/png", png.DecodeConfig, png.Decode}
+	fmtJPEG = &format{"jpeg", "image/jpeg", jpeg.DecodeConfig, jpeg.Decode}
+	fmtGIF  = &format{"gif", "image/gif", gif.DecodeConfig, gif.Decode}
+	fmtWebP = &format{"webp", "image/webp", webp.DecodeConfig, webp.Decode}
+)
+
+// sniff identifies the format by its magic bytes. Only these four formats are ever decoded,
+// whatever other decoders the program registers with package image.
+func sniff(data []byte) *format {
+	switch {
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return fmtPNG
+	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
+		return fmtJPEG
+	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
+		return fmtGIF
+	case len(data) >= 16 && string(data[0:4]) == "RIFF" && string(data[8:12]) == "WEBP" &&
+		string(data[12:15]) == "VP8":
+		return fmtWebP
+	}
+	return nil
+}
+
+// Inspect identifies data's format and reads its dimensions from the header only. It refuses
+// an unknown or corrupt header with ErrNotImage, and a declared width×height above maxPixels
+// (DefaultMaxPixels when maxPixels <= 0) with ErrTooManyPixels, without decoding any pixel.
+func Inspect(data []byte, maxPixels int) (Info, error) {
+	info, _, err := inspect(data, maxPixels)
+	return info, err
+}
+
+func inspect(data []byte, maxPixels int) (Info, *format, error) {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	f := sniff(data)
+	if f == nil {
+		return Info{}, nil, fmt.Errorf("%w: unrecognised format", ErrNotImage)
+	}
+	var cfg image.Config
+	err := guard(func() (err error) {
+		cfg, err = f.decodeConfig(bytes.NewReader(data))
+		return err
+	})
+	if err != nil {
+		return Info{}, nil, fmt.Errorf("%w: bad %s header: %v", ErrNotImage, f.name, err)
+	}
+	w, h := cfg.Width, cfg.Height
+	if w <= 0 || h <= 0 {
+		return Info{}, nil, fmt.Errorf("%w: the %s header declares %dx%d", ErrNotImage, f.name, w, h)
+	}
+	if w > maxPixels/h {
+		return Info{}, nil, fmt.Errorf("%w: %dx%d is %d pixels, the limit is %d", ErrTooManyPixels, w, h, int64(w)*int64(h), maxPixels)
+	}
+	return Info{Format: f.name, ContentType: f.contentType, Width: w, Height: h}, f, nil
+}
+
+// Decode inspects data (see Inspect), then decodes it. A GIF decodes to its first frame placed
+// on its logical screen. The decoded image's bounds are (0,0)-(Width,Height).
+func Decode(data []byte, maxPixels int) (image.Image, Info, error) {
+	info, f, err := inspect(data, maxPixels)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	img, err := decodeAs(f, data, info)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return img, info, nil
+}
+
+func decodeAs(f *format, data []byte, info Info) (image.Image, error) {
+	var img image.Image
+	err := guard(func() (err error) {
+		img, err = f.decode(bytes.NewReader(data))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: corrupt %s data: %v", ErrNotImage, f.name, err)
+	}
+	full := image.Rect(0, 0, info.Width, info.Height)
+	if b := img.Bounds(); b != full {
+		if f != fmtGIF || !b.In(full) {
+			return nil, fmt.Errorf("%w: %s decoded to %v, the header declares %dx%d", ErrNotImage, f.name, b, info.Width, info.Height)
+		}
+		// A GIF frame may cover part of the screen; the rest is transparent.
+		canvas := image.NewNRGBA(full)
+		draw.Draw(canvas, b, img, b.Min, draw.Src)
+		img = canvas
+	}
+	return img, nil
+}
+
+// guard turns a decoder panic on hostile input into an error.
+func guard(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	return fn()
+}
