@@ -120,15 +120,24 @@ func legacyPrice(id string, ops []providers.Operation) providers.Price {
 	return p
 }
 
+// qualitySpeeds are the OpenAI quality names that map onto the rendering speeds, in the order of
+// renderingSpeeds.
+var qualitySpeeds = []string{"low", "medium", "high"}
+
 // v3Price builds the price of Ideogram 3.0: per operation and rendering speed (PriceTier.Quality
-// holds the speed: TURBO, DEFAULT, QUALITY), upscale and describe flat. Amount is the DEFAULT
-// generate price, which is what a request naming no speed pays.
+// holds the speed: TURBO, DEFAULT, QUALITY), upscale and describe flat. Each speed tier is repeated
+// under its OpenAI quality name (low, medium, high), because a request may name its tier either
+// way and a price matcher keyed on Request.Quality must not fall through to the DEFAULT price.
+// Amount is the DEFAULT generate price, which is what a request naming no speed pays.
 func v3Price() providers.Price {
 	p := providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: usd("0.06")}
 	for _, op := range []providers.Operation{providers.OpGenerate, providers.OpEdit, providers.OpVariation,
 		providers.OpRemix, providers.OpReframe, providers.OpReplaceBackground} {
 		for i, speed := range renderingSpeeds {
 			p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Quality: speed, Amount: usd(v3Prices[op][i])})
+		}
+		for i, q := range qualitySpeeds {
+			p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Quality: q, Amount: usd(v3Prices[op][i])})
 		}
 		// A request without a speed runs at DEFAULT.
 		p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Amount: usd(v3Prices[op][1])})

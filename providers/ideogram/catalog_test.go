@@ -2,6 +2,7 @@ package ideogram
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/imagegw/imagegw/internal/money"
@@ -12,7 +13,7 @@ import (
 // PriceTier documents).
 func price(p providers.Price, op providers.Operation, quality string) money.Amount {
 	for _, t := range p.Tiers {
-		if (t.Operation == "" || t.Operation == op) && (t.Quality == "" || t.Quality == quality) && t.Size == "" {
+		if (t.Operation == "" || t.Operation == op) && (t.Quality == "" || strings.EqualFold(t.Quality, quality)) && t.Size == "" {
 			return t.Amount
 		}
 	}
@@ -31,6 +32,13 @@ func TestCatalogPrices(t *testing.T) {
 		{ModelV3, SpeedDefault, providers.OpGenerate, "0.06"},
 		{ModelV3, SpeedQuality, providers.OpGenerate, "0.09"},
 		{ModelV3, "", providers.OpGenerate, "0.06"},
+		{ModelV3, "turbo", providers.OpGenerate, "0.03"},
+		// The same tiers under the OpenAI quality names the front door passes in Request.Quality.
+		{ModelV3, "low", providers.OpGenerate, "0.03"},
+		{ModelV3, "medium", providers.OpRemix, "0.06"},
+		{ModelV3, "high", providers.OpGenerate, "0.09"},
+		{ModelV3, "high", providers.OpReplaceBackground, "0.09"},
+		{ModelV3, "low", providers.OpEdit, "0.06"},
 		{ModelV3, SpeedTurbo, providers.OpRemix, "0.03"},
 		{ModelV3, SpeedTurbo, providers.OpVariation, "0.03"},
 		{ModelV3, SpeedTurbo, providers.OpEdit, "0.06"},
