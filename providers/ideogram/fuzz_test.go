@@ -117,20 +117,27 @@ func FuzzParseCreated(f *testing.F) {
 	})
 }
 
-// FuzzMask: mask conversion of arbitrary bytes never panics, and a successful conversion is a PNG.
+// FuzzMask: mask conversion of arbitrary bytes never panics, and either yields a PNG or a
+// *providers.Error naming the mask or the image.
 func FuzzMask(f *testing.F) {
 	f.Add(testMask(f, 8, 8, true), 8, 8, false)
 	f.Add(testMask(f, 8, 8, false), 8, 8, true)
 	f.Add([]byte("\x89PNG\r\n\x1a\n"), 1, 1, false)
 	f.Fuzz(func(t *testing.T, data []byte, w, h int, bw bool) {
-		var out []byte
-		var err error
+		k := knobs{}
 		if bw {
-			out, err = normalizeBlackWhiteMask(data, w, h)
-		} else {
-			out, err = maskToBlackWhite(data, w, h)
+			k.maskFormat = "bw"
 		}
-		if err == nil && !strings.HasPrefix(string(out), "\x89PNG") {
+		req := &providers.Request{Images: []providers.Image{{Data: []byte("x"), Width: w, Height: h}}, Mask: &providers.Image{Data: data}}
+		out, err := convertMask(req, k)
+		if err != nil {
+			var pe *providers.Error
+			if !errors.As(err, &pe) || (pe.Param != "mask" && pe.Param != "image") || pe.Message == "" {
+				t.Fatalf("not a client-safe error: %v", err)
+			}
+			return
+		}
+		if !strings.HasPrefix(string(out), "\x89PNG") {
 			t.Fatal("a converted mask is not a PNG")
 		}
 	})

@@ -8,7 +8,33 @@ import (
 	"image/jpeg"
 	"image/png"
 	"testing"
+
+	"github.com/imagegw/imagegw/providers"
 )
+
+// The conversion itself is internal/imaging's and tested there; these tests pin what the adapter
+// sends and how it reports refused masks.
+
+// errNothingToEdit stands for "refused as marking nothing to change" in these tests.
+var errNothingToEdit = errors.New("nothing to edit")
+
+func convertWith(t *testing.T, format string) func(mask []byte, w, h int) ([]byte, error) {
+	return func(mask []byte, w, h int) ([]byte, error) {
+		src := image.NewGray(image.Rect(0, 0, max(w, 1), max(h, 1)))
+		req := &providers.Request{Images: []providers.Image{{Data: encodePNG(t, src)}}, Mask: &providers.Image{Data: mask}}
+		out, err := convertMask(req, knobs{maskFormat: format})
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			if pe.Param != "mask" || pe.Message == "" {
+				t.Fatalf("mask error %+v", pe)
+			}
+			if pe.Kind == providers.KindInvalidRequest && bytes.Contains([]byte(pe.Message), []byte("marks nothing")) {
+				return nil, errNothingToEdit
+			}
+		}
+		return out, err
+	}
+}
 
 func encodePNG(t *testing.T, img image.Image) []byte {
 	t.Helper()
@@ -39,6 +65,7 @@ func gray(t *testing.T, b []byte) *image.Gray {
 }
 
 func TestMaskToBlackWhite(t *testing.T) {
+	maskToBlackWhite := convertWith(t, "")
 	// Alpha 0 → black (change); any other alpha, even 1, → white (keep).
 	src := image.NewNRGBA(image.Rect(0, 0, 4, 2))
 	for i := 3; i < len(src.Pix); i += 4 {
@@ -91,6 +118,7 @@ func TestMaskToBlackWhite(t *testing.T) {
 }
 
 func TestNormalizeBlackWhiteMask(t *testing.T) {
+	normalizeBlackWhiteMask := convertWith(t, "bw")
 	src := image.NewNRGBA(image.Rect(0, 0, 4, 1))
 	src.SetNRGBA(0, 0, color.NRGBA{0x10, 0x10, 0x10, 0xff}) // near black → black
 	src.SetNRGBA(1, 0, color.NRGBA{0xe0, 0xe0, 0xe0, 0xff}) // near white → white

@@ -3,6 +3,7 @@ package ideogram
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imagegw/imagegw/internal/imaging"
 	"github.com/imagegw/imagegw/providers"
 )
 
@@ -482,28 +484,55 @@ func addImage(f *form, name string, im providers.Image, base string) {
 	f.fileField(name, filename, ct, im.Data)
 }
 
-// convertMask turns the request's mask into Ideogram's black-and-white mask of the image's size.
+// convertMask turns the request's mask into Ideogram's black-and-white mask (black = change) of
+// the source image's exact size, with internal/imaging: from OpenAI's convention (fully
+// transparent = change) by default, or from a mask already black-and-white with mask_format "bw".
 func convertMask(req *providers.Request, k knobs) ([]byte, error) {
 	if req.Mask == nil || len(req.Mask.Data) == 0 {
 		return nil, invalid("mask", "edit needs a mask")
 	}
-	w, h := imageSize(req.Images[0])
+	src := req.Images[0]
+	w, h := src.Width, src.Height
+	if w <= 0 || h <= 0 {
+		info, err := imaging.Inspect(src.Data, 0)
+		if err != nil {
+			return nil, imageError("image", err)
+		}
+		w, h = info.Width, info.Height
+	}
 	var out []byte
 	var err error
 	if k.maskFormat == "bw" {
-		out, err = normalizeBlackWhiteMask(req.Mask.Data, w, h)
+		out, _, err = imaging.NormalizeBlackWhiteMask(req.Mask.Data, w, h, 0)
 	} else {
-		out, err = maskToBlackWhite(req.Mask.Data, w, h)
+		out, _, err = imaging.MaskToBlackWhite(req.Mask.Data, w, h, 0)
 	}
 	switch {
-	case err == errNothingToEdit && k.maskFormat == "bw":
+	case errors.Is(err, imaging.ErrMaskEmpty) && k.maskFormat == "bw":
 		return nil, invalid("mask", "the mask is all white, so it marks nothing to change (with mask_format=bw, black marks the area to change)")
-	case err == errNothingToEdit:
-		return nil, invalid("mask", "the mask has no fully transparent pixel, so it marks nothing to change (transparent marks the area to change; send mask_format=bw for a black-and-white mask)")
+	case errors.Is(err, imaging.ErrMaskEmpty):
+		return nil, invalid("mask", "the mask has no fully transparent pixel, so it marks nothing to change "+
+			"(transparent marks the area to change; send mask_format=bw for a black-and-white mask)")
+	case errors.Is(err, imaging.ErrMaskSize):
+		return nil, invalid("mask", "the mask must have the same size as the image (%dx%d)", w, h)
 	case err != nil:
-		return nil, &providers.Error{Kind: providers.KindInvalidRequest, Param: "mask", Provider: Name, Message: err.Error()}
+		return nil, imageError("mask", err)
 	}
 	return out, nil
+}
+
+// imageError reports an input image internal/imaging refused; its messages are client-safe.
+func imageError(param string, err error) *providers.Error {
+	e := &providers.Error{Kind: providers.KindInvalidRequest, Param: param, Provider: Name, Err: err}
+	switch {
+	case errors.Is(err, imaging.ErrTooManyPixels):
+		e.Kind, e.Message = providers.KindTooLarge, "the "+param+" has too many pixels"
+	case errors.Is(err, imaging.ErrNotImage):
+		e.Message = "the " + param + " is not a valid PNG, JPEG, WebP or GIF image"
+	default:
+		e.Message = "the " + param + " could not be read"
+	}
+	return e
 }
 
 // wireResponse is Ideogram's answer to every image operation (legacy and 3.0 share it).
