@@ -1,0 +1,213 @@
+package ark
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/imagegw/imagegw/providers"
+)
+
+// wireErrorBody is the inside of Ark's error envelope (§3.1.3):
+//
+//	{"error":{"code":"InvalidParameter","message":"… Request id: …","param":"size","type":"BadRequest"}}
+//
+// Fields are decoded loosely (any JSON type) because param and type are sometimes empty or absent.
+type wireErrorBody struct {
+	Code    string
+	Message string
+	Param   string
+	Type    string
+}
+
+// UnmarshalJSON reads the object, keeping only string values.
+func (b *wireErrorBody) UnmarshalJSON(raw []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	b.Code, b.Message, b.Param, b.Type = str(m["code"]), str(m["message"]), str(m["param"]), str(m["type"])
+	return nil
+}
+
+// str returns raw as a string when it is a JSON string, else "".
+func str(raw json.RawMessage) string {
+	var s string
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// isJSON reports whether a Content-Type header names JSON.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// requestIDInMessage finds the "Request id: …" Ark appends to its messages.
+var requestIDInMessage = regexp.MustCompile(`Request id: ([A-Za-z0-9._-]{1,128})`)
+
+// paramInMessage finds "The parameter `size` …" in Ark's messages when param is empty.
+var paramInMessage = regexp.MustCompile("[Pp]arameter `([a-z_.]{1,64})`")
+
+// pixelsInMessage finds the bound in "image size must be at least 3686400 pixels".
+var pixelsInMessage = regexp.MustCompile(`must be at (least|most) ([0-9]{1,12}) pixels`)
+
+// knownParams maps upstream parameter names to the gateway's request field names. Only these
+// are ever put into Error.Param, which reaches clients.
+var knownParams = map[string]string{
+	"model": "model", "prompt": "prompt", "image": "image", "size": "size", "seed": "seed",
+	"guidance_scale": "guidance_scale", "response_format": "response_format",
+	"watermark": "watermark", "output_format": "output_format",
+}
+
+// errorFromResponse turns a non-2xx answer into a *providers.Error. The upstream's own message
+// goes only into Err (for logs); Message is written here.
+func errorFromResponse(provider string, status int, h http.Header, body []byte) *providers.Error {
+	var env struct {
+		Error *wireErrorBody `json:"error"`
+	}
+	var eb wireErrorBody
+	if isJSON(h.Get("Content-Type")) && json.Unmarshal(body, &env) == nil && env.Error != nil {
+		eb = *env.Error
+	}
+	e := codeError(provider, status, eb.Code, eb.Param)
+	refineMessage(e, eb.Message)
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		e.RetryAfter = providers.ParseRetryAfter(h)
+	}
+	id := h.Get("X-Client-Request-Id")
+	if id == "" {
+		if m := requestIDInMessage.FindStringSubmatch(eb.Message); m != nil {
+			id = m[1]
+		}
+	}
+	detail := eb.Message
+	if eb.Code == "" && eb.Message == "" {
+		detail = "non-envelope body: " + clip(string(body))
+	}
+	e.Err = fmt.Errorf("ark: upstream HTTP %d code %q type %q request id %q: %s", status, eb.Code, eb.Type, id, clip(detail))
+	return e
+}
+
+// codeError classifies an Ark error code (with the HTTP status as fallback) and writes a
+// client-safe message. param is the upstream's param field, kept only when it is a known name.
+func codeError(provider string, status int, code, param string) *providers.Error {
+	e := &providers.Error{Provider: provider, Status: status, Code: code}
+	if status == http.StatusOK {
+		e.Status = 0
+	}
+	switch {
+	case strings.HasPrefix(code, "InputTextSensitiveContentDetected"), strings.HasPrefix(code, "InputTextRiskDetection"):
+		e.Kind, e.Message = providers.KindContentPolicy, "the prompt was rejected by the provider's content filter"
+		e.Param = "prompt"
+	case strings.HasPrefix(code, "InputImageSensitiveContentDetected"), strings.HasPrefix(code, "InputImageRiskDetection"):
+		e.Kind, e.Message = providers.KindContentPolicy, "an input image was rejected by the provider's content filter"
+		e.Param = "image"
+	case strings.HasPrefix(code, "OutputImageSensitiveContentDetected"), strings.HasPrefix(code, "OutputImageRiskDetection"):
+		e.Kind, e.Message = providers.KindContentPolicy, "the generated image was withheld by the provider's content filter"
+	case strings.Contains(code, "SensitiveContentDetected"), strings.HasSuffix(code, "RiskDetection"):
+		e.Kind, e.Message = providers.KindContentPolicy, "the request was rejected by the provider's content filter"
+	case code == "AuthenticationError":
+		e.Kind, e.Message = providers.KindUpstreamAuth, "the provider refused the gateway's credentials"
+	case code == "AccountOverdueError":
+		e.Kind, e.Message = providers.KindUpstreamAuth, "the gateway's account with the provider is overdue"
+	case strings.HasPrefix(code, "AccessDenied"), strings.HasPrefix(code, "OperationDenied"):
+		e.Kind, e.Message = providers.KindUpstreamAuth, "the gateway's account may not use this provider resource"
+	case strings.HasPrefix(code, "InvalidEndpointOrModel"), strings.HasPrefix(code, "InvalidEndpoint."), code == "ModelNotOpen":
+		e.Kind, e.Message = providers.KindModelNotFound, "the provider does not offer this model to the gateway's account"
+	case strings.HasPrefix(code, "RateLimitExceeded"), strings.HasPrefix(code, "QuotaExceeded"), strings.HasPrefix(code, "SetLimitExceeded"):
+		e.Kind, e.Message = providers.KindUpstreamRateLimited, "the provider is rate limiting the gateway"
+	case code == "ServerOverloaded", code == "ServiceUnavailable", code == "InternalServiceError", code == "InternalServerError":
+		e.Kind, e.Message = providers.KindUpstreamUnavailable, "the provider is unavailable"
+	case code == "MissingParameter":
+		e.Kind, e.Message = providers.KindInvalidRequest, "a required parameter is missing"
+	case strings.HasPrefix(code, "InvalidParameter"), strings.HasPrefix(code, "InvalidArgument"):
+		e.Kind, e.Message = providers.KindInvalidRequest, "the provider refused a parameter of the request"
+		if p, ok := strings.CutPrefix(code, "InvalidParameter."); ok && param == "" {
+			param = p
+		}
+	default:
+		e.Kind = providers.StatusKind(status)
+		if status == http.StatusOK {
+			e.Kind = providers.KindUpstreamBadResponse
+		}
+		e.Message = statusMessage(e.Kind, status)
+	}
+	if e.Kind == providers.KindInvalidRequest {
+		if p, ok := knownParams[param]; ok {
+			e.Param = p
+		}
+	}
+	return e
+}
+
+// refineMessage adds what the upstream message says in a form we control: the offending
+// parameter's name and, for sizes, the pixel bound. The upstream text itself is never copied.
+func refineMessage(e *providers.Error, upstream string) {
+	if e.Kind != providers.KindInvalidRequest {
+		return
+	}
+	if e.Param == "" {
+		if m := paramInMessage.FindStringSubmatch(upstream); m != nil {
+			if p, ok := knownParams[m[1]]; ok {
+				e.Param = p
+			}
+		}
+	}
+	switch {
+	case e.Param == "size" && pixelsInMessage.MatchString(upstream):
+		m := pixelsInMessage.FindStringSubmatch(upstream)
+		e.Message = fmt.Sprintf("size must be at %s %s pixels for this model", m[1], m[2])
+	case e.Param != "" && strings.Contains(upstream, "not supported by the current model"):
+		e.Message = fmt.Sprintf("this model does not support %s", e.Param)
+	case e.Param == "size" && strings.Contains(upstream, "size is not supported"):
+		e.Message = "this size is not supported by this model"
+	case e.Param != "" && e.Code == "MissingParameter":
+		e.Message = fmt.Sprintf("the parameter %s is required", e.Param)
+	case e.Param != "":
+		e.Message = fmt.Sprintf("the provider refused the value of %s", e.Param)
+	}
+}
+
+// statusMessage is the message for an error known only by its status.
+func statusMessage(k providers.Kind, status int) string {
+	switch k {
+	case providers.KindUpstreamAuth:
+		return "the provider refused the gateway's credentials"
+	case providers.KindUpstreamRateLimited:
+		return "the provider is rate limiting the gateway"
+	case providers.KindUpstreamTimeout:
+		return "the provider timed out"
+	case providers.KindModelNotFound:
+		return "the provider does not offer this model"
+	case providers.KindTooLarge:
+		return "the request is too large for the provider"
+	case providers.KindInvalidRequest:
+		return "the provider refused the request as invalid"
+	case providers.KindUpstreamUnavailable:
+		return fmt.Sprintf("the provider is unavailable (HTTP %d)", status)
+	}
+	return fmt.Sprintf("the provider answered with an unexpected HTTP %d", status)
+}
+
+// clip shortens an upstream text for a log line.
+func clip(s string) string {
+	const max = 300
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
