@@ -20,21 +20,24 @@ import (
 // Upstream paths, relative to the base URL. The official host and AiHubMix use the same paths; on
 // AiHubMix they sit under /ideogram (the base URL then ends in /ideogram).
 const (
-	pathGenerate           = "/generate"
-	pathRemix              = "/remix"
-	pathEdit               = "/edit"
-	pathUpscale            = "/upscale"
-	pathDescribe           = "/describe"
-	pathReframe            = "/reframe"
-	pathV3Generate         = "/v1/ideogram-v3/generate"
-	pathV3Remix            = "/v1/ideogram-v3/remix"
-	pathV3Edit             = "/v1/ideogram-v3/edit"
-	pathV3Reframe          = "/v1/ideogram-v3/reframe"
-	pathV3ReplaceBG        = "/v1/ideogram-v3/replace-background"
-	maxStyleRefBytes       = 10 << 20 // style reference images: 10 MB in total (PROVIDERS.md §2.3)
-	contentTypeJSON        = "application/json"
-	DefaultVariationPrompt = "A variation of the provided image, keeping its subject, composition and style"
+	pathGenerate     = "/generate"
+	pathRemix        = "/remix"
+	pathEdit         = "/edit"
+	pathUpscale      = "/upscale"
+	pathDescribe     = "/describe"
+	pathReframe      = "/reframe"
+	pathV3Generate   = "/v1/ideogram-v3/generate"
+	pathV3Remix      = "/v1/ideogram-v3/remix"
+	pathV3Edit       = "/v1/ideogram-v3/edit"
+	pathV3Reframe    = "/v1/ideogram-v3/reframe"
+	pathV3ReplaceBG  = "/v1/ideogram-v3/replace-background"
+	maxStyleRefBytes = 10 << 20 // style reference images: 10 MB in total (PROVIDERS.md §2.3)
+	contentTypeJSON  = "application/json"
 )
+
+// DefaultVariationPrompt is the prompt sent for a variation, or a remix without a prompt: Ideogram's
+// remix requires one.
+const DefaultVariationPrompt = "A variation of the provided image, keeping its subject, composition and style"
 
 // call is one upstream request, ready to send: a JSON body or a multipart form.
 type call struct {
