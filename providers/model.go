@@ -153,7 +153,10 @@ type Model struct {
 	// Extras lists extension fields (Request.Extra keys) this model takes, such as
 	// "rendering_speed" or "style_type". Others are refused with a 400 naming them.
 	Extras []string
-	Price  Price
+	// DefaultResponseFormat is the response_format a client gets when it sends none: "url" when
+	// empty; "b64_json" for models whose own API answers only with base64 (gpt-image-1).
+	DefaultResponseFormat string
+	Price                 Price
 	// URLTTL is how long the upstream's image URLs stay valid.
 	URLTTL time.Duration
 }

@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -79,7 +80,7 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool) (*provid
 	case "", "url", "b64_json":
 		req.ResponseFormat = ar.ResponseFormat
 		if req.ResponseFormat == "" {
-			req.ResponseFormat = "url"
+			req.ResponseFormat = cmp.Or(m.DefaultResponseFormat, "url")
 		}
 	default:
 		return nil, nil, badParam("response_format", "Invalid value for 'response_format': '%s'. Supported values are: 'url' and 'b64_json'.", ar.ResponseFormat)

@@ -10,7 +10,7 @@ import (
 // TestRegistered checks that every adapter linked in by this package is registered and can be
 // built from an empty configuration without touching the network.
 func TestRegistered(t *testing.T) {
-	for _, name := range []string{"ideogram", "sandbox", "siliconflow", "yunyx"} {
+	for _, name := range []string{"ark", "ideogram", "modelverse", "openai", "openai-compatible", "sandbox", "siliconflow", "yunyx"} {
 		if !providers.Registered(name) {
 			t.Errorf("provider %q is not registered (registered: %v)", name, providers.Names())
 		}

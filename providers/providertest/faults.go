@@ -2,6 +2,7 @@ package providertest
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -90,6 +91,11 @@ func (s *Script) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		if f.Delay > 0 {
+			// Read the body first: only then does the server watch the connection and cancel the
+			// request's context when the client goes away, ending the wait early.
+			if body, err := io.ReadAll(r.Body); err == nil {
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			t := time.NewTimer(f.Delay)
 			select {
 			case <-t.C:
