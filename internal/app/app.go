@@ -135,8 +135,13 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	if err != nil {
 		return nil, err
 	}
+	// Client-supplied image URLs go through a client without the upstream allowlist: a request
+	// must never reach the simulator, a private upstream or anything else on the inside.
+	public := httpx.New(httpx.Options{})
+	a.closers = append(a.closers, public.CloseIdleConnections)
 	fd := frontdoor.New(frontdoor.Options{
-		Catalog: a.Catalog, Auth: a.Auth, Fetcher: httpx.NewFetcher(client), Images: a.Images,
+		Catalog: a.Catalog, Auth: a.Auth, Images: a.Images,
+		Fetcher: httpx.NewFetcher(public), OutputFetcher: httpx.NewFetcher(client),
 		Metrics: a.Metrics, Logger: log, PublicURL: c.PublicURL, MaxN: c.Limits.MaxN,
 		MaxImagePixels: c.Limits.MaxImagePixels, MaxImageBytes: c.Limits.MaxImageBytes, MapNearest: c.Limits.MapNearest,
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imagegw/imagegw/internal/auth"
 	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/httpx"
 	"github.com/imagegw/imagegw/internal/imagestore"
 	"github.com/imagegw/imagegw/internal/imaging"
 	"github.com/imagegw/imagegw/internal/metrics"
@@ -32,10 +33,15 @@ type Fetcher interface {
 type Options struct {
 	Catalog *catalog.Catalog
 	Auth    *auth.Authenticator
+	// Fetcher downloads client-supplied image URLs: it must not reach private addresses, not
+	// even allow-listed ones (those are for upstreams).
 	Fetcher Fetcher
-	Images  *imagestore.Store
-	Metrics *metrics.Metrics
-	Logger  *zap.Logger
+	// OutputFetcher downloads provider-returned image URLs (for b64_json), through the same
+	// client as the adapters; nil means Fetcher.
+	OutputFetcher Fetcher
+	Images        *imagestore.Store
+	Metrics       *metrics.Metrics
+	Logger        *zap.Logger
 	// Meter admits requests (rate limits, budget holds) and records their outcome; nil admits all.
 	Meter Meter
 	// PublicURL is the external base URL for hosted images; empty: the request's own host.
@@ -78,6 +84,9 @@ func New(o Options) *Handler {
 	}
 	if o.Meter == nil {
 		o.Meter = NopMeter{}
+	}
+	if o.OutputFetcher == nil {
+		o.OutputFetcher = o.Fetcher
 	}
 	return &Handler{o: o}
 }
@@ -262,20 +271,22 @@ func (h *Handler) resolveImages(ctx context.Context, ar *apiRequest, req *provid
 }
 
 func fetchReason(err error) string {
-	var pe *providers.Error
-	if errors.As(err, &pe) && pe.Message != "" {
-		return pe.Message
-	}
-	msg := err.Error()
+	var se *httpx.StatusError
 	switch {
-	case strings.Contains(msg, "blocked"):
+	case errors.Is(err, httpx.ErrBlockedAddress):
 		return "the address is not allowed"
-	case strings.Contains(msg, "too large"), strings.Contains(msg, "exceeds"):
-		return "it is too large"
-	case strings.Contains(msg, "scheme"):
+	case errors.Is(err, httpx.ErrBlockedScheme):
 		return "only http, https and data: URLs are accepted"
-	case strings.Contains(msg, "not an image"), strings.Contains(msg, "content type"):
+	case errors.Is(err, httpx.ErrTooLarge):
+		return "it is too large"
+	case errors.Is(err, httpx.ErrNotImage):
 		return "it is not an image"
+	case errors.Is(err, httpx.ErrBadDataURI):
+		return "the data URI is malformed"
+	case errors.Is(err, httpx.ErrTooManyRedirects):
+		return "it redirects too often"
+	case errors.As(err, &se):
+		return fmt.Sprintf("the server answered HTTP %d", se.StatusCode)
 	}
 	return "it could not be downloaded"
 }
@@ -408,7 +419,7 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 			case c.req.ResponseFormat == "b64_json" && len(im.Data) > 0:
 				it.data = im.Data
 			case c.req.ResponseFormat == "b64_json":
-				data, _, err := h.o.Fetcher.Fetch(ctx, im.URL, h.o.MaxOutputBytes)
+				data, _, err := h.o.OutputFetcher.Fetch(ctx, im.URL, h.o.MaxOutputBytes)
 				if err != nil {
 					errs[i] = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "an image could not be downloaded from the provider", Err: err}
 					return

@@ -211,7 +211,11 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool) (*provid
 		}
 		req.OutputCompression = ar.OutputCompression
 	}
-	req.User = ar.User
+	// user is an end-user id for the provider's abuse monitoring, not a generation parameter: it
+	// is forwarded to the providers that take it and dropped for the others.
+	if m.Params.Has(providers.ParamUser) {
+		req.User = ar.User
+	}
 
 	// Extension fields.
 	if len(ar.Extra) > 0 {
