@@ -135,32 +135,76 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 	return out
 }
 
-// callRoutes calls the model's channels in order until one answers, failing over on provider faults.
+// callRoutes calls the model's channels in order until one answers, failing over on provider
+// faults. A channel at its configured limits is skipped; when every channel is, the call waits
+// for the soonest (up to MaxQueueWait) once, then is refused with 429.
 func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *providers.Request) chunkResult {
 	var last chunkResult
-	for _, route := range e.Routes {
-		r := *req
-		r.Model = route.Model.ID
-		start := time.Now()
-		res, err := providers.Do(ctx, route.Provider, &r)
-		d := time.Since(start)
-		if h.o.Metrics != nil {
-			result := "ok"
-			if err != nil {
-				result = string(providers.KindOf(err))
+	for attempt := 0; ; attempt++ {
+		var wait time.Duration
+		tried := false
+		for _, route := range e.Routes {
+			leave := func(int) {}
+			if h.o.Channels != nil {
+				l, ra, ok, err := h.o.Channels.Enter(ctx, route.Channel, req.N, req.Width, req.Height)
+				if err != nil {
+					return chunkResult{err: &providers.Error{Kind: providers.KindUnavailable, Message: "the rate limiter is unavailable", Err: err}, route: route}
+				}
+				if !ok {
+					if wait == 0 || ra < wait {
+						wait = ra
+					}
+					continue
+				}
+				leave = l
 			}
-			h.o.Metrics.Upstream.WithLabelValues(route.Type, route.Channel, result).Inc()
-			h.o.Metrics.UpstreamLatency.WithLabelValues(route.Type, route.Channel).Observe(d.Seconds())
+			tried = true
+			last = h.callRoute(ctx, route, req, last.upstream)
+			delivered := 0
+			if last.res != nil {
+				delivered = min(len(last.res.Images), req.N)
+			}
+			leave(delivered)
+			if last.err == nil || !failover(providers.KindOf(last.err)) || ctx.Err() != nil {
+				return last
+			}
 		}
-		if err == nil && res == nil {
-			err = &providers.Error{Kind: providers.KindInternal, Provider: route.Channel, Message: "the adapter returned no result"}
-		}
-		last = chunkResult{res: res, err: err, route: route, upstream: last.upstream + d}
-		if err == nil || !failover(providers.KindOf(err)) || ctx.Err() != nil {
+		if tried || attempt > 0 || wait > h.o.MaxQueueWait {
+			if !tried {
+				return chunkResult{route: e.Routes[0], err: &providers.Error{Kind: providers.KindRateLimited, RetryAfter: wait,
+					Message: "The upstream accounts for this model are at their configured limits; retry later."}}
+			}
 			return last
 		}
+		t := time.NewTimer(max(wait, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return chunkResult{route: e.Routes[0], err: providers.TransportError(ctx, "", ctx.Err())}
+		case <-t.C:
+		}
 	}
-	return last
+}
+
+// callRoute makes one upstream call and records its metrics.
+func (h *Handler) callRoute(ctx context.Context, route catalog.Route, req *providers.Request, upstream time.Duration) chunkResult {
+	r := *req
+	r.Model = route.Model.ID
+	start := time.Now()
+	res, err := providers.Do(ctx, route.Provider, &r)
+	d := time.Since(start)
+	if h.o.Metrics != nil {
+		result := "ok"
+		if err != nil {
+			result = string(providers.KindOf(err))
+		}
+		h.o.Metrics.Upstream.WithLabelValues(route.Type, route.Channel, result).Inc()
+		h.o.Metrics.UpstreamLatency.WithLabelValues(route.Type, route.Channel).Observe(d.Seconds())
+	}
+	if err == nil && res == nil {
+		err = &providers.Error{Kind: providers.KindInternal, Provider: route.Channel, Message: "the adapter returned no result"}
+	}
+	return chunkResult{res: res, err: err, route: route, upstream: upstream + d}
 }
 
 // outcome summarises the call for the Meter.

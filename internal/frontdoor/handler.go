@@ -44,6 +44,11 @@ type Options struct {
 	Logger        *zap.Logger
 	// Meter admits requests (rate limits, budget holds) and records their outcome; nil admits all.
 	Meter Meter
+	// Channels protects upstream accounts with per-channel limits; nil admits every call.
+	Channels ChannelGate
+	// MaxQueueWait is how long a call may wait for a channel at its limits before the request
+	// fails over or is refused (default 2s).
+	MaxQueueWait time.Duration
 	// PublicURL is the external base URL for hosted images; empty: the request's own host.
 	PublicURL      string
 	MaxN           int
@@ -84,6 +89,9 @@ func New(o Options) *Handler {
 	}
 	if o.Meter == nil {
 		o.Meter = NopMeter{}
+	}
+	if o.MaxQueueWait <= 0 {
+		o.MaxQueueWait = 2 * time.Second
 	}
 	if o.OutputFetcher == nil {
 		o.OutputFetcher = o.Fetcher

@@ -77,3 +77,10 @@ func (nopTicket) Finish(context.Context, Outcome) Receipt { return Receipt{} }
 func (c *call) admission() Admission {
 	return Admission{Key: c.key, Entry: c.entry, Request: c.req}
 }
+
+// ChannelGate protects upstream accounts: it admits one upstream call of n images of w×h to a
+// channel, or refuses with how long until it would fit. leave is called once the call returned,
+// with the images it delivered.
+type ChannelGate interface {
+	Enter(ctx context.Context, channel string, n, width, height int) (leave func(delivered int), retryAfter time.Duration, ok bool, err error)
+}
