@@ -2,6 +2,7 @@ package fake
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -130,8 +131,25 @@ func (f *Fake) LastRequest() Recorded {
 	return r
 }
 
+// bodyKey carries the request body, read before the Script runs.
+type bodyKey struct{}
+
+// readBody is a request body read up front (err is set when it was too large or cut short).
+type readBody struct {
+	data []byte
+	err  error
+}
+
 // ServeHTTP applies the Script's faults, then answers as the real API would.
+//
+// The request body is read before the faults apply: net/http only notices that a client went
+// away once the handler has read the body to its end, so a scripted delay would otherwise hold
+// a canceled request (and the server's shutdown) for the full delay.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.Body != nil {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, &readBody{data: b, err: err}))
+	}
 	f.Script.Wrap(http.HandlerFunc(f.serve)).ServeHTTP(w, r)
 }
 
@@ -171,7 +189,12 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)}).write(w)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	rb, _ := r.Context().Value(bodyKey{}).(*readBody)
+	if rb == nil {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		rb = &readBody{data: b, err: err}
+	}
+	body, err := rb.data, rb.err
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		(&apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error",
