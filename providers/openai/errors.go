@@ -205,6 +205,7 @@ func classifyError(provider string, status int, header http.Header, body []byte,
 		e.Message = "the provider timed out"
 	case e.Kind == providers.KindUpstreamUnavailable:
 		e.Message = fmt.Sprintf("the provider failed (HTTP %d)", status)
+		e.RetryAfter = retryAfter(header) // 503s sometimes say when to come back
 	default:
 		e.Kind = providers.KindUpstreamBadResponse
 		e.Message = fmt.Sprintf("the provider answered with an unexpected status (HTTP %d)", status)

@@ -60,6 +60,7 @@ func TestClassifyError(t *testing.T) {
 		{"413", 413, http.Header{"Content-Type": {"text/html"}}, `<html>too large</html>`, providers.KindTooLarge, "", "", 0},
 		{"500", 500, j, `{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}`,
 			providers.KindUpstreamUnavailable, "", "server_error", 0},
+		{"503 retry-after", 503, http.Header{"Retry-After": {"3"}}, ``, providers.KindUpstreamUnavailable, "", "", 3 * time.Second},
 		{"502 html", 502, http.Header{"Content-Type": {"text/html"}}, `<html><body>Bad Gateway</body></html>`, providers.KindUpstreamUnavailable, "", "", 0},
 		{"504", 504, nil, ``, providers.KindUpstreamTimeout, "", "", 0},
 		{"409", 409, j, `{}`, providers.KindUpstreamBadResponse, "", "", 0},
