@@ -153,7 +153,8 @@ func gptImageModel(id, desc string, extras []string, prices [3][2]string) provid
 			Amount:   highWide,
 			Tiers:    tiers,
 		},
-		// gpt-image answers with bytes, never URLs.
+		// gpt-image answers with bytes, never URLs, and OpenAI's clients expect b64_json from it.
+		DefaultResponseFormat: "b64_json",
 	}
 }
 

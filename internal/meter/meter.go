@@ -1,0 +1,368 @@
+// Package meter is where rate limits, budgets and the usage ledger meet the front door. It
+// implements frontdoor.Meter (and frontdoor.Quoter, frontdoor.ChannelGate):
+//
+//	Admit:  price the worst case (internal/billing) → the key's rate limits (internal/ratelimit)
+//	        → free images → a budget hold (internal/store), refusing with 429 before any upstream call
+//	Finish: settle the hold at what was delivered (or release it) → give back undelivered images
+//	        to the limiter → append one usage event (internal/usage, off the hot path) → cost headers
+//
+// A request that delivers nothing costs nothing. One whose outcome is indeterminate (the client
+// went away, or the upstream timed out after it may have generated and billed) is not charged to
+// the key either, but its usage event says "indeterminate" so it can be reconciled against the
+// provider's bill. Requests refused at admission never reach an upstream and are counted in
+// metrics, not in the ledger.
+package meter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/imagegw/imagegw/internal/billing"
+	"github.com/imagegw/imagegw/internal/frontdoor"
+	"github.com/imagegw/imagegw/internal/ratelimit"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// Recorder takes usage events off the hot path (internal/usage.Recorder).
+type Recorder interface {
+	Record(ev store.UsageEvent)
+}
+
+// Limits are per-minute request, image and megapixel limits and a concurrency limit; 0 means
+// unlimited.
+type Limits struct {
+	RPM, IPM, MPPM, Concurrency int
+}
+
+func (l Limits) zero() bool { return l.RPM == 0 && l.IPM == 0 && l.MPPM == 0 && l.Concurrency == 0 }
+
+func (l Limits) limits() ratelimit.Limits {
+	return ratelimit.LimitsPerMinute(int64(l.RPM), int64(l.IPM), int64(l.MPPM), int64(l.Concurrency))
+}
+
+// Options wire a Meter.
+type Options struct {
+	Store   store.Store
+	Engine  *billing.Engine
+	Limiter ratelimit.Limiter
+	// KeyDefaults apply to keys that set no limit of their own.
+	KeyDefaults Limits
+	// Channels are the per-channel limits protecting upstream accounts.
+	Channels map[string]Limits
+	Recorder Recorder
+	Metrics  *billing.Metrics
+	Logger   *zap.Logger
+	// HoldTTL bounds how long a hold outlives a crashed process (the sweeper frees it then).
+	HoldTTL time.Duration
+	// LeaseTTL bounds how long a concurrency slot outlives a crashed process.
+	LeaseTTL time.Duration
+	Now      func() time.Time
+}
+
+// Meter admits, settles and records requests.
+type Meter struct {
+	o Options
+}
+
+// New returns a Meter.
+func New(o Options) *Meter {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.HoldTTL <= 0 {
+		o.HoldTTL = 15 * time.Minute
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 10 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Meter{o: o}
+}
+
+var (
+	_ frontdoor.Meter       = (*Meter)(nil)
+	_ frontdoor.Quoter      = (*Meter)(nil)
+	_ frontdoor.ChannelGate = (*Meter)(nil)
+)
+
+// keyLimits are the key's own limits over the defaults.
+func (m *Meter) keyLimits(k *store.Key) Limits {
+	l := m.o.KeyDefaults
+	if k == nil {
+		return l
+	}
+	for _, f := range []struct {
+		v   *int
+		dst *int
+	}{{k.RPM, &l.RPM}, {k.IPM, &l.IPM}, {k.MPPM, &l.MPPM}, {k.Concurrency, &l.Concurrency}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	return l
+}
+
+// ticket is one admitted request.
+type ticket struct {
+	m       *Meter
+	a       frontdoor.Admission
+	quote   billing.Quote
+	priced  bool
+	grant   *ratelimit.Grant
+	cost    ratelimit.Cost
+	header  http.Header
+	free    int
+	held    bool
+	period  time.Time
+	started time.Time
+}
+
+// Admit prices the request, checks the key's rate limits, takes free images and places the
+// budget hold. A refusal happens before any upstream call.
+func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Ticket, error) {
+	t := &ticket{m: m, a: a, header: http.Header{}, started: m.o.Now()}
+	q, err := m.o.Engine.Quote(&a.Entry.Model, a.Request)
+	switch {
+	case err == nil:
+		t.quote, t.priced = q, true
+	case errors.Is(err, billing.ErrUnpriced):
+		// A model without a price is free to use; Validate warned about it at start.
+	default:
+		return nil, &providers.Error{Kind: providers.KindInternal, Message: "The request could not be priced.", Err: err}
+	}
+
+	if lim := m.keyLimits(a.Key); a.Key != nil && m.o.Limiter != nil && !lim.zero() {
+		w, h := a.Request.Width, a.Request.Height
+		if w == 0 && t.priced {
+			w, h = t.quote.Width, t.quote.Height
+		}
+		t.cost = ratelimit.CostOf(a.Request.N, w, h)
+		d, err := m.o.Limiter.Admit(ctx, ratelimit.Request{Subject: ratelimit.KeySubject(a.Key.ID), Limits: lim.limits(), Cost: t.cost, LeaseTTL: m.o.LeaseTTL})
+		if err != nil {
+			return nil, &providers.Error{Kind: providers.KindUnavailable, Message: "The rate limiter is unavailable; retry shortly.", Err: err}
+		}
+		d.SetHeaders(t.header)
+		if !d.Allowed {
+			return nil, &frontdoor.HeaderError{Header: t.header, Err: refusal(d, lim)}
+		}
+		t.grant = d.Grant
+	}
+
+	if t.priced && a.Key != nil {
+		if err := t.hold(ctx); err != nil {
+			t.undo(ctx)
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func refusal(d ratelimit.Decision, lim Limits) *providers.Error {
+	what := map[ratelimit.Dimension]string{
+		ratelimit.DimRequests:    fmt.Sprintf("requests per minute (limit %d)", lim.RPM),
+		ratelimit.DimImages:      fmt.Sprintf("images per minute (limit %d)", lim.IPM),
+		ratelimit.DimMegapixels:  fmt.Sprintf("megapixels per minute (limit %d)", lim.MPPM),
+		ratelimit.DimConcurrency: fmt.Sprintf("requests in flight (limit %d)", lim.Concurrency),
+	}[d.RefusedBy]
+	if what == "" {
+		what = d.RefusedBy.String()
+	}
+	msg := "Rate limit reached for " + what + " on this API key."
+	if d.Unsatisfiable {
+		msg += " This request alone exceeds the limit; ask for fewer or smaller images."
+		return &providers.Error{Kind: providers.KindRateLimited, Message: msg}
+	}
+	msg += " Retry after " + d.RetryAfter.Round(time.Millisecond).String() + "."
+	return &providers.Error{Kind: providers.KindRateLimited, RetryAfter: d.RetryAfter, Message: msg}
+}
+
+// hold takes free images and reserves the worst-case cost of the rest against the key's budget.
+func (t *ticket) hold(ctx context.Context) error {
+	st, k, q := t.m.o.Store, t.a.Key, t.quote
+	if q.FreeImages > 0 {
+		free, err := st.ConsumeFreeImages(ctx, k.ID, t.a.Entry.Name, q.Images, q.FreeImages)
+		if err != nil {
+			return &providers.Error{Kind: providers.KindUnavailable, Message: "The billing store is unavailable.", Err: err}
+		}
+		t.free = free
+	}
+	if k.Budget == nil {
+		return nil
+	}
+	now := t.m.o.Now().UTC()
+	t.period = billing.PeriodStart(k.BudgetPeriod, now)
+	amount := q.ForCharged(q.Images, t.free)
+	err := st.PlaceHold(ctx, store.Hold{ID: t.a.RequestID, KeyID: k.ID, Amount: amount, PeriodStart: t.period,
+		CreatedAt: now, ExpiresAt: now.Add(t.m.o.HoldTTL)})
+	switch {
+	case errors.Is(err, store.ErrInsufficientBudget):
+		if t.m.o.Metrics != nil {
+			t.m.o.Metrics.Rejected(t.a.Entry.Name)
+		}
+		msg := fmt.Sprintf("This API key's budget is used up: this request could cost up to %s %s.", amount, q.Currency)
+		if b, err := st.Balance(ctx, k.ID, t.period); err == nil {
+			if rem, ok := billing.Remaining(b); ok {
+				msg = fmt.Sprintf("This API key's budget is used up: this request could cost up to %s %s and %s %s remain (budget %s, spent %s, held by requests in flight %s).",
+					amount, q.Currency, rem, q.Currency, k.Budget, b.Spent, b.Held)
+			}
+		}
+		return &providers.Error{Kind: providers.KindQuotaExceeded, Message: msg}
+	case err != nil:
+		return &providers.Error{Kind: providers.KindUnavailable, Message: "The billing store is unavailable.", Err: err}
+	}
+	t.held = true
+	return nil
+}
+
+// undo gives back what Admit took when a later step refused the request.
+func (t *ticket) undo(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	if t.free > 0 {
+		if err := t.m.o.Store.ReturnFreeImages(ctx, t.a.Key.ID, t.a.Entry.Name, t.free); err != nil {
+			t.m.o.Logger.Warn("return free images", zap.Error(err))
+		}
+	}
+	if t.grant != nil {
+		_ = t.m.o.Limiter.GiveBack(ctx, t.grant, t.cost)
+		_ = t.m.o.Limiter.Release(ctx, t.grant)
+	}
+}
+
+// Finish settles the request at what was delivered and records it.
+func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Receipt {
+	m, req := t.m, t.a.Request
+	delivered := max(o.Delivered, 0)
+	var s billing.Settlement
+	if t.priced {
+		s = t.quote.Settle(delivered, t.free)
+	}
+	if t.a.Key != nil {
+		if s.FreeReturned > 0 {
+			if err := m.o.Store.ReturnFreeImages(ctx, t.a.Key.ID, t.a.Entry.Name, s.FreeReturned); err != nil {
+				m.o.Logger.Warn("return free images", zap.String("request_id", t.a.RequestID), zap.Error(err))
+			}
+		}
+		if t.held {
+			var err error
+			if delivered == 0 {
+				err = m.o.Store.ReleaseHold(ctx, t.a.RequestID)
+			} else {
+				err = m.o.Store.SettleHold(ctx, t.a.RequestID, t.a.Key.ID, t.period, s.Cost)
+			}
+			if err != nil {
+				// The usage event below still records the cost; the hold expires and is swept.
+				m.o.Logger.Error("settle budget hold", zap.String("request_id", t.a.RequestID), zap.Error(err))
+			}
+		}
+		if s.FreeUsed > 0 && m.o.Metrics != nil {
+			m.o.Metrics.FreeImages(t.a.Entry.Name, s.FreeUsed)
+		}
+	}
+	if t.grant != nil {
+		w, h := req.Width, req.Height
+		if w == 0 && t.priced {
+			w, h = t.quote.Width, t.quote.Height
+		}
+		if und := ratelimit.Undelivered(req.N, delivered, w, h); und.Images > 0 || und.Kilopixels > 0 {
+			_ = m.o.Limiter.GiveBack(ctx, t.grant, und)
+		}
+		_ = m.o.Limiter.Release(ctx, t.grant)
+	}
+	currency := m.o.Engine.Currency()
+	if s.Cost > 0 && m.o.Metrics != nil {
+		m.o.Metrics.Charged(t.a.Entry.Name, currency, s.Cost)
+	}
+	if m.o.Recorder != nil {
+		ev := store.UsageEvent{
+			RequestID: t.a.RequestID, Time: t.started.UTC(), Model: t.a.Entry.Name, Provider: o.Provider, Channel: o.Channel,
+			Operation: string(req.Operation), NRequested: req.N, NDelivered: delivered, Width: req.Width, Height: req.Height,
+			Cost: s.Cost, Currency: currency, Status: o.Status, ErrorKind: string(o.ErrorKind),
+			LatencyMS: o.Latency.Milliseconds(), UpstreamMS: o.Upstream.Milliseconds(),
+		}
+		if t.a.Key != nil {
+			ev.KeyID = t.a.Key.ID
+		}
+		if t.priced {
+			ev.Steps = t.quote.Steps
+			if ev.Width == 0 {
+				ev.Width, ev.Height = t.quote.Width, t.quote.Height
+			}
+		}
+		if ev.Provider == "" {
+			ev.Provider = t.a.Entry.OwnedBy
+		}
+		m.o.Recorder.Record(ev)
+	}
+	t.header.Set("X-Imagegw-Cost", s.Cost.String())
+	t.header.Set("X-Imagegw-Currency", currency)
+	return frontdoor.Receipt{Header: t.header}
+}
+
+// Quote answers POST /v1/images/quote: the worst-case cost of the request, nothing generated,
+// nothing held.
+func (m *Meter) Quote(r *http.Request, a frontdoor.Admission) (any, error) {
+	q, err := m.o.Engine.Quote(&a.Entry.Model, a.Request)
+	if errors.Is(err, billing.ErrUnpriced) {
+		return map[string]any{"model": a.Entry.Name, "cost": "0", "currency": m.o.Engine.Currency(), "images": a.Request.N,
+			"rule": "this model has no price configured"}, nil
+	}
+	if err != nil {
+		return nil, &providers.Error{Kind: providers.KindInternal, Message: "The request could not be priced.", Err: err}
+	}
+	out := map[string]any{
+		"model": a.Entry.Name, "cost": q.Total.String(), "currency": q.Currency, "images": q.Images,
+		"per_image": q.PerImage.String(), "width": q.Width, "height": q.Height, "megapixels": q.Megapixels(),
+		"rule": q.Rule, "unit": string(q.Unit), "list_price": q.ListAmount.String(), "list_currency": q.ListCurrency,
+		"size_estimated": q.SizeEstimated,
+	}
+	if q.Steps > 0 {
+		out["steps"] = q.Steps
+	}
+	if q.FreeImages > 0 {
+		out["free_images_per_key"] = q.FreeImages
+	}
+	if k := a.Key; k != nil && k.Budget != nil {
+		if b, err := m.o.Store.Balance(r.Context(), k.ID, billing.PeriodStart(k.BudgetPeriod, m.o.Now())); err == nil {
+			if rem, ok := billing.Remaining(b); ok {
+				out["budget_remaining"] = rem.String()
+				out["affordable"] = q.Total <= rem
+			}
+		}
+	}
+	return out, nil
+}
+
+// Enter admits one upstream call to a channel against the channel's limits.
+func (m *Meter) Enter(ctx context.Context, channel string, n, width, height int) (func(int), time.Duration, bool, error) {
+	lim, ok := m.o.Channels[channel]
+	if !ok || lim.zero() || m.o.Limiter == nil {
+		return func(int) {}, 0, true, nil
+	}
+	cost := ratelimit.CostOf(n, width, height)
+	d, err := m.o.Limiter.Admit(ctx, ratelimit.Request{Subject: ratelimit.ChannelSubject(channel), Limits: lim.limits(), Cost: cost, LeaseTTL: m.o.LeaseTTL})
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if !d.Allowed {
+		ra := d.RetryAfter
+		if d.Unsatisfiable {
+			ra = time.Hour
+		}
+		return nil, ra, false, nil
+	}
+	return func(delivered int) {
+		bg := context.WithoutCancel(ctx)
+		if und := ratelimit.Undelivered(n, delivered, width, height); und.Images > 0 || und.Kilopixels > 0 {
+			_ = m.o.Limiter.GiveBack(bg, d.Grant, und)
+		}
+		_ = m.o.Limiter.Release(bg, d.Grant)
+	}, 0, true, nil
+}
