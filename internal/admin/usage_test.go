@@ -1,0 +1,91 @@
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/internal/store/sqlite"
+)
+
+func TestUsageHandler(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	budget := money.MustParse("25")
+	if err := st.CreateKey(ctx, &store.Key{ID: "key_1", Name: "one", Prefix: "igw_1", Hash: strings.Repeat("a", 64),
+		CreatedAt: time.Now(), Budget: &budget, BudgetPeriod: store.PeriodDaily}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := st.InsertUsage(ctx, []store.UsageEvent{
+		{RequestID: "r1", Time: now.Add(-time.Hour), KeyID: "key_1", Model: "m1", NRequested: 1, NDelivered: 1, Cost: money.MustParse("0.0064"), Currency: "USD", Status: store.StatusOK},
+		{RequestID: "r2", Time: now.Add(-50 * time.Hour), KeyID: "key_1", Model: "m2", NRequested: 2, NDelivered: 2, Cost: money.MustParse("0.74"), Currency: "USD", Status: store.StatusOK},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h := UsageHandler(st, "USD")
+	get := func(query string) (int, map[string]any) {
+		rec := httptest.NewRecorder()
+		h(rec, httptest.NewRequest(http.MethodGet, "/admin/v1/usage"+query, nil))
+		var body map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("%s: %v: %s", query, err, rec.Body)
+		}
+		return rec.Code, body
+	}
+
+	code, body := get("")
+	if code != 200 || len(body["data"].([]any)) != 2 || body["currency"] != "USD" {
+		t.Fatalf("all events: %d %v", code, body)
+	}
+	totals := body["totals"].([]any)[0].(map[string]any)
+	if totals["cost"] != "0.7464" || totals["images"] != float64(3) {
+		t.Errorf("totals %v", totals)
+	}
+
+	code, body = get("?since=24h&key=key_1")
+	data := body["data"].([]any)
+	if code != 200 || len(data) != 1 || data[0].(map[string]any)["request_id"] != "r1" || data[0].(map[string]any)["cost"] != "0.0064" {
+		t.Fatalf("since 24h: %d %v", code, body)
+	}
+	key := body["key"].(map[string]any)
+	if key["budget"] != "25" || key["spent"] != "0" || key["held"] != "0" || key["remaining"] != "25" || key["budget_period"] != "daily" {
+		t.Errorf("key budget %v", key)
+	}
+
+	code, body = get("?by=model")
+	groups := body["data"].([]any)
+	if code != 200 || len(groups) != 2 || groups[1].(map[string]any)["group"] != "m2" || groups[1].(map[string]any)["cost"] != "0.74" {
+		t.Errorf("by model: %d %v", code, body)
+	}
+
+	for _, c := range []struct {
+		query, param string
+		code         int
+	}{
+		{"?by=week", "by", 400},
+		{"?since=yesterday", "since", 400},
+		{"?limit=0", "limit", 400},
+		{"?colour=red", "colour", 400},
+		{"?key=a&key=b", "key", 400},
+		{"?key=key_nope", "key", 404},
+	} {
+		code, body := get(c.query)
+		e, _ := body["error"].(map[string]any)
+		if code != c.code || e == nil || e["param"] != c.param {
+			t.Errorf("%s: %d %v, want %d naming %s", c.query, code, body, c.code, c.param)
+		}
+	}
+}
