@@ -12,7 +12,8 @@
 // outbox instead: a JSON-lines file (outbox.jsonl) under the configured directory, fsync'd
 // after every append. While the store is down, later batches go straight to the outbox and the
 // writer retries the store every RetryInterval by replaying the outbox, oldest event first, in
-// batches; once all of it is in the store the file is truncated. A new Recorder replays what a
+// batches (yielding to live events whenever they fill half the queue); once all of it is in the
+// store the file is truncated. A new Recorder replays what a
 // previous process left in its outbox. If the queue is full, Record appends the event to the
 // outbox itself (the one case where it does I/O) rather than drop it.
 //

@@ -294,12 +294,13 @@ func (r *Recorder) run() {
 	}
 }
 
-// write inserts batch, or appends it to the outbox while the store is down or when the insert
-// fails. The batch slice may be reused by the caller afterwards.
+// write inserts batch, or appends it to the outbox when the insert fails or while the store is
+// down (between retries). The batch slice may be reused by the caller afterwards.
 func (r *Recorder) write(ctx context.Context, batch []store.UsageEvent) {
-	if !r.down && ctx.Err() == nil {
+	if (!r.down || !time.Now().Before(r.nextRetry)) && ctx.Err() == nil {
 		err := r.insert(ctx, batch)
 		if err == nil {
+			r.markUp()
 			return
 		}
 		r.markDown(err)
@@ -341,8 +342,13 @@ func (r *Recorder) markDown(err error) {
 
 // replay writes the outbox to the store in order, in batches, and empties it when all of it is
 // in. On a store error it stops and marks the store down; the replayed part is not sent again.
+// It also stops, to be resumed on the next tick, when live events fill half the queue, so a
+// long outbox does not starve them.
 func (r *Recorder) replay(ctx context.Context) {
 	for ctx.Err() == nil {
+		if len(r.queue) > cap(r.queue)/2 {
+			return
+		}
 		done, size, _ := r.outbox.state()
 		if done >= size {
 			if _, err := r.outbox.truncateIfDone(); err != nil {
@@ -365,11 +371,15 @@ func (r *Recorder) replay(ctx context.Context) {
 				r.markDown(err)
 				return
 			}
+			r.markUp()
 		}
 		r.outbox.advance(next, len(events)+len(bad))
 	}
-	if r.down && ctx.Err() == nil {
-		r.log.Info("usage store reachable again; outbox replayed")
+}
+
+func (r *Recorder) markUp() {
+	if r.down {
+		r.log.Info("usage store reachable again; replaying the outbox")
 		r.down = false
 		r.m.setDown(false)
 	}
