@@ -84,6 +84,8 @@ func TestSeedExamples(t *testing.T) {
 		{"seed002 v3 edit TURBO", usd, v3, providers.Request{Operation: providers.OpEdit, Extra: extra("rendering_speed", "TURBO"), N: 1}, "0.06", "0.06"},
 		{"seed002 v3 reframe QUALITY", usd, v3, providers.Request{Operation: providers.OpReframe, Extra: extra("rendering_speed", "QUALITY"), N: 1}, "0.09", "0.09"},
 		{"seed002 v3 replace background DEFAULT", usd, v3, providers.Request{Operation: providers.OpReplaceBackground, Extra: extra("rendering_speed", "DEFAULT"), N: 1}, "0.06", "0.06"},
+		{"seed002 v3 quality high is QUALITY", usd, v3, providers.Request{Operation: providers.OpGenerate, Quality: "high", N: 1}, "0.09", "0.09"},
+		{"seed002 v3 quality low is TURBO", usd, v3, providers.Request{Operation: providers.OpEdit, Quality: "low", N: 2}, "0.06", "0.12"},
 		{"seed002 upscale", usd, v3, providers.Request{Operation: providers.OpUpscale, N: 1}, "0.06", "0.06"},
 		{"seed002 v3 generate QUALITY in CNY at 7.2", cny, v3, providers.Request{Extra: extra("rendering_speed", "QUALITY"), N: 1}, "0.648", "0.648"},
 		// Seed 002, V2 & V1 计价.
