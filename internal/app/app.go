@@ -13,20 +13,25 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/imagegw/imagegw/internal/admin"
 	"github.com/imagegw/imagegw/internal/auth"
+	"github.com/imagegw/imagegw/internal/billing"
 	"github.com/imagegw/imagegw/internal/catalog"
 	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/internal/httpx"
 	"github.com/imagegw/imagegw/internal/imagestore"
+	"github.com/imagegw/imagegw/internal/meter"
 	"github.com/imagegw/imagegw/internal/metrics"
+	"github.com/imagegw/imagegw/internal/ratelimit"
 	"github.com/imagegw/imagegw/internal/server"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/store/backend"
+	"github.com/imagegw/imagegw/internal/usage"
 	"github.com/imagegw/imagegw/providers"
 	_ "github.com/imagegw/imagegw/providers/all" // every adapter registers itself
 )
@@ -131,6 +136,10 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 		return nil, err
 	}
 	a.Auth = auth.NewAuthenticator(a.Store, c.Limits.KeyCacheTTL.D())
+	mtr, err := a.newMeter(ctx, channels)
+	if err != nil {
+		return nil, err
+	}
 	a.Images, err = imagestore.Open(c.Images.Dir, c.Images.TTL.D())
 	if err != nil {
 		return nil, err
@@ -142,12 +151,13 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	fd := frontdoor.New(frontdoor.Options{
 		Catalog: a.Catalog, Auth: a.Auth, Images: a.Images,
 		Fetcher: httpx.NewFetcher(public), OutputFetcher: httpx.NewFetcher(client),
+		Meter: mtr, Channels: mtr,
 		Metrics: a.Metrics, Logger: log, PublicURL: c.PublicURL, MaxN: c.Limits.MaxN,
 		MaxImagePixels: c.Limits.MaxImagePixels, MaxImageBytes: c.Limits.MaxImageBytes, MapNearest: c.Limits.MapNearest,
 	})
 	var adm *admin.API
 	if tok := c.AdminToken.Value(); tok != "" {
-		adm = &admin.API{Store: a.Store, Auth: a.Auth, Token: tok}
+		adm = &admin.API{Store: a.Store, Auth: a.Auth, Token: tok, Usage: admin.UsageHandler(a.Store, c.Billing.Currency)}
 	}
 	a.Server = server.New(server.Options{
 		Addr: c.Addr, Logger: log, Metrics: a.Metrics, MaxBodyBytes: c.Limits.MaxBodyBytes,
@@ -161,6 +171,72 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	})
 	go a.sweepLoop(ctx)
 	return a, nil
+}
+
+// newMeter builds billing, rate limiting and the usage ledger, and starts the hold sweeper.
+func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.Meter, error) {
+	c, log := a.Config, a.Logger
+	engine, err := billing.New(c.Billing.Currency, c.Billing.Rates)
+	if err != nil {
+		return nil, fmt.Errorf("billing: %w", err)
+	}
+	models := map[string]*providers.Model{}
+	for _, e := range a.Catalog.List() {
+		models[e.Name] = &e.Model
+	}
+	unpriced, err := engine.Validate(models)
+	if err != nil {
+		return nil, fmt.Errorf("billing: %w", err)
+	}
+	if len(unpriced) > 0 {
+		log.Warn("models without a price are served free of charge; price them in config", zap.Strings("models", unpriced))
+	}
+	bm, err := billing.NewMetrics(a.Metrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	rm, err := ratelimit.NewMetrics(a.Metrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	local := ratelimit.NewLocal(ratelimit.LocalOptions{Metrics: rm})
+	var limiter ratelimit.Limiter = local
+	if u := c.RedisURL.Value(); u != "" {
+		ro, err := ratelimit.ClientOptions(u)
+		if err != nil {
+			return nil, err
+		}
+		rc := redis.NewClient(ro)
+		a.closers = append(a.closers, func() { _ = rc.Close() })
+		policy, err := ratelimit.ParseFailurePolicy(c.RateLimit.FailurePolicy)
+		if err != nil {
+			return nil, err
+		}
+		limiter = ratelimit.NewRedis(rc, ratelimit.RedisOptions{Timeout: c.RateLimit.RedisTimeout.D(), Policy: policy,
+			Fallback: local, Logger: log.Named("ratelimit"), Metrics: rm})
+	}
+	chLimits := map[string]meter.Limits{}
+	for _, ch := range c.Providers {
+		chLimits[ch.Name] = meter.Limits{RPM: ch.RPM, IPM: ch.IPM, Concurrency: ch.Concurrency}
+	}
+	rec, err := usage.Open(ctx, a.Store, usage.Options{Dir: c.Billing.OutboxDir, Logger: log.Named("usage"), Registerer: a.Metrics.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("usage ledger: %w", err)
+	}
+	// Closers run in reverse: the recorder flushes before the store closes.
+	a.closers = append(a.closers, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := rec.Close(cctx); err != nil {
+			log.Error("usage ledger: flush at shutdown", zap.Error(err))
+		}
+	})
+	go billing.RunSweeper(ctx, a.Store, billing.SweeperOptions{Logger: log.Named("billing"), Metrics: bm})
+	return meter.New(meter.Options{
+		Store: a.Store, Engine: engine, Limiter: limiter, Recorder: rec, Metrics: bm, Logger: log.Named("meter"),
+		KeyDefaults: meter.Limits{RPM: c.RateLimit.RPM, IPM: c.RateLimit.IPM, MPPM: c.RateLimit.MPPM, Concurrency: c.RateLimit.Concurrency},
+		Channels:    chLimits, HoldTTL: c.Billing.HoldTTL.D(),
+	}), nil
 }
 
 // sweepLoop deletes expired hosted images every few minutes.

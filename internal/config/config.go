@@ -195,7 +195,6 @@ func Default() *Config {
 		RateLimit: RateLimitConfig{FailurePolicy: "open", RedisTimeout: Duration(100 * time.Millisecond)},
 		Billing: BillingConfig{
 			Currency: "USD",
-			Rates:    map[string]string{"CNY": "0.14"},
 			HoldTTL:  Duration(15 * time.Minute),
 		},
 		Images:          ImagesConfig{TTL: Duration(24 * time.Hour)},
@@ -320,6 +319,17 @@ func (c *Config) fill() {
 		c.Billing.OutboxDir = c.DataDir + "/outbox"
 	}
 	c.Billing.Currency = strings.ToUpper(c.Billing.Currency)
+	if c.Billing.Rates == nil {
+		c.Billing.Rates = DefaultRates[c.Billing.Currency]
+	}
+}
+
+// DefaultRates are the conversion rates used when the configuration sets none, per deployment
+// currency: the built-in catalogs quote in USD and CNY. They are round placeholders, not market
+// rates; set billing.rates for real billing.
+var DefaultRates = map[string]map[string]string{
+	"USD": {"CNY": "0.14"},
+	"CNY": {"USD": "7.2"},
 }
 
 var (
