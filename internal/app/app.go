@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -48,6 +49,18 @@ type App struct {
 	Server  *server.Server
 
 	closers []func()
+	// stop ends the background loops (hold sweeper, image sweeper); bg waits for them.
+	stop context.CancelFunc
+	bg   sync.WaitGroup
+}
+
+// background runs f until Close.
+func (a *App) background(ctx context.Context, f func(context.Context)) {
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		f(ctx)
+	}()
 }
 
 // NewLogger builds the zap logger the configuration asks for.
@@ -95,6 +108,7 @@ func OpenStore(ctx context.Context, c *config.Config, migrate bool) (store.Store
 // New wires a gateway. Close it when done.
 func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err error) {
 	a := &App{Config: c, Logger: log, Metrics: metrics.New()}
+	ctx, a.stop = context.WithCancel(ctx)
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -169,7 +183,7 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 			}
 		},
 	})
-	go a.sweepLoop(ctx)
+	a.background(ctx, a.sweepLoop)
 	return a, nil
 }
 
@@ -231,7 +245,9 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 			log.Error("usage ledger: flush at shutdown", zap.Error(err))
 		}
 	})
-	go billing.RunSweeper(ctx, a.Store, billing.SweeperOptions{Logger: log.Named("billing"), Metrics: bm})
+	a.background(ctx, func(ctx context.Context) {
+		billing.RunSweeper(ctx, a.Store, billing.SweeperOptions{Logger: log.Named("billing"), Metrics: bm})
+	})
 	return meter.New(meter.Options{
 		Store: a.Store, Engine: engine, Limiter: limiter, Recorder: rec, Metrics: bm, Logger: log.Named("meter"),
 		KeyDefaults: meter.Limits{RPM: c.RateLimit.RPM, IPM: c.RateLimit.IPM, MPPM: c.RateLimit.MPPM, Concurrency: c.RateLimit.Concurrency},
@@ -311,8 +327,12 @@ func (a *App) Run(ctx context.Context, ready func(addr string)) error {
 	return err
 }
 
-// Close releases everything New opened, in reverse order.
+// Close stops the background loops and releases everything New opened, in reverse order.
 func (a *App) Close() {
+	if a.stop != nil {
+		a.stop()
+	}
+	a.bg.Wait()
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
