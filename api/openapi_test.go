@@ -78,6 +78,11 @@ func TestResponsesMatchTheSpec(t *testing.T) {
 		{"admin create", "POST", "/admin/v1/keys", "application/json", admin, []byte(`{"name":"ci","models":["sandbox-image"],"expires_in":"720h","budget":"25.00","budget_period":"monthly","rpm":60}`), 201},
 		{"admin list", "GET", "/admin/v1/keys", "", admin, nil, 200},
 		{"admin bad token", "GET", "/admin/v1/keys", "", "Bearer wrong", nil, 401},
+		{"quote", "POST", "/v1/images/quote", "application/json", user, []byte(`{"model":"sandbox-fixed","prompt":"x","width":1024,"height":512,"n":2}`), 200},
+		{"quote bad size", "POST", "/v1/images/quote", "application/json", user, []byte(`{"model":"sandbox-fixed","prompt":"x","size":"7x7"}`), 400},
+		{"admin usage", "GET", "/admin/v1/usage?by=model&since=24h", "", admin, nil, 200},
+		{"admin usage events", "GET", "/admin/v1/usage?limit=5", "", admin, nil, 200},
+		{"admin usage bad by", "GET", "/admin/v1/usage?by=week", "", admin, nil, 400},
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
