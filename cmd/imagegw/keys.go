@@ -108,6 +108,12 @@ func keys(args []string) error {
 		return usageError{"keys: missing subcommand (create, list, show, update, revoke)"}
 	}
 	sub, rest := args[0], args[1:]
+	// "keys update ID --flags": the ID may come before the flags (Go's flag package stops at the
+	// first argument that is not a flag).
+	var posID string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		posID, rest = rest[0], rest[1:]
+	}
 	var kf keyFlags
 	c, fs, err := loadConfig("keys "+sub, rest, func(fs *flag.FlagSet) {
 		if sub == "create" || sub == "update" {
@@ -127,13 +133,19 @@ func keys(args []string) error {
 	defer st.Close()
 	now := time.Now()
 	arg := func() (string, error) {
-		if fs.NArg() != 1 {
-			return "", usageError{fmt.Sprintf("keys %s: want exactly one key ID", sub)}
+		switch {
+		case posID != "" && fs.NArg() == 0:
+			return posID, nil
+		case posID == "" && fs.NArg() == 1:
+			return fs.Arg(0), nil
 		}
-		return fs.Arg(0), nil
+		return "", usageError{fmt.Sprintf("keys %s: want exactly one key ID", sub)}
 	}
 	switch sub {
 	case "create":
+		if posID != "" || fs.NArg() > 0 {
+			return usageError{"keys create: unexpected argument; give the name with --name"}
+		}
 		f, err := kf.fields(fs)
 		if err != nil {
 			return usageError{err.Error()}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/imagegw/imagegw/internal/admin"
+	"github.com/imagegw/imagegw/internal/store/storetest"
+)
+
+// capture runs the command with args and returns what it printed on stdout.
+func capture(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	runErr := run(args)
+	w.Close()
+	os.Stdout = old
+	return <-done, runErr
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := capture(t, args...)
+	if err != nil {
+		t.Fatalf("imagegw %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func testKeysCLI(t *testing.T) {
+	var created admin.KeyView
+	out := mustRun(t, "keys", "create", "--name", "app", "--models", "sandbox-image, flux-fast", "--expires", "720h",
+		"--budget", "25.00", "--budget-period", "monthly", "--rpm", "60", "--ipm", "120", "--mppm", "500", "--concurrency", "4", "--json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("keys create --json: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(created.Key, "igw_") || created.Name != "app" || len(created.Models) != 2 || created.Models[1] != "flux-fast" ||
+		created.ExpiresAt == nil || created.Budget == nil || *created.Budget != "25" || created.BudgetPeriod != "monthly" ||
+		*created.RPM != 60 || *created.IPM != 120 || *created.MPPM != 500 || *created.Concurrency != 4 {
+		t.Fatalf("created %+v", created)
+	}
+	// The plain form prints the secret once, in words.
+	if out := mustRun(t, "keys", "create", "--name", "second"); !strings.Contains(out, "shown only this once") || !strings.Contains(out, "igw_") {
+		t.Fatalf("keys create: %s", out)
+	}
+	var list []admin.KeyView
+	if err := json.Unmarshal([]byte(mustRun(t, "keys", "list", "--json")), &list); err != nil || len(list) != 2 {
+		t.Fatalf("keys list: %v %+v", err, list)
+	}
+	for _, k := range list {
+		if k.Key != "" {
+			t.Fatal("keys list shows a secret")
+		}
+	}
+	if table := mustRun(t, "keys", "list"); !strings.Contains(table, created.ID) || !strings.Contains(table, "active") || strings.Contains(table, created.Key) {
+		t.Fatalf("keys list table:\n%s", table)
+	}
+	var upd admin.KeyView
+	json.Unmarshal([]byte(mustRun(t, "keys", "update", created.ID, "--name", "renamed", "--no-expiry", "--no-budget", "--rpm", "0")), &upd)
+	if upd.Name != "renamed" || upd.ExpiresAt != nil || upd.Budget != nil || *upd.RPM != 0 || *upd.IPM != 120 {
+		t.Fatalf("keys update: %+v", upd)
+	}
+	if out := mustRun(t, "keys", "revoke", created.ID); !strings.Contains(out, "Revoked key "+created.ID) {
+		t.Fatalf("keys revoke: %s", out)
+	}
+	var shown admin.KeyView
+	json.Unmarshal([]byte(mustRun(t, "keys", "show", created.ID)), &shown)
+	if shown.Status != "revoked" || shown.RevokedAt == nil {
+		t.Fatalf("keys show after revoke: %+v", shown)
+	}
+	if _, err := capture(t, "keys", "revoke", "key_nope"); err == nil || !strings.Contains(err.Error(), "no key") {
+		t.Fatalf("revoking an unknown key: %v", err)
+	}
+	if out := mustRun(t, "usage", "--by", "model"); out == "" {
+		t.Fatal("usage printed nothing")
+	}
+}
+
+func TestKeysCLIOnSQLite(t *testing.T) {
+	t.Setenv("IMAGEGW_DATA_DIR", t.TempDir())
+	t.Setenv("IMAGEGW_DATABASE_URL", "")
+	testKeysCLI(t)
+}
+
+func TestMigrateAndKeysCLIOnPostgres(t *testing.T) {
+	t.Setenv("IMAGEGW_DATA_DIR", t.TempDir())
+	t.Setenv("IMAGEGW_DATABASE_URL", storetest.PostgresURL(t))
+	if out := mustRun(t, "migrate"); !strings.Contains(out, "migrations applied") {
+		t.Fatalf("migrate: %s", out)
+	}
+	mustRun(t, "migrate") // idempotent
+	testKeysCLI(t)
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("IMAGEGW_DATA_DIR", t.TempDir())
+	var ue usageError
+	for _, args := range [][]string{{}, {"frobnicate"}, {"keys"}, {"keys", "create"}, {"keys", "create", "--name", "x", "--budget", "lots"},
+		{"keys", "create", "--name", "x", "--budget-period", "weekly"}, {"keys", "show"}, {"serve", "--nope"}} {
+		if _, err := capture(t, args...); !errors.As(err, &ue) {
+			t.Errorf("imagegw %v: want a usage error, got %v", args, err)
+		}
+	}
+	if out := mustRun(t, "version"); !strings.HasPrefix(out, "imagegw ") {
+		t.Fatalf("version: %q", out)
+	}
+}
+
+func TestConfigCommandRedacts(t *testing.T) {
+	t.Setenv("IMAGEGW_ADMIN_TOKEN", "super-secret-admin")
+	t.Setenv("SILICONFLOW_API_KEY", "sk-very-secret")
+	out := mustRun(t, "config")
+	if strings.Contains(out, "super-secret-admin") || strings.Contains(out, "sk-very-secret") || !strings.Contains(out, "[redacted]") {
+		t.Fatalf("config output leaks or lacks redaction:\n%s", out)
+	}
+	if !bytes.Contains([]byte(out), []byte("type: siliconflow")) {
+		t.Fatalf("config output lacks the env channel:\n%s", out)
+	}
+}
