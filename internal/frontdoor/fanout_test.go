@@ -1,0 +1,128 @@
+package frontdoor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/png"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/imagegw/imagegw/internal/config"
+	"github.com/imagegw/imagegw/internal/gatewaytest"
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/providers"
+)
+
+// flaky is a test upstream: two images per call, and the calls whose number (1-based, in arrival
+// order) is in fail answer with a provider fault.
+type flaky struct {
+	name  string
+	calls atomic.Int64
+	fail  map[int64]providers.Kind
+	seeds chan int64
+}
+
+var flakies = map[string]*flaky{}
+
+var flakyPNG = func() []byte {
+	var b bytes.Buffer
+	_ = png.Encode(&b, image.NewNRGBA(image.Rect(0, 0, 64, 64)))
+	return b.Bytes()
+}()
+
+func init() {
+	providers.Register("flaky-test", func(c providers.Config) (providers.Provider, error) {
+		f := &flaky{name: c.Name, fail: map[int64]providers.Kind{}, seeds: make(chan int64, 64)}
+		flakies[c.Name] = f
+		return f, nil
+	})
+}
+
+func (f *flaky) Name() string { return f.name }
+func (f *flaky) Models() []providers.Model {
+	return []providers.Model{{ID: "flaky/model-1", Operations: []providers.Operation{providers.OpGenerate}, MaxN: 2,
+		Params: providers.ParamSeed, SeedMax: 1 << 40, Size: providers.SizeRule{Sizes: providers.MustSizes("64x64")},
+		Price: providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: money.MustParse("0.01")}}}
+}
+func (f *flaky) Generate(ctx context.Context, req *providers.Request) (*providers.Result, error) {
+	n := f.calls.Add(1)
+	if req.Seed != nil {
+		f.seeds <- *req.Seed
+	}
+	if k, ok := f.fail[n]; ok {
+		return nil, &providers.Error{Kind: k, Provider: f.name, Message: "scripted failure"}
+	}
+	res := &providers.Result{}
+	for i := 0; i < req.N; i++ {
+		res.Images = append(res.Images, providers.Output{Data: flakyPNG, ContentType: "image/png", Width: 64, Height: 64})
+	}
+	return res, nil
+}
+
+func flakyGateway(t *testing.T, channels ...string) *gatewaytest.Gateway {
+	return gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) {
+		for _, ch := range channels {
+			c.Providers = append(c.Providers, config.ChannelConfig{Name: ch, Type: "flaky-test", APIKey: "k"})
+		}
+		if len(channels) > 1 {
+			c.Models = append(c.Models, config.ModelConfig{Name: "flaky-failover", Target: channels[0] + "/flaky/model-1",
+				Fallbacks: []string{channels[1] + "/flaky/model-1"}})
+		}
+	}})
+}
+
+// TestFanOutPartialFailure: n=6 on a model taking 2 per call is three upstream calls; when one
+// fails, the four images of the others are delivered, the response says so, and only they are billed.
+func TestFanOutPartialFailure(t *testing.T) {
+	g := flakyGateway(t, "flaky-a")
+	f := flakies["flaky-a"]
+	f.fail[2] = providers.KindUpstreamUnavailable
+	resp, body := do(t, g, jsonReq(`{"model":"flaky/model-1","prompt":"x","n":6,"seed":100,"response_format":"b64_json"}`))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Partial") != "requested=6; delivered=4" || resp.Header.Get("X-Imagegw-Cost") != "0.04" {
+		t.Fatalf("%d partial=%q cost=%q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Partial"), resp.Header.Get("X-Imagegw-Cost"), body)
+	}
+	var out struct{ Data []json.RawMessage }
+	json.Unmarshal(body, &out)
+	if len(out.Data) != 4 {
+		t.Fatalf("got %d images", len(out.Data))
+	}
+	// Each call got its own seed: the client's plus the images before it.
+	close(f.seeds)
+	got := map[int64]bool{}
+	for s := range f.seeds {
+		got[s] = true
+	}
+	if !got[100] || !got[102] || !got[104] || len(got) != 3 {
+		t.Fatalf("seeds per call = %v, want 100, 102, 104", got)
+	}
+
+	// Every call failing: the first failure is the answer, nothing is billed.
+	g2 := flakyGateway(t, "flaky-b")
+	for i := int64(1); i <= 3; i++ {
+		flakies["flaky-b"].fail[i] = providers.KindUpstreamAuth
+	}
+	resp, body = do(t, g2, jsonReq(`{"model":"flaky/model-1","prompt":"x","n":6}`))
+	if resp.StatusCode != 502 || resp.Header.Get("x-should-retry") != "false" || resp.Header.Get("X-Imagegw-Cost") != "0" ||
+		!strings.Contains(string(body), "upstream_auth_failed") || strings.Contains(string(body), "scripted") && !strings.Contains(string(body), "Upstream provider") {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// TestFailoverToTheNextChannel: a provider fault on the first channel is retried on the next.
+func TestFailoverToTheNextChannel(t *testing.T) {
+	g := flakyGateway(t, "flaky-c", "flaky-d")
+	flakies["flaky-c"].fail[1] = providers.KindUpstreamRateLimited
+	resp, body := do(t, g, jsonReq(`{"model":"flaky-failover","prompt":"x","n":2}`))
+	if resp.StatusCode != 200 || flakies["flaky-d"].calls.Load() != 1 {
+		t.Fatalf("%d d-calls=%d %s", resp.StatusCode, flakies["flaky-d"].calls.Load(), body)
+	}
+	// A caller fault is not retried elsewhere.
+	flakies["flaky-c"].fail[2] = providers.KindContentPolicy
+	resp, body = do(t, g, jsonReq(`{"model":"flaky-failover","prompt":"x"}`))
+	if resp.StatusCode != 400 || flakies["flaky-d"].calls.Load() != 1 || !strings.Contains(string(body), "content_policy_violation") {
+		t.Fatalf("%d d-calls=%d %s", resp.StatusCode, flakies["flaky-d"].calls.Load(), body)
+	}
+}
