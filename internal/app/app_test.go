@@ -165,3 +165,36 @@ func TestAdminAPIOffWithoutToken(t *testing.T) {
 		t.Fatalf("admin API answered %d without a configured token", resp.StatusCode)
 	}
 }
+
+// TestMetricsExposed checks /metrics after real traffic: request, image, upstream, error and
+// billing series with bounded labels, and no secret.
+func TestMetricsExposed(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	post(t, g.URL+"/v1/images/generations", g.Key, `{"model":"sandbox-image","prompt":"x","n":2,"size":"64x64"}`)
+	post(t, g.URL+"/v1/images/generations", g.Key, `{"model":"sandbox-image","prompt":"x [sandbox:fail=upstream_timeout]"}`)
+	resp, err := http.Get(g.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{
+		`imagegw_http_requests_total{method="POST",route="/v1/images/generations",status="200"} 1`,
+		`imagegw_images_total{model="sandbox-image",operation="generate",provider="sandbox"} 2`,
+		`imagegw_upstream_requests_total{channel="sandbox",provider="sandbox",result="ok"} 1`,
+		`imagegw_upstream_requests_total{channel="sandbox",provider="sandbox",result="upstream_timeout"} 1`,
+		`imagegw_errors_total{fault="provider",kind="upstream_timeout"} 1`,
+		`imagegw_billing_cost_total{currency="USD",model="sandbox-image"} 0.02`,
+		`imagegw_http_in_flight_requests`,
+		`imagegw_usage_queue_depth`,
+		`imagegw_ratelimit_fallback_active`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(text, g.Key) {
+		t.Fatal("/metrics holds a key")
+	}
+}
