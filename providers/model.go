@@ -112,6 +112,28 @@ var paramNames = []struct {
 	{ParamModeration, "moderation"}, {ParamUser, "user"},
 }
 
+// ParseParams turns request field names ("seed", "negative_prompt", …) into a Param set.
+func ParseParams(names []string) (Param, error) {
+	var p Param
+	for _, n := range names {
+		found := false
+		for _, pn := range paramNames {
+			if pn.name == n {
+				p |= pn.p
+				found = true
+			}
+		}
+		if !found {
+			var known []string
+			for _, pn := range paramNames {
+				known = append(known, pn.name)
+			}
+			return 0, fmt.Errorf("unknown parameter %q (known: %s)", n, strings.Join(known, ", "))
+		}
+	}
+	return p, nil
+}
+
 // Names lists the request field names in p.
 func (p Param) Names() []string {
 	var out []string

@@ -61,8 +61,43 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 	byType := map[string][]Route{} // "<type>/<id>" → routes
 	bare := map[string][]Route{}   // "<id>" → routes
 	var typedNames []string
+	// Models defined in config join the catalogs of the channels their target names (a channel,
+	// or every channel of a provider type). The target's first segment is a channel or type name,
+	// which cannot contain '/'; the rest is the upstream id.
+	defined := map[string][]providers.Model{}
+	var errs []string
+	for i, mc := range models {
+		if mc.Define == nil {
+			continue
+		}
+		first, id, _ := strings.Cut(mc.Target, "/")
+		var price providers.Price
+		if mc.Price != nil {
+			p, err := mc.Price.Parse()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("models[%d].price: %v", i, err))
+				continue
+			}
+			price = p
+		}
+		m, err := mc.Define.Model(id, price)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("models[%d].define: %v", i, err))
+			continue
+		}
+		matched := false
+		for _, ch := range channels {
+			if ch.Name == first || ch.Type == first {
+				defined[ch.Name] = append(defined[ch.Name], m)
+				matched = true
+			}
+		}
+		if !matched {
+			errs = append(errs, fmt.Sprintf("models[%d]: no channel or provider %q for the defined model", i, first))
+		}
+	}
 	for _, ch := range channels {
-		ms := ch.Provider.Models()
+		ms := append(ch.Provider.Models(), defined[ch.Name]...)
 		for i := range ms {
 			m := &ms[i]
 			if len(ch.Models) > 0 && !slices.Contains(ch.Models, m.ID) {
@@ -119,8 +154,10 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 			e.listed = true
 		}
 	}
-	var errs []string
 	for i, mc := range models {
+		if mc.Define != nil && mc.Name == "" {
+			continue
+		}
 		var routes []Route
 		for _, target := range append([]string{mc.Target}, mc.Fallbacks...) {
 			e, err := c.Lookup(target)

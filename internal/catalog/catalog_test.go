@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/imagegw/imagegw/internal/config"
@@ -127,5 +128,36 @@ func TestAliasesHideAndReprice(t *testing.T) {
 	}
 	if _, err := Build(channels(), []config.ModelConfig{{Name: "x", Target: "nope/nothing"}}); err == nil {
 		t.Fatal("an alias to a missing target was accepted")
+	}
+}
+
+func TestDefineModelsInConfig(t *testing.T) {
+	c, err := Build(channels(), []config.ModelConfig{
+		{Name: "qwen-next", Target: "siliconflow/Qwen/Qwen-Image-2",
+			Define: &config.ModelDef{Sizes: []string{"1328x1328"}, MaxN: 1, Params: []string{"seed", "negative_prompt"}},
+			Price:  &config.Price{Unit: "image", Currency: "CNY", Amount: "0.3"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"qwen-next", "Qwen/Qwen-Image-2", "siliconflow/Qwen/Qwen-Image-2", "sf/Qwen/Qwen-Image-2", "sf-backup/Qwen/Qwen-Image-2"} {
+		e, err := c.Lookup(name)
+		if name == "sf-backup/Qwen/Qwen-Image-2" {
+			if err == nil {
+				t.Fatal("a channel restricted to other models took the defined one")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if e.Model.ID != "Qwen/Qwen-Image-2" || !e.Model.Params.Has(providers.ParamSeed|providers.ParamNegativePrompt) ||
+			e.Model.Price.Amount != money.MustParse("0.3") || len(e.Model.Size.Sizes) != 1 || !e.Supports(providers.OpGenerate) {
+			t.Fatalf("%s: %+v", name, e.Model)
+		}
+	}
+	_, err = Build(channels(), []config.ModelConfig{{Target: "nowhere/x", Define: &config.ModelDef{}, Price: &config.Price{Unit: "image", Currency: "USD", Amount: "1"}}})
+	if err == nil || !strings.Contains(err.Error(), `no channel or provider "nowhere"`) {
+		t.Fatalf("want an error for a target with no channel, got %v", err)
 	}
 }

@@ -140,6 +140,76 @@ type ModelConfig struct {
 	Fallbacks []string `yaml:"fallbacks"`
 	Hidden    bool     `yaml:"hidden"`
 	Price     *Price   `yaml:"price"`
+	// Define adds a model the adapter's built-in catalog does not know: Target names the channel
+	// (or provider type) and the upstream id ("siliconflow/Qwen/Qwen-Image-2"); Define says what it
+	// can do, and Price is required with it.
+	Define *ModelDef `yaml:"define"`
+}
+
+// ModelDef describes a model added by configuration. Sizes are a list ("1024x1024") or bounds.
+type ModelDef struct {
+	Description    string   `yaml:"description"`
+	Operations     []string `yaml:"operations"` // default [generate]
+	Sizes          []string `yaml:"sizes"`
+	MinSide        int      `yaml:"min_side"`
+	MaxSide        int      `yaml:"max_side"`
+	MaxPixels      int      `yaml:"max_pixels"`
+	Multiple       int      `yaml:"multiple"`
+	AspectRatios   []string `yaml:"aspect_ratios"`
+	DefaultSize    string   `yaml:"default_size"`
+	MaxN           int      `yaml:"max_n"` // per upstream call; default 1
+	MaxInputImages int      `yaml:"max_input_images"`
+	Params         []string `yaml:"params"` // negative_prompt, seed, steps, guidance_scale, strength, image, …
+	FixedSteps     int      `yaml:"fixed_steps"`
+	DefaultSteps   int      `yaml:"default_steps"`
+	MaxSteps       int      `yaml:"max_steps"`
+	MaxGuidance    float64  `yaml:"max_guidance"`
+	SeedMax        int64    `yaml:"seed_max"`
+}
+
+// Model builds the providers.Model the definition describes.
+func (d *ModelDef) Model(id string, price providers.Price) (providers.Model, error) {
+	var errs []error
+	m := providers.Model{ID: id, Description: d.Description, MaxN: max(d.MaxN, 1), MaxInputImages: d.MaxInputImages,
+		FixedSteps: d.FixedSteps, DefaultSteps: d.DefaultSteps, MaxSteps: d.MaxSteps, MaxGuidance: d.MaxGuidance,
+		SeedMax: d.SeedMax, Price: price, Size: providers.SizeRule{MinSide: d.MinSide, MaxSide: d.MaxSide,
+			MaxPixels: d.MaxPixels, Multiple: d.Multiple, AspectRatios: d.AspectRatios}}
+	if m.MaxSteps > 0 {
+		m.MinSteps = 1
+	}
+	ops := d.Operations
+	if len(ops) == 0 {
+		ops = []string{string(providers.OpGenerate)}
+	}
+	for _, op := range ops {
+		if !slices.Contains(providers.Operations, providers.Operation(op)) {
+			errs = append(errs, fmt.Errorf("operation %q is not one of %v", op, providers.Operations))
+		}
+		m.Operations = append(m.Operations, providers.Operation(op))
+	}
+	for _, v := range d.Sizes {
+		s, err := providers.ParseSize(v)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		m.Size.Sizes = append(m.Size.Sizes, s)
+	}
+	if d.DefaultSize != "" {
+		s, err := providers.ParseSize(d.DefaultSize)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		m.Size.Default = s
+	}
+	p, err := providers.ParseParams(d.Params)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	m.Params = p
+	if m.SeedMax == 0 && p.Has(providers.ParamSeed) {
+		m.SeedMax = 2147483647
+	}
+	return m, errors.Join(errs...)
 }
 
 // Price overrides a model's price.
@@ -424,6 +494,18 @@ func (c *Config) Validate() error {
 		if m.Price != nil {
 			if _, err := m.Price.Parse(); err != nil {
 				bad("%s.price: %v", where, err)
+			}
+		}
+		if m.Define != nil {
+			chName, id, ok := strings.Cut(m.Target, "/")
+			if !ok || chName == "" || id == "" {
+				bad("%s: a defined model's target is <channel or provider>/<upstream id>", where)
+			}
+			if m.Price == nil {
+				bad("%s: a defined model needs a price", where)
+			}
+			if _, err := m.Define.Model(id, providers.Price{}); err != nil {
+				bad("%s.define: %v", where, err)
 			}
 		}
 	}
