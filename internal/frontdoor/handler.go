@@ -218,7 +218,7 @@ func (h *Handler) prepare(r *http.Request, op providers.Operation, multipart boo
 	if err != nil {
 		return nil, err
 	}
-	if err := h.resolveImages(r.Context(), ar, req); err != nil {
+	if err := h.inspectUploads(ar, req); err != nil {
 		return nil, err
 	}
 	return &call{api: ar, entry: e, key: k, req: req, adjust: adj, started: time.Now()}, nil
@@ -234,9 +234,10 @@ var needsSource = map[providers.Operation]bool{
 	providers.OpDescribe: true, providers.OpReframe: true, providers.OpReplaceBackground: true,
 }
 
-// resolveImages fetches and inspects input images: uploads, then URLs / data URIs. Declared
-// dimensions are checked against the pixel cap before anything is decoded.
-func (h *Handler) resolveImages(ctx context.Context, ar *apiRequest, req *providers.Request) error {
+// inspectUploads inspects uploaded images (and the mask) from their headers: declared dimensions
+// are checked against the pixel cap before anything is decoded. It is local work, done before
+// admission.
+func (h *Handler) inspectUploads(ar *apiRequest, req *providers.Request) error {
 	for _, u := range ar.Files {
 		im, err := h.inspect(u.data, u.filename, u.field)
 		if err != nil {
@@ -244,6 +245,32 @@ func (h *Handler) resolveImages(ctx context.Context, ar *apiRequest, req *provid
 		}
 		req.Images = append(req.Images, im)
 	}
+	if needsSource[ar.Op] && len(req.Images) == 0 && len(ar.ImageRefs) == 0 {
+		return badParam("image", "Missing required parameter: 'image' (a file part named 'image' or 'image[]').")
+	}
+	if ar.Mask != nil {
+		if ar.Op != providers.OpEdit {
+			return unsupported("mask", "'mask' is only taken by /v1/images/edits.")
+		}
+		if len(req.Images) == 0 {
+			return badParam("image", "A mask needs an uploaded 'image' of the same size.")
+		}
+		m, err := h.inspect(ar.Mask.data, ar.Mask.filename, "mask")
+		if err != nil {
+			return err
+		}
+		if src := req.Images[0]; m.Width != src.Width || m.Height != src.Height {
+			return badParam("mask", "The mask is %dx%d but the image is %dx%d; they must be the same size.", m.Width, m.Height, src.Width, src.Height)
+		}
+		req.Mask = &m
+	}
+	return nil
+}
+
+// fetchRefs downloads reference images given as URLs or data URIs, through the SSRF-safe client
+// with the image byte cap, and inspects them. It runs after admission, so a key over its limits
+// cannot make the gateway fetch anything.
+func (h *Handler) fetchRefs(ctx context.Context, ar *apiRequest, req *providers.Request) error {
 	for _, ref := range ar.ImageRefs {
 		if h.o.Fetcher == nil {
 			return badParam("image", "Image URLs are not supported by this gateway.")
@@ -258,22 +285,6 @@ func (h *Handler) resolveImages(ctx context.Context, ar *apiRequest, req *provid
 			return err
 		}
 		req.Images = append(req.Images, im)
-	}
-	if needsSource[ar.Op] && len(req.Images) == 0 {
-		return badParam("image", "Missing required parameter: 'image' (a file part named 'image' or 'image[]').")
-	}
-	if ar.Mask != nil {
-		if ar.Op != providers.OpEdit {
-			return unsupported("mask", "'mask' is only taken by /v1/images/edits.")
-		}
-		m, err := h.inspect(ar.Mask.data, ar.Mask.filename, "mask")
-		if err != nil {
-			return err
-		}
-		if src := req.Images[0]; m.Width != src.Width || m.Height != src.Height {
-			return badParam("mask", "The mask is %dx%d but the image is %dx%d; they must be the same size.", m.Width, m.Height, src.Width, src.Height)
-		}
-		req.Mask = &m
 	}
 	return nil
 }
@@ -323,6 +334,12 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 		a.RequestID = InfoFrom(ctx).RequestID
 		adm, err := h.o.Meter.Admit(ctx, a)
 		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if err := h.fetchRefs(ctx, c.api, c.req); err != nil {
+			receipt := adm.Finish(context.WithoutCancel(ctx), Outcome{Status: store.StatusFailed, ErrorKind: providers.KindOf(err), NotAttempted: true})
+			receipt.setHeaders(w.Header())
 			h.fail(w, r, err)
 			return
 		}

@@ -41,6 +41,9 @@ type Outcome struct {
 	Channel    string
 	Latency    time.Duration
 	Upstream   time.Duration
+	// NotAttempted: the request failed before any upstream call (after admission); it is not a
+	// ledger event.
+	NotAttempted bool
 }
 
 // Receipt carries response headers from the meter (cost, rate-limit state).

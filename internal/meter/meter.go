@@ -280,7 +280,7 @@ func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Rece
 	if s.Cost > 0 && m.o.Metrics != nil {
 		m.o.Metrics.Charged(t.a.Entry.Name, currency, s.Cost)
 	}
-	if m.o.Recorder != nil {
+	if m.o.Recorder != nil && !o.NotAttempted {
 		ev := store.UsageEvent{
 			RequestID: t.a.RequestID, Time: t.started.UTC(), Model: t.a.Entry.Name, Provider: o.Provider, Channel: o.Channel,
 			Operation: string(req.Operation), NRequested: req.N, NDelivered: delivered, Width: req.Width, Height: req.Height,
