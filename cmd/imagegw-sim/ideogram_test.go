@@ -1403,11 +1403,6 @@ func TestIdeogramEditSizeEqualToTheSource(t *testing.T) {
 		file{"image", "a.png", src}, file{"mask", "m.png", alphaMask(t, 64)})
 	checkError(t, resp, body, 400, "size", "", "source image's size")
 
-	t.Skip("bug: frontdoor.validate checks size against the model's generation list (resolveSize) for operations " +
-		"whose output keeps the source image's size; a size equal to a source not in the list is refused before the adapter, " +
-		"which would accept it. Fix in internal/frontdoor/validate.go: for edit, replace_background and upscale, skip the list " +
-		"check in resolveSize and pass width/height through (the adapter compares them with the source), or compare with the " +
-		"source's dimensions after resolveImages.")
 	resp, body = g.postForm(t, "/v1/images/edits", []string{"model", "V_3", "prompt", "add a moon", "size", "64x64"},
 		file{"image", "a.png", src}, file{"mask", "m.png", alphaMask(t, 64)})
 	checkImages(t, resp, body, want{n: 1, size: "64x64", cost: "0.06"})
@@ -1426,10 +1421,6 @@ func TestIdeogramRenderingSpeedIsBilledAtTheSpeedSent(t *testing.T) {
 	checkImages(t, resp, body, want{n: 1, size: "1024x1024", cost: "0.09"})
 	expectEqual(t, "rendering_speed sent", lastUpstream(t, f).field(t, "rendering_speed"), "QUALITY")
 
-	t.Skip("bug: billing.qualityKey (internal/billing/quote.go) compares Extra rendering_speed untrimmed while the Ideogram " +
-		"adapter trims it (extras.go stringValue): \" QUALITY \" renders at QUALITY ($0.09) but is billed at DEFAULT ($0.06), " +
-		"\"TURBO \" renders at $0.03 and is billed $0.06. Fix: strings.TrimSpace the value in qualityKey (or price Ideogram " +
-		"requests with ideogram.PriceQuality, which exists for this and is unused).")
 	for _, tc := range []struct{ speed, sent, cost string }{{" QUALITY ", "QUALITY", "0.09"}, {"TURBO ", "TURBO", "0.03"}} {
 		resp, body := g.postJSON(t, "/v1/images/generations", map[string]any{"model": "V_3", "prompt": "a lighthouse", "rendering_speed": tc.speed})
 		checkImages(t, resp, body, want{n: 1, size: "1024x1024", cost: tc.cost})

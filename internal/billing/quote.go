@@ -191,8 +191,9 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 func qualityKey(req *providers.Request) string {
 	if raw, ok := req.Extra[ExtraRenderingSpeed]; ok {
 		var s string
-		if json.Unmarshal(raw, &s) == nil && s != "" {
-			return s
+		// Trimmed as the adapter trims it before sending: the tier billed is the speed rendered.
+		if json.Unmarshal(raw, &s) == nil && strings.TrimSpace(s) != "" {
+			return strings.TrimSpace(s)
 		}
 	}
 	return req.Quality

@@ -214,13 +214,19 @@ func (h *Handler) prepare(r *http.Request, op providers.Operation, multipart boo
 	if ar.MapNearest != nil {
 		nearest = *ar.MapNearest
 	}
-	req, adj, err := validate(ar, e, h.o.MaxN, nearest)
+	images, mask, err := h.inspectUploads(ar)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.inspectUploads(ar, req); err != nil {
+	var src providers.Size
+	if len(images) > 0 {
+		src = providers.Size{W: images[0].Width, H: images[0].Height}
+	}
+	req, adj, err := validate(ar, e, h.o.MaxN, nearest, src)
+	if err != nil {
 		return nil, err
 	}
+	req.Images, req.Mask = images, mask
 	return &call{api: ar, entry: e, key: k, req: req, adjust: adj, started: time.Now()}, nil
 }
 
@@ -237,34 +243,35 @@ var needsSource = map[providers.Operation]bool{
 // inspectUploads inspects uploaded images (and the mask) from their headers: declared dimensions
 // are checked against the pixel cap before anything is decoded. It is local work, done before
 // admission.
-func (h *Handler) inspectUploads(ar *apiRequest, req *providers.Request) error {
+func (h *Handler) inspectUploads(ar *apiRequest) ([]providers.Image, *providers.Image, error) {
+	var images []providers.Image
 	for _, u := range ar.Files {
 		im, err := h.inspect(u.data, u.filename, u.field)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		req.Images = append(req.Images, im)
+		images = append(images, im)
 	}
-	if needsSource[ar.Op] && len(req.Images) == 0 && len(ar.ImageRefs) == 0 {
-		return badParam("image", "Missing required parameter: 'image' (a file part named 'image' or 'image[]').")
+	if needsSource[ar.Op] && len(images) == 0 && len(ar.ImageRefs) == 0 {
+		return nil, nil, badParam("image", "Missing required parameter: 'image' (a file part named 'image' or 'image[]').")
 	}
-	if ar.Mask != nil {
-		if ar.Op != providers.OpEdit {
-			return unsupported("mask", "'mask' is only taken by /v1/images/edits.")
-		}
-		if len(req.Images) == 0 {
-			return badParam("image", "A mask needs an uploaded 'image' of the same size.")
-		}
-		m, err := h.inspect(ar.Mask.data, ar.Mask.filename, "mask")
-		if err != nil {
-			return err
-		}
-		if src := req.Images[0]; m.Width != src.Width || m.Height != src.Height {
-			return badParam("mask", "The mask is %dx%d but the image is %dx%d; they must be the same size.", m.Width, m.Height, src.Width, src.Height)
-		}
-		req.Mask = &m
+	if ar.Mask == nil {
+		return images, nil, nil
 	}
-	return nil
+	if ar.Op != providers.OpEdit {
+		return nil, nil, unsupported("mask", "'mask' is only taken by /v1/images/edits.")
+	}
+	if len(images) == 0 {
+		return nil, nil, badParam("image", "A mask needs an uploaded 'image' of the same size.")
+	}
+	m, err := h.inspect(ar.Mask.data, ar.Mask.filename, "mask")
+	if err != nil {
+		return nil, nil, err
+	}
+	if src := images[0]; m.Width != src.Width || m.Height != src.Height {
+		return nil, nil, badParam("mask", "The mask is %dx%d but the image is %dx%d; they must be the same size.", m.Width, m.Height, src.Width, src.Height)
+	}
+	return images, &m, nil
 }
 
 // fetchRefs downloads reference images given as URLs or data URIs, through the SSRF-safe client

@@ -33,7 +33,11 @@ var promptRequired = map[providers.Operation]bool{
 
 // validate checks the request against the model and builds the canonical request (without
 // input images, which the caller resolves). n is the total number of images asked for.
-func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool) (*providers.Request, []Adjustment, error) {
+//
+// src is the size of the first uploaded source image (zero when none): for operations on an
+// image, asking for the source's own size is always accepted (the output keeps it), whatever the
+// model's list of generation sizes says.
+func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src providers.Size) (*providers.Request, []Adjustment, error) {
 	m := &e.Model
 	req := &providers.Request{Operation: ar.Op, Model: m.ID}
 	var adj []Adjustment
@@ -89,7 +93,7 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool) (*provid
 	// Size: size, or width+height, or aspect_ratio.
 	var a []Adjustment
 	var err error
-	if req.Width, req.Height, req.AspectRatio, a, err = resolveSize(ar, e, nearest); err != nil {
+	if req.Width, req.Height, req.AspectRatio, a, err = resolveSize(ar, e, nearest, src); err != nil {
 		return nil, nil, err
 	}
 	adj = append(adj, a...)
@@ -272,7 +276,7 @@ func quoteList(vs []string) string {
 }
 
 // resolveSize turns size / width+height / aspect_ratio into what the model takes.
-func resolveSize(ar *apiRequest, e *catalog.Entry, nearest bool) (w, h int, ratio string, adj []Adjustment, err error) {
+func resolveSize(ar *apiRequest, e *catalog.Entry, nearest bool, src providers.Size) (w, h int, ratio string, adj []Adjustment, err error) {
 	rule := e.Model.Size
 	var want providers.Size
 	param := "size"
@@ -314,6 +318,9 @@ func resolveSize(ar *apiRequest, e *catalog.Entry, nearest bool) (w, h int, rati
 	}
 	if want.IsZero() {
 		return 0, 0, "", nil, nil
+	}
+	if ar.Op != providers.OpGenerate && !src.IsZero() && want == src {
+		return want.W, want.H, "", nil, nil
 	}
 	got, ok, why := checkSize(rule, want)
 	if ok {
