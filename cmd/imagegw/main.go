@@ -65,12 +65,7 @@ func run(args []string) error {
 	case "usage":
 		return usageCmd(rest)
 	case "config":
-		fs := flag.NewFlagSet("config", flag.ContinueOnError)
-		path := fs.String("config", "", "YAML configuration file")
-		if err := fs.Parse(rest); err != nil {
-			return usageError{err.Error()}
-		}
-		c, err := config.Load(*path, app.Getenv)
+		c, _, err := loadConfig("config", rest, nil)
 		if err != nil {
 			return err
 		}
