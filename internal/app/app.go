@@ -239,7 +239,7 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 	}
 	// Closers run in reverse: the recorder flushes before the store closes.
 	a.closers = append(a.closers, func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout.D())
 		defer cancel()
 		if err := rec.Close(cctx); err != nil {
 			log.Error("usage ledger: flush at shutdown", zap.Error(err))
