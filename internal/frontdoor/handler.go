@@ -353,15 +353,16 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 		out := h.run(ctx, c)
 		items, convErr := h.convert(ctx, r, c, out)
 		out.delivered = len(items)
-		if len(items) == 0 && out.err == nil {
+		failed := len(items) == 0 && out.describe == nil
+		if failed && out.err == nil {
 			out.err = convErr
-		}
-		if len(items) == 0 && out.err == nil && out.describe == nil {
-			out.err = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned no image"}
+			if out.err == nil {
+				out.err = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned no image"}
+			}
 		}
 		receipt := adm.Finish(context.WithoutCancel(ctx), out.outcome(c))
 		h.observe(r, c, out)
-		if out.err != nil && len(items) == 0 && out.describe == nil {
+		if failed {
 			receipt.setHeaders(w.Header())
 			h.fail(w, r, out.err)
 			return
