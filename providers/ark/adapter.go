@@ -1,20 +1,18 @@
 package ark
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire"
 )
 
 // Name is the provider type this package registers.
@@ -49,62 +47,24 @@ var (
 
 // Adapter is one Ark channel: an API key and a base URL.
 type Adapter struct {
-	name     string
-	endpoint string
-	apiKey   string
-	timeout  time.Duration
-	maxBytes int64
-	client   *http.Client
-	log      *zap.Logger
-	now      func() time.Time
+	ch  *arkwire.Channel
+	now func() time.Time
 }
 
 // New builds an Ark adapter from its channel configuration. It takes no options.
 func New(cfg providers.Config) (*Adapter, error) {
-	if cfg.APIKey == "" {
-		return nil, errors.New("ark: an API key is required")
+	ch, err := arkwire.NewChannel(Name, DefaultBaseURL, DefaultTimeout, cfg)
+	if err != nil {
+		return nil, err
 	}
-	for k := range cfg.Options {
-		return nil, fmt.Errorf("ark: unknown option %q (the adapter takes none)", k)
-	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("ark: base URL %q is not an absolute http(s) URL", base)
-	}
-	a := &Adapter{
-		name:     cfg.Name,
-		endpoint: strings.TrimRight(base, "/") + "/images/generations",
-		apiKey:   cfg.APIKey,
-		timeout:  cfg.Timeout,
-		maxBytes: cfg.MaxResponseBytes,
-		client:   cfg.HTTP,
-		log:      cfg.Logger,
-		now:      time.Now,
-	}
-	if a.name == "" {
-		a.name = Name
-	}
-	if a.timeout <= 0 {
-		a.timeout = DefaultTimeout
-	}
-	if a.client == nil {
-		a.client = &http.Client{}
-	}
-	if a.log == nil {
-		a.log = zap.NewNop()
-	}
-	return a, nil
+	return &Adapter{ch: ch, now: time.Now}, nil
 }
 
 // Name returns the channel name.
-func (a *Adapter) Name() string { return a.name }
+func (a *Adapter) Name() string { return a.ch.Name }
 
 // Models returns a copy of the built-in catalog.
-func (a *Adapter) Models() []providers.Model { return cloneModels(catalog) }
+func (a *Adapter) Models() []providers.Model { return arkwire.CloneModels(catalog) }
 
 // Generate makes an image from a prompt, with reference images on the models that take them.
 func (a *Adapter) Generate(ctx context.Context, req *providers.Request) (*providers.Result, error) {
@@ -117,71 +77,46 @@ func (a *Adapter) Edit(ctx context.Context, req *providers.Request) (*providers.
 	return a.call(ctx, providers.OpEdit, req)
 }
 
-// call translates req, sends it and translates the answer.
+// call translates req, sends it and translates the answer. Each call carries a fresh
+// X-Client-Request-Id; the id Ark echoes (or, failing that, the one sent) names the call in logs
+// and in Result.UpstreamRequestID.
 func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (*providers.Result, error) {
 	w, err := toWire(lookup(req.Model), op, req)
 	if err != nil {
-		return nil, a.own(err)
+		return nil, a.ch.Own(err)
 	}
 	body, err := encodeRequest(w)
 	if err != nil {
-		return nil, &providers.Error{Kind: providers.KindInternal, Provider: a.name, Message: "the request could not be encoded", Err: err}
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, &providers.Error{Kind: providers.KindInternal, Provider: a.name, Message: "the upstream request could not be built", Err: fmt.Errorf("ark: build request: %w", err)}
+		return nil, a.ch.EncodeError(err)
 	}
 	sent := newRequestID()
-	hreq.Header.Set("Authorization", "Bearer "+a.apiKey)
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set(requestIDHeader, sent)
-	resp, err := a.client.Do(hreq)
-	if err != nil {
-		return nil, providers.TransportError(ctx, a.name, fmt.Errorf("ark: send request: %w", err))
-	}
-	defer resp.Body.Close()
-	data, err := providers.ReadBody(ctx, a.name, resp.Body, a.maxBytes)
+	ans, err := a.ch.Post(ctx, body, http.Header{requestIDHeader: {sent}})
 	if err != nil {
 		return nil, err
 	}
-	id := resp.Header.Get(requestIDHeader)
+	id := ans.Header.Get(requestIDHeader)
 	if id == "" {
 		id = sent
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := errorFromResponse(a.name, resp.StatusCode, resp.Header, data)
-		a.log.Debug("ark: upstream error", zap.Int("status", resp.StatusCode), zap.String("code", e.Code),
-			zap.String("kind", string(e.Kind)), zap.String("request_id", id), zap.Error(e.Err))
+	if ans.Failed() {
+		e := errorFromResponse(a.ch.Name, ans.Status, ans.Header, ans.Body)
+		a.ch.LogError(ans.Status, e, zap.String("request_id", id))
 		return nil, e
 	}
-	if !isJSON(resp.Header.Get("Content-Type")) {
-		return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: a.name, Status: resp.StatusCode,
-			Message: "the provider answered with a body that is not JSON",
-			Err:     fmt.Errorf("ark: success answer has Content-Type %q (request id %s)", resp.Header.Get("Content-Type"), id)}
+	if err := a.ch.RequireJSON(ans, "request id "+id); err != nil {
+		return nil, err
 	}
-	res, err := translate(a.name, data, req.ResponseFormat, req.Seed, a.now())
+	res, err := translate(a.ch.Name, ans.Body, req.ResponseFormat, req.Seed, a.now())
 	if err != nil {
 		var pe *providers.Error
 		if errors.As(err, &pe) {
-			pe.Status = resp.StatusCode
+			pe.Status = ans.Status
 			pe.Err = fmt.Errorf("%w (request id %s)", pe.Err, id)
 		}
 		return nil, err
 	}
 	res.UpstreamRequestID = id
 	return res, nil
-}
-
-// own sets the provider on a translation error.
-func (a *Adapter) own(err error) error {
-	var pe *providers.Error
-	if errors.As(err, &pe) && pe.Provider == "" {
-		pe.Provider = a.name
-	}
-	return err
 }
 
 // newRequestID returns a fresh id for X-Client-Request-Id.

@@ -384,8 +384,8 @@ func TestRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != Name || p.(*Adapter).endpoint != DefaultBaseURL+"/images/generations" {
-		t.Fatalf("name %q endpoint %q", p.Name(), p.(*Adapter).endpoint)
+	if p.Name() != Name || p.(*Adapter).ch.Endpoint != DefaultBaseURL+"/images/generations" {
+		t.Fatalf("name %q endpoint %q", p.Name(), p.(*Adapter).ch.Endpoint)
 	}
 	if !providers.Supports(p, providers.OpEdit) || providers.Supports(p, providers.OpVariation) {
 		t.Fatal("wrong operations")
@@ -399,7 +399,7 @@ func TestRegistration(t *testing.T) {
 
 func TestDefaultTimeoutApplies(t *testing.T) {
 	e := newEnv(t, testKey)
-	e.a.timeout = 100 * time.Millisecond
+	e.a.ch.Timeout = 100 * time.Millisecond
 	e.fake.Script.Push(providertest.Fault{Delay: time.Second})
 	start := time.Now()
 	_, err := e.a.Generate(context.Background(), &providers.Request{Model: ModelSeedream30T2I, Prompt: "p"})

@@ -43,4 +43,9 @@
 //
 // A model id outside the built-in catalog (an "ep-…" endpoint id, or a model added in config) is
 // passed through with the checks the wire format itself imposes.
+//
+// What this adapter does exactly as the Modelverse adapter does (the authenticated JSON POST, the
+// decoding of data[] answers, the plumbing of the error envelope, the checks every request
+// passes) lives in providers/internal/arkwire, and the skeleton of the fake in
+// providers/internal/arkwire/arkfake; what is Ark's own stays here.
 package ark

@@ -1,56 +1,14 @@
 package ark
 
 import (
-	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire"
 )
-
-// wireErrorBody is the inside of Ark's error envelope (§3.1.3):
-//
-//	{"error":{"code":"InvalidParameter","message":"… Request id: …","param":"size","type":"BadRequest"}}
-//
-// Fields are decoded loosely (any JSON type) because param and type are sometimes empty or absent.
-type wireErrorBody struct {
-	Code    string
-	Message string
-	Param   string
-	Type    string
-}
-
-// UnmarshalJSON reads the object, keeping only string values.
-func (b *wireErrorBody) UnmarshalJSON(raw []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return err
-	}
-	b.Code, b.Message, b.Param, b.Type = str(m["code"]), str(m["message"]), str(m["param"]), str(m["type"])
-	return nil
-}
-
-// str returns raw as a string when it is a JSON string, else "".
-func str(raw json.RawMessage) string {
-	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
-}
-
-// isJSON reports whether a Content-Type header names JSON.
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return false
-	}
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
-}
 
 // requestIDInMessage finds the "Request id: …" Ark appends to its messages.
 var requestIDInMessage = regexp.MustCompile(`Request id: ([A-Za-z0-9._-]{1,128})`)
@@ -69,33 +27,25 @@ var knownParams = map[string]string{
 	"watermark": "watermark", "output_format": "output_format",
 }
 
-// errorFromResponse turns a non-2xx answer into a *providers.Error. The upstream's own message
-// goes only into Err (for logs); Message is written here.
+// errorFromResponse turns a non-2xx answer into a *providers.Error. Ark's envelope (§3.1.3) is
+//
+//	{"error":{"code":"InvalidParameter","message":"… Request id: …","param":"size","type":"BadRequest"}}
+//
+// with param and type sometimes empty or absent. The upstream's own message goes only into Err
+// (for logs); Message is written here. The request id is the echoed X-Client-Request-Id, else
+// the one embedded in the message.
 func errorFromResponse(provider string, status int, h http.Header, body []byte) *providers.Error {
-	var env struct {
-		Error *wireErrorBody `json:"error"`
-	}
-	var eb wireErrorBody
-	if isJSON(h.Get("Content-Type")) && json.Unmarshal(body, &env) == nil && env.Error != nil {
-		eb = *env.Error
-	}
-	e := codeError(provider, status, eb.Code, eb.Param)
-	refineMessage(e, eb.Message)
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		e.RetryAfter = providers.ParseRetryAfter(h)
-	}
-	id := h.Get("X-Client-Request-Id")
-	if id == "" {
-		if m := requestIDInMessage.FindStringSubmatch(eb.Message); m != nil {
-			id = m[1]
+	return arkwire.ErrorFromResponse(Name, status, h, body, func(eb arkwire.ErrorBody) (*providers.Error, string) {
+		e := codeError(provider, status, eb.Code, eb.Param)
+		refineMessage(e, eb.Message)
+		id := h.Get(requestIDHeader)
+		if id == "" {
+			if m := requestIDInMessage.FindStringSubmatch(eb.Message); m != nil {
+				id = m[1]
+			}
 		}
-	}
-	detail := eb.Message
-	if eb.Code == "" && eb.Message == "" {
-		detail = "non-envelope body: " + clip(string(body))
-	}
-	e.Err = fmt.Errorf("ark: upstream HTTP %d code %q type %q request id %q: %s", status, eb.Code, eb.Type, id, clip(detail))
-	return e
+		return e, id
+	})
 }
 
 // codeError classifies an Ark error code (with the HTTP status as fallback) and writes a
@@ -140,7 +90,7 @@ func codeError(provider string, status int, code, param string) *providers.Error
 		if status == http.StatusOK {
 			e.Kind = providers.KindUpstreamBadResponse
 		}
-		e.Message = statusMessage(e.Kind, status)
+		e.Message = arkwire.StatusMessage(e.Kind, status)
 	}
 	if e.Kind == providers.KindInvalidRequest {
 		if p, ok := knownParams[param]; ok {
@@ -176,38 +126,4 @@ func refineMessage(e *providers.Error, upstream string) {
 	case e.Param != "":
 		e.Message = fmt.Sprintf("the provider refused the value of %s", e.Param)
 	}
-}
-
-// statusMessage is the message for an error known only by its status.
-func statusMessage(k providers.Kind, status int) string {
-	switch k {
-	case providers.KindUpstreamAuth:
-		return "the provider refused the gateway's credentials"
-	case providers.KindUpstreamRateLimited:
-		return "the provider is rate limiting the gateway"
-	case providers.KindUpstreamTimeout:
-		return "the provider timed out"
-	case providers.KindModelNotFound:
-		return "the provider does not offer this model"
-	case providers.KindTooLarge:
-		return "the request is too large for the provider"
-	case providers.KindInvalidRequest:
-		return "the provider refused the request as invalid"
-	case providers.KindUpstreamUnavailable:
-		return fmt.Sprintf("the provider is unavailable (HTTP %d)", status)
-	}
-	return fmt.Sprintf("the provider answered with an unexpected HTTP %d", status)
-}
-
-// clip shortens an upstream text for a log line.
-func clip(s string) string {
-	const max = 300
-	if len(s) <= max {
-		return s
-	}
-	s = s[:max]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
 }

@@ -1,18 +1,13 @@
 package modelverse
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire"
 )
 
 // Name is the provider type this package registers.
@@ -42,62 +37,24 @@ var (
 
 // Adapter is one Modelverse channel: an API key and a base URL.
 type Adapter struct {
-	name     string
-	endpoint string
-	apiKey   string
-	timeout  time.Duration
-	maxBytes int64
-	client   *http.Client
-	log      *zap.Logger
-	now      func() time.Time
+	ch  *arkwire.Channel
+	now func() time.Time
 }
 
 // New builds a Modelverse adapter from its channel configuration. It takes no options.
 func New(cfg providers.Config) (*Adapter, error) {
-	if cfg.APIKey == "" {
-		return nil, errors.New("modelverse: an API key is required")
+	ch, err := arkwire.NewChannel(Name, DefaultBaseURL, DefaultTimeout, cfg)
+	if err != nil {
+		return nil, err
 	}
-	for k := range cfg.Options {
-		return nil, fmt.Errorf("modelverse: unknown option %q (the adapter takes none)", k)
-	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("modelverse: base URL %q is not an absolute http(s) URL", base)
-	}
-	a := &Adapter{
-		name:     cfg.Name,
-		endpoint: strings.TrimRight(base, "/") + "/images/generations",
-		apiKey:   cfg.APIKey,
-		timeout:  cfg.Timeout,
-		maxBytes: cfg.MaxResponseBytes,
-		client:   cfg.HTTP,
-		log:      cfg.Logger,
-		now:      time.Now,
-	}
-	if a.name == "" {
-		a.name = Name
-	}
-	if a.timeout <= 0 {
-		a.timeout = DefaultTimeout
-	}
-	if a.client == nil {
-		a.client = &http.Client{}
-	}
-	if a.log == nil {
-		a.log = zap.NewNop()
-	}
-	return a, nil
+	return &Adapter{ch: ch, now: time.Now}, nil
 }
 
 // Name returns the channel name.
-func (a *Adapter) Name() string { return a.name }
+func (a *Adapter) Name() string { return a.ch.Name }
 
 // Models returns a copy of the built-in catalog.
-func (a *Adapter) Models() []providers.Model { return cloneModels(catalog) }
+func (a *Adapter) Models() []providers.Model { return arkwire.CloneModels(catalog) }
 
 // Generate makes images from a prompt: FLUX.1-dev (optionally from one reference image) and the
 // Kontext text2image models.
@@ -111,16 +68,17 @@ func (a *Adapter) Edit(ctx context.Context, req *providers.Request) (*providers.
 	return a.call(ctx, providers.OpEdit, req)
 }
 
-// call translates req, sends it and translates the answer.
+// call translates req, sends it and translates the answer. Modelverse's request id comes back
+// in a response header, if at all; it becomes Result.UpstreamRequestID.
 func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (*providers.Result, error) {
 	m, k := lookup(req.Model)
 	w, err := toWire(m, k, op, req)
 	if err != nil {
-		return nil, a.own(err)
+		return nil, a.ch.Own(err)
 	}
 	body, err := encodeRequest(w)
 	if err != nil {
-		return nil, &providers.Error{Kind: providers.KindInternal, Provider: a.name, Message: "the request could not be encoded", Err: err}
+		return nil, a.ch.EncodeError(err)
 	}
 	h := hints{want: req.ResponseFormat, seed: req.Seed}
 	if m != nil {
@@ -132,53 +90,27 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 			h.size = m.Size.Default
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, &providers.Error{Kind: providers.KindInternal, Provider: a.name, Message: "the upstream request could not be built", Err: fmt.Errorf("modelverse: build request: %w", err)}
-	}
-	hreq.Header.Set("Authorization", "Bearer "+a.apiKey)
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	resp, err := a.client.Do(hreq)
-	if err != nil {
-		return nil, providers.TransportError(ctx, a.name, fmt.Errorf("modelverse: send request: %w", err))
-	}
-	defer resp.Body.Close()
-	data, err := providers.ReadBody(ctx, a.name, resp.Body, a.maxBytes)
+	ans, err := a.ch.Post(ctx, body, nil)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := errorFromResponse(a.name, resp.StatusCode, resp.Header, data)
-		a.log.Debug("modelverse: upstream error", zap.Int("status", resp.StatusCode), zap.String("code", e.Code),
-			zap.String("kind", string(e.Kind)), zap.Error(e.Err))
+	if ans.Failed() {
+		e := errorFromResponse(a.ch.Name, ans.Status, ans.Header, ans.Body)
+		a.ch.LogError(ans.Status, e)
 		return nil, e
 	}
-	id := requestID("", resp.Header)
-	if !isJSON(resp.Header.Get("Content-Type")) {
-		return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: a.name, Status: resp.StatusCode,
-			Message: "the provider answered with a body that is not JSON",
-			Err:     fmt.Errorf("modelverse: success answer has Content-Type %q (request id %q)", resp.Header.Get("Content-Type"), id)}
+	id := requestID("", ans.Header)
+	if err := a.ch.RequireJSON(ans, fmt.Sprintf("request id %q", id)); err != nil {
+		return nil, err
 	}
-	res, err := translate(a.name, data, h, a.now())
+	res, err := translate(a.ch.Name, ans.Body, h, a.now())
 	if err != nil {
 		var pe *providers.Error
 		if errors.As(err, &pe) {
-			pe.Status = resp.StatusCode
+			pe.Status = ans.Status
 		}
 		return nil, err
 	}
 	res.UpstreamRequestID = id
 	return res, nil
-}
-
-// own sets the provider on a translation error.
-func (a *Adapter) own(err error) error {
-	var pe *providers.Error
-	if errors.As(err, &pe) && pe.Provider == "" {
-		pe.Provider = a.name
-	}
-	return err
 }

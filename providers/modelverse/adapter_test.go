@@ -342,8 +342,8 @@ func TestRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Name() != Name || p.(*Adapter).endpoint != DefaultBaseURL+"/images/generations" {
-		t.Fatalf("name %q endpoint %q", p.Name(), p.(*Adapter).endpoint)
+	if p.Name() != Name || p.(*Adapter).ch.Endpoint != DefaultBaseURL+"/images/generations" {
+		t.Fatalf("name %q endpoint %q", p.Name(), p.(*Adapter).ch.Endpoint)
 	}
 	if !providers.Supports(p, providers.OpEdit) {
 		t.Fatal("edit not supported")

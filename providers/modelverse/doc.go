@@ -39,4 +39,9 @@
 //
 // A model id outside the built-in catalog is passed through with the checks the wire format
 // itself imposes ("image" for one input image, "images" for several; no response_format).
+//
+// What this adapter does exactly as the Ark adapter does (the authenticated JSON POST, the
+// decoding of data[] answers, the plumbing of the error envelope, the checks every request
+// passes) lives in providers/internal/arkwire, and the skeleton of the fake in
+// providers/internal/arkwire/arkfake; what is Modelverse's own stays here.
 package modelverse

@@ -1,17 +1,13 @@
 package modelverse
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire"
 )
 
 // wireRequest is the JSON body of POST /v1/images/generations (seed 004; PROVIDERS.md §3.2).
@@ -43,22 +39,17 @@ const unknownKind kind = -1
 // the catalog already) and translates it. m is nil for a model outside the built-in catalog, which
 // is passed through with only the checks the wire format itself imposes.
 func toWire(m *providers.Model, k kind, op providers.Operation, req *providers.Request) (*wireRequest, error) {
-	if op == "" {
-		op = providers.OpGenerate
-	}
-	if req.Model == "" {
-		return nil, providers.ParamError("model", "a model is required")
-	}
-	if strings.TrimSpace(req.Prompt) == "" {
-		return nil, providers.ParamError("prompt", "a prompt is required")
+	op, err := arkwire.Preflight(op, req)
+	if err != nil {
+		return nil, err
 	}
 	if m == nil {
 		k = unknownKind
 		m = &providers.Model{ID: req.Model, Operations: []providers.Operation{providers.OpGenerate, providers.OpEdit},
 			MaxN: 4, Params: wireParams, MaxInputImages: 16}
 	}
-	if !m.Supports(op) {
-		return nil, providers.UnsupportedParam("model", "model %s does not support the %s operation", m.ID, op)
+	if err := arkwire.CheckOperation(m, op); err != nil {
+		return nil, err
 	}
 	if req.N > m.MaxN {
 		if m.MaxN == 1 {
@@ -66,10 +57,7 @@ func toWire(m *providers.Model, k kind, op providers.Operation, req *providers.R
 		}
 		return nil, providers.ParamError("n", "model %s returns at most %d images per call", m.ID, m.MaxN)
 	}
-	if req.Mask != nil {
-		return nil, providers.UnsupportedParam("mask", "model %s has no mask input: it edits the whole image following the prompt", m.ID)
-	}
-	if err := checkParams(m, op, req); err != nil {
+	if err := arkwire.CheckOptions(m, op, req); err != nil {
 		return nil, err
 	}
 	if len(req.Extra) > 0 {
@@ -104,47 +92,10 @@ func toWire(m *providers.Model, k kind, op providers.Operation, req *providers.R
 	return w, nil
 }
 
-// checkParams refuses optional parameters the model does not honour, naming them.
-func checkParams(m *providers.Model, op providers.Operation, req *providers.Request) error {
-	set := []struct {
-		p    providers.Param
-		name string
-		on   bool
-	}{
-		{providers.ParamNegativePrompt, "negative_prompt", req.NegativePrompt != ""},
-		{providers.ParamSeed, "seed", req.Seed != nil},
-		{providers.ParamSteps, "steps", req.Steps != 0},
-		{providers.ParamGuidance, "guidance_scale", req.GuidanceScale != nil},
-		{providers.ParamStrength, "strength", req.Strength != nil},
-		{providers.ParamReferenceImage, "image", op == providers.OpGenerate && len(req.Images) > 0},
-		{providers.ParamPromptEnhancement, "prompt_enhancement", req.PromptEnhancement != nil},
-		{providers.ParamBackground, "background", req.Background != "" && req.Background != "auto"},
-		{providers.ParamOutputFormat, "output_format", req.OutputFormat != ""},
-		{providers.ParamOutputCompression, "output_compression", req.OutputCompression != nil},
-		{providers.ParamModeration, "moderation", req.Moderation != "" && req.Moderation != "auto"},
-		{providers.ParamUser, "user", req.User != ""},
-	}
-	for _, s := range set {
-		if s.on && !m.Params.Has(s.p) {
-			return providers.UnsupportedParam(s.name, "model %s does not support %s", m.ID, s.name)
-		}
-	}
-	if req.Quality != "" && req.Quality != "auto" && !slices.Contains(m.Qualities, req.Quality) {
-		return providers.UnsupportedParam("quality", "model %s does not support quality", m.ID)
-	}
-	if req.Style != "" && req.Style != "auto" && !slices.Contains(m.Styles, req.Style) {
-		return providers.UnsupportedParam("style", "model %s does not support style", m.ID)
-	}
-	return nil
-}
-
 // checkRanges checks numeric parameters against the catalog's bounds.
 func checkRanges(m *providers.Model, req *providers.Request) error {
-	if req.Seed != nil && (*req.Seed < m.SeedMin || *req.Seed > m.SeedMax) {
-		return providers.ParamError("seed", "seed must be between %d and %d", m.SeedMin, m.SeedMax)
-	}
-	if g := req.GuidanceScale; g != nil && (*g < m.MinGuidance || *g > m.MaxGuidance) {
-		return providers.ParamError("guidance_scale", "guidance_scale must be between %g and %g", m.MinGuidance, m.MaxGuidance)
+	if err := arkwire.CheckRanges(m, req); err != nil {
+		return err
 	}
 	if req.Steps != 0 && (req.Steps < m.MinSteps || req.Steps > m.MaxSteps) {
 		return providers.ParamError("steps", "steps must be between %d and %d", m.MinSteps, m.MaxSteps)
@@ -204,16 +155,8 @@ func setSize(w *wireRequest, m *providers.Model, k kind, req *providers.Request)
 // "images" for the multi models.
 func setImages(w *wireRequest, m *providers.Model, k kind, op providers.Operation, req *providers.Request) error {
 	ims := req.Images
-	if op == providers.OpEdit && len(ims) == 0 {
-		return providers.ParamError("image", "model %s edits an image: one is required", m.ID)
-	}
-	if len(ims) > m.MaxInputImages {
-		return providers.ParamError("image", "model %s takes at most %d input images", m.ID, m.MaxInputImages)
-	}
-	for _, im := range ims {
-		if len(im.Data) == 0 {
-			return providers.ParamError("image", "an input image is empty")
-		}
+	if err := arkwire.CheckImages(m, op, ims); err != nil {
+		return err
 	}
 	switch {
 	case len(ims) == 0:
@@ -228,111 +171,7 @@ func setImages(w *wireRequest, m *providers.Model, k kind, op providers.Operatio
 }
 
 // encodeRequest marshals w without HTML escaping.
-func encodeRequest(w *wireRequest) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(w); err != nil {
-		return nil, fmt.Errorf("modelverse: encode request: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// wireResponse is the success body: {"created","data":[{"url"|"b64_json"}],"usage"}. Seedream
-// answers relayed by Modelverse add data[].size and data[].error like Ark's.
-type wireResponse struct {
-	Created int64           `json:"created"`
-	Data    []wireImage     `json:"data"`
-	Usage   json.RawMessage `json:"usage"`
-	Error   *wireErrorBody  `json:"error"`
-}
-
-// wireImage is one data item.
-type wireImage struct {
-	URL     string         `json:"url"`
-	B64JSON b64Field       `json:"b64_json"`
-	Size    string         `json:"size"`
-	Error   *wireItemError `json:"error"`
-}
-
-// wireItemError is data[i].error for an image that failed.
-type wireItemError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// b64Field decodes a b64_json string straight into bytes, stripping the
-// "data:image/png;base64," prefix Modelverse puts in front (PROVIDERS.md §3.2).
-type b64Field struct {
-	Data        []byte
-	ContentType string
-}
-
-// UnmarshalJSON decodes the base64 string.
-func (f *b64Field) UnmarshalJSON(raw []byte) error {
-	if string(raw) == "null" {
-		return nil
-	}
-	var s []byte
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		s = raw[1 : len(raw)-1]
-	} else {
-		var str string
-		if err := json.Unmarshal(raw, &str); err != nil {
-			return fmt.Errorf("b64_json is not a string: %w", err)
-		}
-		s = []byte(str)
-	}
-	ct, payload, err := stripDataURI(s)
-	if err != nil {
-		return err
-	}
-	if len(payload) == 0 {
-		return nil
-	}
-	data, err := decodeBase64(payload)
-	if err != nil {
-		return err
-	}
-	f.Data, f.ContentType = data, ct
-	return nil
-}
-
-// stripDataURI splits "data:image/png;base64,<payload>" into its MIME type and payload; a plain
-// base64 string comes back unchanged with an empty type.
-func stripDataURI(s []byte) (string, []byte, error) {
-	if len(s) < 5 || !strings.EqualFold(string(s[:5]), "data:") {
-		return "", s, nil
-	}
-	meta, payload, ok := bytes.Cut(s[5:], []byte(","))
-	if !ok || !bytes.HasSuffix(bytes.ToLower(meta), []byte(";base64")) {
-		return "", nil, fmt.Errorf("b64_json has a data: prefix that is not base64")
-	}
-	return strings.ToLower(string(meta[:len(meta)-len(";base64")])), payload, nil
-}
-
-// decodeBase64 decodes standard base64, padded or not.
-func decodeBase64(s []byte) ([]byte, error) {
-	enc := base64.StdEncoding
-	if len(s)%4 != 0 && bytes.IndexByte(s, '=') < 0 {
-		enc = base64.RawStdEncoding
-	}
-	dst := make([]byte, enc.DecodedLen(len(s)))
-	n, err := enc.Decode(dst, s)
-	if err != nil {
-		return nil, fmt.Errorf("b64_json is not valid base64: %w", err)
-	}
-	return dst[:n], nil
-}
-
-// decodeResponse parses a success body.
-func decodeResponse(body []byte) (*wireResponse, error) {
-	var r wireResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("modelverse: decode response: %w", err)
-	}
-	return &r, nil
-}
+func encodeRequest(w *wireRequest) ([]byte, error) { return arkwire.Encode(Name, w) }
 
 // hints is what the request tells the answer's translation.
 type hints struct {
@@ -350,82 +189,33 @@ type hints struct {
 // shortest documented one (Seedream's 24 hours), so a URL is never used after it expired.
 const unknownURLTTL = 24 * time.Hour
 
-// translate decodes a success body and converts it; an unreadable body is a bad response.
+// translate decodes a success body, {"created","data":[{"url"|"b64_json"}],"usage"} (Seedream
+// answers relayed by Modelverse add data[].size and data[].error like Ark's), and converts it;
+// now counts URL lifetimes when created is absent. The seed is echoed only on a single image.
+// When every image failed the call fails as the provider failing, unless the content filter
+// withheld the first one.
 func translate(provider string, body []byte, h hints, now time.Time) (*providers.Result, error) {
-	wr, err := decodeResponse(body)
-	if err != nil {
-		return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,
-			Message: "the provider's answer could not be read", Err: err}
+	var r arkwire.Response
+	if err := arkwire.Decode(Name, provider, body, &r); err != nil {
+		return nil, err
 	}
-	return toResult(provider, wr, h, now)
-}
-
-// toResult converts a decoded success body; now counts URL lifetimes when created is absent.
-func toResult(provider string, r *wireResponse, h hints, now time.Time) (*providers.Result, error) {
-	res := &providers.Result{}
-	born := now
-	if r.Created > 0 && r.Created < 1<<40 {
-		res.Created = time.Unix(r.Created, 0).UTC()
-		born = res.Created
+	ah := arkwire.Hints{Want: h.want, Seed: h.seed, Size: h.size, TTL: h.ttl}
+	if len(r.Data) != 1 {
+		ah.Seed = nil
 	}
-	var failed *wireItemError
-	for i, d := range r.Data {
-		if d.Error != nil {
-			if failed == nil {
-				failed = d.Error
+	if ah.TTL <= 0 {
+		ah.TTL = unknownURLTTL
+	}
+	return arkwire.ToResult(Name, provider, &r, ah, now, arkwire.Failures{
+		Item: func(code string) *providers.Error {
+			e := codeError(provider, 0, code)
+			if e.Kind != providers.KindContentPolicy {
+				e.Kind, e.Message = providers.KindUpstreamUnavailable, "the provider failed to generate the image"
 			}
-			continue
-		}
-		out := providers.Output{Width: h.size.W, Height: h.size.H}
-		if sz, err := providers.ParseSize(d.Size); err == nil {
-			out.Width, out.Height = sz.W, sz.H
-		}
-		if h.seed != nil && *h.seed >= 0 && len(r.Data) == 1 {
-			s := *h.seed
-			out.Seed = &s
-		}
-		hasBytes := len(d.B64JSON.Data) > 0
-		switch {
-		case d.URL != "" && !(hasBytes && h.want == "b64_json"):
-			u, err := url.Parse(d.URL)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,
-					Message: "the provider returned an image URL that is not http(s)", Err: fmt.Errorf("modelverse: data[%d].url is not an absolute http(s) URL", i)}
-			}
-			out.URL = d.URL
-			ttl := h.ttl
-			if ttl <= 0 {
-				ttl = unknownURLTTL
-			}
-			out.Expires = born.Add(ttl)
-		case hasBytes:
-			ct := http.DetectContentType(d.B64JSON.Data)
-			if !strings.HasPrefix(ct, "image/") {
-				return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,
-					Message: "the provider returned image data that is not an image", Err: fmt.Errorf("modelverse: data[%d].b64_json sniffs as %s", i, ct)}
-			}
-			out.Data, out.ContentType = d.B64JSON.Data, ct
-		default:
-			continue
-		}
-		res.Images = append(res.Images, out)
-	}
-	if len(res.Images) > 0 {
-		return res, nil
-	}
-	if failed != nil {
-		e := codeError(provider, 0, failed.Code)
-		if e.Kind != providers.KindContentPolicy {
-			e.Kind, e.Message = providers.KindUpstreamUnavailable, "the provider failed to generate the image"
-		}
-		e.Err = fmt.Errorf("modelverse: every image failed, first with %s: %s", failed.Code, clip(failed.Message))
-		return nil, e
-	}
-	if r.Error != nil && (r.Error.Code != "" || r.Error.Message != "") {
-		e := codeError(provider, 0, r.Error.Code)
-		e.Err = fmt.Errorf("modelverse: error in a 200 answer, %s (request id %q): %s", r.Error.Code, requestID(r.Error.Param, nil), clip(r.Error.Message))
-		return nil, e
-	}
-	return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,
-		Message: "the provider's answer carried no image", Err: fmt.Errorf("modelverse: response has %d data items and no image", len(r.Data))}
+			return e
+		},
+		Body: func(eb arkwire.ErrorBody) (*providers.Error, string) {
+			return codeError(provider, 0, eb.Code), fmt.Sprintf(" (request id %q)", requestID(eb.Param, nil))
+		},
+	})
 }
