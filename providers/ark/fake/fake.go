@@ -1,23 +1,16 @@
 package fake
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
-	mrand "math/rand/v2"
-	"mime"
 	"net/http"
-	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arkfake"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
 
@@ -30,65 +23,25 @@ const DefaultURLTTL = 24 * time.Hour
 // GenerationsPath is the API path the fake serves (the real base URL ends in /api/v3).
 const GenerationsPath = "/api/v3/images/generations"
 
-// maxRequestBytes caps a request body (inline images make them large).
-const maxRequestBytes = 64 << 20
-
-// Options configure a Fake.
-type Options struct {
-	// APIKey is the only key accepted; "" means DefaultKey.
-	APIKey string
-	// PublicURL is the absolute URL where this fake is reachable (for example
-	// "http://127.0.0.1:9090/ark"); it is the base of the image URLs the fake returns. "" derives
-	// it from the request's Host and the path prefix stripped in front of the fake.
-	PublicURL string
-	// URLTTL is how long image URLs stay valid; 0 means DefaultURLTTL.
-	URLTTL time.Duration
-	// Now is the fake's clock; nil means time.Now.
-	Now func() time.Time
-	// Latency is added to every generation.
-	Latency time.Duration
-}
+// Options configure a Fake: the key it accepts (DefaultKey when empty), the public URL its image
+// URLs start with, their lifetime (DefaultURLTTL when zero), its clock and an added latency. The
+// fields are documented on arkfake.Options, which the Modelverse fake shares.
+type Options = arkfake.Options
 
 // Recorded is an API call as the fake received it.
-type Recorded struct {
-	Method string
-	Path   string
-	Header http.Header
-	Body   []byte
-}
+type Recorded = arkfake.Recorded
 
 // Fake is a strict fake of Ark's image generation API.
 type Fake struct {
 	// Script holds faults applied to requests before the fake sees them.
 	Script *providertest.Script
 
-	key       string
-	publicURL string
-	ttl       time.Duration
-	now       func() time.Time
-	latency   time.Duration
-	secret    []byte
-	seq       atomic.Uint64
-
-	mu   sync.Mutex
-	last Recorded
+	srv *arkfake.Server
 }
 
 // New returns a fake configured by o.
 func New(o Options) *Fake {
-	f := &Fake{Script: &providertest.Script{}, key: o.APIKey, publicURL: strings.TrimRight(o.PublicURL, "/"),
-		ttl: o.URLTTL, now: o.Now, latency: o.Latency, secret: make([]byte, 32)}
-	if f.key == "" {
-		f.key = DefaultKey
-	}
-	if f.ttl <= 0 {
-		f.ttl = DefaultURLTTL
-	}
-	if f.now == nil {
-		f.now = time.Now
-	}
-	_, _ = rand.Read(f.secret)
-	return f
+	return &Fake{Script: &providertest.Script{}, srv: arkfake.New(o, DefaultKey, DefaultURLTTL)}
 }
 
 // ServeHTTP applies the fault script, then answers as Ark would.
@@ -97,14 +50,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // LastRequest returns the last API call received (zero before the first).
-func (f *Fake) LastRequest() Recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rec := f.last
-	rec.Header = rec.Header.Clone()
-	rec.Body = bytes.Clone(rec.Body)
-	return rec
-}
+func (f *Fake) LastRequest() Recorded { return f.srv.LastRequest() }
 
 func (f *Fake) route(w http.ResponseWriter, r *http.Request) {
 	switch {
@@ -120,11 +66,30 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request) {
 
 // arkError writes Ark's error envelope; the request id ends the message as it does upstream.
 func arkError(w http.ResponseWriter, status int, typ, code, param, msg, id string) {
-	body, _ := json.Marshal(map[string]any{"error": map[string]string{
+	arkfake.WriteJSON(w, status, map[string]any{"error": map[string]string{
 		"code": code, "message": msg + " Request id: " + id, "param": param, "type": typ}})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+}
+
+// refuse is Ark's answer to a request that fails the checks every request passes.
+func refuse(w http.ResponseWriter, id string, why arkfake.Refusal, detail string) {
+	switch why {
+	case arkfake.BadMethod:
+		arkError(w, http.StatusMethodNotAllowed, "BadRequest", "MethodNotAllowed", "", "The method is not allowed.", id)
+	case arkfake.BadKey:
+		arkError(w, http.StatusUnauthorized, "Unauthorized", "AuthenticationError", "",
+			"The API key or AK/SK in the request is missing or invalid.", id)
+	case arkfake.NotJSON:
+		arkError(w, http.StatusBadRequest, "BadRequest", "InvalidParameter", "",
+			"The request failed because the request body is not valid JSON (Content-Type must be application/json).", id)
+	case arkfake.TooLarge:
+		arkError(w, http.StatusRequestEntityTooLarge, "BadRequest", "InvalidParameter", "", "The request body is too large.", id)
+	case arkfake.WrongType:
+		invalid(w, id, detail, "the value has the wrong type")
+	case arkfake.UnknownField:
+		invalid(w, id, strings.Trim(detail, `"`), "unknown parameter")
+	default:
+		arkError(w, http.StatusBadRequest, "BadRequest", "InvalidParameter", "", "The request body is not valid JSON.", id)
+	}
 }
 
 // invalid writes a 400 InvalidParameter naming param.
@@ -175,10 +140,7 @@ type item struct {
 }
 
 func (f *Fake) generate(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
-	f.mu.Lock()
-	f.last = Recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
-	f.mu.Unlock()
+	body, err := f.srv.Record(r)
 	id := r.Header.Get("X-Client-Request-Id")
 	if id == "" {
 		id = newID()
@@ -187,39 +149,8 @@ func (f *Fake) generate(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		arkError(w, http.StatusMethodNotAllowed, "BadRequest", "MethodNotAllowed", "", "The method is not allowed.", id)
-		return
-	}
-	if r.Header.Get("Authorization") != "Bearer "+f.key {
-		arkError(w, http.StatusUnauthorized, "Unauthorized", "AuthenticationError", "",
-			"The API key or AK/SK in the request is missing or invalid.", id)
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		arkError(w, http.StatusBadRequest, "BadRequest", "InvalidParameter", "",
-			"The request failed because the request body is not valid JSON (Content-Type must be application/json).", id)
-		return
-	}
-	if len(body) > maxRequestBytes {
-		arkError(w, http.StatusRequestEntityTooLarge, "BadRequest", "InvalidParameter", "", "The request body is too large.", id)
-		return
-	}
 	var req genRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te) && te.Field != "":
-			invalid(w, id, te.Field, "the value has the wrong type")
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			invalid(w, id, name, "unknown parameter")
-		default:
-			arkError(w, http.StatusBadRequest, "BadRequest", "InvalidParameter", "", "The request body is not valid JSON.", id)
-		}
+	if !f.srv.Check(w, r, body, &req, func(why arkfake.Refusal, detail string) { refuse(w, id, why, detail) }) {
 		return
 	}
 	if req.Model == "" {
@@ -252,21 +183,11 @@ func (f *Fake) generate(w http.ResponseWriter, r *http.Request) {
 			"The request failed because the output image may contain sensitive information.", id)
 		return
 	}
-	if f.latency > 0 {
-		t := time.NewTimer(f.latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !f.srv.Wait(r) {
+		return
 	}
-	now := f.now()
-	base := f.base(r)
-	seed := int64(-1)
-	if req.Seed != nil {
-		seed = *req.Seed
-	}
+	now := f.srv.Now()
+	base := f.srv.Base(r)
 	format := "jpeg"
 	if req.OutputFormat == "png" {
 		format = "png"
@@ -274,13 +195,7 @@ func (f *Fake) generate(w http.ResponseWriter, r *http.Request) {
 	var data []item
 	var pixels int64
 	for i := range p.count {
-		s := seed
-		if s < 0 {
-			s = mrand.Int64N(2147483648)
-		} else {
-			s += int64(i)
-		}
-		ref := imageRef{Seed: s, W: p.w, H: p.h, Format: format}
+		ref := imageRef{Seed: arkfake.ImageSeed(req.Seed, i), W: p.w, H: p.h, Format: format}
 		if i == p.count-1 && strings.Contains(req.Prompt, "fake:partial-fail") {
 			data = append(data, item{Error: map[string]string{"code": "OutputImageSensitiveContentDetected",
 				"message": "The request failed because the output image may contain sensitive information."}})
@@ -302,9 +217,7 @@ func (f *Fake) generate(w http.ResponseWriter, r *http.Request) {
 		"data":    data,
 		"usage":   map[string]int64{"generated_images": int64(len(data) - countErrors(data)), "output_tokens": tokens, "total_tokens": tokens},
 	}
-	out, _ := json.Marshal(resp)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+	arkfake.WriteJSON(w, http.StatusOK, resp)
 }
 
 func countErrors(data []item) int {
@@ -315,22 +228,6 @@ func countErrors(data []item) int {
 		}
 	}
 	return n
-}
-
-// base is the absolute URL the fake is reachable at.
-func (f *Fake) base(r *http.Request) string {
-	if f.publicURL != "" {
-		return f.publicURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	prefix := ""
-	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
-		prefix = strings.TrimSuffix(u.Path, r.URL.Path)
-	}
-	return scheme + "://" + r.Host + prefix
 }
 
 // newID returns a request id in Ark's style (a long hex string).

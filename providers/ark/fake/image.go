@@ -1,64 +1,28 @@
 package fake
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"image/png"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arkfake"
 )
 
 // render draws a deterministic grey pattern for seed at w×h and encodes it as JPEG or PNG.
-// Grey keeps large sizes (4096×4096) cheap: rows repeat with a period of at most 256, so each
-// distinct row is computed once and copied, and the PNG is paletted, which the encoder does not
-// filter.
 func render(seed int64, w, h int, format string) []byte {
 	if seed < 0 {
 		seed = -seed
 	}
 	a, b, c := int(1+seed%7), int(1+(seed/7)%5), int(seed%251)
-	pix := make([]uint8, w*h)
-	rows := map[uint8][]uint8{}
-	for y := 0; y < h; y++ {
-		k := uint8(y*b/4 + c)
-		row, ok := rows[k]
-		if !ok {
-			row = make([]uint8, w)
-			for x := range row {
-				row[x] = uint8(x*a/4) + k
-			}
-			rows[k] = row
-		}
-		copy(pix[y*w:(y+1)*w], row)
-	}
-	rect := image.Rect(0, 0, w, h)
-	var buf bytes.Buffer
+	pix := arkfake.Grey(w, h, b, c, func(x int, k uint8) uint8 { return uint8(x*a/4) + k })
 	if format == "png" {
-		enc := png.Encoder{CompressionLevel: png.BestSpeed}
-		_ = enc.Encode(&buf, &image.Paletted{Pix: pix, Stride: w, Rect: rect, Palette: greys})
-	} else {
-		_ = jpeg.Encode(&buf, &image.Gray{Pix: pix, Stride: w, Rect: rect}, &jpeg.Options{Quality: 80})
+		return arkfake.PNG(pix, w, h)
 	}
-	return buf.Bytes()
+	return arkfake.JPEG(pix, w, h)
 }
-
-// greys is a palette of the 256 grey levels.
-var greys = func() color.Palette {
-	p := make(color.Palette, 256)
-	for i := range p {
-		p[i] = color.Gray{Y: uint8(i)}
-	}
-	return p
-}()
 
 // tosDate is the layout of X-Tos-Date.
 const tosDate = "20060102T150405Z"
@@ -104,59 +68,43 @@ func parseImagePath(p string) (imageRef, bool) {
 	return imageRef{Seed: seed, W: w, H: h, Format: format}, true
 }
 
-// sign is the signature of an image path, issue date and lifetime.
-func (f *Fake) sign(path, date, expires string) string {
-	m := hmac.New(sha256.New, f.secret)
-	m.Write([]byte(path + "\n" + date + "\n" + expires))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
 // imageURL returns the signed URL of an image, valid for the fake's URL lifetime from now.
 func (f *Fake) imageURL(base, model string, ref imageRef, now time.Time) string {
-	p := imagePath(model, ref, f.seq.Add(1))
+	p := imagePath(model, ref, f.srv.NextSeq())
 	date := now.UTC().Format(tosDate)
-	exp := strconv.FormatInt(int64(f.ttl/time.Second), 10)
+	exp := strconv.FormatInt(int64(f.srv.TTL()/time.Second), 10)
 	q := "X-Tos-Algorithm=TOS4-HMAC-SHA256&X-Tos-Date=" + date + "&X-Tos-Expires=" + exp +
-		"&X-Tos-SignedHeaders=host&X-Tos-Signature=" + f.sign(p, date, exp)
+		"&X-Tos-SignedHeaders=host&X-Tos-Signature=" + f.srv.Sign(p, date, exp)
 	return base + p + "?" + q
 }
 
 // serveImage answers GET on an image URL: the bytes while the signature holds and the URL has
 // not expired, TOS-style 403 XML otherwise.
 func (f *Fake) serveImage(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	ref, ok := parseImagePath(r.URL.Path)
-	if !ok {
-		tosError(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
-		return
-	}
-	q := r.URL.Query()
-	date, exp, sig := q.Get("X-Tos-Date"), q.Get("X-Tos-Expires"), q.Get("X-Tos-Signature")
-	if !hmac.Equal([]byte(sig), []byte(f.sign(r.URL.Path, date, exp))) {
-		tosError(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
-		return
-	}
-	issued, err := time.Parse(tosDate, date)
-	secs, err2 := strconv.ParseInt(exp, 10, 64)
-	if err != nil || err2 != nil {
-		tosError(w, http.StatusForbidden, "AccessDenied", "Invalid signed query.")
-		return
-	}
-	if !f.now().Before(issued.Add(time.Duration(secs) * time.Second)) {
-		tosError(w, http.StatusForbidden, "AccessDenied", "Request has expired")
-		return
-	}
-	body := render(ref.Seed, ref.W, ref.H, ref.Format)
-	w.Header().Set("Content-Type", "image/"+ref.Format)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(body)
+	arkfake.ServeImage(w, r, func() ([]byte, string, bool) {
+		ref, ok := parseImagePath(r.URL.Path)
+		if !ok {
+			tosError(w, http.StatusNotFound, "NoSuchKey", "The specified key does not exist.")
+			return nil, "", false
+		}
+		q := r.URL.Query()
+		date, exp, sig := q.Get("X-Tos-Date"), q.Get("X-Tos-Expires"), q.Get("X-Tos-Signature")
+		if !f.srv.Verify(sig, r.URL.Path, date, exp) {
+			tosError(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+			return nil, "", false
+		}
+		issued, err := time.Parse(tosDate, date)
+		secs, err2 := strconv.ParseInt(exp, 10, 64)
+		if err != nil || err2 != nil {
+			tosError(w, http.StatusForbidden, "AccessDenied", "Invalid signed query.")
+			return nil, "", false
+		}
+		if !f.srv.Now().Before(issued.Add(time.Duration(secs) * time.Second)) {
+			tosError(w, http.StatusForbidden, "AccessDenied", "Request has expired")
+			return nil, "", false
+		}
+		return render(ref.Seed, ref.W, ref.H, ref.Format), "image/" + ref.Format, true
+	})
 }
 
 // tosError writes an object-storage style XML error.
