@@ -4,47 +4,33 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"image"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
 	"github.com/imagegw/imagegw/providers/ark/fake"
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arktest"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
 
 const testKey = "sk-test-ark-0123456789"
-
-// clock is a settable clock for the fake.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is an adapter wired to a fake.
 type env struct {
 	fake  *fake.Fake
 	srv   *httptest.Server
 	a     *Adapter
-	clock *clock
+	clock *arktest.Clock
 }
 
 func newEnv(t *testing.T, key string) *env {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := arktest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	fk := fake.New(fake.Options{APIKey: testKey, Now: c.Now})
 	srv := httptest.NewServer(fk)
 	t.Cleanup(srv.Close)
@@ -59,25 +45,6 @@ func newEnv(t *testing.T, key string) *env {
 func i64(v int64) *int64              { return &v }
 func f64(v float64) *float64          { return &v }
 func kindOf(err error) providers.Kind { return providers.KindOf(err) }
-
-func asError(t *testing.T, err error) *providers.Error {
-	t.Helper()
-	var pe *providers.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("error is not a *providers.Error: %T %v", err, err)
-	}
-	return pe
-}
-
-// testPNG is a real PNG of w×h.
-func testPNG(t *testing.T, w, h int) providers.Image {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
-		t.Fatal(err)
-	}
-	return providers.Image{Data: buf.Bytes(), ContentType: "image/png", Width: w, Height: h}
-}
 
 func TestConformance(t *testing.T) {
 	e := newEnv(t, testKey)
@@ -125,7 +92,7 @@ func TestConformance(t *testing.T) {
 
 func TestGenerateEachModel(t *testing.T) {
 	e := newEnv(t, testKey)
-	ref := testPNG(t, 64, 48)
+	ref := arktest.PNG(t, 64, 48)
 	cases := []struct {
 		name   string
 		op     providers.Operation
@@ -285,7 +252,7 @@ func TestUpstreamErrorsFromTheFake(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.a.Generate(context.Background(), &tc.req)
-			pe := asError(t, err)
+			pe := arktest.AsError(t, err)
 			if pe.Kind != tc.kind || pe.Param != tc.param || pe.Code != tc.code || pe.Provider != "ark-test" {
 				t.Fatalf("got %s param %q code %q provider %q, want %s %q %q", pe.Kind, pe.Param, pe.Code, pe.Provider, tc.kind, tc.param, tc.code)
 			}
@@ -299,7 +266,7 @@ func TestUpstreamErrorsFromTheFake(t *testing.T) {
 func TestWrongKey(t *testing.T) {
 	e := newEnv(t, "sk-wrong-key-123456")
 	_, err := e.a.Generate(context.Background(), &providers.Request{Model: ModelSeedream30T2I, Prompt: "fox"})
-	pe := asError(t, err)
+	pe := arktest.AsError(t, err)
 	if pe.Kind != providers.KindUpstreamAuth || pe.Status != 401 || pe.Code != "AuthenticationError" {
 		t.Fatalf("got %v", err)
 	}
@@ -310,7 +277,7 @@ func TestWrongKey(t *testing.T) {
 
 func TestRefusedBeforeTheUpstream(t *testing.T) {
 	e := newEnv(t, testKey)
-	png64 := testPNG(t, 64, 64)
+	png64 := arktest.PNG(t, 64, 64)
 	webp := providers.Image{Data: []byte("RIFF....WEBPVP8 "), ContentType: "image/webp", Width: 64, Height: 64}
 	cases := []struct {
 		name  string
@@ -354,7 +321,7 @@ func TestRefusedBeforeTheUpstream(t *testing.T) {
 			req := tc.req
 			req.Operation = tc.op
 			_, err := providers.Do(context.Background(), e.a, &req)
-			pe := asError(t, err)
+			pe := arktest.AsError(t, err)
 			if pe.Kind != tc.kind || pe.Param != tc.param {
 				t.Fatalf("got %s param %q (%v), want %s %q", pe.Kind, pe.Param, err, tc.kind, tc.param)
 			}

@@ -1,46 +1,19 @@
 package ark
 
 import (
-	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arktest"
 )
 
 func FuzzDecodeResponse(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "response", "*.json"))
-	for _, p := range files {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b, "url")
-			f.Add(b, "b64_json")
-		}
-	}
+	arktest.AddResponseSeeds(f)
 	f.Add([]byte(`{"data":[{"url":"http://x/y","b64_json":"data:image/png;base64,iVBORw0KGgo=","size":"1x1"}]}`), "b64_json")
 	f.Fuzz(func(t *testing.T, body []byte, want string) {
 		res, err := translate("ark", body, want, nil, time.Unix(1e9, 0))
-		if err != nil {
-			var pe *providers.Error
-			if !errors.As(err, &pe) || pe.Kind == "" || pe.Message == "" {
-				t.Fatalf("error %v is not a classified *providers.Error", err)
-			}
-			return
-		}
-		if len(res.Images) == 0 {
-			t.Fatal("success without images")
-		}
-		for _, im := range res.Images {
-			if im.URL == "" && (len(im.Data) == 0 || !strings.HasPrefix(im.ContentType, "image/")) {
-				t.Fatalf("image without URL or typed bytes: %+v", im)
-			}
-			if im.URL != "" && im.Expires.IsZero() {
-				t.Fatal("URL without expiry")
-			}
-		}
+		arktest.CheckTranslation(t, res, err)
 	})
 }
 
@@ -56,12 +29,7 @@ func FuzzErrorFromResponse(f *testing.F) {
 			status = 400 + (status%100+100)%100
 		}
 		e := errorFromResponse("ark", status, http.Header{"Content-Type": {ct}, "Retry-After": {"1"}}, body)
-		if e.Kind == "" || e.Message == "" || e.Provider != "ark" {
-			t.Fatalf("unclassified error %+v", e)
-		}
-		if len(body) > 12 && strings.Contains(e.Message, string(body)) {
-			t.Fatalf("body reached the message: %q", e.Message)
-		}
+		arktest.CheckUpstreamError(t, e, "ark", body)
 		if e.Param != "" && e.Param != "prompt" && e.Param != "image" {
 			if _, ok := knownParams[e.Param]; !ok {
 				t.Fatalf("unknown param %q reached the error", e.Param)

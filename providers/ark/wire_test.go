@@ -2,14 +2,13 @@ package ark
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arktest"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
 
@@ -56,39 +55,15 @@ func TestRequestGolden(t *testing.T) {
 }
 
 // TestResponseGolden translates each testdata/response/*.json fixture (what Ark answers) into a
-// Result or an error, compared with testdata/result/<name>.json.
+// Result or an error, compared with testdata/result/<name>.json. Fixtures named *b64* are read
+// with the b64_json hint.
 func TestResponseGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "response", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		t.Run(name, func(t *testing.T) {
-			body, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := "url"
-			if strings.Contains(name, "b64") {
-				want = "b64_json"
-			}
-			var out any
-			res, err := translate("ark", body, want, i64(42), now)
-			out = res
-			if err != nil {
-				var pe *providers.Error
-				if !errors.As(err, &pe) {
-					t.Fatalf("error %v is not a *providers.Error", err)
-				}
-				out = map[string]any{"error": map[string]any{"kind": pe.Kind, "message": pe.Message, "param": pe.Param, "code": pe.Code}}
-			}
-			got, err := json.Marshal(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			providertest.Golden(t, filepath.Join("result", name+".json"), got)
-		})
-	}
+	arktest.ResponseGolden(t, func(name string, body []byte) (*providers.Result, error) {
+		want := "url"
+		if strings.Contains(name, "b64") {
+			want = "b64_json"
+		}
+		return translate("ark", body, want, i64(42), now)
+	})
 }

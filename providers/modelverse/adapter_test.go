@@ -4,45 +4,31 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"image"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arktest"
 	"github.com/imagegw/imagegw/providers/modelverse/fake"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
 
 const testKey = "sk-test-modelverse-0123456789"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	fake  *fake.Fake
 	srv   *httptest.Server
 	a     *Adapter
-	clock *clock
+	clock *arktest.Clock
 }
 
 func newEnv(t *testing.T, key string) *env {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := arktest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	fk := fake.New(fake.Options{APIKey: testKey, Now: c.Now})
 	srv := httptest.NewServer(fk)
 	t.Cleanup(srv.Close)
@@ -56,24 +42,6 @@ func newEnv(t *testing.T, key string) *env {
 
 func i64(v int64) *int64     { return &v }
 func f64(v float64) *float64 { return &v }
-
-func asError(t *testing.T, err error) *providers.Error {
-	t.Helper()
-	var pe *providers.Error
-	if !errors.As(err, &pe) {
-		t.Fatalf("error is not a *providers.Error: %T %v", err, err)
-	}
-	return pe
-}
-
-func testPNG(t *testing.T, w, h int) providers.Image {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
-		t.Fatal(err)
-	}
-	return providers.Image{Data: buf.Bytes(), ContentType: "image/png", Width: w, Height: h}
-}
 
 const (
 	fluxDevID   = "black-forest-labs/FLUX.1-dev"
@@ -125,7 +93,7 @@ func TestConformance(t *testing.T) {
 
 func TestEachModelFamily(t *testing.T) {
 	e := newEnv(t, testKey)
-	ref := testPNG(t, 96, 64)
+	ref := arktest.PNG(t, 96, 64)
 	cases := []struct {
 		name   string
 		op     providers.Operation
@@ -255,7 +223,7 @@ func TestUpstreamErrorsFromTheFake(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.a.Generate(context.Background(), &tc.req)
-			pe := asError(t, err)
+			pe := arktest.AsError(t, err)
 			if pe.Kind != tc.kind || pe.Code != tc.code || pe.Param != "" || pe.Provider != "mv-test" {
 				t.Fatalf("got %s code %q param %q provider %q", pe.Kind, pe.Code, pe.Param, pe.Provider)
 			}
@@ -269,7 +237,7 @@ func TestUpstreamErrorsFromTheFake(t *testing.T) {
 func TestWrongKey(t *testing.T) {
 	e := newEnv(t, "sk-wrong-modelverse-key")
 	_, err := e.a.Generate(context.Background(), &providers.Request{Model: fluxDevID, Prompt: "cat"})
-	pe := asError(t, err)
+	pe := arktest.AsError(t, err)
 	if pe.Kind != providers.KindUpstreamAuth || pe.Status != 401 || pe.Code != "auth_error" {
 		t.Fatalf("got %v", err)
 	}
@@ -280,7 +248,7 @@ func TestWrongKey(t *testing.T) {
 
 func TestRefusedBeforeTheUpstream(t *testing.T) {
 	e := newEnv(t, testKey)
-	ref := testPNG(t, 32, 32)
+	ref := arktest.PNG(t, 32, 32)
 	cases := []struct {
 		name  string
 		op    providers.Operation
@@ -323,7 +291,7 @@ func TestRefusedBeforeTheUpstream(t *testing.T) {
 			req := tc.req
 			req.Operation = tc.op
 			_, err := providers.Do(context.Background(), e.a, &req)
-			pe := asError(t, err)
+			pe := arktest.AsError(t, err)
 			if pe.Kind != tc.kind || pe.Param != tc.param {
 				t.Fatalf("got %s param %q (%v), want %s %q", pe.Kind, pe.Param, err, tc.kind, tc.param)
 			}

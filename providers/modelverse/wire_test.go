@@ -1,15 +1,13 @@
 package modelverse
 
 import (
-	"encoding/json"
-	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arktest"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
 
@@ -62,43 +60,18 @@ func TestRequestGolden(t *testing.T) {
 // hint; *fluxdev* ones with FLUX.1-dev's known size 1024x1024; *seedream* ones as a model
 // outside the catalog (24-hour URLs).
 func TestResponseGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "response", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".json")
-		t.Run(name, func(t *testing.T) {
-			body, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := hints{want: "url", seed: i64(7), ttl: URLTTL}
-			if strings.Contains(name, "seedream") {
-				h.ttl = 0 // a model outside the catalog
-			}
-			if strings.Contains(name, "b64") {
-				h.want = "b64_json"
-			}
-			if strings.Contains(name, "fluxdev") {
-				h.size = providers.Size{W: 1024, H: 1024}
-			}
-			var out any
-			res, err := translate("modelverse", body, h, now)
-			out = res
-			if err != nil {
-				var pe *providers.Error
-				if !errors.As(err, &pe) {
-					t.Fatalf("error %v is not a *providers.Error", err)
-				}
-				out = map[string]any{"error": map[string]any{"kind": pe.Kind, "message": pe.Message, "param": pe.Param, "code": pe.Code}}
-			}
-			got, err := json.Marshal(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			providertest.Golden(t, filepath.Join("result", name+".json"), got)
-		})
-	}
+	arktest.ResponseGolden(t, func(name string, body []byte) (*providers.Result, error) {
+		h := hints{want: "url", seed: i64(7), ttl: URLTTL}
+		if strings.Contains(name, "seedream") {
+			h.ttl = 0 // a model outside the catalog
+		}
+		if strings.Contains(name, "b64") {
+			h.want = "b64_json"
+		}
+		if strings.Contains(name, "fluxdev") {
+			h.size = providers.Size{W: 1024, H: 1024}
+		}
+		return translate("modelverse", body, h, now)
+	})
 }

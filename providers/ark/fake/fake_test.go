@@ -4,71 +4,21 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"image"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arktest"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-type answer struct {
-	status int
-	header http.Header
-	raw    []byte
-	body   map[string]any
-}
-
-// errField returns error.<k> of an error answer.
-func (a answer) errField(k string) string {
-	e, _ := a.body["error"].(map[string]any)
-	s, _ := e[k].(string)
-	return s
-}
-
-func post(t *testing.T, srv *httptest.Server, path, key, contentType string, body string) answer {
+// post sends a request with the X-Client-Request-Id the fake must echo.
+func post(t *testing.T, srv *httptest.Server, path, key, contentType, body string) arktest.Answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("X-Client-Request-Id", "test-id-1")
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
-	_ = json.Unmarshal(raw, &a.body)
-	return a
-}
-
-func pngURI(t *testing.T, w, h int) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
-		t.Fatal(err)
-	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
+	return arktest.Post(t, srv, path, key, contentType, body, "X-Client-Request-Id", "test-id-1")
 }
 
 func newServer(t *testing.T, o Options) (*Fake, *httptest.Server) {
@@ -81,7 +31,7 @@ func newServer(t *testing.T, o Options) (*Fake, *httptest.Server) {
 
 func TestRules(t *testing.T) {
 	_, srv := newServer(t, Options{})
-	img := pngURI(t, 64, 48)
+	img := arktest.PNGDataURI(t, 64, 48)
 	const (
 		t30 = "doubao-seedream-3-0-t2i-250415"
 		e30 = "doubao-seededit-3-0-i2i-250628"
@@ -117,8 +67,8 @@ func TestRules(t *testing.T) {
 		{"seededit without image", "", "application/json", `{"model":"` + e30 + `","prompt":"p"}`, 400, "MissingParameter", "image", ""},
 		{"seededit array", "", "application/json", `{"model":"` + e30 + `","prompt":"p","image":["` + img + `"]}`, 400, "InvalidParameter", "image", "only one image"},
 		{"seededit size", "", "application/json", `{"model":"` + e30 + `","prompt":"p","image":"` + img + `","size":"1024x1024"}`, 400, "InvalidParameter", "size", "not supported for model doubao-seededit"},
-		{"seededit panorama", "", "application/json", `{"model":"` + e30 + `","prompt":"p","image":"` + pngURI(t, 90, 30) + `"}`, 400, "InvalidParameter", "image", "between 1/3 and 3"},
-		{"seededit tiny", "", "application/json", `{"model":"` + e30 + `","prompt":"p","image":"` + pngURI(t, 14, 14) + `"}`, 400, "InvalidParameter", "image", "greater than 14"},
+		{"seededit panorama", "", "application/json", `{"model":"` + e30 + `","prompt":"p","image":"` + arktest.PNGDataURI(t, 90, 30) + `"}`, 400, "InvalidParameter", "image", "between 1/3 and 3"},
+		{"seededit tiny", "", "application/json", `{"model":"` + e30 + `","prompt":"p","image":"` + arktest.PNGDataURI(t, 14, 14) + `"}`, 400, "InvalidParameter", "image", "greater than 14"},
 		{"seededit gif", "", "application/json", `{"model":"` + e30 + `","prompt":"p","image":"data:image/gif;base64,R0lGODlhAQABAAAAACw="}`, 400, "InvalidParameter", "image", "jpeg or png"},
 		{"upper-case mime", "", "application/json", `{"model":"` + s40 + `","prompt":"p","image":"data:image/PNG;base64,iVBORw0KGgo="}`, 400, "InvalidParameter", "image", "lower case"},
 		{"4.0 seed", "", "application/json", `{"model":"` + s40 + `","prompt":"p","seed":1}`, 400, "InvalidParameter", "seed", "not supported by the current model"},
@@ -145,13 +95,13 @@ func TestRules(t *testing.T) {
 				key = ""
 			}
 			a := post(t, srv, GenerationsPath, key, tc.ct, tc.body)
-			if a.status != tc.status || a.errField("code") != tc.code || a.errField("param") != tc.param {
-				t.Fatalf("got %d %s param %q: %s", a.status, a.errField("code"), a.errField("param"), a.raw)
+			if a.Status != tc.status || a.ErrField("code") != tc.code || a.ErrField("param") != tc.param {
+				t.Fatalf("got %d %s param %q: %s", a.Status, a.ErrField("code"), a.ErrField("param"), a.Raw)
 			}
-			if !strings.Contains(a.errField("message"), tc.message) || !strings.HasSuffix(a.errField("message"), "Request id: test-id-1") {
-				t.Fatalf("message %q lacks %q or the request id", a.errField("message"), tc.message)
+			if !strings.Contains(a.ErrField("message"), tc.message) || !strings.HasSuffix(a.ErrField("message"), "Request id: test-id-1") {
+				t.Fatalf("message %q lacks %q or the request id", a.ErrField("message"), tc.message)
 			}
-			if a.header.Get("X-Client-Request-Id") != "test-id-1" {
+			if a.Header.Get("X-Client-Request-Id") != "test-id-1" {
 				t.Fatal("request id not echoed")
 			}
 		})
@@ -159,15 +109,15 @@ func TestRules(t *testing.T) {
 }
 
 func TestSuccessShapeAndURLs(t *testing.T) {
-	c := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	c := arktest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	f, srv := newServer(t, Options{Now: c.Now})
 	a := post(t, srv, GenerationsPath, DefaultKey, "application/json",
 		`{"model":"doubao-seedream-4-5-251128","prompt":"p","size":"2560x1440","watermark":false,"sequential_image_generation":"auto","sequential_image_generation_options":{"max_images":2}}`)
-	if a.status != 200 {
-		t.Fatalf("%d %s", a.status, a.raw)
+	if a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Raw)
 	}
-	if !bytes.Contains(a.raw, []byte(`\u0026`)) {
-		t.Fatalf("signed URL not serialized with \\u0026: %s", a.raw)
+	if !bytes.Contains(a.Raw, []byte(`\u0026`)) {
+		t.Fatalf("signed URL not serialized with \\u0026: %s", a.Raw)
 	}
 	var resp struct {
 		Model   string
@@ -179,13 +129,13 @@ func TestSuccessShapeAndURLs(t *testing.T) {
 			TotalTokens     int64 `json:"total_tokens"`
 		}
 	}
-	if err := json.Unmarshal(a.raw, &resp); err != nil {
+	if err := json.Unmarshal(a.Raw, &resp); err != nil {
 		t.Fatal(err)
 	}
 	if resp.Model != "doubao-seedream-4-5-251128" || resp.Created != c.Now().Unix() || len(resp.Data) != 2 ||
 		resp.Data[0].Size != "2560x1440" || resp.Usage.GeneratedImages != 2 || resp.Usage.OutputTokens != 2*3686400/256 ||
 		resp.Usage.TotalTokens != resp.Usage.OutputTokens {
-		t.Fatalf("unexpected answer %s", a.raw)
+		t.Fatalf("unexpected answer %s", a.Raw)
 	}
 	u := resp.Data[0].URL
 	if !strings.HasPrefix(u, srv.URL+"/fake-tos/") || !strings.Contains(u, "&X-Tos-Signature=") {
@@ -228,11 +178,11 @@ func TestPartialFailureAndB64(t *testing.T) {
 			GeneratedImages int `json:"generated_images"`
 		}
 	}
-	if err := json.Unmarshal(a.raw, &resp); err != nil || len(resp.Data) != 2 {
-		t.Fatalf("%v %s", err, a.raw)
+	if err := json.Unmarshal(a.Raw, &resp); err != nil || len(resp.Data) != 2 {
+		t.Fatalf("%v %s", err, a.Raw)
 	}
 	if resp.Data[1].Error == nil || resp.Data[1].Error.Code != "OutputImageSensitiveContentDetected" || resp.Usage.GeneratedImages != 1 {
-		t.Fatalf("partial failure not simulated: %s", a.raw)
+		t.Fatalf("partial failure not simulated: %s", a.Raw)
 	}
 	if strings.HasPrefix(resp.Data[0].B64JSON, "data:") {
 		t.Fatal("Ark's b64_json has no data: prefix")
@@ -251,8 +201,8 @@ func TestPublicURLBehindPrefix(t *testing.T) {
 	defer srv.Close()
 	a := post(t, srv, "/ark"+GenerationsPath, DefaultKey, "application/json", `{"model":"doubao-seedream-3-0-t2i-250415","prompt":"p","size":"512x512"}`)
 	var resp struct{ Data []struct{ URL string } }
-	if err := json.Unmarshal(a.raw, &resp); err != nil || len(resp.Data) != 1 {
-		t.Fatalf("%v %s", err, a.raw)
+	if err := json.Unmarshal(a.Raw, &resp); err != nil || len(resp.Data) != 1 {
+		t.Fatalf("%v %s", err, a.Raw)
 	}
 	if !strings.HasPrefix(resp.Data[0].URL, srv.URL+"/ark/fake-tos/") {
 		t.Fatalf("url %q does not include the prefix", resp.Data[0].URL)
@@ -267,20 +217,20 @@ func TestPublicURLBehindPrefix(t *testing.T) {
 	srv2 := httptest.NewServer(f2)
 	defer srv2.Close()
 	a = post(t, srv2, GenerationsPath, DefaultKey, "application/json", `{"model":"doubao-seedream-3-0-t2i-250415","prompt":"p"}`)
-	if !bytes.Contains(a.raw, []byte(`"url":"http://sim.example:9090/ark/fake-tos/`)) {
-		t.Fatalf("PublicURL not used: %s", a.raw)
+	if !bytes.Contains(a.Raw, []byte(`"url":"http://sim.example:9090/ark/fake-tos/`)) {
+		t.Fatalf("PublicURL not used: %s", a.Raw)
 	}
 }
 
 func TestScriptFirstAndLatency(t *testing.T) {
 	f, srv := newServer(t, Options{Latency: 50 * time.Millisecond})
 	f.Script.Push(providertest.Fault{Status: 503, Body: "{}"})
-	if a := post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"doubao-seedream-3-0-t2i-250415","prompt":"p"}`); a.status != 503 {
-		t.Fatalf("fault not applied: %d", a.status)
+	if a := post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"doubao-seedream-3-0-t2i-250415","prompt":"p"}`); a.Status != 503 {
+		t.Fatalf("fault not applied: %d", a.Status)
 	}
 	start := time.Now()
-	if a := post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"doubao-seedream-3-0-t2i-250415","prompt":"p"}`); a.status != 200 {
-		t.Fatalf("%d %s", a.status, a.raw)
+	if a := post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"doubao-seedream-3-0-t2i-250415","prompt":"p"}`); a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Raw)
 	}
 	if time.Since(start) < 50*time.Millisecond {
 		t.Fatal("latency not applied")

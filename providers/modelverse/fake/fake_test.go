@@ -4,70 +4,17 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"image"
 	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/imagegw/imagegw/providers/internal/arkwire/arktest"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-type answer struct {
-	status int
-	header http.Header
-	raw    []byte
-	body   map[string]any
-}
-
-func (a answer) errField(k string) string {
-	e, _ := a.body["error"].(map[string]any)
-	s, _ := e[k].(string)
-	return s
-}
-
-func post(t *testing.T, srv *httptest.Server, path, key, contentType, body string) answer {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	req.Header.Set("Content-Type", contentType)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
-	_ = json.Unmarshal(raw, &a.body)
-	return a
-}
-
-func pngURI(t *testing.T, w, h int) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
-		t.Fatal(err)
-	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())
-}
 
 func newServer(t *testing.T, o Options) (*Fake, *httptest.Server) {
 	t.Helper()
@@ -79,7 +26,7 @@ func newServer(t *testing.T, o Options) (*Fake, *httptest.Server) {
 
 func TestRules(t *testing.T) {
 	_, srv := newServer(t, Options{})
-	img := pngURI(t, 40, 30)
+	img := arktest.PNGDataURI(t, 40, 30)
 	const (
 		dev   = "black-forest-labs/FLUX.1-dev"
 		pro   = "black-forest-labs/flux-kontext-pro"
@@ -133,21 +80,21 @@ func TestRules(t *testing.T) {
 			case "-":
 				key = ""
 			}
-			a := post(t, srv, GenerationsPath, key, tc.ct, tc.body)
-			if a.status != tc.status || a.errField("code") != tc.code || !strings.Contains(a.errField("message"), tc.detail) {
-				t.Fatalf("got %d %s %q: %s", a.status, a.errField("code"), a.errField("message"), a.raw)
+			a := arktest.Post(t, srv, GenerationsPath, key, tc.ct, tc.body)
+			if a.Status != tc.status || a.ErrField("code") != tc.code || !strings.Contains(a.ErrField("message"), tc.detail) {
+				t.Fatalf("got %d %s %q: %s", a.Status, a.ErrField("code"), a.ErrField("message"), a.Raw)
 			}
-			if id := a.errField("param"); id == "" || id != a.header.Get("X-Request-Id") {
-				t.Fatalf("param %q is not the request id %q", id, a.header.Get("X-Request-Id"))
+			if id := a.ErrField("param"); id == "" || id != a.Header.Get("X-Request-Id") {
+				t.Fatalf("param %q is not the request id %q", id, a.Header.Get("X-Request-Id"))
 			}
 		})
 	}
 }
 
 func TestSuccessShapes(t *testing.T) {
-	c := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	c := arktest.NewClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	f, srv := newServer(t, Options{Now: c.Now})
-	a := post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/flux.1-dev","prompt":"p","n":2,"size":"512x256","seed":3}`)
+	a := arktest.Post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/flux.1-dev","prompt":"p","n":2,"size":"512x256","seed":3}`)
 	var resp struct {
 		Created int64
 		Data    []struct {
@@ -156,14 +103,14 @@ func TestSuccessShapes(t *testing.T) {
 		}
 		Usage map[string]any
 	}
-	if err := json.Unmarshal(a.raw, &resp); err != nil || a.status != 200 {
-		t.Fatalf("%d %v %s", a.status, err, a.raw)
+	if err := json.Unmarshal(a.Raw, &resp); err != nil || a.Status != 200 {
+		t.Fatalf("%d %v %s", a.Status, err, a.Raw)
 	}
 	if resp.Created != c.Now().Unix() || len(resp.Data) != 2 || resp.Usage["input_tokens_details"] == nil {
-		t.Fatalf("answer %s", a.raw)
+		t.Fatalf("answer %s", a.Raw)
 	}
-	if !bytes.Contains(a.raw, []byte(`\u0026Signature=`)) {
-		t.Fatalf("signed URL not serialized with \\u0026: %s", a.raw)
+	if !bytes.Contains(a.Raw, []byte(`\u0026Signature=`)) {
+		t.Fatalf("signed URL not serialized with \\u0026: %s", a.Raw)
 	}
 	u := resp.Data[0].URL
 	if !strings.HasPrefix(u, srv.URL+"/image/") {
@@ -196,14 +143,14 @@ func TestSuccessShapes(t *testing.T) {
 
 	// b64_json carries the data: prefix; the same seed gives the same bytes.
 	b64 := func() []byte {
-		a := post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/FLUX.1-dev","prompt":"p","size":"256x256","seed":3,"response_format":"b64_json"}`)
+		a := arktest.Post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/FLUX.1-dev","prompt":"p","size":"256x256","seed":3,"response_format":"b64_json"}`)
 		var r struct {
 			Data []struct {
 				B64JSON string `json:"b64_json"`
 			}
 		}
-		if err := json.Unmarshal(a.raw, &r); err != nil || len(r.Data) != 1 {
-			t.Fatalf("%v %s", err, a.raw)
+		if err := json.Unmarshal(a.Raw, &r); err != nil || len(r.Data) != 1 {
+			t.Fatalf("%v %s", err, a.Raw)
 		}
 		s, ok := strings.CutPrefix(r.Data[0].B64JSON, "data:image/png;base64,")
 		if !ok {
@@ -220,16 +167,16 @@ func TestSuccessShapes(t *testing.T) {
 	}
 
 	// Kontext single follows the input image; text2image follows the aspect ratio.
-	a = post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/Flux-Kontext-Pro","prompt":"p","image":"`+pngURI(t, 300, 200)+`"}`)
-	if a.status != 200 {
-		t.Fatalf("%d %s", a.status, a.raw)
+	a = arktest.Post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/Flux-Kontext-Pro","prompt":"p","image":"`+arktest.PNGDataURI(t, 300, 200)+`"}`)
+	if a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Raw)
 	}
 	if rec := f.LastRequest(); rec.Path != GenerationsPath || !bytes.Contains(rec.Body, []byte("Flux-Kontext-Pro")) {
 		t.Fatalf("recorded %+v", rec)
 	}
-	a = post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/Flux-Kontext-Max-text2image","prompt":"p","n":4,"aspect_ratio":"16:9"}`)
-	if err := json.Unmarshal(a.raw, &resp); err != nil || len(resp.Data) != 4 {
-		t.Fatalf("%v %s", err, a.raw)
+	a = arktest.Post(t, srv, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/Flux-Kontext-Max-text2image","prompt":"p","n":4,"aspect_ratio":"16:9"}`)
+	if err := json.Unmarshal(a.Raw, &resp); err != nil || len(resp.Data) != 4 {
+		t.Fatalf("%v %s", err, a.Raw)
 	}
 }
 
@@ -240,18 +187,18 @@ func TestPublicURLAndScript(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	f.Script.Push(providertest.Fault{Status: 429, Body: "{}"})
-	if a := post(t, srv, "/modelverse"+GenerationsPath, DefaultKey, "application/json", `{"model":"stepfun-ai/step1x-edit","prompt":"p","image":"https://example.com/a.png"}`); a.status != 429 {
-		t.Fatalf("fault not applied: %d", a.status)
+	if a := arktest.Post(t, srv, "/modelverse"+GenerationsPath, DefaultKey, "application/json", `{"model":"stepfun-ai/step1x-edit","prompt":"p","image":"https://example.com/a.png"}`); a.Status != 429 {
+		t.Fatalf("fault not applied: %d", a.Status)
 	}
-	a := post(t, srv, "/modelverse"+GenerationsPath, DefaultKey, "application/json", `{"model":"stepfun-ai/step1x-edit","prompt":"p","image":"https://example.com/a.png"}`)
-	if !bytes.Contains(a.raw, []byte(`"url":"`+srv.URL+`/modelverse/image/`)) {
-		t.Fatalf("prefix missing from %s", a.raw)
+	a := arktest.Post(t, srv, "/modelverse"+GenerationsPath, DefaultKey, "application/json", `{"model":"stepfun-ai/step1x-edit","prompt":"p","image":"https://example.com/a.png"}`)
+	if !bytes.Contains(a.Raw, []byte(`"url":"`+srv.URL+`/modelverse/image/`)) {
+		t.Fatalf("prefix missing from %s", a.Raw)
 	}
 	f2 := New(Options{PublicURL: "http://sim.example:9090/modelverse"})
 	srv2 := httptest.NewServer(f2)
 	defer srv2.Close()
-	a = post(t, srv2, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/FLUX.1-dev","prompt":"p"}`)
-	if !bytes.Contains(a.raw, []byte(`"url":"http://sim.example:9090/modelverse/image/`)) {
-		t.Fatalf("PublicURL not used: %s", a.raw)
+	a = arktest.Post(t, srv2, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/FLUX.1-dev","prompt":"p"}`)
+	if !bytes.Contains(a.Raw, []byte(`"url":"http://sim.example:9090/modelverse/image/`)) {
+		t.Fatalf("PublicURL not used: %s", a.Raw)
 	}
 }
