@@ -36,7 +36,7 @@ type imageRef struct {
 
 // imagePath is the fake's path for an image: /fake-tos/<model>/<seed>_<w>x<h>_<n>.<format>.
 func imagePath(model string, ref imageRef, n uint64) string {
-	return fmt.Sprintf("/fake-tos/%s/%d_%dx%d_%d.%s", url.PathEscape(model), ref.Seed, ref.W, ref.H, n, ref.Format)
+	return "/fake-tos/" + url.PathEscape(model) + "/" + arkfake.ImageName(ref.Seed, ref.W, ref.H, n) + "." + ref.Format
 }
 
 // parseImagePath reads an image path back.
@@ -54,15 +54,8 @@ func parseImagePath(p string) (imageRef, bool) {
 	if !ok || (format != "jpeg" && format != "png") {
 		return imageRef{}, false
 	}
-	parts := strings.Split(base, "_")
-	if len(parts) != 3 {
-		return imageRef{}, false
-	}
-	seed, err1 := strconv.ParseInt(parts[0], 10, 64)
-	ws, hs, ok := strings.Cut(parts[1], "x")
-	w, err2 := strconv.Atoi(ws)
-	h, err3 := strconv.Atoi(hs)
-	if !ok || err1 != nil || err2 != nil || err3 != nil || w <= 0 || h <= 0 || w > 8192 || h > 8192 {
+	seed, w, h, ok := arkfake.ParseImageName(base)
+	if !ok {
 		return imageRef{}, false
 	}
 	return imageRef{Seed: seed, W: w, H: h, Format: format}, true

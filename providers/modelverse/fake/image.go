@@ -1,7 +1,6 @@
 package fake
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,15 +31,11 @@ func parseImagePath(p string) (imageRef, bool) {
 		return imageRef{}, false
 	}
 	base, ok := strings.CutSuffix(name, ".png")
-	parts := strings.Split(base, "_")
-	if !ok || len(parts) != 3 {
+	if !ok {
 		return imageRef{}, false
 	}
-	seed, err1 := strconv.ParseInt(parts[0], 10, 64)
-	ws, hs, ok := strings.Cut(parts[1], "x")
-	w, err2 := strconv.Atoi(ws)
-	h, err3 := strconv.Atoi(hs)
-	if !ok || err1 != nil || err2 != nil || err3 != nil || w <= 0 || h <= 0 || w > 8192 || h > 8192 {
+	seed, w, h, ok := arkfake.ParseImageName(base)
+	if !ok {
 		return imageRef{}, false
 	}
 	return imageRef{Seed: seed, W: w, H: h}, true
@@ -48,7 +43,7 @@ func parseImagePath(p string) (imageRef, bool) {
 
 // imageURL returns the signed URL of an image, valid for the fake's URL lifetime from now.
 func (f *Fake) imageURL(base string, ref imageRef, now time.Time) string {
-	p := fmt.Sprintf("/image/%d_%dx%d_%d.png", ref.Seed, ref.W, ref.H, f.srv.NextSeq())
+	p := "/image/" + arkfake.ImageName(ref.Seed, ref.W, ref.H, f.srv.NextSeq()) + ".png"
 	exp := strconv.FormatInt(now.Add(f.srv.TTL()).Unix(), 10)
 	return base + p + "?Expires=" + exp + "&Signature=" + f.srv.Sign(p, exp)
 }

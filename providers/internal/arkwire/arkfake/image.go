@@ -2,10 +2,13 @@ package arkfake
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"strconv"
+	"strings"
 )
 
 // Grey returns the pixels of a w×h grey image whose row y is row(x, k) for k = y·b/4 + c
@@ -53,3 +56,25 @@ var greys = func() color.Palette {
 	}
 	return p
 }()
+
+// ImageName is the file name, without extension, under which a fake serves the n-th image it
+// made: <seed>_<w>x<h>_<n>.
+func ImageName(seed int64, w, h int, n uint64) string {
+	return fmt.Sprintf("%d_%dx%d_%d", seed, w, h, n)
+}
+
+// ParseImageName reads an ImageName back. It refuses sides outside 1…8192; n is not read.
+func ParseImageName(name string) (seed int64, w, h int, ok bool) {
+	parts := strings.Split(name, "_")
+	if len(parts) != 3 {
+		return 0, 0, 0, false
+	}
+	seed, err1 := strconv.ParseInt(parts[0], 10, 64)
+	ws, hs, ok := strings.Cut(parts[1], "x")
+	w, err2 := strconv.Atoi(ws)
+	h, err3 := strconv.Atoi(hs)
+	if !ok || err1 != nil || err2 != nil || err3 != nil || w <= 0 || h <= 0 || w > 8192 || h > 8192 {
+		return 0, 0, 0, false
+	}
+	return seed, w, h, true
+}
