@@ -12,5 +12,6 @@
 // adapter where a decision is the vendor's (classifying an error code, for example).
 //
 // Everything in this package is pure except Channel.Post, which performs the request through the
-// channel's HTTP client. The fake upstreams' common skeleton is in the arkfake subpackage.
+// channel's HTTP client, and Channel.LogError, which writes to the channel's logger. The fake
+// upstreams' common skeleton is in the arkfake subpackage, the tests' common helpers in arktest.
 package arkwire
