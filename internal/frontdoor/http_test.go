@@ -1,6 +1,7 @@
 package frontdoor_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/internal/gatewaytest"
 )
 
@@ -219,5 +221,15 @@ func TestPartialDeliveryAndWithheldImages(t *testing.T) {
 	resp, body = do(t, g, jsonReq(`{"model":"sandbox-image","prompt":"x [sandbox:withhold=2]","n":2,"size":"64x64"}`))
 	if resp.StatusCode != 400 || !strings.Contains(string(body), "content_policy_violation") {
 		t.Fatalf("all withheld: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestURLsKeepALiteralAmpersand(t *testing.T) {
+	var buf bytes.Buffer
+	bw := bufio.NewWriter(&buf)
+	frontdoor.WriteStringForTest(bw, "https://x/y.png?a=1&b=<2>")
+	bw.Flush()
+	if got := buf.String(); got != `"https://x/y.png?a=1&b=<2>"` {
+		t.Fatalf("got %s", got)
 	}
 }

@@ -2,6 +2,7 @@ package frontdoor
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -65,9 +66,14 @@ func writeImages(w http.ResponseWriter, created int64, items []item) error {
 	return bw.Flush()
 }
 
+// writeString writes s as a JSON string without HTML escaping, so signed URLs keep a literal '&'
+// (not "\u0026", which confuses people reading responses with curl).
 func writeString(bw *bufio.Writer, s string) {
-	b, _ := json.Marshal(s)
-	bw.Write(b)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // writeJSON writes v as a JSON response.

@@ -1,0 +1,4 @@
+package frontdoor
+
+// WriteStringForTest exposes writeString to the external tests.
+var WriteStringForTest = writeString
