@@ -2,7 +2,11 @@ package providers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -148,3 +152,39 @@ type Config struct {
 
 // Factory builds a provider instance from its configuration.
 type Factory func(Config) (Provider, error)
+
+// Check validates the parts of a channel's configuration every HTTP adapter shares and returns
+// a copy with the defaults filled in: an API key is required; options not in allowed are
+// refused; an empty BaseURL becomes defaultBase, which must be an absolute http(s) URL; Name
+// defaults to provider, HTTP to a plain client and Logger to a no-op logger. Errors start with
+// the provider's name and never contain the key.
+func (c Config) Check(provider, defaultBase string, allowed ...string) (Config, error) {
+	if c.APIKey == "" {
+		return c, fmt.Errorf("%s: an API key is required (%s_API_KEY)", provider,
+			strings.ToUpper(strings.ReplaceAll(provider, "-", "_")))
+	}
+	for k := range c.Options {
+		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return c, fmt.Errorf("%s: unknown option %q (this adapter takes no options)", provider, k)
+			}
+			return c, fmt.Errorf("%s: unknown option %q (known: %s)", provider, k, strings.Join(allowed, ", "))
+		}
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = defaultBase
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("%s: the base URL is not an absolute http(s) URL", provider)
+	}
+	if c.Name == "" {
+		c.Name = provider
+	}
+	if c.HTTP == nil {
+		c.HTTP = &http.Client{}
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c, nil
+}

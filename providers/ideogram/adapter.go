@@ -73,40 +73,26 @@ type Adapter struct {
 
 // New builds an Ideogram channel from its configuration.
 func New(cfg providers.Config) (*Adapter, error) {
-	layout := LayoutOfficial
-	for k, v := range cfg.Options {
-		switch k {
-		case OptionLayout:
-			layout = strings.ToLower(strings.TrimSpace(v))
-		default:
-			return nil, fmt.Errorf("ideogram: unknown option %q (known: %s)", k, OptionLayout)
-		}
-	}
-	base := strings.TrimSpace(cfg.BaseURL)
+	layout := strings.ToLower(strings.TrimSpace(cfg.Options[OptionLayout]))
+	defaultBase := DefaultBaseURL
 	switch layout {
 	case LayoutOfficial, "":
-		if base == "" {
-			base = DefaultBaseURL
-		}
 	case LayoutAiHubMix:
-		if base == "" {
-			base = AiHubMixBaseURL
-		}
+		defaultBase = AiHubMixBaseURL
 	default:
 		return nil, fmt.Errorf("ideogram: option %s must be %q or %q, not %q", OptionLayout, LayoutOfficial, LayoutAiHubMix, layout)
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("ideogram: base URL %q is not an absolute http(s) URL", base)
+	cfg.BaseURL = strings.TrimSpace(cfg.BaseURL)
+	cfg, err := cfg.Check(Name, defaultBase, OptionLayout)
+	if err != nil {
+		return nil, err
 	}
+	u, _ := url.Parse(cfg.BaseURL) // Check made sure it parses
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("ideogram: base URL %q must not have a query or fragment", base)
+		return nil, fmt.Errorf("ideogram: base URL %q must not have a query or fragment", cfg.BaseURL)
 	}
 	if layout == LayoutAiHubMix && strings.Trim(u.Path, "/") == "" {
 		u.Path = "/ideogram"
-	}
-	if cfg.APIKey == "" {
-		return nil, fmt.Errorf("ideogram: an API key is required (IDEOGRAM_API_KEY)")
 	}
 	a := &Adapter{
 		name:     cfg.Name,
@@ -119,17 +105,8 @@ func New(cfg providers.Config) (*Adapter, error) {
 		models:   Catalog(),
 		now:      time.Now,
 	}
-	if a.name == "" {
-		a.name = Name
-	}
 	if a.timeout <= 0 {
 		a.timeout = DefaultTimeout
-	}
-	if a.client == nil {
-		a.client = &http.Client{}
-	}
-	if a.log == nil {
-		a.log = zap.NewNop()
 	}
 	return a, nil
 }

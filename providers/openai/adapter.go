@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,29 +95,17 @@ type client struct {
 	headers  http.Header
 }
 
-func newClient(cfg providers.Config, defaultBase string, allowed ...string) (*client, error) {
-	for k := range cfg.Options {
-		if !slices.Contains(allowed, k) {
-			return nil, fmt.Errorf("unknown option %q (known: %s)", k, strings.Join(allowed, ", "))
-		}
+func newClient(provider string, cfg providers.Config, defaultBase string, allowed ...string) (*client, error) {
+	if cfg.BaseURL == "" && defaultBase == "" {
+		return nil, fmt.Errorf("%s: a base URL is required (for example https://api.example.com/v1)", provider)
 	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = defaultBase
-	}
-	if base == "" {
-		return nil, fmt.Errorf("a base URL is required (for example https://api.example.com/v1)")
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("base URL %q is not an absolute http(s) URL", base)
-	}
-	if cfg.APIKey == "" {
-		return nil, fmt.Errorf("an API key is required")
+	cfg, err := cfg.Check(provider, defaultBase, allowed...)
+	if err != nil {
+		return nil, err
 	}
 	c := &client{
 		name:     cfg.Name,
-		baseURL:  strings.TrimRight(base, "/"),
+		baseURL:  strings.TrimRight(cfg.BaseURL, "/"),
 		apiKey:   cfg.APIKey,
 		timeout:  cfg.Timeout,
 		maxBytes: cfg.MaxResponseBytes,
@@ -132,12 +118,6 @@ func newClient(cfg providers.Config, defaultBase string, allowed ...string) (*cl
 	}
 	if c.maxBytes <= 0 {
 		c.maxBytes = providers.DefaultMaxResponseBytes
-	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
-	if c.log == nil {
-		c.log = zap.NewNop()
 	}
 	if v := cfg.Options[OptOrganization]; v != "" {
 		c.headers.Set("OpenAI-Organization", v)
@@ -230,9 +210,9 @@ type Adapter struct {
 
 // New builds an OpenAI channel. Options: OptOrganization, OptProject.
 func New(cfg providers.Config) (*Adapter, error) {
-	c, err := newClient(cfg, DefaultBaseURL, OptOrganization, OptProject)
+	c, err := newClient(Name, cfg, DefaultBaseURL, OptOrganization, OptProject)
 	if err != nil {
-		return nil, fmt.Errorf("openai: %w", err)
+		return nil, err
 	}
 	if c.name == "" {
 		c.name = Name
@@ -293,10 +273,10 @@ type Compatible struct {
 // NewCompatible builds an OpenAI-compatible channel. The base URL is required. Options:
 // OptSizeField, OptExtensions, OptResponseFormat, OptMaxN, OptURLTTL, OptOrganization, OptProject.
 func NewCompatible(cfg providers.Config) (*Compatible, error) {
-	c, err := newClient(cfg, "", OptSizeField, OptExtensions, OptResponseFormat, OptMaxN, OptURLTTL,
+	c, err := newClient(CompatibleName, cfg, "", OptSizeField, OptExtensions, OptResponseFormat, OptMaxN, OptURLTTL,
 		OptOrganization, OptProject)
 	if err != nil {
-		return nil, fmt.Errorf("openai-compatible: %w", err)
+		return nil, err
 	}
 	if c.name == "" {
 		c.name = CompatibleName

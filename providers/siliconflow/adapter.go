@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
@@ -50,32 +49,15 @@ type Adapter struct {
 // New builds a SiliconFlow channel from cfg. It needs an API key; an empty BaseURL means
 // DefaultBaseURL and a zero Timeout means DefaultTimeout. The adapter takes no Options.
 func New(cfg providers.Config) (*Adapter, error) {
-	if cfg.APIKey == "" {
-		return nil, errors.New("siliconflow: an API key is required (SILICONFLOW_API_KEY)")
+	cfg, err := cfg.Check(Name, DefaultBaseURL)
+	if err != nil {
+		return nil, err
 	}
-	for k := range cfg.Options {
-		return nil, fmt.Errorf("siliconflow: unknown option %q (this adapter takes no options)", k)
-	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	endpoint, err := sfwire.Endpoint(base)
+	endpoint, err := sfwire.Endpoint(cfg.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("siliconflow: %w", err)
 	}
-	name := cfg.Name
-	if name == "" {
-		name = Name
-	}
-	hc := cfg.HTTP
-	if hc == nil {
-		hc = &http.Client{}
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
+	name, hc, log := cfg.Name, cfg.HTTP, cfg.Logger
 	a := &Adapter{
 		name: name,
 		caller: sfwire.Caller{Provider: name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: hc,

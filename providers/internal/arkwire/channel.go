@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -45,41 +44,22 @@ type Channel struct {
 // absolute http(s) URL. The channel is named vendor unless cfg names it, waits defaultTimeout
 // unless cfg sets a timeout, and uses a plain client and no logging unless cfg gives them.
 func NewChannel(vendor, defaultBase string, defaultTimeout time.Duration, cfg providers.Config) (*Channel, error) {
-	if cfg.APIKey == "" {
-		return nil, fmt.Errorf("%s: an API key is required", vendor)
-	}
-	for k := range cfg.Options {
-		return nil, fmt.Errorf("%s: unknown option %q (the adapter takes none)", vendor, k)
-	}
-	base := cfg.BaseURL
-	if base == "" {
-		base = defaultBase
-	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: base URL %q is not an absolute http(s) URL", vendor, base)
+	cfg, err := cfg.Check(vendor, defaultBase)
+	if err != nil {
+		return nil, err
 	}
 	c := &Channel{
 		Vendor:   vendor,
 		Name:     cfg.Name,
-		Endpoint: strings.TrimRight(base, "/") + Path,
+		Endpoint: strings.TrimRight(cfg.BaseURL, "/") + Path,
 		APIKey:   cfg.APIKey,
 		Timeout:  cfg.Timeout,
 		MaxBytes: cfg.MaxResponseBytes,
 		HTTP:     cfg.HTTP,
 		Log:      cfg.Logger,
 	}
-	if c.Name == "" {
-		c.Name = vendor
-	}
 	if c.Timeout <= 0 {
 		c.Timeout = defaultTimeout
-	}
-	if c.HTTP == nil {
-		c.HTTP = &http.Client{}
-	}
-	if c.Log == nil {
-		c.Log = zap.NewNop()
 	}
 	return c, nil
 }
