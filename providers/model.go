@@ -2,6 +2,7 @@ package providers
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,23 @@ type Model struct {
 	Price                 Price
 	// URLTTL is how long the upstream's image URLs stay valid.
 	URLTTL time.Duration
+}
+
+// CloneModels returns a deep copy of ms (slices included), so a caller can change the copy
+// without touching an adapter's built-in catalog.
+func CloneModels(ms []Model) []Model {
+	out := slices.Clone(ms)
+	for i := range out {
+		m := &out[i]
+		m.Operations = slices.Clone(m.Operations)
+		m.Size.Sizes = slices.Clone(m.Size.Sizes)
+		m.Size.AspectRatios = slices.Clone(m.Size.AspectRatios)
+		m.Qualities = slices.Clone(m.Qualities)
+		m.Styles = slices.Clone(m.Styles)
+		m.Extras = slices.Clone(m.Extras)
+		m.Price.Tiers = slices.Clone(m.Price.Tiers)
+	}
+	return out
 }
 
 // Supports reports whether the model takes op.

@@ -64,7 +64,7 @@ func New(cfg providers.Config) (*Adapter, error) {
 func (a *Adapter) Name() string { return a.ch.Name }
 
 // Models returns a copy of the built-in catalog.
-func (a *Adapter) Models() []providers.Model { return arkwire.CloneModels(catalog) }
+func (a *Adapter) Models() []providers.Model { return providers.CloneModels(catalog) }
 
 // Generate makes an image from a prompt, with reference images on the models that take them.
 func (a *Adapter) Generate(ctx context.Context, req *providers.Request) (*providers.Result, error) {

@@ -54,7 +54,7 @@ func New(cfg providers.Config) (*Adapter, error) {
 func (a *Adapter) Name() string { return a.ch.Name }
 
 // Models returns a copy of the built-in catalog.
-func (a *Adapter) Models() []providers.Model { return arkwire.CloneModels(catalog) }
+func (a *Adapter) Models() []providers.Model { return providers.CloneModels(catalog) }
 
 // Generate makes images from a prompt: FLUX.1-dev (optionally from one reference image) and the
 // Kontext text2image models.

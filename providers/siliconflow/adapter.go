@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,13 +56,12 @@ func New(cfg providers.Config) (*Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("siliconflow: %w", err)
 	}
-	name, hc, log := cfg.Name, cfg.HTTP, cfg.Logger
 	a := &Adapter{
-		name: name,
-		caller: sfwire.Caller{Provider: name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: hc,
+		name: cfg.Name,
+		caller: sfwire.Caller{Provider: cfg.Name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: cfg.HTTP,
 			Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes, TraceHeader: traceHeader},
 		models: Catalog(),
-		log:    log,
+		log:    cfg.Logger,
 		now:    time.Now,
 	}
 	a.byID = make(map[string]*providers.Model, len(a.models))
@@ -77,20 +75,7 @@ func New(cfg providers.Config) (*Adapter, error) {
 func (a *Adapter) Name() string { return a.name }
 
 // Models returns the built-in catalog; the slice and its models are the caller's to keep.
-func (a *Adapter) Models() []providers.Model {
-	out := make([]providers.Model, len(a.models))
-	for i, m := range a.models {
-		m.Operations = slices.Clone(m.Operations)
-		m.Size.Sizes = slices.Clone(m.Size.Sizes)
-		m.Size.AspectRatios = slices.Clone(m.Size.AspectRatios)
-		m.Extras = slices.Clone(m.Extras)
-		m.Qualities = slices.Clone(m.Qualities)
-		m.Styles = slices.Clone(m.Styles)
-		m.Price.Tiers = slices.Clone(m.Price.Tiers)
-		out[i] = m
-	}
-	return out
-}
+func (a *Adapter) Models() []providers.Model { return providers.CloneModels(a.models) }
 
 // Generate makes images from a prompt, and from a reference image on the image-to-image models
 // (SDXL, SD 2.1, Kolors).

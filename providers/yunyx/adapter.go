@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -50,13 +49,12 @@ func New(cfg providers.Config) (*Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("yunyx: %w", err)
 	}
-	name, hc, log := cfg.Name, cfg.HTTP, cfg.Logger
 	a := &Adapter{
-		name: name,
-		caller: sfwire.Caller{Provider: name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: hc,
+		name: cfg.Name,
+		caller: sfwire.Caller{Provider: cfg.Name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: cfg.HTTP,
 			Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes},
 		models: Catalog(),
-		log:    log,
+		log:    cfg.Logger,
 		now:    time.Now,
 	}
 	a.byID = make(map[string]*providers.Model, len(a.models))
@@ -70,18 +68,7 @@ func New(cfg providers.Config) (*Adapter, error) {
 func (a *Adapter) Name() string { return a.name }
 
 // Models returns the built-in catalog; the slice and its models are the caller's to keep.
-func (a *Adapter) Models() []providers.Model {
-	out := make([]providers.Model, len(a.models))
-	for i, m := range a.models {
-		m.Operations = slices.Clone(m.Operations)
-		m.Size.Sizes = slices.Clone(m.Size.Sizes)
-		m.Size.AspectRatios = slices.Clone(m.Size.AspectRatios)
-		m.Extras = slices.Clone(m.Extras)
-		m.Price.Tiers = slices.Clone(m.Price.Tiers)
-		out[i] = m
-	}
-	return out
-}
+func (a *Adapter) Models() []providers.Model { return providers.CloneModels(a.models) }
 
 // Generate makes one image from a prompt.
 func (a *Adapter) Generate(ctx context.Context, req *providers.Request) (*providers.Result, error) {

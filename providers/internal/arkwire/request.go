@@ -95,19 +95,3 @@ func CheckImages(m *providers.Model, op providers.Operation, ims []providers.Ima
 	}
 	return nil
 }
-
-// CloneModels returns a deep copy of ms, so callers cannot change a built-in catalog.
-func CloneModels(ms []providers.Model) []providers.Model {
-	out := slices.Clone(ms)
-	for i := range out {
-		m := &out[i]
-		m.Operations = slices.Clone(m.Operations)
-		m.Size.Sizes = slices.Clone(m.Size.Sizes)
-		m.Size.AspectRatios = slices.Clone(m.Size.AspectRatios)
-		m.Qualities = slices.Clone(m.Qualities)
-		m.Styles = slices.Clone(m.Styles)
-		m.Extras = slices.Clone(m.Extras)
-		m.Price.Tiers = slices.Clone(m.Price.Tiers)
-	}
-	return out
-}
