@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: run test test-short build sim bench fuzz vet fmt clean
+.PHONY: run test test-short build sim bench bench-load fuzz vet fmt clean
 
 ## run: start the gateway on 127.0.0.1:8080 with the embedded defaults (SQLite in ./data, sandbox provider)
 run:
@@ -28,6 +28,10 @@ sim:
 ## bench: run the benchmarks
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-load: side-by-side load benchmark (direct, bare reverse proxy, imagegw lean and governed on Postgres + Redis); LOADFLAGS='-runs 3 -setups all' etc.
+bench-load:
+	$(GO) run ./cmd/imagegw-load $(LOADFLAGS)
 
 vet:
 	$(GO) vet ./...

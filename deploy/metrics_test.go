@@ -128,7 +128,8 @@ func (s schema) add(t *testing.T, name string, mi *metricInfo) {
 
 // codeSchema collects the metric families by constructing the collectors the way the gateway
 // does: internal/metrics.New (its fields, and the Go and process collectors it registers),
-// ratelimit.NewMetrics, billing.NewMetrics and the usage recorder's metrics.
+// ratelimit.NewMetrics, billing.NewMetrics (with the escrow's gauges) and the usage recorder's
+// metrics.
 func codeSchema(t *testing.T) schema {
 	t.Helper()
 	s := schema{}
@@ -163,7 +164,11 @@ func codeSchema(t *testing.T) schema {
 	}
 
 	br := &recordingRegisterer{reg: prometheus.NewRegistry()}
-	if _, err := billing.NewMetrics(br); err != nil {
+	bm, err := billing.NewMetrics(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bm.ObserveEscrow(billing.NewEscrow(billing.EscrowOptions{})); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range br.collectors {

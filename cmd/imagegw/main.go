@@ -97,7 +97,7 @@ func loadConfig(name string, args []string, extra func(*flag.FlagSet)) (*config.
 	return c, fs, nil
 }
 
-func serve(args []string) error {
+func serve(args []string) (err error) {
 	var noBootstrap bool
 	c, _, err := loadConfig("serve", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&noBootstrap, "no-bootstrap", false, "do not create a first API key when there is none")
@@ -116,7 +116,10 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		// Usage events that could not be made durable make the exit code non-zero.
+		err = errors.Join(err, a.Close())
+	}()
 	return a.Run(ctx, func(addr string) {
 		if noBootstrap {
 			return

@@ -47,6 +47,13 @@ type App struct {
 	Metrics *metrics.Metrics
 	Images  *imagestore.Store
 	Server  *server.Server
+	// Recorder is the usage ledger's journal.
+	Recorder *usage.Recorder
+	// Escrow holds this replica's slices of key budgets.
+	Escrow *billing.Escrow
+
+	// lost is set when Close could not make every usage event durable.
+	lost error
 
 	closers []func()
 	// stop ends the background loops (hold sweeper, image sweeper); bg waits for them.
@@ -149,12 +156,14 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	if err != nil {
 		return nil, err
 	}
-	a.Auth = auth.NewAuthenticator(a.Store, c.Limits.KeyCacheTTL.D())
+	a.Auth = auth.New(a.Store, auth.Options{TTL: c.Limits.KeyCacheTTL.D(), Timeout: c.Store.Timeout.D(),
+		StaleFor: c.Limits.KeyStaleFor.D(), Logger: log.Named("auth"), StaleServes: a.Metrics.KeyStaleServes})
 	mtr, err := a.newMeter(ctx, channels)
 	if err != nil {
 		return nil, err
 	}
-	a.Images, err = imagestore.Open(c.Images.Dir, c.Images.TTL.D())
+	a.Images, err = imagestore.Open(imagestore.Options{Dir: c.Images.Dir, TTL: c.Images.TTL.D(), MaxBytes: c.Images.MaxBytes,
+		Bytes: a.Metrics.HostedImageBytes, Evictions: a.Metrics.HostedImageEvictions})
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +184,7 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	}
 	a.Server = server.New(server.Options{
 		Addr: c.Addr, Logger: log, Metrics: a.Metrics, MaxBodyBytes: c.Limits.MaxBodyBytes,
-		Ready: a.Store.Ping, ShutdownTimeout: c.ShutdownTimeout.D(),
+		Ready: a.Store.Ping, ShutdownTimeout: c.ShutdownTimeout.D(), MaxInFlight: c.Limits.MaxInFlight,
 		Mount: func(r chi.Router) {
 			fd.Routes(r)
 			if adm != nil {
@@ -187,7 +196,7 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	return a, nil
 }
 
-// newMeter builds billing, rate limiting and the usage ledger, and starts the hold sweeper.
+// newMeter builds billing (with the budget escrow), rate limiting and the usage ledger.
 func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.Meter, error) {
 	c, log := a.Config, a.Logger
 	engine, err := billing.New(c.Billing.Currency, c.Billing.Rates)
@@ -213,7 +222,8 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 	if err != nil {
 		return nil, err
 	}
-	local := ratelimit.NewLocal(ratelimit.LocalOptions{Metrics: rm})
+	local := ratelimit.NewLocal(ratelimit.LocalOptions{Metrics: rm, LeaseTTL: c.RateLimit.LeaseTTL.D()})
+	a.closers = append(a.closers, func() { _ = local.Close() }) // stops its lease renewal
 	var limiter ratelimit.Limiter = local
 	if u := c.RedisURL.Value(); u != "" {
 		ro, err := ratelimit.ClientOptions(u)
@@ -226,32 +236,47 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 		if err != nil {
 			return nil, err
 		}
-		limiter = ratelimit.NewRedis(rc, ratelimit.RedisOptions{Timeout: c.RateLimit.RedisTimeout.D(), Policy: policy,
-			Fallback: local, Logger: log.Named("ratelimit"), Metrics: rm})
+		rl := ratelimit.NewRedis(rc, ratelimit.RedisOptions{Timeout: c.RateLimit.RedisTimeout.D(), Policy: policy,
+			Fallback: local, LeaseTTL: c.RateLimit.LeaseTTL.D(), Logger: log.Named("ratelimit"), Metrics: rm})
+		// Runs before the client closes: stops lease renewal, flushes queued releases.
+		a.closers = append(a.closers, func() { _ = rl.Close() })
+		limiter = rl
 	}
 	chLimits := map[string]meter.Limits{}
 	for _, ch := range c.Providers {
 		chLimits[ch.Name] = meter.Limits{RPM: ch.RPM, IPM: ch.IPM, Concurrency: ch.Concurrency}
 	}
-	rec, err := usage.Open(ctx, a.Store, usage.Options{Dir: c.Billing.OutboxDir, Logger: log.Named("usage"), Registerer: a.Metrics.Registry})
+	rec, err := usage.Open(ctx, a.Store, usage.Options{Dir: c.Billing.OutboxDir, NoSync: !c.Billing.JournalFsync,
+		WriteTimeout: 5 * c.Store.Timeout.D(), Logger: log.Named("usage"), Registerer: a.Metrics.Registry})
 	if err != nil {
 		return nil, fmt.Errorf("usage ledger: %w", err)
 	}
-	// Closers run in reverse: the recorder flushes before the store closes.
+	a.Recorder = rec
+	escrow := billing.NewEscrow(billing.EscrowOptions{Store: a.Store, TTL: c.Billing.SliceTTL.D(), Window: c.Billing.SliceWindow.D(),
+		Timeout: c.Store.Timeout.D(), Landed: rec.Landed, Logger: log.Named("billing"), Metrics: bm})
+	a.Escrow = escrow
+	if err := bm.ObserveEscrow(escrow); err != nil {
+		return nil, err
+	}
+	// Closers run in reverse: slices are given back, then the recorder flushes, then the store
+	// closes.
 	a.closers = append(a.closers, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout.D())
 		defer cancel()
 		if err := rec.Close(cctx); err != nil {
-			log.Error("usage ledger: flush at shutdown", zap.Error(err))
+			log.Error("usage ledger: events lost at shutdown", zap.Error(err))
+			a.lost = err
 		}
+	}, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), c.Store.Timeout.D())
+		defer cancel()
+		escrow.Close(cctx)
 	})
-	a.background(ctx, func(ctx context.Context) {
-		billing.RunSweeper(ctx, a.Store, billing.SweeperOptions{Logger: log.Named("billing"), Metrics: bm})
-	})
+	a.background(ctx, escrow.Run)
 	return meter.New(meter.Options{
 		Store: a.Store, Engine: engine, Limiter: limiter, Recorder: rec, Metrics: bm, Logger: log.Named("meter"),
 		KeyDefaults: meter.Limits{RPM: c.RateLimit.RPM, IPM: c.RateLimit.IPM, MPPM: c.RateLimit.MPPM, Concurrency: c.RateLimit.Concurrency},
-		Channels:    chLimits, HoldTTL: c.Billing.HoldTTL.D(),
+		Channels:    chLimits, Escrow: escrow, StoreTimeout: c.Store.Timeout.D(), LeaseTTL: c.RateLimit.LeaseTTL.D(),
 	}), nil
 }
 
@@ -327,8 +352,10 @@ func (a *App) Run(ctx context.Context, ready func(addr string)) error {
 	return err
 }
 
-// Close stops the background loops and releases everything New opened, in reverse order.
-func (a *App) Close() {
+// Close stops the background loops and releases everything New opened, in reverse order. It
+// returns an error when usage events could not be made durable during the gateway's life (their
+// requests were refused); the command exits non-zero then.
+func (a *App) Close() error {
 	if a.stop != nil {
 		a.stop()
 	}
@@ -337,6 +364,7 @@ func (a *App) Close() {
 		a.closers[i]()
 	}
 	a.closers = nil
+	return a.lost
 }
 
 // ListenURL turns a listen address into a base URL a user can paste.

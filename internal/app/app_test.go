@@ -187,7 +187,7 @@ func TestMetricsExposed(t *testing.T) {
 		`imagegw_errors_total{fault="provider",kind="upstream_timeout"} 1`,
 		`imagegw_billing_cost_total{currency="USD",model="sandbox-image"} 0.02`,
 		`imagegw_http_in_flight_requests`,
-		`imagegw_usage_queue_depth`,
+		`imagegw_usage_pending_events`, `imagegw_usage_journal_bytes`, `imagegw_billing_holds_open`,
 		`imagegw_ratelimit_fallback_active`,
 	} {
 		if !strings.Contains(text, want) {

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/imagegw/imagegw/internal/store"
@@ -55,43 +54,9 @@ func Create(ctx context.Context, st store.Store, k *store.Key) (string, error) {
 	return secret, nil
 }
 
-// Authenticator resolves bearer secrets to keys through a short-lived cache.
-type Authenticator struct {
-	st  store.Store
-	ttl time.Duration
-	now func() time.Time
-
-	mu       sync.Mutex
-	cache    map[string]cached
-	inflight map[string]*lookup
-}
-
-type cached struct {
-	key     *store.Key // nil: no such key
-	expires time.Time
-}
-
-type lookup struct {
-	done chan struct{}
-	key  *store.Key
-	err  error
-}
-
-// maxCached bounds the cache; past it the cache starts over (invalid keys cannot grow it forever).
-const maxCached = 100_000
-
-// NewAuthenticator returns an Authenticator whose cached answers live ttl (a revoked key stops
-// working within ttl; a revocation made through this process stops it at once).
-func NewAuthenticator(st store.Store, ttl time.Duration) *Authenticator {
-	if ttl <= 0 {
-		ttl = 5 * time.Second
-	}
-	return &Authenticator{st: st, ttl: ttl, now: time.Now, cache: map[string]cached{}, inflight: map[string]*lookup{}}
-}
-
 // Authenticate checks an Authorization header value ("Bearer <secret>") and returns the key.
 // Failures are *providers.Error of KindUnauthenticated with a message saying why; a store
-// failure is KindUnavailable.
+// failure or timeout (when no stale answer may be used) is KindUnavailable with a RetryAfter.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (*store.Key, error) {
 	secret, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok {
@@ -103,7 +68,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*store
 	}
 	k, err := a.lookup(ctx, Hash(secret))
 	if err != nil {
-		return nil, &providers.Error{Kind: providers.KindUnavailable, Message: "the key store is unavailable", Err: err}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil, &providers.Error{Kind: providers.KindCanceled, Message: "The request was canceled.", Err: err}
+		}
+		return nil, &providers.Error{Kind: providers.KindUnavailable, Message: "The key store is unavailable; retry shortly.",
+			RetryAfter: StoreRetryAfter, Err: err}
 	}
 	now := a.now()
 	switch {
@@ -127,59 +96,6 @@ func Mask(secret string) string {
 		return "****"
 	}
 	return secret[:6] + "…" + secret[len(secret)-2:]
-}
-
-func (a *Authenticator) lookup(ctx context.Context, hash string) (*store.Key, error) {
-	a.mu.Lock()
-	if c, ok := a.cache[hash]; ok && a.now().Before(c.expires) {
-		a.mu.Unlock()
-		return c.key, nil
-	}
-	if l, ok := a.inflight[hash]; ok {
-		a.mu.Unlock()
-		select {
-		case <-l.done:
-			return l.key, l.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	l := &lookup{done: make(chan struct{})}
-	a.inflight[hash] = l
-	a.mu.Unlock()
-
-	k, err := a.st.KeyByHash(context.WithoutCancel(ctx), hash)
-	if errors.Is(err, store.ErrNotFound) {
-		k, err = nil, nil
-	}
-	l.key, l.err = k, err
-
-	a.mu.Lock()
-	delete(a.inflight, hash)
-	if err == nil {
-		if len(a.cache) >= maxCached {
-			clear(a.cache)
-		}
-		ttl := a.ttl
-		if k == nil {
-			ttl = min(ttl, time.Second)
-		}
-		a.cache[hash] = cached{key: k, expires: a.now().Add(ttl)}
-	}
-	a.mu.Unlock()
-	close(l.done)
-	return k, err
-}
-
-// Forget drops every cached answer for the key id (after an update or revocation in this process).
-func (a *Authenticator) Forget(keyID string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for h, c := range a.cache {
-		if c.key != nil && c.key.ID == keyID {
-			delete(a.cache, h)
-		}
-	}
 }
 
 // AdminTokenOK compares a bearer header against the admin token in constant time. An empty

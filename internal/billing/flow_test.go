@@ -43,35 +43,34 @@ func createKey(t *testing.T, st store.Store, id, budget, period string) *store.K
 	return k
 }
 
-// admit and finish are the Meter's sequence around one request: quote → free images → hold,
-// then settle (or release) → the ledger event.
+// admit and finish are the Meter's sequence around one request: quote → free images → hold in
+// the escrow, then settle (or release) → the ledger event, which moves the charge to the spend.
 type admitted struct {
 	quote  billing.Quote
 	free   int
 	period time.Time
-	held   bool
+	hold   *billing.Hold
+	at     time.Time
 }
 
-func admit(ctx context.Context, e *billing.Engine, st store.Store, k *store.Key, public string, m *providers.Model, req *providers.Request, reqID string, now time.Time) (*admitted, error) {
+func admit(ctx context.Context, e *billing.Engine, es *billing.Escrow, st store.Store, k *store.Key, public string, m *providers.Model, req *providers.Request, now time.Time) (*admitted, error) {
 	q, err := e.Quote(m, req)
 	if err != nil {
 		return nil, err
 	}
-	a := &admitted{quote: q, period: billing.PeriodStart(k.BudgetPeriod, now)}
+	a := &admitted{quote: q, period: billing.PeriodStart(k.BudgetPeriod, now), at: now}
 	if q.FreeImages > 0 {
 		if a.free, err = st.ConsumeFreeImages(ctx, k.ID, public, q.Images, q.FreeImages); err != nil {
 			return nil, err
 		}
 	}
-	hold := store.Hold{ID: reqID, KeyID: k.ID, Amount: q.ForCharged(q.Images, a.free), PeriodStart: a.period,
-		CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
-	if err := st.PlaceHold(ctx, hold); err != nil {
+	a.hold, err = es.Hold(ctx, k.ID, k.BudgetPeriod, a.period, q.ForCharged(q.Images, a.free))
+	if err != nil {
 		if a.free > 0 {
 			_ = st.ReturnFreeImages(ctx, k.ID, public, a.free)
 		}
 		return nil, err
 	}
-	a.held = true
 	return a, nil
 }
 
@@ -82,10 +81,15 @@ func (a *admitted) finish(ctx context.Context, st store.Store, k *store.Key, pub
 			return s, err
 		}
 	}
+	ev := store.UsageEvent{RequestID: reqID, Time: a.at, KeyID: k.ID, Model: public, NRequested: a.quote.Images,
+		NDelivered: delivered, Cost: s.Cost, Currency: "USD", Status: store.StatusOK}
 	if delivered == 0 {
-		return s, st.ReleaseHold(ctx, reqID)
+		a.hold.Release()
+		ev.Status = store.StatusFailed
+	} else {
+		ev.Slice = a.hold.Settle(s.Cost)
 	}
-	return s, st.SettleHold(ctx, reqID, k.ID, a.period, s.Cost)
+	return s, st.InsertUsage(ctx, []store.UsageEvent{ev})
 }
 
 // TestMeterFlow runs the quote → free images → hold → settle/release sequence against SQLite
@@ -101,11 +105,12 @@ func TestMeterFlow(t *testing.T) {
 	m := &providers.Model{ID: "black-forest-labs/FLUX.1-dev", Price: providers.Price{Unit: providers.PerImage, Currency: "CNY",
 		Amount: money.MustParse("0.18"), FreeImages: 10}}
 	const public = "modelverse/black-forest-labs/FLUX.1-dev"
-	// Balance counts holds unexpired at the wall-clock time, so the flow runs now.
+	// Slices expire by the wall clock, so the flow runs now.
 	now := time.Now().UTC()
+	es := billing.NewEscrow(billing.EscrowOptions{Store: st})
 
 	// 1: four images, all free (quota 10 → 6 left).
-	a, err := admit(ctx, e, st, k, public, m, &providers.Request{N: 4}, "req_1", now)
+	a, err := admit(ctx, e, es, st, k, public, m, &providers.Request{N: 4}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,23 +122,22 @@ func TestMeterFlow(t *testing.T) {
 	}
 	// 2: eight images, six free, two paid (0.18 × 0.14 = 0.0252 USD each); only five delivered:
 	// five free used, one free returned, nothing paid.
-	a, err = admit(ctx, e, st, k, public, m, &providers.Request{N: 8}, "req_2", now)
+	a, err = admit(ctx, e, es, st, k, public, m, &providers.Request{N: 8}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a.free != 6 {
 		t.Fatalf("request 2: free %d, want 6", a.free)
 	}
-	bal, _ := st.Balance(ctx, k.ID, a.period)
-	if bal.Held != money.MustParse("0.0504") {
-		t.Fatalf("request 2: held %s, want 0.0504", bal.Held)
+	if held := es.Stats().Held; held != money.MustParse("0.0504") {
+		t.Fatalf("request 2: held %s, want 0.0504", held)
 	}
 	s, err := a.finish(ctx, st, k, public, "req_2", 5)
 	if err != nil || s.Cost != 0 || s.FreeUsed != 5 || s.FreeReturned != 1 {
 		t.Fatalf("request 2: %+v, %v", s, err)
 	}
 	// 3: four images: one free left, three paid; all delivered.
-	a, err = admit(ctx, e, st, k, public, m, &providers.Request{N: 4}, "req_3", now)
+	a, err = admit(ctx, e, es, st, k, public, m, &providers.Request{N: 4}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,33 +145,34 @@ func TestMeterFlow(t *testing.T) {
 		t.Fatalf("request 3: %+v, %v", s, err)
 	}
 	// 4: the upstream failed: the hold is released, nothing spent.
-	a, err = admit(ctx, e, st, k, public, m, &providers.Request{N: 2}, "req_4", now)
+	a, err = admit(ctx, e, es, st, k, public, m, &providers.Request{N: 2}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.finish(ctx, st, k, public, "req_4", 0); err != nil {
 		t.Fatal(err)
 	}
-	bal, err = st.Balance(ctx, k.ID, billing.PeriodStart(k.BudgetPeriod, now))
+	bal, err := st.Balance(ctx, k.ID, k.BudgetPeriod, billing.PeriodStart(k.BudgetPeriod, now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bal.Spent != money.MustParse("0.0756") || bal.Held != 0 {
-		t.Fatalf("balance %+v, want spent 0.0756 and nothing held", bal)
+	if bal.Spent != money.MustParse("0.0756") || es.Stats().Held != 0 {
+		t.Fatalf("balance %+v, held %s; want spent 0.0756 and nothing held", bal, es.Stats().Held)
 	}
-	if r, ok := billing.Remaining(bal); !ok || r != money.MustParse("0.9244") {
-		t.Fatalf("remaining %s %v, want 0.9244", r, ok)
+	// This replica's slice still reserves what it claimed; the key's remaining budget counts it.
+	if r, ok := billing.Remaining(bal); !ok || r+bal.Held != money.MustParse("0.9244") {
+		t.Fatalf("remaining %s + reserved %s, want 0.9244", r, bal.Held)
 	}
 	// 5: the budget cannot hold 37 paid images (0.9324 > 0.9244), but 36 (0.9072) fit.
-	if _, err := admit(ctx, e, st, k, public, m, &providers.Request{N: 37}, "req_5", now); !errors.Is(err, store.ErrInsufficientBudget) {
+	if _, err := admit(ctx, e, es, st, k, public, m, &providers.Request{N: 37}, now); !errors.Is(err, store.ErrInsufficientBudget) {
 		t.Fatalf("request 5: %v, want ErrInsufficientBudget", err)
 	}
-	if _, err := admit(ctx, e, st, k, public, m, &providers.Request{N: 36}, "req_6", now); err != nil {
+	if _, err := admit(ctx, e, es, st, k, public, m, &providers.Request{N: 36}, now); err != nil {
 		t.Fatalf("request 6: %v", err)
 	}
 	// Next month is a fresh monthly period with the whole budget.
 	next := billing.PeriodStart(store.PeriodMonthly, now).AddDate(0, 1, 0)
-	if _, err := admit(ctx, e, st, k, public, m, &providers.Request{N: 37}, "req_7", next); err != nil {
+	if _, err := admit(ctx, e, es, st, k, public, m, &providers.Request{N: 37}, next); err != nil {
 		t.Fatalf("request 7 in the next period: %v", err)
 	}
 }
@@ -203,57 +208,6 @@ func TestRemaining(t *testing.T) {
 	if r, _ := billing.Remaining(store.Balance{Budget: &b, Spent: money.MustParse("0.9"), Held: money.MustParse("0.2")}); r != 0 {
 		t.Errorf("overspent: remaining %s, want 0", r)
 	}
-}
-
-func TestSweeper(t *testing.T) {
-	ctx := t.Context()
-	st := openSQLite(t)
-	k := createKey(t, st, "key_sweep", "1", store.PeriodTotal)
-	now := time.Now()
-	for i, exp := range []time.Duration{-time.Hour, -time.Minute, time.Hour} {
-		h := store.Hold{ID: fmt.Sprintf("req_%d", i), KeyID: k.ID, Amount: money.MustParse("0.1"), CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(exp)}
-		if err := st.PlaceHold(ctx, h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reg := prometheus.NewRegistry()
-	m, err := billing.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := billing.SweepOnce(ctx, st, billing.SweeperOptions{Metrics: m}); n != 2 {
-		t.Fatalf("swept %d holds, want 2", n)
-	}
-	if open, swept := gathered(t, reg, "imagegw_billing_holds_open"), gathered(t, reg, "imagegw_billing_holds_swept_total"); open != 1 || swept != 2 {
-		t.Errorf("metrics: holds open %v, swept %v; want 1 and 2", open, swept)
-	}
-
-	// RunSweeper sweeps at start and on every tick until its context ends.
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	later := func() time.Time { return now.Add(2 * time.Hour) }
-	go func() {
-		billing.RunSweeper(runCtx, st, billing.SweeperOptions{Interval: 10 * time.Millisecond, Metrics: m, Now: later})
-		close(done)
-	}()
-	deadline := time.After(10 * time.Second)
-	for gathered(t, reg, "imagegw_billing_holds_swept_total") < 3 {
-		select {
-		case <-deadline:
-			t.Fatal("RunSweeper did not sweep the third hold")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	cancel()
-	<-done
-	if _, err := billing.NewMetrics(reg); err == nil {
-		t.Error("registering the metrics twice did not fail")
-	}
-	m.Charged("m", "USD", money.MustParse("0.5"))
-	m.FreeImages("m", 2)
-	m.Rejected("m")
-	var nilMetrics *billing.Metrics
-	nilMetrics.Charged("m", "USD", 1) // a nil *Metrics records nothing
 }
 
 // gathered is the value of the unlabelled metric name in reg.

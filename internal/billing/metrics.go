@@ -13,8 +13,11 @@ import (
 //	imagegw_billing_cost_total{model, currency}        settled cost, in currency units
 //	imagegw_billing_free_images_total{model}           delivered images paid from free quotas
 //	imagegw_billing_budget_rejections_total{model}     requests refused for lack of budget
-//	imagegw_billing_holds_open                         unexpired holds (all processes), per sweep
-//	imagegw_billing_holds_swept_total                  expired holds deleted by the sweeper
+//	imagegw_billing_holds_open                         budget holds open in this process (live)
+//	imagegw_billing_held                               their amount, in currency units (live)
+//	imagegw_billing_reserved                           what this process's budget slices reserve (live)
+//	imagegw_billing_slice_claims_total{result}         claims of budget slices: granted, refused, refused_cached, error
+//	imagegw_billing_slices_swept_total                 expired slices (any process's) deleted
 //	imagegw_billing_sweep_errors_total                 failed sweeps
 //
 // Amounts in metrics are floats for Prometheus only; no money is computed from them.
@@ -22,9 +25,10 @@ type Metrics struct {
 	cost        *prometheus.CounterVec
 	freeImages  *prometheus.CounterVec
 	rejections  *prometheus.CounterVec
-	holdsOpen   prometheus.Gauge
-	swept       prometheus.Counter
+	claims      *prometheus.CounterVec
+	sweptTotal  prometheus.Counter
 	sweepErrors prometheus.Counter
+	reg         prometheus.Registerer
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -42,20 +46,24 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "imagegw", Subsystem: "billing", Name: "budget_rejections_total",
 			Help: "Requests refused because the key's budget could not hold their worst-case cost, by public model.",
 		}, []string{"model"}),
-		holdsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "imagegw", Subsystem: "billing", Name: "holds_open",
-			Help: "Unexpired budget holds in the store (all gateway processes), as of the last sweep.",
-		}),
-		swept: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "imagegw", Subsystem: "billing", Name: "holds_swept_total",
-			Help: "Expired budget holds deleted by the sweeper (their request never settled).",
+		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "billing", Name: "slice_claims_total",
+			Help: "Claims of budget slices from the store, by result (granted, refused, refused_cached, error).",
+		}, []string{"result"}),
+		sweptTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "billing", Name: "slices_swept_total",
+			Help: "Expired budget slices (of any process) deleted by the sweeper.",
 		}),
 		sweepErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "imagegw", Subsystem: "billing", Name: "sweep_errors_total",
-			Help: "Hold sweeps that failed.",
+			Help: "Slice sweeps that failed.",
 		}),
+		reg: reg,
 	}
-	for _, c := range []prometheus.Collector{m.cost, m.freeImages, m.rejections, m.holdsOpen, m.swept, m.sweepErrors} {
+	for _, r := range []string{"granted", "refused", "refused_cached", "error"} {
+		m.claims.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{m.cost, m.freeImages, m.rejections, m.claims, m.sweptTotal, m.sweepErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("billing: register metrics: %w", err)
 		}
@@ -85,4 +93,46 @@ func (m *Metrics) Rejected(model string) {
 		return
 	}
 	m.rejections.WithLabelValues(model).Inc()
+}
+
+// ObserveEscrow registers live gauges of e's holds and reservations.
+func (m *Metrics) ObserveEscrow(e *Escrow) error {
+	if m == nil {
+		return nil
+	}
+	gauge := func(name, help string, f func(Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "imagegw", Subsystem: "billing", Name: name, Help: help},
+			func() float64 { return f(e.Stats()) })
+	}
+	for _, c := range []prometheus.Collector{
+		gauge("holds_open", "Budget holds open in this process (requests in flight on keys with a budget).",
+			func(s Stats) float64 { return float64(s.Holds) }),
+		gauge("held", "What the open holds reserve, in currency units.",
+			func(s Stats) float64 { return float64(s.Held) / money.Scale }),
+		gauge("reserved", "What this process's live budget slices reserve, used or not, in currency units.",
+			func(s Stats) float64 { return float64(s.Reserved) / money.Scale }),
+	} {
+		if err := m.reg.Register(c); err != nil {
+			return fmt.Errorf("billing: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+func (m *Metrics) claim(result string) {
+	if m != nil {
+		m.claims.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) swept(n int) {
+	if m != nil && n > 0 {
+		m.sweptTotal.Add(float64(n))
+	}
+}
+
+func (m *Metrics) sweepFailed() {
+	if m != nil {
+		m.sweepErrors.Inc()
+	}
 }

@@ -13,19 +13,9 @@ import (
 // store.PeriodMonthly. Holds, settlements and Balance queries use it as the period key, so a
 // request admitted just before midnight settles against the period it was held in when the
 // caller keeps the value from admission.
-func PeriodStart(period string, now time.Time) time.Time {
-	u := now.UTC()
-	switch period {
-	case store.PeriodDaily:
-		return time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
-	case store.PeriodMonthly:
-		return time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)
-	}
-	return time.Time{}
-}
+func PeriodStart(period string, now time.Time) time.Time { return store.PeriodStart(period, now) }
 
-// Remaining is budget − spent − held, never below zero (spent can pass the budget when a hold
-// expired before its request settled); ok is false for an unlimited budget.
+// Remaining is budget − spent − held, never below zero; ok is false for an unlimited budget.
 func Remaining(b store.Balance) (remaining money.Amount, ok bool) {
 	if b.Budget == nil {
 		return 0, false

@@ -44,6 +44,7 @@ type Config struct {
 	Billing   BillingConfig   `yaml:"billing"`
 	Images    ImagesConfig    `yaml:"images"`
 	Outbound  OutboundConfig  `yaml:"outbound"`
+	Store     StoreConfig     `yaml:"store"`
 
 	// Sandbox enables the built-in sandbox provider (default true).
 	Sandbox bool `yaml:"sandbox"`
@@ -75,6 +76,13 @@ type LimitsConfig struct {
 	MapNearest bool `yaml:"map_nearest"`
 	// KeyCacheTTL bounds how long a revoked key keeps working.
 	KeyCacheTTL Duration `yaml:"key_cache_ttl"`
+	// KeyStaleFor is how long past key_cache_ttl a cached key keeps working while the store
+	// fails or times out (0: not at all). Unknown keys are never answered from the cache.
+	KeyStaleFor Duration `yaml:"key_stale_for"`
+	// MaxInFlight bounds the image API requests one replica serves at once; beyond it they get
+	// a fast 503 "overloaded" with Retry-After. 0 means the default (server.DefaultMaxInFlight,
+	// 2048, sized from the memory a waiting request holds), negative means unlimited.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // RateLimitConfig configures the limiter and per-key defaults (0 = unlimited).
@@ -86,6 +94,9 @@ type RateLimitConfig struct {
 	IPM           int      `yaml:"ipm"`
 	MPPM          int      `yaml:"mppm"`
 	Concurrency   int      `yaml:"concurrency"`
+	// LeaseTTL is how long a concurrency slot outlives a crashed gateway; live requests renew
+	// their leases every third of it.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // BillingConfig sets the deployment currency and conversion rates.
@@ -95,9 +106,17 @@ type BillingConfig struct {
 	// Rates converts prices quoted in other currencies: Rates["CNY"] = "0.14" means 1 CNY = 0.14
 	// units of Currency.
 	Rates map[string]string `yaml:"rates"`
-	// HoldTTL is how long a budget hold lives before the sweeper frees it.
-	HoldTTL Duration `yaml:"hold_ttl"`
-	// OutboxDir holds usage events waiting for the store.
+	// SliceTTL is the lease of a replica's slice of a key's budget: a replica that dies or loses
+	// the store stops counting against the budget after it (and stops spending from its slice a
+	// tenth of it earlier).
+	SliceTTL Duration `yaml:"slice_ttl"`
+	// SliceWindow sizes a slice: about this long of the key's recent spend.
+	SliceWindow Duration `yaml:"slice_window"`
+	// JournalFsync fsyncs each charge (group commit) before its response: it survives a machine
+	// crash. Off, a charge survives a crash of the process only.
+	JournalFsync bool `yaml:"journal_fsync"`
+	// OutboxDir holds the usage journal: every charge is durable there before its response, and
+	// waits there while the store is unreachable. One per process.
 	OutboxDir string `yaml:"outbox_dir"`
 }
 
@@ -105,6 +124,18 @@ type BillingConfig struct {
 type ImagesConfig struct {
 	Dir string   `yaml:"dir"`
 	TTL Duration `yaml:"ttl"`
+	// MaxBytes caps the bytes of hosted images kept per process; writing past it deletes the
+	// oldest first. 0 means the default (imagestore.DefaultMaxBytes, 1 GiB), negative means
+	// unlimited.
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// StoreConfig bounds the gateway's calls to its store.
+type StoreConfig struct {
+	// Timeout bounds every store call on the request path (key lookups, …): when the store does
+	// not answer within it the request fails with 503 and Retry-After, or is served from bounded
+	// stale state (cached keys, limits.key_stale_for).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // OutboundConfig configures the outbound HTTP client.
@@ -261,14 +292,19 @@ func Default() *Config {
 			MaxImageBytes:  25 << 20,
 			MaxN:           10,
 			KeyCacheTTL:    Duration(5 * time.Second),
+			KeyStaleFor:    Duration(10 * time.Minute),
 		},
-		RateLimit: RateLimitConfig{FailurePolicy: "open", RedisTimeout: Duration(100 * time.Millisecond)},
+		RateLimit: RateLimitConfig{FailurePolicy: "open", RedisTimeout: Duration(100 * time.Millisecond),
+			LeaseTTL: Duration(15 * time.Second)},
 		Billing: BillingConfig{
-			Currency: "USD",
-			HoldTTL:  Duration(15 * time.Minute),
+			Currency:     "USD",
+			SliceTTL:     Duration(30 * time.Second),
+			SliceWindow:  Duration(5 * time.Second),
+			JournalFsync: true,
 		},
 		Images:          ImagesConfig{TTL: Duration(24 * time.Hour)},
 		Outbound:        OutboundConfig{Timeout: Duration(120 * time.Second)},
+		Store:           StoreConfig{Timeout: Duration(2 * time.Second)},
 		Sandbox:         true,
 		ShutdownTimeout: Duration(30 * time.Second),
 	}
@@ -323,6 +359,16 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*dst = Secret(v)
 		}
 	}
+	duration := func(name string, dst *Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration (like 2s or 10m)", name, v))
+				return
+			}
+			*dst = Duration(d)
+		}
+	}
 	boolean := func(name string, dst *bool) {
 		if v := getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -346,6 +392,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	boolean("IMAGEGW_SANDBOX", &c.Sandbox)
 	boolean("IMAGEGW_MIGRATE_ON_START", &c.MigrateOnStart)
 	boolean("IMAGEGW_MAP_NEAREST", &c.Limits.MapNearest)
+	boolean("IMAGEGW_JOURNAL_FSYNC", &c.Billing.JournalFsync)
+	duration("IMAGEGW_STORE_TIMEOUT", &c.Store.Timeout)
+	duration("IMAGEGW_KEY_STALE_FOR", &c.Limits.KeyStaleFor)
 	if v := getenv("IMAGEGW_OUTBOUND_ALLOW_HOSTS"); v != "" {
 		for _, h := range strings.Split(v, ",") {
 			if h = strings.TrimSpace(h); h != "" && !slices.Contains(c.Outbound.AllowHosts, h) {
@@ -438,11 +487,26 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxN < 1 || c.Limits.MaxN > 100 {
 		bad("limits.max_n: %d is not within 1..100", c.Limits.MaxN)
 	}
+	if c.Limits.KeyStaleFor < 0 {
+		bad("limits.key_stale_for: %v must not be negative", c.Limits.KeyStaleFor.D())
+	}
+	if c.Billing.SliceTTL.D() < time.Second {
+		bad("billing.slice_ttl: %v must be at least 1s", c.Billing.SliceTTL.D())
+	}
+	if c.Billing.SliceWindow <= 0 {
+		bad("billing.slice_window: %v must be positive", c.Billing.SliceWindow.D())
+	}
+	if c.Store.Timeout <= 0 {
+		bad("store.timeout: %v must be positive", c.Store.Timeout.D())
+	}
 	if c.RateLimit.FailurePolicy != "open" && c.RateLimit.FailurePolicy != "closed" {
 		bad("rate_limit.failure_policy: %q is not open or closed", c.RateLimit.FailurePolicy)
 	}
 	if c.RateLimit.RPM < 0 || c.RateLimit.IPM < 0 || c.RateLimit.MPPM < 0 || c.RateLimit.Concurrency < 0 {
 		bad("rate_limit: limits must not be negative")
+	}
+	if c.RateLimit.LeaseTTL.D() < time.Second {
+		bad("rate_limit.lease_ttl: %v is below 1s", c.RateLimit.LeaseTTL.D())
 	}
 	if !currencyRE.MatchString(c.Billing.Currency) {
 		bad("billing.currency: %q is not a 3-letter currency code", c.Billing.Currency)

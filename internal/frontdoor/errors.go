@@ -110,7 +110,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	if shouldNotRetry(pe.Kind) {
 		h.Set("x-should-retry", "false")
 	}
-	if status == http.StatusTooManyRequests && pe.Kind != providers.KindQuotaExceeded {
+	// A rate limit, or a dependency of the gateway (store, limiter) that is unavailable: say when
+	// to retry (the error's own RetryAfter, or a second).
+	if status == http.StatusTooManyRequests && pe.Kind != providers.KindQuotaExceeded || pe.Kind == providers.KindUnavailable {
 		ra := pe.RetryAfter
 		if ra <= 0 {
 			ra = time.Second

@@ -362,6 +362,10 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 		}
 		receipt := adm.Finish(context.WithoutCancel(ctx), out.outcome(c))
 		h.observe(r, c, out)
+		if receipt.Err != nil && !failed {
+			// Nothing delivered that was not billed.
+			failed, out.err = true, receipt.Err
+		}
 		if failed {
 			receipt.setHeaders(w.Header())
 			h.fail(w, r, out.err)

@@ -49,6 +49,9 @@ type Outcome struct {
 // Receipt carries response headers from the meter (cost, rate-limit state).
 type Receipt struct {
 	Header http.Header
+	// Err, when set, means the request's charge could not be recorded: nothing may be delivered,
+	// and the client gets Err instead.
+	Err error
 }
 
 func (r Receipt) setHeaders(h http.Header) {

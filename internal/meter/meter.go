@@ -2,9 +2,18 @@
 // implements frontdoor.Meter (and frontdoor.Quoter, frontdoor.ChannelGate):
 //
 //	Admit:  price the worst case (internal/billing) → the key's rate limits (internal/ratelimit)
-//	        → free images → a budget hold (internal/store), refusing with 429 before any upstream call
+//	        → free images → a budget hold in memory (billing.Escrow) → the request journaled as
+//	        begun (internal/usage), refusing with 429 (or 503) before any upstream call
 //	Finish: settle the hold at what was delivered (or release it) → give back undelivered images
-//	        to the limiter → append one usage event (internal/usage, off the hot path) → cost headers
+//	        to the limiter → the usage event made durable in the journal → cost headers
+//
+// A governed request makes no database round trip in the steady state: budgets are spent from
+// this replica's slice of them (claimed in bulk, see billing.Escrow), the charge is durable in
+// the local journal (fsync'd, group commit) before the response that carries its cost header,
+// and the journal's writer moves it to the ledger in batches, which in the same transaction adds
+// it to the key's spend. The budget position is therefore the ledger's sum, and a crash loses
+// nothing: the journal is replayed at the next start, and requests that were in flight become
+// indeterminate ledger rows.
 //
 // A request that delivers nothing costs nothing. One whose outcome is indeterminate (the client
 // went away, or the upstream timed out after it may have generated and billed) is not charged to
@@ -18,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,12 +36,14 @@ import (
 	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/internal/ratelimit"
 	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/internal/usage"
 	"github.com/imagegw/imagegw/providers"
 )
 
-// Recorder takes usage events off the hot path (internal/usage.Recorder).
+// Recorder journals usage events (internal/usage.Recorder).
 type Recorder interface {
-	Record(ev store.UsageEvent)
+	// Begin journals a request about to call upstream; the Entry's Commit or Abort ends it.
+	Begin(ev store.UsageEvent) (*usage.Entry, error)
 }
 
 // Limits are per-minute request, image and megapixel limits and a concurrency limit; 0 means
@@ -48,8 +60,11 @@ func (l Limits) limits() ratelimit.Limits {
 
 // Options wire a Meter.
 type Options struct {
-	Store   store.Store
-	Engine  *billing.Engine
+	// Store answers free-image quotas and budget positions for quotes.
+	Store  store.Store
+	Engine *billing.Engine
+	// Escrow holds budgets in memory (required for keys with a budget).
+	Escrow  *billing.Escrow
 	Limiter ratelimit.Limiter
 	// KeyDefaults apply to keys that set no limit of their own.
 	KeyDefaults Limits
@@ -58,8 +73,8 @@ type Options struct {
 	Recorder Recorder
 	Metrics  *billing.Metrics
 	Logger   *zap.Logger
-	// HoldTTL bounds how long a hold outlives a crashed process (the sweeper frees it then).
-	HoldTTL time.Duration
+	// StoreTimeout bounds each store call on the request path (free images, quotes); default 2s.
+	StoreTimeout time.Duration
 	// LeaseTTL bounds how long a concurrency slot outlives a crashed process.
 	LeaseTTL time.Duration
 	Now      func() time.Time
@@ -68,18 +83,25 @@ type Options struct {
 // Meter admits, settles and records requests.
 type Meter struct {
 	o Options
+	// exhausted remembers free quotas found used up (key and model → until when), so keys whose
+	// free images are gone make no store call for them.
+	exhausted sync.Map
 }
+
+// exhaustedFor is how long a used-up free quota is believed without asking the store again
+// (images given back by failed requests are offered again after it).
+const exhaustedFor = time.Minute
 
 // New returns a Meter.
 func New(o Options) *Meter {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	if o.HoldTTL <= 0 {
-		o.HoldTTL = 15 * time.Minute
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = 2 * time.Second
 	}
 	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 10 * time.Minute
+		o.LeaseTTL = ratelimit.DefaultLeaseTTL
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -120,8 +142,8 @@ type ticket struct {
 	cost    ratelimit.Cost
 	header  http.Header
 	free    int
-	held    bool
-	period  time.Time
+	hold    *billing.Hold
+	entry   *usage.Entry
 	started time.Time
 }
 
@@ -147,7 +169,7 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 		t.cost = ratelimit.CostOf(a.Request.N, w, h)
 		d, err := m.o.Limiter.Admit(ctx, ratelimit.Request{Subject: ratelimit.KeySubject(a.Key.ID), Limits: lim.limits(), Cost: t.cost, LeaseTTL: m.o.LeaseTTL})
 		if err != nil {
-			return nil, &providers.Error{Kind: providers.KindUnavailable, Message: "The rate limiter is unavailable; retry shortly.", Err: err}
+			return nil, unavailable("The rate limiter is unavailable.", err)
 		}
 		d.SetHeaders(t.header)
 		if !d.Allowed {
@@ -157,12 +179,25 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 	}
 
 	if t.priced && a.Key != nil {
-		if err := t.hold(ctx); err != nil {
+		if err := t.reserve(ctx); err != nil {
 			t.undo(ctx)
 			return nil, err
 		}
 	}
+	if m.o.Recorder != nil {
+		e, err := m.o.Recorder.Begin(t.event(frontdoor.Outcome{}))
+		if err != nil {
+			t.undo(ctx)
+			return nil, unavailable("The usage ledger is unavailable.", err)
+		}
+		t.entry = e
+	}
 	return t, nil
+}
+
+// unavailable is a 503 with a short Retry-After: a dependency of the gateway failed.
+func unavailable(msg string, err error) *providers.Error {
+	return &providers.Error{Kind: providers.KindUnavailable, Message: msg + " Retry shortly.", RetryAfter: time.Second, Err: err}
 }
 
 func refusal(d ratelimit.Decision, lim Limits) *providers.Error {
@@ -184,51 +219,78 @@ func refusal(d ratelimit.Decision, lim Limits) *providers.Error {
 	return &providers.Error{Kind: providers.KindRateLimited, RetryAfter: d.RetryAfter, Message: msg}
 }
 
-// hold takes free images and reserves the worst-case cost of the rest against the key's budget.
-func (t *ticket) hold(ctx context.Context) error {
-	st, k, q := t.m.o.Store, t.a.Key, t.quote
+// reserve takes free images and holds the worst-case cost of the rest against the key's budget.
+func (t *ticket) reserve(ctx context.Context) error {
+	m, k, q := t.m, t.a.Key, t.quote
 	if q.FreeImages > 0 {
-		free, err := st.ConsumeFreeImages(ctx, k.ID, t.a.Entry.Name, q.Images, q.FreeImages)
+		free, err := m.takeFree(ctx, k.ID, t.a.Entry.Name, q.Images, q.FreeImages)
 		if err != nil {
-			return &providers.Error{Kind: providers.KindUnavailable, Message: "The billing store is unavailable.", Err: err}
+			return unavailable("The billing store is unavailable.", err)
 		}
 		t.free = free
 	}
 	if k.Budget == nil {
 		return nil
 	}
-	now := t.m.o.Now().UTC()
-	t.period = billing.PeriodStart(k.BudgetPeriod, now)
+	if m.o.Escrow == nil {
+		return &providers.Error{Kind: providers.KindInternal, Message: "Budgets are not configured on this gateway."}
+	}
 	amount := q.ForCharged(q.Images, t.free)
-	err := st.PlaceHold(ctx, store.Hold{ID: t.a.RequestID, KeyID: k.ID, Amount: amount, PeriodStart: t.period,
-		CreatedAt: now, ExpiresAt: now.Add(t.m.o.HoldTTL)})
+	h, err := m.o.Escrow.Hold(ctx, k.ID, k.BudgetPeriod, billing.PeriodStart(k.BudgetPeriod, t.started), amount)
+	var ierr *billing.InsufficientError
 	switch {
-	case errors.Is(err, store.ErrInsufficientBudget):
-		if t.m.o.Metrics != nil {
-			t.m.o.Metrics.Rejected(t.a.Entry.Name)
+	case errors.As(err, &ierr):
+		if m.o.Metrics != nil {
+			m.o.Metrics.Rejected(t.a.Entry.Name)
 		}
 		msg := fmt.Sprintf("This API key's budget is used up: this request could cost up to %s %s.", amount, q.Currency)
-		if b, err := st.Balance(ctx, k.ID, t.period); err == nil {
-			if rem, ok := billing.Remaining(b); ok {
-				msg = fmt.Sprintf("This API key's budget is used up: this request could cost up to %s %s and %s %s remain (budget %s, spent %s, held by requests in flight %s).",
-					amount, q.Currency, rem, q.Currency, k.Budget, b.Spent, b.Held)
-			}
+		if rem, ok := billing.Remaining(ierr.Balance); ok {
+			msg = fmt.Sprintf("This API key's budget is used up: this request could cost up to %s %s and %s %s remain (budget %s, spent %s, reserved by requests in flight and other gateways %s).",
+				amount, q.Currency, rem+ierr.Local, q.Currency, k.Budget, ierr.Balance.Spent, ierr.Balance.Held-ierr.Local)
 		}
 		return &providers.Error{Kind: providers.KindQuotaExceeded, Message: msg}
 	case err != nil:
-		return &providers.Error{Kind: providers.KindUnavailable, Message: "The billing store is unavailable.", Err: err}
+		return unavailable("The billing store is unavailable.", err)
 	}
-	t.held = true
+	t.hold = h
 	return nil
+}
+
+// takeFree takes up to n images of the key's free quota for model, asking the store only while
+// the quota is not known to be used up.
+func (m *Meter) takeFree(ctx context.Context, keyID, model string, n, quota int) (int, error) {
+	ck := keyID + "\x00" + model
+	if until, ok := m.exhausted.Load(ck); ok && m.o.Now().Before(until.(time.Time)) {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.o.StoreTimeout)
+	defer cancel()
+	free, err := m.o.Store.ConsumeFreeImages(ctx, keyID, model, n, quota)
+	if err == nil && free < n {
+		m.exhausted.Store(ck, m.o.Now().Add(exhaustedFor))
+	}
+	return free, err
+}
+
+// returnFree gives back free images not delivered.
+func (m *Meter) returnFree(ctx context.Context, keyID, model string, n int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.StoreTimeout)
+	defer cancel()
+	if err := m.o.Store.ReturnFreeImages(ctx, keyID, model, n); err != nil {
+		m.o.Logger.Warn("return free images", zap.String("key_id", keyID), zap.Error(err))
+		return
+	}
+	m.exhausted.Delete(keyID + "\x00" + model)
 }
 
 // undo gives back what Admit took when a later step refused the request.
 func (t *ticket) undo(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	if t.free > 0 {
-		if err := t.m.o.Store.ReturnFreeImages(ctx, t.a.Key.ID, t.a.Entry.Name, t.free); err != nil {
-			t.m.o.Logger.Warn("return free images", zap.Error(err))
-		}
+		t.m.returnFree(ctx, t.a.Key.ID, t.a.Entry.Name, t.free)
+	}
+	if t.hold != nil {
+		t.hold.Release()
 	}
 	if t.grant != nil {
 		_ = t.m.o.Limiter.GiveBack(ctx, t.grant, t.cost)
@@ -236,7 +298,8 @@ func (t *ticket) undo(ctx context.Context) {
 	}
 }
 
-// Finish settles the request at what was delivered and records it.
+// Finish settles the request at what was delivered and makes its usage event durable. When the
+// event cannot be made durable, the receipt carries an error and nothing may be delivered.
 func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Receipt {
 	m, req := t.m, t.a.Request
 	delivered := max(o.Delivered, 0)
@@ -244,22 +307,16 @@ func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Rece
 	if t.priced {
 		s = t.quote.Settle(delivered, t.free)
 	}
+	var slice string
 	if t.a.Key != nil {
 		if s.FreeReturned > 0 {
-			if err := m.o.Store.ReturnFreeImages(ctx, t.a.Key.ID, t.a.Entry.Name, s.FreeReturned); err != nil {
-				m.o.Logger.Warn("return free images", zap.String("request_id", t.a.RequestID), zap.Error(err))
-			}
+			m.returnFree(ctx, t.a.Key.ID, t.a.Entry.Name, s.FreeReturned)
 		}
-		if t.held {
-			var err error
+		if t.hold != nil {
 			if delivered == 0 {
-				err = m.o.Store.ReleaseHold(ctx, t.a.RequestID)
+				t.hold.Release()
 			} else {
-				err = m.o.Store.SettleHold(ctx, t.a.RequestID, t.a.Key.ID, t.period, s.Cost)
-			}
-			if err != nil {
-				// The usage event below still records the cost; the hold expires and is swept.
-				m.o.Logger.Error("settle budget hold", zap.String("request_id", t.a.RequestID), zap.Error(err))
+				slice = t.hold.Settle(s.Cost)
 			}
 		}
 		if s.FreeUsed > 0 && m.o.Metrics != nil {
@@ -276,34 +333,51 @@ func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Rece
 		}
 		_ = m.o.Limiter.Release(ctx, t.grant)
 	}
+	var receipt frontdoor.Receipt
+	if t.entry != nil {
+		if o.NotAttempted {
+			t.entry.Abort()
+		} else {
+			ev := t.event(o)
+			ev.Cost, ev.Slice = s.Cost, slice
+			if err := t.entry.Commit(ev); err != nil {
+				receipt.Err = unavailable("The usage ledger is unavailable; nothing was charged.", err)
+				s.Cost = 0
+			}
+		}
+	}
 	currency := m.o.Engine.Currency()
 	if s.Cost > 0 && m.o.Metrics != nil {
 		m.o.Metrics.Charged(t.a.Entry.Name, currency, s.Cost)
 	}
-	if m.o.Recorder != nil && !o.NotAttempted {
-		ev := store.UsageEvent{
-			RequestID: t.a.RequestID, Time: t.started.UTC(), Model: t.a.Entry.Name, Provider: o.Provider, Channel: o.Channel,
-			Operation: string(req.Operation), NRequested: req.N, NDelivered: delivered, Width: req.Width, Height: req.Height,
-			Cost: s.Cost, Currency: currency, Status: o.Status, ErrorKind: string(o.ErrorKind),
-			LatencyMS: o.Latency.Milliseconds(), UpstreamMS: o.Upstream.Milliseconds(),
-		}
-		if t.a.Key != nil {
-			ev.KeyID = t.a.Key.ID
-		}
-		if t.priced {
-			ev.Steps = t.quote.Steps
-			if ev.Width == 0 {
-				ev.Width, ev.Height = t.quote.Width, t.quote.Height
-			}
-		}
-		if ev.Provider == "" {
-			ev.Provider = t.a.Entry.OwnedBy
-		}
-		m.o.Recorder.Record(ev)
-	}
 	t.header.Set("X-Imagegw-Cost", s.Cost.String())
 	t.header.Set("X-Imagegw-Currency", currency)
-	return frontdoor.Receipt{Header: t.header}
+	receipt.Header = t.header
+	return receipt
+}
+
+// event is the request's usage event for outcome o (cost and slice not set).
+func (t *ticket) event(o frontdoor.Outcome) store.UsageEvent {
+	req := t.a.Request
+	ev := store.UsageEvent{
+		RequestID: t.a.RequestID, Time: t.started.UTC(), Model: t.a.Entry.Name, Provider: o.Provider, Channel: o.Channel,
+		Operation: string(req.Operation), NRequested: req.N, NDelivered: max(o.Delivered, 0), Width: req.Width, Height: req.Height,
+		Currency: t.m.o.Engine.Currency(), Status: o.Status, ErrorKind: string(o.ErrorKind),
+		LatencyMS: o.Latency.Milliseconds(), UpstreamMS: o.Upstream.Milliseconds(),
+	}
+	if t.a.Key != nil {
+		ev.KeyID = t.a.Key.ID
+	}
+	if t.priced {
+		ev.Steps = t.quote.Steps
+		if ev.Width == 0 {
+			ev.Width, ev.Height = t.quote.Width, t.quote.Height
+		}
+	}
+	if ev.Provider == "" {
+		ev.Provider = t.a.Entry.OwnedBy
+	}
+	return ev
 }
 
 // Quote answers POST /v1/images/quote: the worst-case cost of the request, nothing generated,
@@ -330,7 +404,9 @@ func (m *Meter) Quote(r *http.Request, a frontdoor.Admission) (any, error) {
 		out["free_images_per_key"] = q.FreeImages
 	}
 	if k := a.Key; k != nil && k.Budget != nil {
-		if b, err := m.o.Store.Balance(r.Context(), k.ID, billing.PeriodStart(k.BudgetPeriod, m.o.Now())); err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), m.o.StoreTimeout)
+		defer cancel()
+		if b, err := m.o.Store.Balance(ctx, k.ID, k.BudgetPeriod, billing.PeriodStart(k.BudgetPeriod, m.o.Now())); err == nil {
 			if rem, ok := billing.Remaining(b); ok {
 				out["budget_remaining"] = rem.String()
 				out["affordable"] = q.Total <= rem

@@ -22,6 +22,21 @@ type Metrics struct {
 	UpstreamLatency *prometheus.HistogramVec
 	Adjustments     *prometheus.CounterVec
 	PartialFanouts  *prometheus.CounterVec
+
+	// Keys (internal/auth): authentications answered from a cached key past its TTL because the
+	// key store failed or timed out.
+	KeyStaleServes prometheus.Counter
+
+	// Overload protection (internal/server): image API requests in flight against the bound, and
+	// requests shed beyond it.
+	APIInFlight      prometheus.Gauge
+	APIInFlightLimit prometheus.Gauge
+	APIShed          prometheus.Counter
+
+	// Hosted images (internal/imagestore): bytes kept under the size cap, and images evicted
+	// (oldest first) to stay under it.
+	HostedImageBytes     prometheus.Gauge
+	HostedImageEvictions prometheus.Counter
 }
 
 // New registers the collectors (and the Go and process collectors) on a fresh registry.
@@ -63,10 +78,30 @@ func New() *Metrics {
 		PartialFanouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagegw_partial_deliveries_total", Help: "Requests answered with fewer images than asked, by model.",
 		}, []string{"model"}),
+		KeyStaleServes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagegw_auth_stale_serves_total", Help: "Authentications answered from a cached key past limits.key_cache_ttl because the key store failed or timed out (for at most limits.key_stale_for).",
+		}),
+		APIInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagegw_api_in_flight_requests", Help: "Image API requests (/v1/images/…, not hosted-image GETs) being served, counted against limits.max_in_flight.",
+		}),
+		APIInFlightLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagegw_api_in_flight_limit", Help: "The bound on image API requests in flight (limits.max_in_flight); 0 when unlimited.",
+		}),
+		APIShed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagegw_api_shed_requests_total", Help: "Image API requests answered 503 overloaded because limits.max_in_flight was reached.",
+		}),
+		HostedImageBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagegw_hosted_images_bytes", Help: "Bytes of gateway-hosted images kept on disk (capped by images.max_bytes).",
+		}),
+		HostedImageEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagegw_hosted_images_evicted_total", Help: "Hosted images deleted before their TTL, oldest first, to stay under images.max_bytes.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.InFlight, m.Images, m.Megapixels, m.Errors,
-		m.Upstream, m.UpstreamLatency, m.Adjustments, m.PartialFanouts} {
+		m.Upstream, m.UpstreamLatency, m.Adjustments, m.PartialFanouts, m.APIInFlight, m.APIInFlightLimit, m.APIShed,
+		m.HostedImageBytes, m.HostedImageEvictions} {
 		f(c)
 	}
+	f(m.KeyStaleServes)
 	return m
 }

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -59,18 +60,73 @@ func benchAdmit(b *testing.B, lim Limiter, limits Limits, parallel bool) {
 
 func rateOnly(l Limits) Limits { l.Concurrency = 0; return l }
 
+// holdLeases admits n requests over subjects subjects ("held<i>") and keeps their grants, so the
+// benchmarks run with a populated lease registry, as under load.
+func holdLeases(b *testing.B, lim Limiter, n, subjects int) []*Grant {
+	b.Helper()
+	held := make([]*Grant, 0, n)
+	for i := range n {
+		d, err := lim.Admit(context.Background(), Request{Subject: KeySubject("held" + strconv.Itoa(i%subjects)),
+			Limits: benchLimits, Cost: oneReq, LeaseTTL: time.Minute})
+		if err != nil || !d.Allowed {
+			b.Fatalf("admit: %+v %v", d, err)
+		}
+		held = append(held, d.Grant)
+	}
+	return held
+}
+
+// benchRenewPass measures one renewal pass over n held leases on subjects subjects: one batch
+// (for Redis one pipeline with one script call per subject).
+func benchRenewPass(b *testing.B, k *keeper, held []*Grant) {
+	ls := make([]*lease, len(held))
+	for i, g := range held {
+		ls[i] = g.lease
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		status, _, _ := k.backend.renewLeases(ls)
+		for _, st := range status {
+			if st != 1 {
+				b.Fatalf("renewal status %d", st)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(ls)), "ns/lease")
+}
+
 func BenchmarkLocal(b *testing.B) {
 	m := benchMetrics(b)
-	b.Run("admit", func(b *testing.B) { benchAdmit(b, NewLocal(LocalOptions{Metrics: m}), rateOnly(benchLimits), false) })
-	b.Run("admit+release", func(b *testing.B) { benchAdmit(b, NewLocal(LocalOptions{Metrics: m}), benchLimits, false) })
-	b.Run("admit+release/parallel", func(b *testing.B) { benchAdmit(b, NewLocal(LocalOptions{Metrics: m}), benchLimits, true) })
+	newLim := func(b *testing.B) *Local {
+		l := NewLocal(LocalOptions{Metrics: m})
+		b.Cleanup(func() { _ = l.Close() })
+		return l
+	}
+	b.Run("admit", func(b *testing.B) { benchAdmit(b, newLim(b), rateOnly(benchLimits), false) })
+	b.Run("admit+release", func(b *testing.B) { benchAdmit(b, newLim(b), benchLimits, false) })
+	b.Run("admit+release/parallel", func(b *testing.B) { benchAdmit(b, newLim(b), benchLimits, true) })
+	b.Run("admit+release/10000 leases held", func(b *testing.B) {
+		l := newLim(b)
+		held := holdLeases(b, l, 10000, 1000)
+		benchAdmit(b, l, benchLimits, false)
+		runtime.KeepAlive(held)
+	})
+	b.Run("renew pass/1000 leases on 100 subjects", func(b *testing.B) {
+		l := newLim(b)
+		benchRenewPass(b, l.keeper, holdLeases(b, l, 1000, 100))
+	})
 }
 
 func BenchmarkRedis(b *testing.B) {
 	c := needRedis(b)
 	prefix := testPrefix(b, c)
 	m := benchMetrics(b)
-	newLim := func() *Redis { return NewRedis(c, RedisOptions{Prefix: prefix, Metrics: m, Timeout: time.Second}) }
+	newLim := func() *Redis {
+		r := NewRedis(c, RedisOptions{Prefix: prefix, Metrics: m, Timeout: time.Second})
+		b.Cleanup(func() { _ = r.Close() })
+		return r
+	}
 	b.Run("ping baseline", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -82,8 +138,19 @@ func BenchmarkRedis(b *testing.B) {
 	b.Run("admit", func(b *testing.B) { benchAdmit(b, newLim(), rateOnly(benchLimits), false) })
 	b.Run("admit+release", func(b *testing.B) { benchAdmit(b, newLim(), benchLimits, false) })
 	b.Run("admit+release/parallel", func(b *testing.B) { benchAdmit(b, newLim(), benchLimits, true) })
+	b.Run("admit+release/1000 leases held", func(b *testing.B) {
+		lim := newLim()
+		held := holdLeases(b, lim, 1000, 100)
+		benchAdmit(b, lim, benchLimits, false)
+		runtime.KeepAlive(held)
+	})
+	b.Run("renew pass/1000 leases on 100 subjects", func(b *testing.B) {
+		lim := newLim()
+		benchRenewPass(b, lim.keeper, holdLeases(b, lim, 1000, 100))
+	})
 	b.Run("circuit open, fail-open", func(b *testing.B) {
 		lim := NewRedis(c, RedisOptions{Prefix: prefix, Metrics: m, BreakerCooldown: time.Hour})
+		b.Cleanup(func() { _ = lim.Close() })
 		for range DefaultBreakerThreshold {
 			lim.breaker.failure()
 		}

@@ -19,19 +19,54 @@
 // Admit is all or nothing: it checks every limited dimension and the concurrency limit and charges
 // only if all fit, in one Redis round trip (one Lua script over keys that share the subject's hash
 // tag, <prefix>:{<subject>}:rpm|ipm|mppm|inflight, so it works on Redis Cluster). A refusal
-// therefore consumes nothing. Concurrency uses leases that expire (a sorted set of lease ids scored
-// by expiry on Redis), so a crashed process's slots free themselves; Renew extends a lease.
+// therefore consumes nothing.
+//
+// # Concurrency leases
+//
+// Concurrency uses leases that expire (on Redis a sorted set of lease ids scored by expiry), so
+// anything a process holds frees itself quickly when the process dies: the lease TTL is short
+// (DefaultLeaseTTL, 15 s; RedisOptions.LeaseTTL, LocalOptions.LeaseTTL or Request.LeaseTTL) and
+// the owner renews while it lives. Renewal costs no goroutine and no Redis call per request: each
+// limiter keeps a registry of the leases it granted and one background goroutine (started with
+// the first lease, ended by Close) renews them in batches, one script call per subject, all
+// subjects in one pipeline, i.e. one round trip per pass. A lease is due a third of its TTL after
+// its last renewal, and leases due within the next sixth of it join the same batch, so under load
+// the loop runs at most every TTL/6. Admit stays one round trip (registering is a map insert),
+// Release one round trip.
+//
+// How a lease ends:
+//   - Release: unregistered and removed (ZREM). If Redis cannot be reached the release is queued
+//     and retried (batched, every 250 ms, under the circuit breaker) by the same loop until it
+//     succeeds or the lease would have expired anyway; so after a Redis blip the slot frees as
+//     soon as Redis answers, not at the TTL.
+//   - The owner process dies (or Close is called): nothing renews, the lease expires within its
+//     TTL and the next admission of the subject purges it.
+//   - The grant is dropped without Release (a caller bug, a panic): the registry holds the grant
+//     only weakly, so once it is garbage-collected the loop releases the lease instead of renewing
+//     it forever (counted as abandoned).
+//   - Redis forgets it (restart, eviction) or an outage outlasts the TTL: the renewal finds it
+//     gone and drops it (counted as expired); Renew then returns ErrLeaseLost. The request carries
+//     on uncounted; a renewal never re-adds a lease, so it cannot resurrect one a concurrent
+//     release removed.
+//
+// Retry-After of a concurrency refusal is the time until the subject's earliest lease expires,
+// bounded to [MinConcurrencyRetryAfter, the request's lease TTL]. That is exactly when a slot
+// frees if its holder is dead (a crash, or a release lost in a Redis blip), the cases where a
+// constant hint was wrong for minutes. A live holder renews its lease, so for it the hint is an
+// estimate of at most one TTL; its slot may free earlier, when its request finishes, which no one
+// can predict. A client that retries at the hint therefore never waits longer than one TTL for a
+// slot that is stuck, and does not hammer the gateway meanwhile.
 //
 // # Front door call sequence
 //
 //	lim := ratelimit.LimitsPerMinute(rpm, ipm, mppm, concurrency) // key's limits, 0 = unlimited
 //	cost := ratelimit.CostOf(n, width, height)
 //	d, err := limiter.Admit(ctx, ratelimit.Request{Subject: ratelimit.KeySubject(keyID),
-//		Limits: lim, Cost: cost, LeaseTTL: upstreamTimeout + 30*time.Second})
+//		Limits: lim, Cost: cost}) // LeaseTTL: the limiter's (renewed in the background)
 //	if errors.Is(err, ratelimit.ErrUnavailable) { /* 503 */ }
 //	d.SetHeaders(w.Header())               // x-ratelimit-*-requests|images, Retry-After
 //	if !d.Allowed { /* 429 rate_limit_exceeded, naming d.RefusedBy */ }
-//	defer limiter.Release(context.WithoutCancel(ctx), d.Grant)
+//	defer limiter.Release(context.WithoutCancel(ctx), d.Grant) // keep d.Grant reachable until then
 //	// ... then the same Admit for ratelimit.ChannelSubject(name) with the channel's limits
 //	// before calling it; on refusal try the next channel (or wait d.RetryAfter). If no
 //	// channel admits, GiveBack the key's whole cost.
@@ -50,5 +85,6 @@
 // fallback are not copied to Redis when it returns.
 //
 // Metrics (see Metrics) count decisions by limit, result and backend, Redis errors and latency,
-// whether the fallback is active, and leases in flight by subject class.
+// whether the fallback is active, live leases by subject class, leases dropped without Release,
+// and queued and retried releases.
 package ratelimit

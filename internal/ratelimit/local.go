@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,11 @@ type LocalOptions struct {
 	// Metrics records decisions and leases; nil records nothing.
 	Metrics *Metrics
 	// Clock returns the current time; nil means time.Now. Tests step it to test refill and expiry.
+	// With a Clock set, leases are not renewed in the background (nothing would move the clock
+	// between ticks); tests drive the renewal themselves.
 	Clock func() time.Time
+	// LeaseTTL is the lease TTL of requests that set none; 0 means DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }
 
 // Local is the in-process Limiter: the embedded default for one gateway, and the fallback of the
@@ -28,12 +33,17 @@ type LocalOptions struct {
 //
 // Memory is proportional to the subjects with a partly drained bucket or a lease in flight; idle
 // subjects are swept as admissions go on.
+//
+// Leases are renewed by one background goroutine (started with the first lease) while their
+// grants are live; Close stops it.
 type Local struct {
-	clock   func() time.Time
-	base    time.Time
-	metrics *Metrics
-	seed    maphash.Seed
-	nextID  atomic.Uint64
+	clock    func() time.Time
+	base     time.Time
+	metrics  *Metrics
+	leaseTTL time.Duration
+	keeper   *keeper
+	seed     maphash.Seed
+	nextID   atomic.Uint64
 	// sweepEvery is how many admissions a shard takes between sweeps (tests lower it).
 	sweepEvery int
 	shards     [localShards]localShard
@@ -54,11 +64,16 @@ type localState struct {
 
 // NewLocal returns an in-process limiter.
 func NewLocal(opts LocalOptions) *Local {
-	l := &Local{clock: opts.Clock, metrics: opts.Metrics, seed: maphash.MakeSeed(), sweepEvery: sweepEvery}
+	l := &Local{clock: opts.Clock, metrics: opts.Metrics, leaseTTL: opts.LeaseTTL, seed: maphash.MakeSeed(),
+		sweepEvery: sweepEvery}
 	if l.clock == nil {
 		l.clock = time.Now
 	}
+	if l.leaseTTL <= 0 {
+		l.leaseTTL = DefaultLeaseTTL
+	}
 	l.base = l.clock()
+	l.keeper = newKeeper(l.clock, l.base, l.metrics, l, opts.Clock != nil)
 	for i := range l.shards {
 		l.shards[i].subjects = make(map[Subject]*localState)
 	}
@@ -67,17 +82,21 @@ func NewLocal(opts LocalOptions) *Local {
 
 var _ Limiter = (*Local)(nil)
 
+// Close stops renewing leases. The leases still held then expire within their TTL, as if the
+// process had died. Close is idempotent; the limiter still admits afterwards, without renewal.
+func (l *Local) Close() error {
+	l.keeper.close()
+	return nil
+}
+
 // Admit implements Limiter.
 func (l *Local) Admit(ctx context.Context, req Request) (Decision, error) {
 	if err := req.validate(); err != nil {
 		return Decision{}, err
 	}
+	req.defaultLeaseTTL(l.leaseTTL)
 	d := l.decide(&req)
-	class := req.Subject.Class()
-	l.metrics.decision(class, &d, backendLocal)
-	if d.Grant != nil && d.Grant.hasLease {
-		l.metrics.leaseHeld(class, 1)
-	}
+	l.metrics.decision(req.Subject.Class(), &d, backendLocal)
 	return d, nil
 }
 
@@ -92,7 +111,7 @@ func (l *Local) GiveBack(ctx context.Context, g *Grant, cost Cost) error {
 
 // Renew implements Limiter.
 func (l *Local) Renew(ctx context.Context, g *Grant) error {
-	if g == nil || !g.hasLease {
+	if g == nil || g.lease == nil {
 		return nil
 	}
 	return l.renew(g)
@@ -100,23 +119,29 @@ func (l *Local) Renew(ctx context.Context, g *Grant) error {
 
 // Release implements Limiter.
 func (l *Local) Release(ctx context.Context, g *Grant) error {
-	if g == nil || !g.hasLease || g.released.Swap(true) {
+	if g == nil || g.lease == nil || !l.keeper.unregister(g.lease, leaseReleased) {
 		return nil
 	}
-	l.metrics.leaseHeld(g.subject.Class(), -1)
-	l.release(g)
+	l.releaseLeases([]*lease{g.lease})
 	return nil
 }
 
-func (l *Local) now() float64 { return float64(l.clock().Sub(l.base)) / float64(time.Microsecond) }
-
-func (l *Local) shard(s Subject) *localShard {
-	return &l.shards[maphash.String(l.seed, string(s))%localShards]
+// elapsedUS is t in µs since l.base, the unit of the Local's state.
+func (l *Local) elapsedUS(t time.Time) float64 {
+	return float64(t.Sub(l.base)) / float64(time.Microsecond)
 }
 
+func (l *Local) now() float64 { return l.elapsedUS(l.clock()) }
+
+func (l *Local) shardIndex(s Subject) uint64 { return maphash.String(l.seed, string(s)) % localShards }
+
+func (l *Local) shard(s Subject) *localShard { return &l.shards[l.shardIndex(s)] }
+
 // decide is Admit without validation and metrics; the Redis limiter's fallback calls it too.
+// req.LeaseTTL must be set.
 func (l *Local) decide(req *Request) Decision {
-	now := l.now()
+	t := l.clock()
+	now := l.elapsedUS(t)
 	sh := l.shard(req.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -156,6 +181,7 @@ func (l *Local) decide(req *Request) Decision {
 			d.Concurrency.Remaining = c - used - 1
 		} else {
 			d.Concurrency.Refused = true
+			d.Concurrency.RetryAfter = micros(math.Ceil(st.earliest() - now))
 			ok = false
 		}
 		store = true
@@ -196,13 +222,14 @@ func (l *Local) decide(req *Request) Decision {
 		if st.leases == nil {
 			st.leases = make(map[uint64]float64)
 		}
-		g.hasLease = true
-		g.localID = l.nextID.Add(1)
+		g.lease = &lease{subject: req.Subject, localID: l.nextID.Add(1), ttl: g.leaseTTL}
 		exp := now + float64(g.leaseTTL/time.Microsecond)
-		st.leases[g.localID] = exp
+		st.leases[g.lease.localID] = exp
 		if len(st.leases) == 1 || exp < st.minExp {
 			st.minExp = exp
 		}
+		at := l.keeper.at(t)
+		l.keeper.register(g, g.lease, at, at)
 	}
 	return d
 }
@@ -227,33 +254,78 @@ func (l *Local) giveBack(g *Grant, c Cost) {
 }
 
 func (l *Local) renew(g *Grant) error {
-	if g.released.Load() {
+	le := g.lease
+	if le.state.Load() != leaseLive {
 		return ErrLeaseLost
 	}
-	now := l.now()
-	sh := l.shard(g.subject)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	st := sh.subjects[g.subject]
-	if st == nil {
+	status, sent, recv := l.renewLeases([]*lease{le})
+	if status[0] != 1 {
+		l.keeper.lost(le)
 		return ErrLeaseLost
 	}
-	exp, ok := st.leases[g.localID]
-	if !ok || exp <= now {
-		delete(st.leases, g.localID)
-		return ErrLeaseLost
-	}
-	st.leases[g.localID] = now + float64(g.leaseTTL/time.Microsecond)
+	le.renewed(sent, recv)
 	return nil
 }
 
-func (l *Local) release(g *Grant) {
-	sh := l.shard(g.subject)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if st := sh.subjects[g.subject]; st != nil {
-		delete(st.leases, g.localID)
+// renewLeases implements leaseBackend: one lock per shard for the whole batch.
+func (l *Local) renewLeases(ls []*lease) ([]int8, int64, int64) {
+	t := l.clock()
+	now, at := l.elapsedUS(t), l.keeper.at(t)
+	status := make([]int8, len(ls))
+	var byShard [localShards][]int
+	for i, le := range ls {
+		s := l.shardIndex(le.subject)
+		byShard[s] = append(byShard[s], i)
 	}
+	for s, idx := range byShard {
+		if len(idx) == 0 {
+			continue
+		}
+		sh := &l.shards[s]
+		sh.mu.Lock()
+		for _, i := range idx {
+			le := ls[i]
+			st := sh.subjects[le.subject]
+			if st == nil {
+				continue // status 0: lost
+			}
+			exp, ok := st.leases[le.localID]
+			if !ok || exp <= now {
+				delete(st.leases, le.localID)
+				continue
+			}
+			st.leases[le.localID] = now + float64(le.ttl/time.Microsecond)
+			status[i] = 1
+		}
+		sh.mu.Unlock()
+	}
+	return status, at, at
+}
+
+// releaseLeases implements leaseBackend; an in-process release cannot fail.
+func (l *Local) releaseLeases(ls []*lease) []bool {
+	ok := make([]bool, len(ls))
+	for i, le := range ls {
+		sh := l.shard(le.subject)
+		sh.mu.Lock()
+		if st := sh.subjects[le.subject]; st != nil {
+			delete(st.leases, le.localID)
+		}
+		sh.mu.Unlock()
+		ok[i] = true
+	}
+	return ok
+}
+
+// earliest returns the earliest lease expiry (µs since Local.base), or 0 without leases.
+func (st *localState) earliest() float64 {
+	first, e := true, 0.0
+	for _, exp := range st.leases {
+		if first || exp < e {
+			first, e = false, exp
+		}
+	}
+	return e
 }
 
 // purge drops expired leases.

@@ -15,6 +15,19 @@ const (
 	backendNone     = "none"     // no decision: fail-closed error
 )
 
+// Label values of imagegw_ratelimit_release_retries_total{result}.
+const (
+	retryReleased = "released" // the retried release went through
+	retryFailed   = "failed"   // it failed again and stays queued
+	retryExpired  = "expired"  // dropped: the lease has expired by now anyway
+)
+
+// Label values of imagegw_ratelimit_leases_dropped_total{reason}.
+const (
+	dropExpired   = "expired"   // found expired or gone before it could be renewed
+	dropAbandoned = "abandoned" // its grant was garbage-collected without Release; released
+)
+
 // Metrics are the limiter's Prometheus collectors. A nil *Metrics records nothing.
 //
 //	imagegw_ratelimit_decisions_total{subject, limit, result, backend}
@@ -23,13 +36,25 @@ const (
 //	imagegw_ratelimit_redis_errors_total{op}       op: admit|give_back|renew|release
 //	imagegw_ratelimit_redis_duration_seconds{op}   latency of each Redis round trip
 //	imagegw_ratelimit_fallback_active              1 while the Redis circuit is open
-//	imagegw_ratelimit_leases_in_flight{subject}    leases this process holds (requests in flight)
+//	imagegw_ratelimit_leases_in_flight{subject}    live leases this process holds and renews
+//	imagegw_ratelimit_leases_dropped_total{reason} leases that ended without Release
+//	    reason: expired (not renewed in time, e.g. a Redis outage longer than the lease TTL, or
+//	    Redis lost them) | abandoned (the grant was garbage-collected unreleased; the limiter
+//	    released the lease)
+//	imagegw_ratelimit_releases_pending             failed releases queued for a retry
+//	imagegw_ratelimit_release_retries_total{result} retried releases, result: released|failed|expired
+//
+// Op values of the Redis metrics: admit, give_back, renew, release (a request's own calls) and
+// renew_batch, release_batch (the background loop's batched calls).
 type Metrics struct {
 	decisions      *prometheus.CounterVec
 	redisErrors    *prometheus.CounterVec
 	redisDuration  *prometheus.HistogramVec
 	fallbackActive prometheus.Gauge
 	inFlight       *prometheus.GaugeVec
+	dropped        *prometheus.CounterVec
+	pending        prometheus.Gauge
+	retries        *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg. Pass a fresh
@@ -55,10 +80,23 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "imagegw", Subsystem: "ratelimit", Name: "leases_in_flight",
-			Help: "Concurrency leases held by this process, by subject class.",
+			Help: "Live concurrency leases held (and renewed) by this process, by subject class.",
 		}, []string{"subject"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "leases_dropped_total",
+			Help: "Concurrency leases that ended without Release: expired before renewal, or abandoned (grant dropped unreleased; released by the limiter).",
+		}, []string{"reason"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "releases_pending",
+			Help: "Lease releases that failed (Redis unreachable) and are queued for a retry.",
+		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "ratelimit", Name: "release_retries_total",
+			Help: "Retries of failed lease releases, by result: released, failed (queued again) or expired (dropped; the lease expired anyway).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.redisErrors, m.redisDuration, m.fallbackActive, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.decisions, m.redisErrors, m.redisDuration, m.fallbackActive, m.inFlight,
+		m.dropped, m.pending, m.retries} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("ratelimit: register metrics: %w", err)
 		}
@@ -89,6 +127,27 @@ func (m *Metrics) leaseHeld(class string, delta float64) {
 		return
 	}
 	m.inFlight.WithLabelValues(class).Add(delta)
+}
+
+func (m *Metrics) leaseDropped(reason string) {
+	if m == nil {
+		return
+	}
+	m.dropped.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) releasesPending(delta float64) {
+	if m == nil || delta == 0 {
+		return
+	}
+	m.pending.Add(delta)
+}
+
+func (m *Metrics) releaseRetry(result string) {
+	if m == nil {
+		return
+	}
+	m.retries.WithLabelValues(result).Inc()
 }
 
 func (m *Metrics) redisCall(op string, took time.Duration, err error) {

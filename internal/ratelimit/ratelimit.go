@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -15,8 +14,9 @@ var (
 	// ErrUnavailable means the shared limiter could not decide (Redis down or too slow) and the
 	// failure policy is fail-closed. The front door answers 503.
 	ErrUnavailable = errors.New("ratelimit: limiter unavailable")
-	// ErrLeaseLost means a concurrency lease expired (or was never held) before Renew was called.
-	// The request may carry on; its slot is already counted as free.
+	// ErrLeaseLost means a concurrency lease expired (or was never held) before it was renewed,
+	// for example after a Redis outage longer than the lease TTL. The request may carry on; its
+	// slot is already counted as free.
 	ErrLeaseLost = errors.New("ratelimit: lease expired")
 	// ErrInvalid means a Request had a malformed subject, limit or cost.
 	ErrInvalid = errors.New("ratelimit: invalid request")
@@ -36,10 +36,13 @@ type Limiter interface {
 	// the grant charged, and never fills a bucket beyond its burst.
 	GiveBack(ctx context.Context, g *Grant, cost Cost) error
 	// Renew extends the grant's concurrency lease by its TTL from now. It returns ErrLeaseLost if
-	// the lease already expired. It does nothing for a grant without a lease.
+	// the lease already expired. It does nothing for a grant without a lease. Callers need not
+	// call it: the limiter renews every live lease itself in the background (see the package
+	// documentation); Renew tells a caller now whether its lease is still held.
 	Renew(ctx context.Context, g *Grant) error
 	// Release frees the grant's concurrency slot. It is idempotent and does nothing for a grant
-	// without a lease.
+	// without a lease. A release that cannot reach Redis returns the error and is retried in the
+	// background until it succeeds or the lease would have expired anyway.
 	Release(ctx context.Context, g *Grant) error
 }
 
@@ -264,17 +267,27 @@ type Request struct {
 	Limits Limits
 	// Cost is charged to the rate dimensions if the request is admitted.
 	Cost Cost
-	// LeaseTTL is how long the concurrency lease lives without Renew; 0 means DefaultLeaseTTL.
-	// Set it above the upstream timeout so a normal request never needs to renew.
+	// LeaseTTL is how long the concurrency lease lives once its owner stops renewing it (the
+	// limiter renews live leases every TTL/3 in the background); 0 means the limiter's LeaseTTL
+	// option (default DefaultLeaseTTL). Keep it short: it is how long a crashed process's slots
+	// stay taken.
 	LeaseTTL time.Duration
 }
 
-// DefaultLeaseTTL is the lease lifetime when Request.LeaseTTL is zero.
-const DefaultLeaseTTL = 2 * time.Minute
+// DefaultLeaseTTL is the lease lifetime when neither Request.LeaseTTL nor the limiter's LeaseTTL
+// option is set.
+const DefaultLeaseTTL = 15 * time.Second
 
-// ConcurrencyRetryAfter is the RetryAfter hint given when only the concurrency limit refused: a
-// slot frees as soon as any request in flight finishes, which cannot be predicted.
-const ConcurrencyRetryAfter = time.Second
+// MinConcurrencyRetryAfter is the shortest RetryAfter of a concurrency refusal. A concurrency
+// refusal's RetryAfter is the time until the subject's earliest lease expires, between this and
+// the request's lease TTL (see the package documentation).
+const MinConcurrencyRetryAfter = 100 * time.Millisecond
+
+// concurrencyRetryAfter bounds the time until the earliest lease expiry to
+// [MinConcurrencyRetryAfter, ttl].
+func concurrencyRetryAfter(untilExpiry, ttl time.Duration) time.Duration {
+	return min(max(untilExpiry, MinConcurrencyRetryAfter), max(ttl, MinConcurrencyRetryAfter))
+}
 
 func (r *Request) validate() error {
 	if err := r.Subject.validate(); err != nil {
@@ -299,6 +312,13 @@ func (r *Request) leaseTTL() time.Duration {
 	return DefaultLeaseTTL
 }
 
+// defaultLeaseTTL fills in the limiter's lease TTL when the request sets none.
+func (r *Request) defaultLeaseTTL(ttl time.Duration) {
+	if r.LeaseTTL == 0 {
+		r.LeaseTTL = ttl
+	}
+}
+
 // Quota is the state of one dimension after a decision. For a dimension that is not limited all
 // fields are zero.
 type Quota struct {
@@ -313,7 +333,9 @@ type Quota struct {
 	Reset time.Duration
 	// Refused reports whether this dimension had no room for the request's cost.
 	Refused bool
-	// RetryAfter is, for a refused rate dimension, how long until its cost would fit.
+	// RetryAfter is, for a refused rate dimension, how long until its cost would fit; for a
+	// refused concurrency limit, how long until the subject's earliest lease expires (bounded to
+	// [MinConcurrencyRetryAfter, the request's lease TTL]).
 	RetryAfter time.Duration
 }
 
@@ -328,7 +350,7 @@ type Decision struct {
 	// Retry-After.
 	Unsatisfiable bool
 	// RetryAfter is how long until the request would fit, the longest over the refusing
-	// dimensions (ConcurrencyRetryAfter for concurrency). Zero when allowed.
+	// dimensions (for concurrency: until the subject's earliest lease expires). Zero when allowed.
 	RetryAfter time.Duration
 	// Requests, Images, Megapixels and Concurrency are the per-dimension states.
 	Requests, Images, Megapixels, Concurrency Quota
@@ -367,7 +389,8 @@ func (d *Decision) finish(req *Request) {
 			d.RefusedBy = dim
 		}
 		if dim == DimConcurrency {
-			d.RetryAfter = max(d.RetryAfter, ConcurrencyRetryAfter)
+			q.RetryAfter = concurrencyRetryAfter(q.RetryAfter, req.leaseTTL())
+			d.RetryAfter = max(d.RetryAfter, q.RetryAfter)
 			continue
 		}
 		d.RetryAfter = max(d.RetryAfter, q.RetryAfter)
@@ -388,10 +411,9 @@ type Grant struct {
 	leaseTTL time.Duration
 	// fallback is true when the in-process fallback of a Redis limiter admitted the request.
 	fallback bool
-	hasLease bool
-	leaseID  string // Redis lease member
-	localID  uint64 // Local lease id
-	released atomic.Bool
+	// lease is the grant's concurrency lease, nil without one. The limiter's keeper holds it
+	// (and only a weak pointer to the grant) while it renews it.
+	lease *lease
 
 	mu      sync.Mutex
 	charged Cost // what is still charged and may be given back
@@ -400,10 +422,11 @@ type Grant struct {
 // Subject returns the subject the grant was admitted for.
 func (g *Grant) Subject() Subject { return g.subject }
 
-// HasLease reports whether the grant holds a concurrency slot.
-func (g *Grant) HasLease() bool { return g.hasLease }
+// HasLease reports whether the grant was admitted with a concurrency slot.
+func (g *Grant) HasLease() bool { return g.lease != nil }
 
-// LeaseTTL returns the lease lifetime; a long request should Renew at about a third of it.
+// LeaseTTL returns the lease lifetime: how long the slot outlives its owner. The limiter renews
+// the lease every third of it while the grant is neither released nor dropped.
 func (g *Grant) LeaseTTL() time.Duration { return g.leaseTTL }
 
 // takeBack clamps cost to what is still charged and deducts it.

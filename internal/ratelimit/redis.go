@@ -66,8 +66,11 @@ type RedisOptions struct {
 	BreakerThreshold int
 	// BreakerCooldown is how long the circuit stays open before one call probes Redis; default 2s.
 	BreakerCooldown time.Duration
-	// Fallback decides under FailOpen; nil means a new Local sharing Metrics.
+	// Fallback decides under FailOpen; nil means a new Local sharing Metrics (closed by Close).
 	Fallback *Local
+	// LeaseTTL is the lease TTL of requests that set none; 0 means DefaultLeaseTTL. Live leases
+	// are renewed every third of it, so it is how long a crashed process's slots stay taken.
+	LeaseTTL time.Duration
 	// Logger receives failures and circuit transitions; nil means no logging.
 	Logger *zap.Logger
 	// Metrics records decisions, Redis errors and latency, fallback and leases; nil records
@@ -78,17 +81,23 @@ type RedisOptions struct {
 // Redis is the shared Limiter: every gateway process pointed at the same Redis enforces one
 // global limit per subject. Each Admit is one round trip (one Lua script, atomic over all
 // dimensions of the subject) on Redis's clock, so process clocks do not matter.
+//
+// One background goroutine (started with the first lease) renews the live leases in batches and
+// retries failed releases; Close stops it.
 type Redis struct {
-	client   redis.Scripter
-	prefix   string
-	timeout  time.Duration
-	policy   FailurePolicy
-	local    *Local
-	breaker  *breaker
-	log      *zap.Logger
-	metrics  *Metrics
-	idPrefix string
-	idSeq    atomic.Uint64
+	client    redis.Scripter
+	prefix    string
+	timeout   time.Duration
+	policy    FailurePolicy
+	local     *Local
+	ownsLocal bool
+	leaseTTL  time.Duration
+	keeper    *keeper
+	breaker   *breaker
+	log       *zap.Logger
+	metrics   *Metrics
+	idPrefix  string
+	idSeq     atomic.Uint64
 }
 
 var _ Limiter = (*Redis)(nil)
@@ -98,13 +107,14 @@ var _ Limiter = (*Redis)(nil)
 // most Timeout per call.
 func NewRedis(client redis.Scripter, opts RedisOptions) *Redis {
 	r := &Redis{
-		client:  client,
-		prefix:  opts.Prefix,
-		timeout: opts.Timeout,
-		policy:  opts.Policy,
-		local:   opts.Fallback,
-		log:     opts.Logger,
-		metrics: opts.Metrics,
+		client:   client,
+		prefix:   opts.Prefix,
+		timeout:  opts.Timeout,
+		policy:   opts.Policy,
+		local:    opts.Fallback,
+		leaseTTL: opts.LeaseTTL,
+		log:      opts.Logger,
+		metrics:  opts.Metrics,
 	}
 	if r.prefix == "" {
 		r.prefix = DefaultPrefix
@@ -112,9 +122,14 @@ func NewRedis(client redis.Scripter, opts RedisOptions) *Redis {
 	if r.timeout <= 0 {
 		r.timeout = DefaultRedisTimeout
 	}
-	if r.local == nil {
-		r.local = NewLocal(LocalOptions{Metrics: opts.Metrics})
+	if r.leaseTTL <= 0 {
+		r.leaseTTL = DefaultLeaseTTL
 	}
+	if r.local == nil {
+		r.local = NewLocal(LocalOptions{Metrics: opts.Metrics, LeaseTTL: r.leaseTTL})
+		r.ownsLocal = true
+	}
+	r.keeper = newKeeper(time.Now, time.Now(), r.metrics, r, false)
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -176,11 +191,24 @@ func (r *Redis) keys(s Subject) []string {
 	return []string{base + "rpm", base + "ipm", base + "mppm", base + "inflight"}
 }
 
+// Close stops renewing leases and makes one last attempt at the releases still queued. Leases
+// still held then expire within their TTL, as if the process had died. Close does not close the
+// Redis client; it closes the fallback only if NewRedis created it. It is idempotent, and the
+// limiter still admits afterwards, without renewal.
+func (r *Redis) Close() error {
+	r.keeper.close()
+	if r.ownsLocal {
+		return r.local.Close()
+	}
+	return nil
+}
+
 // Admit implements Limiter.
 func (r *Redis) Admit(ctx context.Context, req Request) (Decision, error) {
 	if err := req.validate(); err != nil {
 		return Decision{}, err
 	}
+	req.defaultLeaseTTL(r.leaseTTL)
 	class := req.Subject.Class()
 	cause := errCircuitOpen
 	if r.breaker.allow() {
@@ -188,9 +216,6 @@ func (r *Redis) Admit(ctx context.Context, req Request) (Decision, error) {
 		if err == nil {
 			r.succeeded()
 			r.metrics.decision(class, &d, backendRedis)
-			if d.Grant != nil && d.Grant.hasLease {
-				r.metrics.leaseHeld(class, 1)
-			}
 			return d, nil
 		}
 		if ctx.Err() != nil {
@@ -208,9 +233,6 @@ func (r *Redis) Admit(ctx context.Context, req Request) (Decision, error) {
 	d.Degraded = true
 	if d.Grant != nil {
 		d.Grant.fallback = true
-		if d.Grant.hasLease {
-			r.metrics.leaseHeld(class, 1)
-		}
 	}
 	r.metrics.decision(class, &d, backendFallback)
 	return d, nil
@@ -240,11 +262,12 @@ func (r *Redis) admitRedis(ctx context.Context, req *Request) (Decision, error) 
 	start := time.Now()
 	res, err := admitScript.Run(cctx, r.client, r.keys(req.Subject), args...).Int64Slice()
 	cancel()
-	if err == nil && len(res) != 1+4*len(rateDims)+2 {
+	end := time.Now()
+	if err == nil && len(res) != 1+4*len(rateDims)+3 {
 		err = fmt.Errorf("unexpected reply of %d values", len(res))
 	}
 	if ctx.Err() == nil {
-		r.metrics.redisCall("admit", time.Since(start), err)
+		r.metrics.redisCall("admit", end.Sub(start), err)
 	}
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis: %w", err)
@@ -267,21 +290,25 @@ func (r *Redis) admitRedis(ctx context.Context, req *Request) (Decision, error) 
 	}
 	if withLease {
 		c := res[1+4*len(rateDims):]
-		d.Concurrency = Quota{Limit: lim.Concurrency, Refused: c[0] == 1, Remaining: c[1]}
+		d.Concurrency = Quota{Limit: lim.Concurrency, Refused: c[0] == 1, Remaining: c[1],
+			RetryAfter: time.Duration(c[2]) * time.Microsecond}
 	}
 	d.Allowed = res[0] == 1
 	if !d.Allowed {
 		d.finish(req)
 		return d, nil
 	}
-	d.Grant = &Grant{
+	g := &Grant{
 		subject:  req.Subject,
 		limits:   req.Limits,
 		leaseTTL: req.leaseTTL(),
 		charged:  req.Cost,
-		hasLease: withLease,
-		leaseID:  leaseID,
 	}
+	if withLease {
+		g.lease = &lease{subject: req.Subject, id: leaseID, ttl: g.leaseTTL}
+		r.keeper.register(g, g.lease, r.keeper.at(start), r.keeper.at(end))
+	}
+	d.Grant = g
 	return d, nil
 }
 
@@ -315,45 +342,203 @@ func (r *Redis) GiveBack(ctx context.Context, g *Grant, cost Cost) error {
 
 // Renew implements Limiter.
 func (r *Redis) Renew(ctx context.Context, g *Grant) error {
-	if g == nil || !g.hasLease {
+	if g == nil || g.lease == nil {
 		return nil
 	}
 	if g.fallback {
-		return r.local.renew(g)
+		return r.local.Renew(ctx, g)
 	}
-	if g.released.Load() {
-		return ErrLeaseLost
+	l := g.lease
+	if l.state.Load() != leaseLive {
+		return fmt.Errorf("ratelimit: renew %s: %w", g.subject, ErrLeaseLost)
 	}
-	var renewed int64
+	var res []int64
+	sent := r.keeper.nanos()
 	err := r.call(ctx, "renew", g.subject, func(ctx context.Context) error {
 		var err error
-		renewed, err = renewScript.Run(ctx, r.client, []string{r.Key(g.subject, "inflight")},
-			g.leaseID, int64(g.leaseTTL/time.Microsecond)).Int64()
+		res, err = renewScript.Run(ctx, r.client, []string{r.Key(g.subject, "inflight")},
+			int64(l.ttl/time.Microsecond), l.id).Int64Slice()
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if renewed == 0 {
+	if len(res) != 1 || res[0] != 1 {
+		r.keeper.lost(l)
 		return fmt.Errorf("ratelimit: renew %s: %w", g.subject, ErrLeaseLost)
 	}
+	l.renewed(sent, r.keeper.nanos())
 	return nil
 }
 
-// Release implements Limiter. If Redis cannot be reached the slot frees itself when the lease
-// expires.
+// Release implements Limiter. If Redis cannot be reached the release is queued and retried in
+// the background (batched) until it succeeds or the lease would have expired anyway; the error
+// is returned for logging.
 func (r *Redis) Release(ctx context.Context, g *Grant) error {
-	if g == nil || !g.hasLease || g.released.Swap(true) {
+	if g == nil || g.lease == nil {
 		return nil
 	}
-	r.metrics.leaseHeld(g.subject.Class(), -1)
 	if g.fallback {
-		r.local.release(g)
+		return r.local.Release(ctx, g)
+	}
+	l := g.lease
+	if !r.keeper.unregister(l, leaseReleased) {
 		return nil
 	}
-	return r.call(ctx, "release", g.subject, func(ctx context.Context) error {
-		return releaseScript.Run(ctx, r.client, []string{r.Key(g.subject, "inflight")}, g.leaseID).Err()
+	err := r.call(ctx, "release", g.subject, func(ctx context.Context) error {
+		return releaseScript.Run(ctx, r.client, []string{r.Key(g.subject, "inflight")}, l.id).Err()
 	})
+	if err != nil {
+		r.keeper.enqueue(l)
+	}
+	return err
+}
+
+// scriptCall is one script invocation of a batch, for the leases at idx of the batch.
+type scriptCall struct {
+	keys []string
+	args []any
+	idx  []int
+}
+
+// leaseCalls groups leases by subject (and TTL) into script calls of at most maxIDsPerCall ids:
+// KEYS = the subject's inflight set, ARGV = the head arguments, then the lease ids.
+func (r *Redis) leaseCalls(ls []*lease, withTTL bool) []scriptCall {
+	type group struct {
+		s   Subject
+		ttl time.Duration
+	}
+	var calls []scriptCall
+	open := map[group]int{} // group → index of its call still taking ids
+	for i, l := range ls {
+		gk := group{s: l.subject}
+		if withTTL {
+			gk.ttl = l.ttl
+		}
+		ci, ok := open[gk]
+		if !ok || len(calls[ci].idx) >= maxIDsPerCall {
+			c := scriptCall{keys: []string{r.Key(l.subject, "inflight")}}
+			if withTTL {
+				c.args = append(c.args, int64(l.ttl/time.Microsecond))
+			}
+			calls = append(calls, c)
+			ci = len(calls) - 1
+			open[gk] = ci
+		}
+		calls[ci].args = append(calls[ci].args, l.id)
+		calls[ci].idx = append(calls[ci].idx, i)
+	}
+	return calls
+}
+
+// renewLeases implements leaseBackend: one script call per subject, all in one pipeline.
+func (r *Redis) renewLeases(ls []*lease) ([]int8, int64, int64) {
+	status := make([]int8, len(ls))
+	for i := range status {
+		status[i] = -1
+	}
+	calls := r.leaseCalls(ls, true)
+	sent := r.keeper.nanos()
+	cmds := r.runBatch("renew_batch", renewScript, calls)
+	recv := r.keeper.nanos()
+	for ci, c := range calls {
+		if cmds == nil {
+			break
+		}
+		res, err := cmds[ci].Int64Slice()
+		if err != nil || len(res) != len(c.idx) {
+			continue
+		}
+		for j, i := range c.idx {
+			status[i] = int8(res[j])
+		}
+	}
+	return status, sent, recv
+}
+
+// releaseLeases implements leaseBackend: one ZREM per subject, all in one pipeline.
+func (r *Redis) releaseLeases(ls []*lease) []bool {
+	ok := make([]bool, len(ls))
+	calls := r.leaseCalls(ls, false)
+	cmds := r.runBatch("release_batch", releaseScript, calls)
+	for ci, c := range calls {
+		if cmds == nil {
+			break
+		}
+		if cmds[ci].Err() == nil {
+			for _, i := range c.idx {
+				ok[i] = true
+			}
+		}
+	}
+	return ok
+}
+
+// batchTimeout bounds one background batch: longer than a request's call, since it carries
+// many, and off the request path.
+func (r *Redis) batchTimeout() time.Duration { return max(4*r.timeout, time.Second) }
+
+// runBatch runs calls of script s in one pipeline (one round trip; sequentially if the client
+// cannot pipeline) under the breaker. It returns nil without calling Redis while the circuit is
+// open.
+func (r *Redis) runBatch(op string, s *redis.Script, calls []scriptCall) []*redis.Cmd {
+	if len(calls) == 0 || !r.breaker.allow() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.batchTimeout())
+	defer cancel()
+	start := time.Now()
+	cmds := r.evalAll(ctx, s, calls, false)
+	// NOSCRIPT: Redis restarted or flushed its script cache; send those again with the body.
+	var again []int
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		sub := make([]scriptCall, len(again))
+		for j, i := range again {
+			sub[j] = calls[i]
+		}
+		for j, c := range r.evalAll(ctx, s, sub, true) {
+			cmds[again[j]] = c
+		}
+	}
+	var err error
+	for _, c := range cmds {
+		if err = c.Err(); err != nil {
+			break
+		}
+	}
+	r.metrics.redisCall(op, time.Since(start), err)
+	if err != nil {
+		r.failed(op, err)
+	} else {
+		r.succeeded()
+	}
+	return cmds
+}
+
+func (r *Redis) evalAll(ctx context.Context, s *redis.Script, calls []scriptCall, body bool) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	p, ok := r.client.(interface{ Pipeline() redis.Pipeliner })
+	if !ok {
+		for i, c := range calls {
+			cmds[i] = s.Run(ctx, r.client, c.keys, c.args...)
+		}
+		return cmds
+	}
+	pipe := p.Pipeline()
+	for i, c := range calls {
+		if body {
+			cmds[i] = s.Eval(ctx, pipe, c.keys, c.args...)
+		} else {
+			cmds[i] = s.EvalSha(ctx, pipe, c.keys, c.args...)
+		}
+	}
+	_, _ = pipe.Exec(ctx) // per-command errors are in cmds
+	return cmds
 }
 
 // call runs one Redis round trip for a follow-up operation under the timeout and the breaker.

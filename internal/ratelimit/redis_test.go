@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,9 @@ func gateways(t *testing.T, n int, opts RedisOptions) []*Redis {
 	}
 	out := make([]*Redis, n)
 	for i := range out {
-		out[i] = NewRedis(needRedis(t), opts)
+		r := NewRedis(needRedis(t), opts)
+		t.Cleanup(func() { _ = r.Close() })
+		out[i] = r
 	}
 	return out
 }
@@ -125,12 +128,17 @@ func TestRedisCrashedGatewayLeasesExpire(t *testing.T) {
 	gws := gateways(t, 2, RedisOptions{})
 	ctx := context.Background()
 	req := Request{Subject: KeySubject("k"), Limits: Limits{Concurrency: 2}, LeaseTTL: 300 * time.Millisecond}
+	var held []*Grant
 	for range 2 {
-		if d, err := gws[0].Admit(ctx, req); err != nil || !d.Allowed {
+		d, err := gws[0].Admit(ctx, req)
+		if err != nil || !d.Allowed {
 			t.Fatalf("gateway 0 admit: %+v %v", d, err)
 		}
+		held = append(held, d.Grant)
 	}
-	// Gateway 0 "crashes": it never releases. Gateway 1 is refused until the leases expire.
+	// Gateway 0 "crashes": it stops renewing and never releases. Gateway 1 is refused until the
+	// leases expire.
+	_ = gws[0].Close()
 	if d, _ := gws[1].Admit(ctx, req); d.Allowed {
 		t.Fatal("gateway 1 admitted above the limit")
 	}
@@ -140,6 +148,7 @@ func TestRedisCrashedGatewayLeasesExpire(t *testing.T) {
 			t.Fatalf("gateway 1 after expiry: %+v %v", d, err)
 		}
 	}
+	runtime.KeepAlive(held)
 }
 
 func TestRedisKeysShareOneHashTagAndExpire(t *testing.T) {

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -20,6 +21,8 @@ const (
 	opRelease
 	opRenew
 	opSleep
+	// opCrash stops the limiter's renewal without releasing anything: its owner died.
+	opCrash
 )
 
 type want struct {
@@ -169,7 +172,7 @@ var scenarios = []scenario{
 			{op: opAdmit, grant: "b", cost: oneReq, want: want{remaining: map[Dimension]int64{DimConcurrency: 0}}},
 			// Refused on concurrency: the request is not charged.
 			{op: opAdmit, cost: oneReq, times: 2, want: want{refused: true, refusedBy: DimConcurrency,
-				remaining: map[Dimension]int64{DimRequests: 98, DimConcurrency: 0}, retryMax: ConcurrencyRetryAfter}},
+				remaining: map[Dimension]int64{DimRequests: 98, DimConcurrency: 0}, retryMax: DefaultLeaseTTL}},
 			{op: opRelease, grant: "a"},
 			{op: opRelease, grant: "a"},
 			{op: opAdmit, grant: "c", cost: oneReq, want: want{remaining: map[Dimension]int64{DimRequests: 97, DimConcurrency: 0}}},
@@ -184,11 +187,26 @@ var scenarios = []scenario{
 		limits: Limits{Concurrency: 2},
 		ttl:    300 * time.Millisecond,
 		steps: []step{
-			{op: opAdmit, grant: "a", times: 2},
-			{op: opAdmit, want: want{refused: true, refusedBy: DimConcurrency}},
+			{op: opAdmit, grant: "a"},
+			{op: opAdmit, grant: "b"},
+			{op: opAdmit, want: want{refused: true, refusedBy: DimConcurrency, retryMax: 300 * time.Millisecond}},
+			{op: opCrash},
 			{op: opSleep, sleep: 450 * time.Millisecond},
 			{op: opAdmit, times: 2},
 			{op: opRenew, grant: "a", want: want{err: ErrLeaseLost}},
+		},
+	},
+	{
+		name:   "live leases are renewed in the background past several TTLs",
+		limits: Limits{Concurrency: 1},
+		ttl:    time.Second,
+		steps: []step{
+			{op: opAdmit, grant: "a"},
+			{op: opSleep, sleep: 3500 * time.Millisecond}, // 3.5 TTLs, no Renew call
+			{op: opAdmit, want: want{refused: true, refusedBy: DimConcurrency, retryMax: time.Second}},
+			{op: opRenew, grant: "a"},
+			{op: opRelease, grant: "a"},
+			{op: opAdmit},
 		},
 	},
 	{
@@ -258,8 +276,15 @@ func runScenario(t *testing.T, lim Limiter, sc scenario) {
 			if !errors.Is(err, st.want.err) || (err != nil) != (st.want.err != nil) {
 				t.Fatalf("step %d (renew): err = %v, want %v", i, err, st.want.err)
 			}
+		case opCrash:
+			if err := lim.(interface{ Close() error }).Close(); err != nil {
+				t.Fatalf("step %d (crash): %v", i, err)
+			}
 		}
 	}
+	// The grants were live (referenced) until here: the background renewal must not have
+	// treated them as abandoned.
+	runtime.KeepAlive(grants)
 }
 
 func mustGrant(t *testing.T, grants map[string]*Grant, name string) *Grant {
@@ -312,10 +337,16 @@ func implementations() []struct {
 		name string
 		new  func(t *testing.T) Limiter
 	}{
-		{"local", func(t *testing.T) Limiter { return NewLocal(LocalOptions{}) }},
+		{"local", func(t *testing.T) Limiter {
+			l := NewLocal(LocalOptions{})
+			t.Cleanup(func() { _ = l.Close() })
+			return l
+		}},
 		{"redis", func(t *testing.T) Limiter {
 			c := needRedis(t)
-			return NewRedis(c, RedisOptions{Prefix: testPrefix(t, c), Policy: FailClosed, Timeout: time.Second})
+			r := NewRedis(c, RedisOptions{Prefix: testPrefix(t, c), Policy: FailClosed, Timeout: time.Second})
+			t.Cleanup(func() { _ = r.Close() })
+			return r
 		}},
 	}
 }

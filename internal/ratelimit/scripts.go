@@ -22,7 +22,8 @@ import "github.com/redis/go-redis/v9"
 //	ARGV: for each of the 3 rate dimensions: period µs (0 = unlimited), count, burst, cost;
 //	      then concurrency limit (0 = unlimited), lease TTL µs, lease id
 //	Reply: allowed, then per rate dimension: refused, remaining, reset µs, retry µs;
-//	       then concurrency refused, remaining.
+//	       then concurrency refused, remaining, and when refused the µs until the earliest
+//	       lease expires (its Retry-After).
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
@@ -57,7 +58,7 @@ for i = 1, 3 do
   qs[i] = q
 end
 local climit = tonumber(ARGV[13])
-local crefused, cremaining = 0, 0
+local crefused, cremaining, cretry = 0, 0, 0
 if climit > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
   local used = redis.call('ZCARD', KEYS[4])
@@ -66,6 +67,8 @@ if climit > 0 then
   else
     ok = 0
     crefused = 1
+    local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+    if first[2] then cretry = math.ceil(tonumber(first[2]) - now) end
   end
 end
 -- Flatten; a refusal charges nothing, so dimensions that fit report their uncharged state.
@@ -79,6 +82,7 @@ for i = 1, 3 do
 end
 flat[#flat + 1] = crefused
 flat[#flat + 1] = cremaining
+flat[#flat + 1] = cretry
 if ok == 1 then
   for i = 1, 3 do
     if newtat[i] then
@@ -123,30 +127,56 @@ end
 return 1
 `)
 
-// renewScript extends a live lease. Reply: 1 renewed, 0 lost (expired or unknown).
+// renewScript extends live leases of one subject by the TTL from now; the background loop sends
+// one call per subject and pass, all subjects in one pipeline. It purges expired leases first (as
+// admitScript does), then moves every given lease that is still there to now+TTL in one ZADD XX:
+// a lease that expired or is unknown is never re-added, so a renewal cannot resurrect a lease a
+// concurrent release removed. Only if some were missing does it look at them one by one.
 //
 //	KEYS: inflight
-//	ARGV: lease id, TTL µs
+//	ARGV: TTL µs, then lease ids (at most maxIDsPerCall)
+//	Reply: per lease id, 1 renewed or 0 lost (expired or unknown).
 var renewScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
-local exp = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not exp or tonumber(exp) <= now then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 0
+local ttl = tonumber(ARGV[1])
+local n = #ARGV - 1
+local exp = now + ttl
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local cmd = {'ZADD', KEYS[1], 'XX', 'CH'}
+for i = 2, #ARGV do
+  cmd[#cmd + 1] = exp
+  cmd[#cmd + 1] = ARGV[i]
 end
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[1])
-local want = math.ceil(ttl / 1000) + 1
-if redis.call('PTTL', KEYS[1]) < want then
-  redis.call('PEXPIRE', KEYS[1], want)
+local changed = redis.call(unpack(cmd))
+local out = {}
+if changed == n then
+  for i = 1, n do out[i] = 1 end
+else
+  -- Some were missing (or already at exp): every live one now scores exactly exp.
+  changed = 0
+  for i = 2, #ARGV do
+    local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    if s and tonumber(s) == exp then
+      out[i - 1] = 1
+      changed = changed + 1
+    else
+      out[i - 1] = 0
+    end
+  end
 end
-return 1
+if changed > 0 then
+  local want = math.ceil(ttl / 1000) + 1
+  if redis.call('PTTL', KEYS[1]) < want then
+    redis.call('PEXPIRE', KEYS[1], want)
+  end
+end
+return out
 `)
 
-// releaseScript frees a lease. A script rather than ZREM so the limiter needs only
-// redis.Scripter. Reply: 1 removed, 0 already gone.
+// releaseScript frees leases of one subject. A script rather than ZREM so the limiter needs only
+// redis.Scripter. Reply: how many were removed (the rest were already gone).
 //
 //	KEYS: inflight
-//	ARGV: lease id
-var releaseScript = redis.NewScript(`return redis.call('ZREM', KEYS[1], ARGV[1])`)
+//	ARGV: lease ids (at most maxIDsPerCall)
+var releaseScript = redis.NewScript(`return redis.call('ZREM', KEYS[1], unpack(ARGV))`)

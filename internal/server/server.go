@@ -1,6 +1,6 @@
 // Package server assembles the HTTP surface: the chi router, the middleware every request goes
-// through (request id, panic recovery, access log, metrics, body cap), health and metrics
-// endpoints, and graceful shutdown that drains in-flight requests.
+// through (request id, panic recovery, access log, metrics, overload shedding, body cap), health
+// and metrics endpoints, and graceful shutdown that drains in-flight requests.
 package server
 
 import (
@@ -37,12 +37,21 @@ type Options struct {
 	Mount func(r chi.Router)
 	// ShutdownTimeout bounds how long in-flight requests may take to drain.
 	ShutdownTimeout time.Duration
+	// MaxInFlight bounds the image API requests (/v1/images/…, not the hosted-image GETs) served
+	// at once; beyond it they get a fast 503 "overloaded" with Retry-After. 0 means
+	// DefaultMaxInFlight, negative means unlimited.
+	MaxInFlight int
+	// QueueWait is how long a request may wait for a slot before it is shed: 0 means
+	// DefaultQueueWait, negative means no wait.
+	QueueWait time.Duration
 }
 
 // Server is the gateway's HTTP server.
 type Server struct {
 	o       Options
 	handler http.Handler
+	router  *chi.Mux
+	lim     *limiter
 }
 
 // New builds the router.
@@ -56,9 +65,11 @@ func New(o Options) *Server {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 30 * time.Second
 	}
-	s := &Server{o: o}
+	s := &Server{o: o, lim: newLimiter(o.MaxInFlight, o.QueueWait)}
+	o.Metrics.APIInFlightLimit.Set(float64(s.lim.limit()))
 	r := chi.NewRouter()
-	r.Use(s.observe, s.recoverer, s.capBody)
+	s.router = r
+	r.Use(s.observe, s.recoverer, s.shed, s.capBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		frontdoor.WriteError(w, &providers.Error{Kind: providers.KindModelNotFound,
 			Message: fmt.Sprintf("Invalid URL (%s %s).", r.Method, r.URL.Path), Code: "not_found"})

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/imagegw/imagegw/internal/money"
@@ -13,7 +15,7 @@ var (
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict: a unique value (key hash, request id) already exists.
 	ErrConflict = errors.New("store: conflict")
-	// ErrInsufficientBudget: placing the hold would take spent+held over the budget.
+	// ErrInsufficientBudget: a claim would take spent + reserved over the budget.
 	ErrInsufficientBudget = errors.New("store: insufficient budget")
 )
 
@@ -109,21 +111,42 @@ func (u KeyUpdate) Apply(k *Key) {
 	}
 }
 
-// Hold reserves part of a key's budget for one in-flight request.
-type Hold struct {
-	ID          string // the request id
+// Slice is one gateway replica's share (escrow) of a key's budget for one period: the replica
+// claims part of what remains in one atomic statement and spends it from memory, so requests do
+// not write to a shared row. The store keeps, per slice, the amount it still reserves: granted,
+// minus what was given back, minus the charges of its usage events already in the ledger
+// (UsageEvent.Slice). A slice not renewed within its TTL stops counting.
+type Slice struct {
+	ID          string // unique per replica, key and period
 	KeyID       string
-	Amount      money.Amount
-	PeriodStart time.Time // start of the budget period the hold counts against (zero for total)
-	CreatedAt   time.Time
-	ExpiresAt   time.Time // a hold not settled by then is swept (its process crashed)
+	Period      string    // PeriodTotal, PeriodDaily or PeriodMonthly
+	PeriodStart time.Time // start of the period (zero for total)
+}
+
+// Claim is the answer to ClaimSlice.
+type Claim struct {
+	// Granted is what the claim added to the slice (0 when refused).
+	Granted money.Amount
+	// Balance is the key's position after the claim; Held is what all live slices reserve.
+	Balance Balance
+}
+
+// SpendDiff is one budget position whose running sum disagrees with the ledger.
+type SpendDiff struct {
+	KeyID       string
+	Period      string
+	PeriodStart time.Time
+	Recorded    money.Amount // key_spend
+	Ledger      money.Amount // the sum of the ledger's costs
 }
 
 // Balance is a key's budget position for one period.
 type Balance struct {
 	Budget *money.Amount // nil: unlimited
-	Spent  money.Amount
-	Held   money.Amount
+	// Spent is the sum of the key's charges in the ledger for the period.
+	Spent money.Amount
+	// Held is what gateways reserve for the key in live slices (escrow), not yet spent.
+	Held money.Amount
 }
 
 // Usage statuses.
@@ -153,6 +176,9 @@ type UsageEvent struct {
 	ErrorKind  string
 	LatencyMS  int64 // gateway latency, whole request
 	UpstreamMS int64 // time spent waiting on the upstream
+	// Slice is the budget slice the cost was charged against ("" for keys without a budget).
+	// Writing the event moves its cost from the slice to the key's spend.
+	Slice string
 }
 
 // UsageFilter selects ledger rows; zero fields match everything. Since is inclusive and Until
@@ -202,21 +228,26 @@ type Store interface {
 	RevokeKey(ctx context.Context, id string, at time.Time) error
 	CountKeys(ctx context.Context) (int, error)
 
-	// PlaceHold atomically reserves h.Amount against the key's budget for h.PeriodStart:
-	// it fails with ErrInsufficientBudget when spent + unexpired holds + h.Amount > budget.
-	// Keys without a budget always succeed. Concurrent holds never overspend, across processes.
-	PlaceHold(ctx context.Context, h Hold) error
-	// SettleHold removes the hold and adds actual to the key's spent for the hold's period.
-	// Settling an unknown (already swept) hold still records the spend.
-	SettleHold(ctx context.Context, holdID, keyID string, periodStart time.Time, actual money.Amount) error
-	// ReleaseHold removes the hold without spending.
-	ReleaseHold(ctx context.Context, holdID string) error
-	// SweepHolds deletes holds that expired before now and returns how many.
-	SweepHolds(ctx context.Context, now time.Time) (int, error)
-	// Balance reports the key's budget position for the period starting at periodStart.
-	Balance(ctx context.Context, keyID string, periodStart time.Time) (Balance, error)
-	// OpenHolds counts unexpired holds (a metric).
-	OpenHolds(ctx context.Context) (int, error)
+	// ClaimSlice adds budget to the slice s (creating it) and renews it for ttl, atomically
+	// against every other slice of the key and period, across processes. It grants nothing and
+	// returns ErrInsufficientBudget unless budget − spent − live slices (s included) ≥ need; then it
+	// grants min(want, max(need, half of what remains)), so slices shrink as a budget runs out.
+	// Keys without a budget are granted want. An expired slice counts as empty when reclaimed.
+	ClaimSlice(ctx context.Context, s Slice, need, want money.Amount, ttl time.Duration) (Claim, error)
+	// ReturnSlice gives back amount of a slice's reservation (never below zero).
+	ReturnSlice(ctx context.Context, id string, amount money.Amount) error
+	// RenewSlices extends the live slices among ids by ttl and returns the ids that were not
+	// live (expired or unknown): their reservations no longer count.
+	RenewSlices(ctx context.Context, ids []string, ttl time.Duration) (lost []string, err error)
+	// SweepSlices deletes expired slices and returns how many.
+	SweepSlices(ctx context.Context) (int, error)
+	// Balance reports the key's budget position for the period of the given kind starting at
+	// periodStart.
+	Balance(ctx context.Context, keyID, period string, periodStart time.Time) (Balance, error)
+	// ReconcileSpend compares every recorded position of the key (all keys when keyID is "")
+	// with the sum of its ledger rows and returns the differences; with fix, it rewrites the
+	// recorded positions from the ledger.
+	ReconcileSpend(ctx context.Context, keyID string, fix bool) ([]SpendDiff, error)
 
 	// ConsumeFreeImages atomically takes up to n images from the key's free quota for model
 	// (quota images in all) and returns how many it took (0..n).
@@ -225,10 +256,72 @@ type Store interface {
 	ReturnFreeImages(ctx context.Context, keyID, model string, n int) error
 
 	// InsertUsage writes events in one transaction. Events whose RequestID is already in the
-	// ledger are skipped, so replaying a batch is safe (exactly-once by request id).
+	// ledger are skipped, so replaying a batch is safe (exactly-once by request id). In the same
+	// transaction, the cost of each inserted event is added to its key's spend for the event's
+	// day, month and total, and taken off its slice's reservation.
 	InsertUsage(ctx context.Context, events []UsageEvent) error
 	// ListUsage returns matching events, newest first, at most limit (0: no limit).
 	ListUsage(ctx context.Context, f UsageFilter, limit int) ([]UsageEvent, error)
 	// SumUsage aggregates matching events by GroupByDay, GroupByModel or GroupByKey.
 	SumUsage(ctx context.Context, f UsageFilter, groupBy string) ([]UsageGroup, error)
+}
+
+// Periods are the budget period kinds whose spend the store keeps for every key.
+var Periods = [...]string{PeriodTotal, PeriodDaily, PeriodMonthly}
+
+// NormalizePeriod maps "" and unknown kinds to PeriodTotal.
+func NormalizePeriod(period string) string {
+	switch period {
+	case PeriodDaily, PeriodMonthly:
+		return period
+	}
+	return PeriodTotal
+}
+
+// PeriodStart is the start of the period of the given kind that contains t: the zero time for
+// PeriodTotal (and "" or any unknown kind), UTC midnight of t's day for PeriodDaily, and 00:00 UTC
+// on the first of t's month for PeriodMonthly.
+func PeriodStart(period string, t time.Time) time.Time {
+	u := t.UTC()
+	switch period {
+	case PeriodDaily:
+		return time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+	case PeriodMonthly:
+		return time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
+}
+
+// SliceGrant is how much a claim grants (see Store.ClaimSlice), given the key's budget, its
+// spend and what live slices reserve: nothing (ok false) unless need fits in what remains; then
+// want, capped at half of what remains but never below need. Both stores use it, so they grant
+// alike.
+func SliceGrant(budget, spent, held, need, want money.Amount) (grant money.Amount, ok bool) {
+	avail := budget - spent - held
+	if avail < need {
+		return 0, false
+	}
+	return max(min(want, avail/2), need), true
+}
+
+// Missing returns the ids of all that are not in found, in all's order.
+func Missing(all, found []string) []string {
+	seen := make(map[string]bool, len(found))
+	for _, id := range found {
+		seen[id] = true
+	}
+	var out []string
+	for _, id := range all {
+		if !seen[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// SortSpendDiffs orders differences by key, period kind and start, as both stores report them.
+func SortSpendDiffs(d []SpendDiff) {
+	slices.SortFunc(d, func(a, b SpendDiff) int {
+		return cmp.Or(cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Period, b.Period), a.PeriodStart.Compare(b.PeriodStart))
+	})
 }

@@ -169,31 +169,40 @@ func open(t *testing.T, w Writer, dir string, opts Options) *Recorder {
 	return r
 }
 
-// outboxLines returns the request ids in the outbox file, in order.
-func outboxLines(t *testing.T, dir string) []string {
+// journalLines returns the lines in the journal's files, oldest file first.
+func journalLines(t *testing.T, dir string) []line {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, OutboxFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+	names, err := filepath.Glob(filepath.Join(dir, "journal-*.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(dir, OutboxFile))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(dir, legacyOutbox)); err == nil {
+		names = append([]string{filepath.Join(dir, legacyOutbox)}, names...)
 	}
-	defer f.Close()
-	o := &outbox{f: f}
-	evs, _, bad, err := o.read(0, int64(len(b)), 1<<30)
-	if err != nil || len(bad) > 0 {
-		t.Fatalf("outbox: %v, %d bad lines", err, len(bad))
+	var out []line
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := f.Stat()
+		ls, _, bad, err := readLines(&segment{f: f, path: name}, 0, fi.Size(), 1<<30)
+		_ = f.Close()
+		if err != nil || len(bad) > 0 {
+			t.Fatalf("journal %s: %v, %d bad lines", name, err, len(bad))
+		}
+		out = append(out, ls...)
 	}
-	ids := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i] = e.RequestID
-	}
-	return ids
+	return out
+}
+
+// crash stops r the way SIGKILL would: no flush, no final insert; what was written stays.
+func crash(r *Recorder) {
+	r.j.stopAppends()
+	r.cancelBase()
+	<-r.done
+	_ = r.j.close()
+	r.closeOnce.Do(func() {})
 }
 
 // proxy is a TCP proxy in front of a real server that can be cut (every connection closed and

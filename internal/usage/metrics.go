@@ -7,25 +7,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Reasons of imagegw_usage_outbox_appends_total.
-const (
-	reasonStoreDown = "store_down" // the store failed or is down
-	reasonQueueFull = "queue_full" // Record found the queue full
-)
-
 type metrics struct {
 	written       prometheus.Counter
 	failures      prometheus.Counter
 	dropped       prometheus.Counter
 	corrupt       prometheus.Counter
-	outboxAppends *prometheus.CounterVec
+	syncs         prometheus.Histogram
 	batchDuration *prometheus.HistogramVec
 	down          prometheus.Gauge
 	downFlag      atomic.Bool
 
-	reg        prometheus.Registerer
-	queueDepth prometheus.Collector
-	outboxSize prometheus.Collector
+	reg prometheus.Registerer
 }
 
 // newMetrics creates the collectors and registers those that do not need the Recorder; bind
@@ -35,24 +27,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		reg: reg,
 		written: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "events_written_total",
-			Help: "Usage events written to the store (an event replayed from the outbox after an ambiguous failure may count twice; the ledger keeps it once).",
+			Help: "Usage events written to the store (an event replayed from the journal after an ambiguous failure may count twice; the ledger keeps it once).",
 		}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "write_failures_total",
-			Help: "Failed usage inserts (each sends its batch to the outbox).",
+			Help: "Failed usage inserts (the batch stays in the journal and is retried).",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "events_dropped_total",
-			Help: "Usage events lost: recorded after Close, or refused by both the store and the outbox.",
+			Help: "Usage events that could not be made durable (the journal write failed, or they came after Close); their requests were refused.",
 		}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "outbox_corrupt_lines_total",
-			Help: "Outbox lines skipped because they do not decode (a torn write after a crash).",
+			Help: "Journal lines skipped because they do not decode (a torn write after a crash).",
 		}),
-		outboxAppends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "imagegw", Subsystem: "usage", Name: "outbox_appends_total",
-			Help: "Usage events appended to the local outbox, by reason (store_down, queue_full).",
-		}, []string{"reason"}),
+		syncs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "imagegw", Subsystem: "usage", Name: "journal_fsync_seconds",
+			Help:    "Latency of journal fsyncs (one covers every charge appended before it: group commit).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
 		batchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "batch_duration_seconds",
 			Help:    "Latency of usage inserts, by result (ok, error).",
@@ -60,13 +53,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		down: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "store_down",
-			Help: "1 while usage events go to the outbox because the store failed.",
+			Help: "1 while usage events wait in the journal because the store failed.",
 		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.written, m.failures, m.dropped, m.corrupt, m.outboxAppends, m.batchDuration, m.down} {
+	for _, c := range []prometheus.Collector{m.written, m.failures, m.dropped, m.corrupt, m.syncs, m.batchDuration, m.down} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("usage: register metrics: %w", err)
 		}
@@ -74,20 +67,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-// bind registers the gauges that read the Recorder's queue and outbox. A registration error
-// (a second Recorder on one registry) is ignored: the first Recorder's gauges stay.
+// bind registers the gauges that read the Recorder's journal. A registration error (a second
+// Recorder on one registry) is ignored: the first Recorder's gauges stay.
 func (m *metrics) bind(r *Recorder) {
-	m.queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "imagegw", Subsystem: "usage", Name: "queue_depth",
-		Help: "Usage events waiting in memory for the writer.",
-	}, func() float64 { return float64(len(r.queue)) })
-	m.outboxSize = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "imagegw", Subsystem: "usage", Name: "outbox_events",
-		Help: "Usage events waiting in the local outbox for the store.",
-	}, func() float64 { _, _, n := r.outbox.state(); return float64(n) })
-	if m.reg != nil {
-		_ = m.reg.Register(m.queueDepth)
-		_ = m.reg.Register(m.outboxSize)
+	if m.reg == nil {
+		return
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "imagegw", Subsystem: "usage", Name: "pending_events",
+			Help: "Usage events durable in the local journal and not yet in the store.",
+		}, func() float64 { return float64(r.Stats().Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "imagegw", Subsystem: "usage", Name: "journal_bytes",
+			Help: "Bytes of the local usage journal on disk.",
+		}, func() float64 { return float64(r.Stats().JournalBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "imagegw", Subsystem: "usage", Name: "open_requests",
+			Help: "Requests journaled as begun and not yet finished (each becomes an indeterminate ledger row if the process dies).",
+		}, func() float64 { return float64(r.Stats().Open) }),
+	} {
+		_ = m.reg.Register(c)
 	}
 }
 

@@ -2,9 +2,12 @@ package usage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,66 +24,70 @@ type Writer interface {
 
 // Options configure a Recorder. Dir is required.
 type Options struct {
-	// Dir holds the outbox file (config billing.outbox_dir). One process per directory.
+	// Dir holds the journal (config billing.outbox_dir). One process per directory.
 	Dir string
-	// QueueSize bounds the in-memory queue; default 8192 events.
-	QueueSize int
 	// BatchSize is the most events per insert; default 256.
 	BatchSize int
-	// FlushInterval is how long an event may wait in a partial batch; default 500ms.
+	// FlushInterval is how often an idle writer looks at the journal; default 100ms. A busy
+	// writer does not wait: events appended while it inserts form the next batch.
 	FlushInterval time.Duration
-	// RetryInterval is how often the store is retried while events wait in the outbox;
-	// default 5s.
+	// RetryInterval is how often the store is retried while it fails; default 2s.
 	RetryInterval time.Duration
-	// WriteTimeout bounds one insert; default 10s.
+	// WriteTimeout bounds one insert; default 5s.
 	WriteTimeout time.Duration
-	// Logger receives outages, recoveries and corrupt outbox lines; nil means no logging.
+	// SegmentBytes is the size at which the journal starts a new file; default 64 MiB.
+	SegmentBytes int64
+	// NoSync skips the fsync of charges: they survive a crash of the process (SIGKILL) but not
+	// of the machine. Default false: a charge is fsync'd (group commit) before Commit returns.
+	NoSync bool
+	// Logger receives outages, recoveries and corrupt journal lines; nil means no logging.
 	Logger *zap.Logger
 	// Registerer receives the metrics; nil means no metrics.
 	Registerer prometheus.Registerer
 }
 
 func (o *Options) defaults() {
-	if o.QueueSize <= 0 {
-		o.QueueSize = 8192
-	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 256
 	}
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = 500 * time.Millisecond
+		o.FlushInterval = 100 * time.Millisecond
 	}
 	if o.RetryInterval <= 0 {
-		o.RetryInterval = 5 * time.Second
+		o.RetryInterval = 2 * time.Second
 	}
 	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = 10 * time.Second
+		o.WriteTimeout = 5 * time.Second
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 64 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
 }
 
-// maxStuck is how many events the writer keeps in memory when neither the store nor the outbox
-// takes them (disk failing while the store is down); beyond it the oldest are dropped, loudly.
-const maxStuck = 1 << 20
+// ErrNotDurable wraps every failure to make an event durable: the request it belongs to must
+// not deliver (or, for a begin, must not start).
+var ErrNotDurable = errors.New("usage: event not durable")
 
-// Recorder writes usage events to the store in the background. See the package documentation.
+// InterruptedKind is the error kind of the indeterminate ledger row written for a request
+// whose process died between Begin and Commit.
+const InterruptedKind = "interrupted"
+
+// Recorder writes the usage ledger through a durable local journal. See the package
+// documentation.
 type Recorder struct {
-	opts   Options
-	store  Writer
-	outbox *outbox
-	log    *zap.Logger
-	m      *metrics
+	opts  Options
+	store Writer
+	j     *journal
+	log   *zap.Logger
+	m     *metrics
+	run   string
+	seq   atomic.Uint64
 
-	// mu guards closed: Record holds it shared while it queues or spills, Close exclusively to
-	// stop new events, so no event slips into the queue after the final drain.
-	mu     sync.RWMutex
-	closed bool
-
-	queue   chan store.UsageEvent
-	flushes chan flushRequest
-	done    chan struct{}
+	wake chan struct{}
+	done chan struct{}
 	// base is the context of the writer's store calls; Close cancels it when its own context
 	// ends, so a hung insert cannot hold shutdown up.
 	base       context.Context
@@ -88,21 +95,20 @@ type Recorder struct {
 	closeOnce  sync.Once
 	closeErr   error
 
-	// Writer-goroutine state.
-	down      bool      // the last store call failed
-	nextRetry time.Time // when down: the next replay attempt
-	stuck     []store.UsageEvent
+	appended atomic.Int64 // event lines appended by this process
+	inserted atomic.Int64 // event lines of this process the writer has put in the store
+	oldLeft  atomic.Int64 // lower bound of events left by earlier processes, until replayed
+	open     atomic.Int64 // begun and not yet committed, as the writer has read them
+	dropped  atomic.Int64
+	landed   atomic.Int64 // unix nanos: every event appended before it is in the store
+
+	pmu      sync.Mutex
+	progress chan struct{} // closed and replaced after every writer cycle
 }
 
-type flushRequest struct {
-	ctx   context.Context
-	close bool
-	reply chan error
-}
-
-// Open opens (and locks) the outbox in opts.Dir, starts the writer that inserts into st and, if
-// a previous process left events in the outbox, starts replaying them in the background. ctx
-// bounds only the opening. Close the Recorder when done, before closing the store.
+// Open opens (and locks) the journal in opts.Dir and starts the writer, which first replays
+// what earlier processes left (writing an indeterminate row for each request they began and
+// never finished). ctx bounds only the opening. Close the Recorder before closing the store.
 func Open(ctx context.Context, st Writer, opts Options) (*Recorder, error) {
 	opts.defaults()
 	if st == nil {
@@ -115,94 +121,163 @@ func Open(ctx context.Context, st Writer, opts Options) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	ob, torn, err := openOutbox(opts.Dir)
+	j, torn, err := openJournal(opts.Dir, opts.SegmentBytes)
 	if err != nil {
 		return nil, err
 	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
 	r := &Recorder{
-		opts: opts, store: st, outbox: ob, log: opts.Logger, m: m,
-		queue:   make(chan store.UsageEvent, opts.QueueSize),
-		flushes: make(chan flushRequest),
-		done:    make(chan struct{}),
+		opts: opts, store: st, j: j, log: opts.Logger, m: m, run: hex.EncodeToString(b[:]),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), progress: make(chan struct{}),
 	}
 	r.base, r.cancelBase = context.WithCancel(context.Background())
 	m.bind(r)
-	if torn {
-		r.log.Warn("usage outbox: the last line was torn (a crash during an append); it will be skipped", zap.String("path", ob.path))
+	if torn > 0 {
+		r.log.Warn("usage journal: a last line was torn (a crash during an append); it will be skipped", zap.Int("files", torn))
 	}
-	if _, _, pending := ob.state(); pending > 0 {
-		r.log.Info("usage outbox: replaying events left by a previous process", zap.Int("events", pending), zap.String("path", ob.path))
+	if old := j.bytes; old > 0 {
+		r.oldLeft.Store(1)
+		r.log.Info("usage journal: replaying what a previous process left", zap.Int64("bytes", old), zap.String("dir", opts.Dir))
 	}
-	go r.run()
+	go r.writer()
 	return r, nil
 }
 
-// Record queues ev for the ledger. It does not wait for the store; when the queue is full it
-// appends ev to the outbox (a local fsync'd write) instead of dropping it. A zero ev.Time is set
-// to now. Record must not be called after Close (such events are dropped and counted).
-func (r *Recorder) Record(ev store.UsageEvent) {
+// Entry is a request journaled as begun; Commit ends it.
+type Entry struct {
+	r   *Recorder
+	seq uint64
+}
+
+// Begin journals that the request ev describes is about to call upstream (written, not
+// fsync'd: it survives a crash of the process). If the process dies before Commit, the ledger
+// gets an indeterminate row for it (no cost, error kind "interrupted"), so the provider's bill
+// can be reconciled.
+func (r *Recorder) Begin(ev store.UsageEvent) (*Entry, error) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
-		r.m.dropped.Inc()
-		r.log.Error("usage event recorded after the recorder was closed; dropped", zap.String("request_id", ev.RequestID))
-		return
+	ev.Status, ev.ErrorKind, ev.Cost, ev.NDelivered, ev.Slice = store.StatusIndeterminate, InterruptedKind, 0, 0, ""
+	seq := r.seq.Add(1)
+	if _, err := r.j.append(toLine(kindBegin, r.run, seq, ev)); err != nil {
+		return nil, r.fail(ev, err)
 	}
+	return &Entry{r: r, seq: seq}, nil
+}
+
+// Commit journals the request's final event. When it returns nil the event is durable
+// (fsync'd unless NoSync) and will be in the store exactly once. An error wraps ErrNotDurable:
+// the caller must not deliver what the event charges for.
+func (e *Entry) Commit(ev store.UsageEvent) error {
+	return e.r.record(ev, e.seq)
+}
+
+// Abort ends a begun request that never reached an upstream: no ledger row. It is not fsync'd
+// (a lost abort leaves an indeterminate row with no cost, which is only noise).
+func (e *Entry) Abort() {
+	if _, err := e.r.j.append(line{Kind: kindAbort, Run: e.r.run, Seq: e.seq, RequestID: "-"}); err != nil {
+		e.r.log.Warn("usage journal: abort not written", zap.Error(err))
+	}
+}
+
+// Record journals an event that had no Begin; see Commit.
+func (r *Recorder) Record(ev store.UsageEvent) error {
+	return r.record(ev, 0)
+}
+
+func (r *Recorder) record(ev store.UsageEvent, seq uint64) error {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	run := ""
+	if seq != 0 {
+		run = r.run
+	}
+	pos, err := r.j.append(toLine(kindEvent, run, seq, ev))
+	if err != nil {
+		return r.fail(ev, err)
+	}
+	r.appended.Add(1)
 	select {
-	case r.queue <- ev:
-		return
+	case r.wake <- struct{}{}:
 	default:
 	}
-	if err := r.outbox.append([]store.UsageEvent{ev}); err != nil {
-		// The outbox failed too: wait for room in the queue rather than lose the event.
-		r.log.Error("usage queue full and outbox append failed; waiting for the queue", zap.Error(err))
-		r.queue <- ev
-		return
+	if r.opts.NoSync {
+		return nil
 	}
-	r.m.outboxAppends.WithLabelValues(reasonQueueFull).Inc()
+	start := time.Now()
+	err = r.j.sync(pos)
+	r.m.syncs.Observe(time.Since(start).Seconds())
+	if err != nil {
+		// The line is written (it survives a crash of the process and will reach the store), so
+		// the request may deliver; only a crash of the machine could now lose it.
+		r.log.Error("usage journal: fsync failed; the event is written but may not survive a machine crash",
+			zap.String("request_id", ev.RequestID), zap.Error(err))
+	}
+	return nil
 }
 
-// Flush returns once every event recorded before the call is in the store or in the outbox,
-// or when ctx ends.
+func (r *Recorder) fail(ev store.UsageEvent, err error) error {
+	r.dropped.Add(1)
+	r.m.dropped.Inc()
+	r.log.Error("usage event could not be made durable; its request is refused", zap.String("request_id", ev.RequestID), zap.Error(err))
+	return fmt.Errorf("%w: %w", ErrNotDurable, err)
+}
+
+// Landed reports the instant before which every event recorded in this process is in the store.
+func (r *Recorder) Landed() time.Time {
+	return time.Unix(0, r.landed.Load())
+}
+
+// Flush returns once every event recorded before the call is in the store, or when ctx ends
+// (the events stay durable in the journal either way).
 func (r *Recorder) Flush(ctx context.Context) error {
-	req := flushRequest{ctx: ctx, reply: make(chan error, 1)}
-	select {
-	case r.flushes <- req:
-	case <-r.done:
-		return errors.New("usage: recorder is closed")
-	case <-ctx.Done():
-		return fmt.Errorf("usage: flush: %w", ctx.Err())
-	}
-	select {
-	case err := <-req.reply:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("usage: flush: %w", ctx.Err())
+	t0 := time.Now()
+	for {
+		r.pmu.Lock()
+		ch := r.progress
+		r.pmu.Unlock()
+		if !r.Landed().Before(t0) {
+			return nil
+		}
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ch:
+		case <-r.done:
+			if !r.Landed().Before(t0) {
+				return nil
+			}
+			return errors.New("usage: recorder is closed")
+		case <-ctx.Done():
+			return fmt.Errorf("usage: flush: %w (%d events wait in the journal)", ctx.Err(), r.Stats().Pending)
+		}
 	}
 }
 
-// Close stops accepting events and writes every queued event to the store, or to the outbox
-// when the store is down or ctx ends first (when ctx ends, the store call in progress is
-// cancelled). It then closes the outbox. Events in the outbox are replayed by the next
-// Recorder. Close returns an error only when events could be written neither to the store nor
-// to the outbox. Closing twice returns the first result.
+// Close stops accepting events, waits (until ctx ends) for the writer to put every journaled
+// event in the store, and closes the journal. Events still in the journal are not lost: the next
+// Recorder on the directory replays them. Close returns an error when events could not be made
+// durable during the Recorder's life (their requests were refused), so the process can exit
+// non-zero. Closing twice returns the first result.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
-		r.mu.Lock()
-		r.closed = true
-		r.mu.Unlock()
-		stop := context.AfterFunc(ctx, r.cancelBase)
-		defer stop()
-		req := flushRequest{ctx: ctx, close: true, reply: make(chan error, 1)}
-		r.flushes <- req
-		r.closeErr = <-req.reply
-		<-r.done
+		r.j.stopAppends()
+		flushErr := r.Flush(ctx)
 		r.cancelBase()
-		if err := r.outbox.close(); err != nil && r.closeErr == nil {
+		<-r.done
+		if err := r.j.close(); err != nil {
 			r.closeErr = err
+		}
+		if flushErr != nil {
+			r.log.Warn("usage events left in the journal at shutdown; the next start replays them",
+				zap.Int64("events", r.Stats().Pending), zap.String("dir", r.opts.Dir), zap.Error(flushErr))
+		}
+		if n := r.dropped.Load(); n > 0 {
+			r.closeErr = errors.Join(r.closeErr, fmt.Errorf("usage: %d events could not be made durable", n))
 		}
 	})
 	return r.closeErr
@@ -210,112 +285,221 @@ func (r *Recorder) Close(ctx context.Context) error {
 
 // Stats is a snapshot of a Recorder's state.
 type Stats struct {
-	// Queued events wait in memory; Outbox events wait in the outbox file.
-	Queued, Outbox int
+	// Pending events are durable in the journal and not yet in the store (a lower bound while
+	// an earlier process's journal is being replayed).
+	Pending int64
+	// Open requests began and have not committed.
+	Open int64
+	// JournalBytes is the journal's size on disk.
+	JournalBytes int64
+	// Dropped events could not be made durable.
+	Dropped int64
 	// StoreDown is true while the last store call failed.
 	StoreDown bool
 }
 
-// Stats returns the queue and outbox depths. StoreDown is read without synchronisation with
-// the writer and is only a hint.
+// Stats returns the journal's state.
 func (r *Recorder) Stats() Stats {
-	_, _, pending := r.outbox.state()
-	return Stats{Queued: len(r.queue), Outbox: pending, StoreDown: r.m.storeDown()}
+	return Stats{
+		Pending: max(r.appended.Load()+r.oldLeft.Load()-r.inserted.Load(), 0), Open: r.open.Load(),
+		JournalBytes: r.j.diskBytes(), Dropped: r.dropped.Load(), StoreDown: r.m.storeDown(),
+	}
 }
 
-// run is the writer goroutine.
-func (r *Recorder) run() {
+// beginKey identifies a begin line across processes.
+type beginKey struct {
+	run string
+	seq uint64
+}
+
+type openBegin struct {
+	seg *segment
+	ev  store.UsageEvent
+}
+
+// pos is where a read got to in one segment.
+type readTo struct {
+	seg *segment
+	off int64
+}
+
+// writer moves journaled events to the store. It reads the segments in order, first those of
+// earlier processes (ending their unfinished requests as indeterminate), and deletes a segment
+// once every event in it is in the store and every request begun in it has ended.
+func (r *Recorder) writer() {
 	defer close(r.done)
+	open := map[beginKey]openBegin{}
+	oldDone := false
 	tick := time.NewTicker(r.opts.FlushInterval)
 	defer tick.Stop()
-	batch := make([]store.UsageEvent, 0, r.opts.BatchSize)
-	r.replay(r.base) // a previous process's events first
-	for {
-		select {
-		case ev := <-r.queue:
-			batch = append(batch, ev)
-			// Take whatever else is queued without going back through select.
-			for more := true; more && len(batch) < r.opts.BatchSize; {
-				select {
-				case ev := <-r.queue:
-					batch = append(batch, ev)
-				default:
-					more = false
+	for r.base.Err() == nil {
+		sampled := time.Now()
+		segs, sizes, sealed := r.j.snapshot()
+		if !oldDone && oldRead(segs, sizes) {
+			// Every line of the earlier processes is in: what they began and never finished is
+			// an indeterminate row.
+			var batch []store.UsageEvent
+			for _, b := range open {
+				batch = append(batch, b.ev)
+			}
+			if len(batch) > 0 && !r.insert(batch) {
+				r.wait(r.opts.RetryInterval)
+				continue
+			}
+			if n := len(open); n > 0 {
+				r.log.Warn("usage journal: requests in flight when an earlier process died are in the ledger as indeterminate",
+					zap.Int("requests", n))
+			}
+			for k, b := range open {
+				b.seg.open--
+				delete(open, k)
+			}
+			oldDone = true
+			r.oldLeft.Store(0)
+			continue
+		}
+		var lines []line
+		var lineSeg []*segment
+		var reads []readTo
+		caughtUp := true
+		for i, seg := range segs {
+			if seg.old != !oldDone {
+				continue
+			}
+			if seg.read < sizes[i] && len(lines) < r.opts.BatchSize {
+				ls, off, bad, err := readLines(seg, seg.read, sizes[i], r.opts.BatchSize-len(lines))
+				if err != nil {
+					r.log.Error("usage journal: read failed", zap.Error(err))
+					caughtUp = false
+					break
 				}
+				for _, b := range bad {
+					r.m.corrupt.Inc()
+					r.log.Error("usage journal: skipping a line that does not decode", zap.String("path", b.path),
+						zap.Int64("offset", b.offset), zap.Error(b.err))
+				}
+				for range ls {
+					lineSeg = append(lineSeg, seg)
+				}
+				lines = append(lines, ls...)
+				reads = append(reads, readTo{seg, off})
+				if off < sizes[i] {
+					caughtUp = false
+				}
+			} else if seg.read < sizes[i] {
+				caughtUp = false
 			}
-			if len(batch) >= r.opts.BatchSize {
-				r.write(r.base, batch)
-				batch = batch[:0]
+		}
+		var batch []store.UsageEvent
+		for _, l := range lines {
+			if l.Kind == kindEvent {
+				batch = append(batch, l.event())
 			}
-		case <-tick.C:
-			if len(batch) > 0 {
-				r.write(r.base, batch)
-				batch = batch[:0]
-			}
-			r.retryStuck()
-			if !r.down || !time.Now().Before(r.nextRetry) {
-				r.replay(r.base)
-			}
-		case req := <-r.flushes:
-			// Everything queued before the request: drain without waiting.
-			for drained := false; !drained; {
-				select {
-				case ev := <-r.queue:
-					batch = append(batch, ev)
-					if len(batch) >= r.opts.BatchSize {
-						r.write(r.base, batch)
-						batch = batch[:0]
+		}
+		if len(batch) > 0 && !r.insert(batch) {
+			r.wait(r.opts.RetryInterval)
+			continue
+		}
+		// Apply what the batch did.
+		var inserted int64
+		for i, l := range lines {
+			switch {
+			case l.Kind == kindBegin:
+				open[beginKey{l.Run, l.Seq}] = openBegin{seg: lineSeg[i], ev: l.event()}
+				lineSeg[i].open++
+			case l.Kind == kindAbort:
+				k := beginKey{l.Run, l.Seq}
+				if b, ok := open[k]; ok {
+					b.seg.open--
+					delete(open, k)
+				}
+			default:
+				if l.Seq != 0 {
+					k := beginKey{l.Run, l.Seq}
+					if b, ok := open[k]; ok {
+						b.seg.open--
+						delete(open, k)
 					}
-				default:
-					drained = true
+				}
+				if !lineSeg[i].old {
+					inserted++
 				}
 			}
-			if len(batch) > 0 {
-				r.write(r.base, batch)
-				batch = batch[:0]
+		}
+		for _, rd := range reads {
+			rd.seg.read = rd.off
+		}
+		r.inserted.Add(inserted)
+		n := 0
+		for _, b := range open {
+			if !b.seg.old {
+				n++
 			}
-			r.retryStuck()
-			if !r.down {
-				r.replay(r.base)
-			}
-			var err error
-			if n := len(r.stuck); n > 0 {
-				err = fmt.Errorf("usage: %d events could be written neither to the store nor to the outbox", n)
-			}
-			req.reply <- err
-			if req.close {
-				if n := len(r.stuck); n > 0 {
-					r.m.dropped.Add(float64(n))
-					r.log.Error("usage events lost at shutdown: the store and the outbox both failed", zap.Int("events", n))
-				}
-				return
+		}
+		r.open.Store(int64(n))
+		r.collect(segs, sealed)
+		if caughtUp && oldDone {
+			r.landed.Store(sampled.UnixNano())
+		}
+		r.pmu.Lock()
+		close(r.progress)
+		r.progress = make(chan struct{})
+		r.pmu.Unlock()
+		if len(lines) == 0 && caughtUp && oldDone {
+			select {
+			case <-r.wake:
+			case <-tick.C:
+			case <-r.base.Done():
 			}
 		}
 	}
 }
 
-// write inserts batch, or appends it to the outbox when the insert fails or while the store is
-// down (between retries). The batch slice may be reused by the caller afterwards.
-func (r *Recorder) write(ctx context.Context, batch []store.UsageEvent) {
-	if (!r.down || !time.Now().Before(r.nextRetry)) && ctx.Err() == nil {
-		err := r.insert(ctx, batch)
-		if err == nil {
-			r.markUp()
-			return
+// oldRead reports whether the writer has read every segment of earlier processes.
+func oldRead(segs []*segment, sizes []int64) bool {
+	for i, seg := range segs {
+		if seg.old && seg.read < sizes[i] {
+			return false
 		}
-		r.markDown(err)
 	}
-	if err := r.outbox.append(batch); err != nil {
-		r.log.Error("usage outbox append failed; keeping the events in memory", zap.Error(err), zap.Int("events", len(batch)))
-		r.keepStuck(batch)
-		return
-	}
-	r.m.outboxAppends.WithLabelValues(reasonStoreDown).Add(float64(len(batch)))
+	return true
 }
 
-// insert writes one batch to the store with the write timeout.
-func (r *Recorder) insert(ctx context.Context, batch []store.UsageEvent) error {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.WriteTimeout)
+// collect deletes the sealed segments the writer is done with and empties the active one when
+// everything in it is done.
+func (r *Recorder) collect(segs []*segment, sealed []bool) {
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		if seg.open != 0 {
+			continue
+		}
+		if !last && sealed[i] {
+			if seg.read >= r.segSize(seg) {
+				if err := r.j.remove(seg); err != nil {
+					r.log.Error("usage journal: removing a finished file failed", zap.Error(err))
+				}
+			}
+			continue
+		}
+		if last && seg.read > 0 {
+			if ok, err := r.j.truncateActive(seg, seg.read); err != nil {
+				r.log.Error("usage journal: truncate failed", zap.Error(err))
+			} else if ok {
+				seg.read = 0
+			}
+		}
+	}
+}
+
+func (r *Recorder) segSize(seg *segment) int64 {
+	r.j.mu.Lock()
+	defer r.j.mu.Unlock()
+	return seg.size
+}
+
+// insert writes one batch with the write timeout and reports success.
+func (r *Recorder) insert(batch []store.UsageEvent) bool {
+	ctx, cancel := context.WithTimeout(r.base, r.opts.WriteTimeout)
 	defer cancel()
 	start := time.Now()
 	err := r.store.InsertUsage(ctx, batch)
@@ -327,83 +511,27 @@ func (r *Recorder) insert(ctx context.Context, batch []store.UsageEvent) error {
 		r.m.written.Add(float64(len(batch)))
 	}
 	r.m.batchDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
-	return err
-}
-
-func (r *Recorder) markDown(err error) {
-	if !r.down {
-		r.log.Warn("usage store unreachable; events go to the outbox until it is back", zap.Error(err),
-			zap.Duration("retry_every", r.opts.RetryInterval))
+	if err != nil {
+		if !r.m.storeDown() && r.base.Err() == nil {
+			r.log.Warn("usage store unreachable; events wait in the journal until it is back", zap.Error(err),
+				zap.Duration("retry_every", r.opts.RetryInterval))
+		}
+		r.m.setDown(true)
+		return false
 	}
-	r.down = true
-	r.m.setDown(true)
-	r.nextRetry = time.Now().Add(r.opts.RetryInterval)
-}
-
-// replay writes the outbox to the store in order, in batches, and empties it when all of it is
-// in. On a store error it stops and marks the store down; the replayed part is not sent again.
-// It also stops, to be resumed on the next tick, when live events fill half the queue, so a
-// long outbox does not starve them.
-func (r *Recorder) replay(ctx context.Context) {
-	for ctx.Err() == nil {
-		if len(r.queue) > cap(r.queue)/2 {
-			return
-		}
-		done, size, _ := r.outbox.state()
-		if done >= size {
-			if _, err := r.outbox.truncateIfDone(); err != nil {
-				r.log.Error("usage outbox: truncate failed", zap.Error(err))
-			}
-			break
-		}
-		events, next, bad, err := r.outbox.read(done, size, r.opts.BatchSize)
-		if err != nil {
-			r.log.Error("usage outbox: read failed", zap.Error(err))
-			return
-		}
-		for _, b := range bad {
-			r.m.corrupt.Inc()
-			r.log.Error("usage outbox: skipping a line that does not decode", zap.String("path", r.outbox.path),
-				zap.Int64("offset", b.offset), zap.Error(b.err))
-		}
-		if len(events) > 0 {
-			if err := r.insert(ctx, events); err != nil {
-				r.markDown(err)
-				return
-			}
-			r.markUp()
-		}
-		r.outbox.advance(next, len(events)+len(bad))
-	}
-}
-
-func (r *Recorder) markUp() {
-	if r.down {
-		r.log.Info("usage store reachable again; replaying the outbox")
-		r.down = false
+	if r.m.storeDown() {
+		r.log.Info("usage store reachable again")
 		r.m.setDown(false)
 	}
+	return true
 }
 
-func (r *Recorder) keepStuck(batch []store.UsageEvent) {
-	r.stuck = append(r.stuck, batch...)
-	if over := len(r.stuck) - maxStuck; over > 0 {
-		r.m.dropped.Add(float64(over))
-		r.log.Error("usage events dropped: the store and the outbox both fail", zap.Int("events", over))
-		r.stuck = append(r.stuck[:0], r.stuck[over:]...)
-	}
-}
-
-// retryStuck moves events kept in memory to the store or the outbox.
-func (r *Recorder) retryStuck() {
-	if len(r.stuck) == 0 {
-		return
-	}
-	stuck := r.stuck
-	r.stuck = nil
-	for len(stuck) > 0 {
-		n := min(len(stuck), r.opts.BatchSize)
-		r.write(r.base, stuck[:n])
-		stuck = stuck[n:]
+// wait sleeps d, or until Close.
+func (r *Recorder) wait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.base.Done():
 	}
 }

@@ -2,18 +2,18 @@ package usage
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/imagegw/imagegw/internal/faultproxy"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/store/postgres"
 	"github.com/imagegw/imagegw/internal/store/storetest"
@@ -53,22 +53,40 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...
 	return sum
 }
 
-func TestBatching(t *testing.T) {
-	st := openSQLite(t)
-	f := &flaky{w: st}
-	reg := prometheus.NewRegistry()
-	r := open(t, f, t.TempDir(), Options{BatchSize: 10, FlushInterval: time.Hour, Registerer: reg})
-	for i := range 25 {
-		r.Record(event(i))
+func record(t *testing.T, r *Recorder, ev store.UsageEvent) {
+	t.Helper()
+	if err := r.Record(ev); err != nil {
+		t.Fatalf("Record(%s): %v", ev.RequestID, err)
 	}
-	// Two full batches are written without waiting for the interval.
-	waitFor(t, "two full batches", func() bool { b, _ := f.snapshot(); return len(b) == 2 })
+}
+
+// TestRecordIsDurableThenLands: when Record returns, the event is in the journal file; the
+// writer then puts every event in the store once, in order, and empties the journal.
+func TestRecordIsDurableThenLands(t *testing.T) {
+	st := openSQLite(t)
+	gate := make(chan struct{})
+	f := &flaky{w: st, gate: gate}
+	reg := prometheus.NewRegistry()
+	dir := t.TempDir()
+	r := open(t, f, dir, Options{BatchSize: 10, Registerer: reg})
+	for i := range 25 {
+		record(t, r, event(i))
+	}
+	if got := len(journalLines(t, dir)); got != 25 {
+		t.Fatalf("journal has %d lines after 25 Records; want 25", got)
+	}
+	if got := metricValue(t, reg, "imagegw_usage_journal_fsync_seconds"); got == 0 {
+		t.Error("no fsync observed")
+	}
+	close(gate)
 	if err := r.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	batches, order := f.snapshot()
-	if !slices.Equal(batches, []int{10, 10, 5}) {
-		t.Errorf("batches %v, want [10 10 5]", batches)
+	for _, b := range batches {
+		if b > 10 {
+			t.Errorf("a batch of %d events; BatchSize is 10", b)
+		}
 	}
 	for i, id := range order {
 		if id != event(i).RequestID {
@@ -79,306 +97,255 @@ func TestBatching(t *testing.T) {
 	if got := metricValue(t, reg, "imagegw_usage_events_written_total"); got != 25 {
 		t.Errorf("events written metric %v, want 25", got)
 	}
-	if got := metricValue(t, reg, "imagegw_usage_batch_duration_seconds", "result", "ok"); got != 3 {
-		t.Errorf("batch latency samples %v, want 3", got)
+	waitFor(t, "the journal to be emptied", func() bool { return r.Stats().JournalBytes == 0 })
+	if s := r.Stats(); s.Pending != 0 || s.Open != 0 {
+		t.Errorf("stats after landing: %+v", s)
 	}
 }
 
-func TestFlushInterval(t *testing.T) {
-	st := openSQLite(t)
-	r := open(t, st, t.TempDir(), Options{BatchSize: 1000, FlushInterval: 20 * time.Millisecond})
-	for i := range 3 {
-		r.Record(event(i))
-	}
-	waitFor(t, "the interval flush", func() bool { return len(ledgerIDs(t, st)) == 3 })
-	ev := event(99)
-	ev.Time = time.Time{}
-	r.Record(ev)
-	if err := r.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	evs, _ := st.ListUsage(t.Context(), store.UsageFilter{KeyID: ev.KeyID, Since: time.Now().Add(-time.Minute), Until: time.Now().Add(time.Minute)}, 0)
-	if len(evs) != 1 || evs[0].RequestID != ev.RequestID {
-		t.Errorf("an event without a time was not stamped now: %+v", evs)
-	}
-}
-
-// TestOutboxReplayInOrder: while the store is down every batch goes to the outbox; once it is
-// back the outbox is replayed oldest first, then emptied.
-func TestOutboxReplayInOrder(t *testing.T) {
+// TestStoreOutage: while the store is down events wait in the journal (and are counted); once it
+// is back they land exactly once.
+func TestStoreOutage(t *testing.T) {
 	st := openSQLite(t)
 	f := &flaky{w: st, down: true}
-	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	r := open(t, f, dir, Options{BatchSize: 7, Registerer: reg})
+	r := open(t, f, t.TempDir(), Options{BatchSize: 7, Registerer: reg})
 	const n = 50
 	for i := range n {
-		r.Record(event(i))
-		if i%10 == 9 {
-			if err := r.Flush(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		record(t, r, event(i))
 	}
+	waitFor(t, "the outage to be noticed", func() bool { return r.Stats().StoreDown })
+	if s := r.Stats(); s.Pending != n || s.JournalBytes == 0 {
+		t.Errorf("stats during the outage %+v; want %d pending in the journal", s, n)
+	}
+	if got := metricValue(t, reg, "imagegw_usage_pending_events"); got != n {
+		t.Errorf("pending metric %v, want %d", got, n)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	if err := r.Flush(ctx); err == nil {
+		t.Error("Flush succeeded with the store down")
+	}
+	cancel()
+	f.setDown(false)
 	if err := r.Flush(t.Context()); err != nil {
 		t.Fatal(err)
-	}
-	lines := outboxLines(t, dir)
-	if len(lines) != n {
-		t.Fatalf("outbox has %d events, want %d", len(lines), n)
-	}
-	for i, id := range lines {
-		if id != event(i).RequestID {
-			t.Fatalf("outbox line %d is %s, want %s", i, id, event(i).RequestID)
-		}
-	}
-	if s := r.Stats(); s.Outbox != n || !s.StoreDown {
-		t.Errorf("stats %+v, want %d in the outbox and the store down", s, n)
-	}
-	if got := metricValue(t, reg, "imagegw_usage_outbox_events"); got != n {
-		t.Errorf("outbox depth metric %v, want %d", got, n)
-	}
-	if got := metricValue(t, reg, "imagegw_usage_store_down"); got != 1 {
-		t.Errorf("store down metric %v, want 1", got)
-	}
-
-	f.setDown(false)
-	waitFor(t, "the replay", func() bool { return r.Stats().Outbox == 0 })
-	_, order := f.snapshot()
-	if len(order) != n {
-		t.Fatalf("%d events replayed, want %d", len(order), n)
-	}
-	for i, id := range order {
-		if id != event(i).RequestID {
-			t.Fatalf("replayed event %d is %s, want %s: not in order", i, id, event(i).RequestID)
-		}
 	}
 	wantExactly(t, st, n)
-	if fi, err := os.Stat(filepath.Join(dir, OutboxFile)); err != nil || fi.Size() != 0 {
-		t.Errorf("outbox not emptied after replay: %v, %v", fi, err)
-	}
 	if got := metricValue(t, reg, "imagegw_usage_store_down"); got != 0 {
-		t.Errorf("store down metric %v after recovery, want 0", got)
-	}
-	// Events recorded after the recovery go straight to the store.
-	r.Record(event(n))
-	if err := r.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	wantExactly(t, st, n+1)
-	if lines := outboxLines(t, dir); len(lines) != 0 {
-		t.Errorf("outbox has %d events after recovery", len(lines))
+		t.Errorf("store down metric %v after recovery", got)
 	}
 }
 
-// TestAmbiguousFailures: inserts that commit and then report failure (a connection dropped
-// after COMMIT) send their batch to the outbox, whose replay the ledger skips: every event
-// arrives exactly once.
+// TestAmbiguousFailures: inserts that commit and then report failure (a connection dropped after
+// COMMIT) are retried; the ledger skips what it has: every event arrives exactly once.
 func TestAmbiguousFailures(t *testing.T) {
 	st := openSQLite(t)
 	f := &flaky{w: st, commitThenErr: true}
 	r := open(t, f, t.TempDir(), Options{BatchSize: 5})
 	for i := range 40 {
-		r.Record(event(i))
+		record(t, r, event(i))
 		if i == 20 {
 			f.mu.Lock()
 			f.commitThenErr = false
 			f.mu.Unlock()
 		}
 	}
-	waitFor(t, "the replay", func() bool { _ = r.Flush(t.Context()); return r.Stats().Outbox == 0 && !r.Stats().StoreDown })
+	if err := r.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	wantExactly(t, st, 40)
 }
 
-// TestQueueFullSpills: with the writer stuck and the queue full, Record appends to the outbox
-// instead of blocking or dropping.
-func TestQueueFullSpills(t *testing.T) {
-	st := openSQLite(t)
-	gate := make(chan struct{})
-	f := &flaky{w: st, gate: gate}
-	reg := prometheus.NewRegistry()
-	r := open(t, f, t.TempDir(), Options{QueueSize: 2, BatchSize: 1, Registerer: reg})
-	const n = 50
-	done := make(chan struct{})
-	go func() {
-		for i := range n {
-			r.Record(event(i))
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("Record blocked while the writer was stuck")
-	}
-	if got := metricValue(t, reg, "imagegw_usage_outbox_appends_total", "reason", "queue_full"); got < n-4 {
-		t.Errorf("%v events spilled to the outbox, want at least %d", got, n-4)
-	}
-	close(gate)
-	waitFor(t, "everything in the store", func() bool { _ = r.Flush(t.Context()); return len(ledgerIDs(t, st)) == n })
-	wantExactly(t, st, n)
-}
-
-// TestCloseFlushesToStore: Close writes every queued event before returning.
-func TestCloseFlushesToStore(t *testing.T) {
-	st := openSQLite(t)
-	dir := t.TempDir()
-	r := open(t, st, dir, Options{BatchSize: 1000, FlushInterval: time.Hour})
-	for i := range 300 {
-		r.Record(event(i))
-	}
-	if err := r.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	wantExactly(t, st, 300)
-	if lines := outboxLines(t, dir); len(lines) != 0 {
-		t.Errorf("outbox has %d events", len(lines))
-	}
-	if err := r.Close(t.Context()); err != nil {
-		t.Errorf("second Close: %v", err)
-	}
-	r.Record(event(1000)) // after Close: dropped and counted, no panic
-	if err := r.Flush(t.Context()); err == nil {
-		t.Error("Flush after Close did not fail")
-	}
-}
-
-// TestCloseStoreDown: with the store down, Close leaves every event in the outbox, and the next
-// Recorder (the next process) replays them.
-func TestCloseStoreDown(t *testing.T) {
+// TestCrashReplay: a process killed with events in its journal (the store down) and requests in
+// flight: the next process writes every committed event once and an indeterminate row for each
+// request that began and never finished.
+func TestCrashReplay(t *testing.T) {
 	st := openSQLite(t)
 	f := &flaky{w: st, down: true}
 	dir := t.TempDir()
-	r := open(t, f, dir, Options{BatchSize: 1000, FlushInterval: time.Hour})
-	for i := range 200 {
-		r.Record(event(i))
+	r := open(t, f, dir, Options{SegmentBytes: 2 << 10})
+	var entries []*Entry
+	for i := range 30 {
+		e, err := r.Begin(event(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
 	}
-	if err := r.Close(t.Context()); err != nil {
+	for i, e := range entries {
+		if i%3 == 0 {
+			continue // still calling upstream when the process dies
+		}
+		if err := e.Commit(event(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 30; i < 40; i++ {
+		record(t, r, event(i))
+	}
+	crash(r)
+	if files, _ := filepath.Glob(filepath.Join(dir, "journal-*")); len(files) < 2 {
+		t.Fatalf("%d journal files; the test means to cross a rotation", len(files))
+	}
+
+	r2 := open(t, st, dir, Options{})
+	if err := r2.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if lines := outboxLines(t, dir); len(lines) != 200 {
-		t.Fatalf("outbox has %d events after Close, want 200", len(lines))
+	if ids := ledgerIDs(t, st); len(ids) != 40 {
+		for i := range 40 {
+			if !ids[event(i).RequestID] {
+				t.Errorf("missing %d", i)
+			}
+		}
 	}
-	wantExactly(t, st, 0)
+	wantExactly(t, st, 40)
+	evs, err := st.ListUsage(t.Context(), store.UsageFilter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		var i int
+		fmt.Sscanf(ev.RequestID, "req_%d", &i)
+		interrupted := i < 30 && i%3 == 0
+		if want := event(i); interrupted {
+			if ev.Status != store.StatusIndeterminate || ev.ErrorKind != InterruptedKind || ev.Cost != 0 || ev.NDelivered != 0 {
+				t.Errorf("interrupted request %s: %+v", ev.RequestID, ev)
+			}
+		} else if ev.Status != want.Status || ev.Cost != want.Cost {
+			t.Errorf("event %s: %+v; want %+v", ev.RequestID, ev, want)
+		}
+	}
+	waitFor(t, "the old journal files to be removed", func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "journal-*"))
+		return len(files) == 1
+	})
+}
 
+// TestOpenRequestKeepsItsFile: a file whose requests are still in flight is kept after rotation
+// until they end.
+func TestOpenRequestKeepsItsFile(t *testing.T) {
+	st := openSQLite(t)
+	dir := t.TempDir()
+	r := open(t, st, dir, Options{SegmentBytes: 1 << 10})
+	e, err := r.Begin(event(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 40; i++ {
+		record(t, r, event(i))
+	}
+	if err := r.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(dir, "journal-000001.jsonl")
+	if _, err := os.Stat(first); err != nil {
+		t.Fatalf("the file with an open request was removed: %v", err)
+	}
+	if s := r.Stats(); s.Open != 1 {
+		t.Errorf("open requests %d; want 1", s.Open)
+	}
+	if err := e.Commit(event(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first file to go", func() bool { _, err := os.Stat(first); return errors.Is(err, os.ErrNotExist) })
+	wantExactly(t, st, 40)
+}
+
+// TestTornLineAndLegacyOutbox: a torn last line is skipped and counted; the outbox file of an
+// earlier version is replayed.
+func TestTornLineAndLegacyOutbox(t *testing.T) {
+	st := openSQLite(t)
+	dir := t.TempDir()
+	r := open(t, &flaky{w: st, down: true}, dir, Options{})
+	for i := range 3 {
+		record(t, r, event(i))
+	}
+	crash(r)
+	seg := filepath.Join(dir, "journal-000001.jsonl")
+	fh, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fh.WriteString(`{"request_id":"req_torn","ti`)
+	_ = fh.Close()
+	legacy := `{"request_id":"req_000003","time":"2026-11-22T09:30:00.003Z","key_id":"key_0","model":"model-1","n_requested":2,"n_delivered":2,"cost":"0.0128","currency":"CNY","status":"ok"}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, legacyOutbox), []byte(legacy), 0o640); err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	r2 := open(t, st, dir, Options{Registerer: reg})
-	if got := metricValue(t, reg, "imagegw_usage_outbox_events"); got != 200 && got != 0 {
-		t.Errorf("outbox depth at start %v", got)
-	}
-	waitFor(t, "the startup replay", func() bool { return r2.Stats().Outbox == 0 })
-	wantExactly(t, st, 200)
-}
-
-// TestCloseHungStore: an insert that never returns does not hold shutdown up past Close's
-// context: the batch goes to the outbox.
-func TestCloseHungStore(t *testing.T) {
-	st := openSQLite(t)
-	f := &flaky{w: st, gate: make(chan struct{})} // never opens
-	dir := t.TempDir()
-	r := open(t, f, dir, Options{BatchSize: 10, WriteTimeout: time.Hour})
-	for i := range 25 {
-		r.Record(event(i))
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	if err := r.Close(ctx); err != nil {
+	if err := r2.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("Close took %v", d)
+	wantExactly(t, st, 4)
+	if got := metricValue(t, reg, "imagegw_usage_outbox_corrupt_lines_total"); got != 1 {
+		t.Errorf("corrupt lines %v; want 1", got)
 	}
-	if lines := outboxLines(t, dir); len(lines) != 25 {
-		t.Fatalf("outbox has %d events, want 25", len(lines))
+}
+
+func TestJournalLocked(t *testing.T) {
+	st := openSQLite(t)
+	dir := t.TempDir()
+	open(t, st, dir, Options{})
+	if _, err := Open(t.Context(), st, Options{Dir: dir}); err == nil {
+		t.Fatal("a second Recorder opened a locked journal")
+	}
+}
+
+// TestCloseStoreDown: Close during an outage loses nothing: the events stay in the journal for
+// the next process, and Close reports success. An event after Close is refused and makes the
+// next Close of a Recorder report it.
+func TestCloseStoreDown(t *testing.T) {
+	st := openSQLite(t)
+	dir := t.TempDir()
+	r := open(t, &flaky{w: st, down: true}, dir, Options{})
+	for i := range 20 {
+		record(t, r, event(i))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatalf("Close during an outage: %v", err)
+	}
+	if err := r.Record(event(99)); !errors.Is(err, ErrNotDurable) {
+		t.Fatalf("Record after Close: %v; want ErrNotDurable", err)
+	}
+	if got := len(journalLines(t, dir)); got != 20 {
+		t.Fatalf("journal has %d lines after Close; want 20", got)
 	}
 	r2 := open(t, st, dir, Options{})
-	waitFor(t, "the replay", func() bool { return r2.Stats().Outbox == 0 })
-	wantExactly(t, st, 25)
-}
-
-// TestTornOutbox: a crash mid-append leaves a partial last line; it and any other line that does
-// not decode are skipped and reported, never fatal, and later appends are unharmed.
-func TestTornOutbox(t *testing.T) {
-	dir := t.TempDir()
-	var buf strings.Builder
-	for i := range 3 {
-		b, _ := json.Marshal(toLine(event(i)))
-		buf.Write(b)
-		buf.WriteByte('\n')
-		if i == 1 {
-			buf.WriteString("{not json\n")
-			buf.WriteString("{\"time\":\"2026-11-22T00:00:00Z\"}\n") // no request id
-		}
-	}
-	b, _ := json.Marshal(toLine(event(3)))
-	buf.Write(b[:len(b)/2]) // torn: no newline
-	if err := os.WriteFile(filepath.Join(dir, OutboxFile), []byte(buf.String()), 0o600); err != nil {
+	if err := r2.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	wantExactly(t, st, 20)
 
-	st := openSQLite(t)
-	f := &flaky{w: st, down: true}
-	reg := prometheus.NewRegistry()
-	r := open(t, f, dir, Options{Registerer: reg})
-	// While the store is down, two more events are appended after the torn line.
-	r.Record(event(4))
-	r.Record(event(5))
-	if err := r.Close(t.Context()); err != nil {
-		t.Fatal(err)
+	r3 := open(t, st, t.TempDir(), Options{})
+	_ = os.RemoveAll(r3.opts.Dir) // the disk goes away under the journal
+	r3.j.mu.Lock()
+	_ = r3.j.segs[len(r3.j.segs)-1].f.Close()
+	r3.j.mu.Unlock()
+	if err := r3.Record(event(100)); !errors.Is(err, ErrNotDurable) {
+		t.Fatalf("Record with a broken journal: %v; want ErrNotDurable", err)
 	}
-
-	reg2 := prometheus.NewRegistry()
-	r2 := open(t, st, dir, Options{Registerer: reg2})
-	waitFor(t, "the replay", func() bool { return r2.Stats().Outbox == 0 })
-	ids := ledgerIDs(t, st)
-	for _, i := range []int{0, 1, 2, 4, 5} {
-		if !ids[event(i).RequestID] {
-			t.Errorf("event %d missing after replay", i)
-		}
-	}
-	if len(ids) != 5 {
-		t.Errorf("ledger has %d events, want 5", len(ids))
-	}
-	if got := metricValue(t, reg2, "imagegw_usage_outbox_corrupt_lines_total"); got != 3 {
-		t.Errorf("corrupt lines %v, want 3 (bad JSON, no request id, torn line)", got)
+	if err := r3.Close(t.Context()); err == nil {
+		t.Error("Close did not report an event that could not be made durable")
 	}
 }
 
-func TestOutboxLocked(t *testing.T) {
-	st := openSQLite(t)
-	dir := t.TempDir()
-	r := open(t, st, dir, Options{})
-	if _, err := Open(t.Context(), st, Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "in use by another process") {
-		t.Errorf("second recorder on one outbox: %v", err)
-	}
-	if err := r.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	r2, err := Open(t.Context(), st, Options{Dir: dir})
-	if err != nil {
-		t.Fatalf("reopening after Close: %v", err)
-	}
-	_ = r2.Close(t.Context())
-	if _, err := Open(t.Context(), st, Options{}); err == nil {
-		t.Error("no outbox directory: no error")
-	}
-	if _, err := Open(t.Context(), nil, Options{Dir: dir}); err == nil {
-		t.Error("no store: no error")
-	}
-}
-
-// TestPostgresOutage runs a real outage: a Postgres store behind a TCP proxy that is cut in the
-// middle of a concurrent load and restored later. Every event arrives exactly once. Then the
-// proxy is cut again before shutdown: Close leaves the queue in the outbox, and a new Recorder
-// replays it once Postgres is reachable.
+// TestPostgresOutage: the real Postgres behind a TCP fault proxy, cut and restored under load,
+// and a shutdown during a cut: every event lands exactly once.
 func TestPostgresOutage(t *testing.T) {
 	pgURL := storetest.PostgresURL(t)
 	u, err := url.Parse(pgURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	px := startProxy(t, u.Host)
+	px, err := faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
 	u.Host = px.Addr()
 	q := u.Query()
 	q.Set("connect_timeout", "2")
@@ -391,11 +358,21 @@ func TestPostgresOutage(t *testing.T) {
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	cut := func() {
+		if err := px.SetMode(faultproxy.Refuse); err != nil {
+			t.Fatal(err)
+		}
+		px.CutExisting()
+	}
+	restore := func() {
+		if err := px.SetMode(faultproxy.Pass); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	r := open(t, st, dir, Options{BatchSize: 50, FlushInterval: 5 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
-		WriteTimeout: 3 * time.Second, Registerer: reg})
+	r := open(t, st, dir, Options{BatchSize: 50, RetryInterval: 50 * time.Millisecond, WriteTimeout: 3 * time.Second, Registerer: reg})
 	const workers, perWorker = 4, 500
 	const n = workers * perWorker
 	var recorded sync.WaitGroup
@@ -403,93 +380,101 @@ func TestPostgresOutage(t *testing.T) {
 	count := 0
 	progress := func() int { mu.Lock(); defer mu.Unlock(); return count }
 	for w := range workers {
-		recorded.Add(1)
-		go func() {
-			defer recorded.Done()
+		recorded.Go(func() {
 			for i := range perWorker {
-				r.Record(event(w*perWorker + i))
+				if err := r.Record(event(w*perWorker + i)); err != nil {
+					t.Error(err)
+				}
 				mu.Lock()
 				count++
 				mu.Unlock()
 				time.Sleep(200 * time.Microsecond)
 			}
-		}()
+		})
 	}
 	waitFor(t, "a third of the load", func() bool { return progress() >= n/3 })
-	px.Cut()
+	cut()
 	waitFor(t, "the recorder to notice the outage", func() bool { return r.Stats().StoreDown })
 	waitFor(t, "two thirds of the load", func() bool { return progress() >= 2*n/3 })
-	if r.Stats().Outbox == 0 {
-		t.Error("no events went to the outbox during the outage")
+	if r.Stats().Pending == 0 {
+		t.Error("no events waited in the journal during the outage")
 	}
-	px.Restore()
+	restore()
 	recorded.Wait()
-	waitFor(t, "recovery", func() bool { _ = r.Flush(t.Context()); s := r.Stats(); return !s.StoreDown && s.Outbox == 0 })
+	if err := r.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	wantExactly(t, st, n)
 	if got := metricValue(t, reg, "imagegw_usage_write_failures_total"); got == 0 {
 		t.Error("no write failures counted during the outage")
 	}
 
-	// Shutdown during an outage.
-	px.Cut()
+	// Shutdown during an outage: nothing lost, the next process lands it.
+	cut()
 	for i := n; i < n+300; i++ {
-		r.Record(event(i))
+		record(t, r, event(i))
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if lines := outboxLines(t, dir); len(lines) != 300 {
-		t.Fatalf("outbox has %d events after Close during the outage, want 300", len(lines))
+	ids := map[string]bool{}
+	for _, l := range journalLines(t, dir) {
+		ids[l.RequestID] = true
 	}
-	px.Restore()
+	for i := n; i < n+300; i++ {
+		if !ids[event(i).RequestID] {
+			t.Fatalf("event %d is not in the journal after Close during the outage", i)
+		}
+	}
+	restore()
 	r2 := open(t, st, dir, Options{})
-	waitFor(t, "the next process's replay", func() bool { return r2.Stats().Outbox == 0 && !r2.Stats().StoreDown })
+	if err := r2.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	wantExactly(t, st, n+300)
 }
 
-// BenchmarkRecord measures Record's cost on the request path, one caller at a time (the writer
-// drains into a store that accepts instantly).
+// BenchmarkRecord measures a charge's cost on the request path, one caller at a time: a journal
+// append and its fsync.
 func BenchmarkRecord(b *testing.B) {
-	r, err := Open(context.Background(), nopWriter{}, Options{Dir: b.TempDir(), QueueSize: 1 << 16, BatchSize: 512})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close(context.Background())
-	ev := event(1)
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Record(ev)
+	for _, noSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("nosync=%v", noSync), func(b *testing.B) {
+			r, err := Open(context.Background(), nopWriter{}, Options{Dir: b.TempDir(), NoSync: noSync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close(context.Background())
+			ev := event(1)
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = r.Record(ev)
+			}
+		})
 	}
 }
 
-// BenchmarkRecordParallel records from every CPU at once, as fast as possible: an overload in
-// which the queue sometimes fills and Record spills to the outbox (reported as spills/op).
+// BenchmarkRecordParallel records from 64 goroutines at once: concurrent charges share fsyncs
+// (group commit), reported as events per fsync.
 func BenchmarkRecordParallel(b *testing.B) {
 	reg := prometheus.NewRegistry()
-	r, err := Open(context.Background(), nopWriter{}, Options{Dir: b.TempDir(), QueueSize: 1 << 16, BatchSize: 512, Registerer: reg})
+	r, err := Open(context.Background(), nopWriter{}, Options{Dir: b.TempDir(), Registerer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close(context.Background())
 	ev := event(1)
 	b.ReportAllocs()
+	b.SetParallelism(32)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r.Record(ev)
+			_ = r.Record(ev)
 		}
 	})
 	b.StopTimer()
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "imagegw_usage_outbox_appends_total" {
-			for _, m := range mf.GetMetric() {
-				b.ReportMetric(m.GetCounter().GetValue()/float64(b.N), "spills/op")
-			}
-		}
-	}
+	b.ReportMetric(float64(b.N)/float64(max(r.j.fsyncs.Load(), 1)), "events/fsync")
 }
 
 type nopWriter struct{}

@@ -93,7 +93,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		if k.PeriodStart != nil {
 			since = "since " + k.PeriodStart.Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "\nKey %s (%s): budget %s %s (%s): spent %s %s, held %s %s, remaining %s\n",
+		fmt.Fprintf(w, "\nKey %s (%s): budget %s %s (%s): spent %s %s, reserved by gateways %s %s, remaining %s\n",
 			k.ID, k.Name, budget, k.BudgetPeriod, since, k.Spent, k.Currency, k.Held, k.Currency, remaining)
 	}
 	return nil

@@ -28,7 +28,7 @@ type Reader interface {
 	ListUsage(ctx context.Context, f store.UsageFilter, limit int) ([]store.UsageEvent, error)
 	SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageGroup, error)
 	Key(ctx context.Context, id string) (*store.Key, error)
-	Balance(ctx context.Context, keyID string, periodStart time.Time) (store.Balance, error)
+	Balance(ctx context.Context, keyID, period string, periodStart time.Time) (store.Balance, error)
 }
 
 // Query selects a report: events (By empty) or sums by day, model or key.
@@ -99,6 +99,7 @@ type Event struct {
 	ErrorKind  string       `json:"error_kind"`
 	LatencyMS  int64        `json:"latency_ms"`
 	UpstreamMS int64        `json:"upstream_ms"`
+	Slice      string       `json:"-"` // internal: the budget slice charged
 }
 
 // Group is one aggregate row: the requests of one day, model or key in one currency.
@@ -129,11 +130,12 @@ type KeyBudget struct {
 	Budget       *money.Amount `json:"budget"` // null: unlimited
 	BudgetPeriod string        `json:"budget_period"`
 	// PeriodStart is null for a total (never resetting) budget.
-	PeriodStart *time.Time    `json:"period_start"`
-	Spent       money.Amount  `json:"spent"`
-	Held        money.Amount  `json:"held"`
-	Remaining   *money.Amount `json:"remaining"` // null: unlimited
-	Currency    string        `json:"currency"`
+	PeriodStart *time.Time   `json:"period_start"`
+	Spent       money.Amount `json:"spent"`
+	// Held is what gateways reserve for the key (their budget slices), spent or not yet.
+	Held      money.Amount  `json:"held"`
+	Remaining *money.Amount `json:"remaining"` // null: unlimited
+	Currency  string        `json:"currency"`
 }
 
 // Filter echoes the query a report answers.
@@ -257,7 +259,7 @@ func keyBudget(ctx context.Context, st Reader, id, currency string, now time.Tim
 		period = store.PeriodTotal
 	}
 	start := billing.PeriodStart(period, now)
-	b, err := st.Balance(ctx, id, start)
+	b, err := st.Balance(ctx, id, period, start)
 	if err != nil {
 		return nil, fmt.Errorf("usage report: balance of key %s: %w", id, err)
 	}

@@ -29,7 +29,7 @@ func seedLedger(t *testing.T, now time.Time) store.Store {
 			t.Fatal(err)
 		}
 	}
-	day1 := time.Date(now.Year(), now.Month(), now.Day(), 10, 0, 0, 0, time.UTC).Add(-24 * time.Hour)
+	day1 := seedDay(now)
 	evs := []store.UsageEvent{
 		{RequestID: "r1", Time: day1, KeyID: "key_a", Model: "flux", Operation: "generate", NRequested: 2, NDelivered: 2, Width: 1024, Height: 512, Steps: 4, Cost: money.MustParse("0.0128"), Currency: "CNY", Status: store.StatusOK},
 		{RequestID: "r2", Time: day1.Add(time.Hour), KeyID: "key_b", Model: "ideogram", Operation: "edit", NRequested: 1, NDelivered: 0, Cost: 0, Currency: "CNY", Status: store.StatusFailed, ErrorKind: "upstream_unavailable"},
@@ -39,14 +39,10 @@ func seedLedger(t *testing.T, now time.Time) store.Store {
 	if err := st.InsertUsage(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
+	// A gateway holds a slice of 0.05 of key_a's monthly budget.
 	period := billing.PeriodStart(store.PeriodMonthly, now)
-	if err := st.PlaceHold(ctx, store.Hold{ID: "h1", KeyID: "key_a", Amount: money.MustParse("0.3"), PeriodStart: period, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SettleHold(ctx, "h1", "key_a", period, money.MustParse("0.3")); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PlaceHold(ctx, store.Hold{ID: "h2", KeyID: "key_a", Amount: money.MustParse("0.05"), PeriodStart: period, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if _, err := st.ClaimSlice(ctx, store.Slice{ID: "r1/key_a", KeyID: "key_a", Period: store.PeriodMonthly, PeriodStart: period},
+		money.MustParse("0.05"), money.MustParse("0.05"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -128,14 +124,24 @@ func TestReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// key_a's spend this month is its ledger rows this month (the ledger is the truth).
+		var spent money.Amount
+		for _, e := range []struct {
+			at   time.Time
+			cost string
+		}{{seedDay(now), "0.0128"}, {seedDay(now).Add(24 * time.Hour), "0.27"}, {seedDay(now).Add(25 * time.Hour), "0.0064"}} {
+			if billing.PeriodStart(store.PeriodMonthly, e.at).Equal(billing.PeriodStart(store.PeriodMonthly, now)) {
+				spent += money.MustParse(e.cost)
+			}
+		}
 		k := r.Key
-		if k == nil || k.Budget == nil || *k.Budget != money.MustParse("1") || k.Spent != money.MustParse("0.3") ||
-			k.Held != money.MustParse("0.05") || k.Remaining == nil || *k.Remaining != money.MustParse("0.65") ||
+		if k == nil || k.Budget == nil || *k.Budget != money.MustParse("1") || k.Spent != spent ||
+			k.Held != money.MustParse("0.05") || k.Remaining == nil || *k.Remaining != money.MustParse("0.95")-spent ||
 			k.PeriodStart == nil || !k.PeriodStart.Equal(billing.PeriodStart(store.PeriodMonthly, now)) || k.BudgetPeriod != "monthly" {
 			t.Errorf("key budget %+v", k)
 		}
 		b, _ := json.Marshal(r)
-		for _, want := range []string{`"budget":"1"`, `"spent":"0.3"`, `"held":"0.05"`, `"remaining":"0.65"`, `"cost":"0.2892"`, `"group":"key_a"`} {
+		for _, want := range []string{`"budget":"1"`, `"spent":"` + spent.String() + `"`, `"held":"0.05"`, `"cost":"0.2892"`, `"group":"key_a"`} {
 			if !bytes.Contains(b, []byte(want)) {
 				t.Errorf("JSON %s lacks %s", b, want)
 			}
@@ -171,7 +177,7 @@ func TestReport(t *testing.T) {
 		}
 		out := buf.String()
 		for _, want := range []string{"REQUEST", "r3", "3/4", "1024x512", "0.27 CNY", "indeterminate (upstream_timeout)",
-			"Total: 3 requests, 5 images, 0.2892 CNY (0 failed, 1 indeterminate)", "spent 0.3 CNY, held 0.05 CNY, remaining 0.65 CNY"} {
+			"Total: 3 requests, 5 images, 0.2892 CNY (0 failed, 1 indeterminate)", "spent " + r.Key.Spent.String() + " CNY, reserved by gateways 0.05 CNY, remaining " + r.Key.Remaining.String() + " CNY"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("table lacks %q:\n%s", want, out)
 			}
@@ -218,4 +224,9 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("ParseSince(%q) error %v", bad, err)
 		}
 	}
+}
+
+// seedDay is 10:00 UTC yesterday: the seeded ledger's first day.
+func seedDay(now time.Time) time.Time {
+	return time.Date(now.Year(), now.Month(), now.Day(), 10, 0, 0, 0, time.UTC).Add(-24 * time.Hour)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,14 +26,41 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// Connection settings applied when the URL does not give them, so that a network partition
+// cannot hold a connect or a liveness ping forever (pgx's own defaults wait without limit).
+// Store calls on the request path also carry their caller's deadline.
+const (
+	// DefaultConnectTimeout bounds establishing one connection (TCP, TLS, startup), also for
+	// connections the pool opens in the background; the URL's connect_timeout (seconds) or
+	// PGCONNECT_TIMEOUT overrides it.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultPingTimeout bounds the ping of a connection idle for a while before the pool hands
+	// it out (a dead one is replaced); pool_ping_timeout overrides it.
+	DefaultPingTimeout = 2 * time.Second
+	// DefaultHealthCheckPeriod is how often the pool drops idle and expired connections and
+	// refills pool_min_conns; pool_health_check_period overrides it.
+	DefaultHealthCheckPeriod = 15 * time.Second
+)
+
 // Open connects to the database at url (postgres://user:pass@host:port/db?sslmode=…; pool
 // settings such as pool_max_conns and runtime parameters such as search_path may be given in
-// the query) and checks it answers. Open does not migrate: call Migrate.
+// the query) and checks it answers. Open does not migrate: call Migrate. Without
+// connect_timeout, pool_ping_timeout or pool_health_check_period in url, DefaultConnectTimeout,
+// DefaultPingTimeout and DefaultHealthCheckPeriod apply.
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx redacts the password in parse errors.
 		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout <= 0 { // absent (or 0, which would mean forever)
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if !strings.Contains(url, "pool_ping_timeout") {
+		cfg.PingTimeout = DefaultPingTimeout
+	}
+	if !strings.Contains(url, "pool_health_check_period") {
+		cfg.HealthCheckPeriod = DefaultHealthCheckPeriod
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

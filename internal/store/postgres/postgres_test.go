@@ -57,8 +57,8 @@ func TestOpenBadURL(t *testing.T) {
 }
 
 // TestSeveralProcesses opens separate pools on one database, as separate gateway processes
-// would, migrates from all at once (the advisory lock serialises them) and places holds from all
-// at once: exactly the budget is held, never more.
+// would, migrates from all at once (the advisory lock serialises them) and claims budget slices
+// from all at once: exactly the budget is granted, never more.
 func TestSeveralProcesses(t *testing.T) {
 	url := storetest.PostgresURL(t)
 	stores := make([]*postgres.Store, 4)
@@ -85,43 +85,44 @@ func TestSeveralProcesses(t *testing.T) {
 	var ok atomic.Int64
 	for i := range 200 {
 		wg.Go(func() {
-			now := time.Now()
 			id := fmt.Sprintf("req_%d", i)
 			s := stores[i%len(stores)]
-			err := s.PlaceHold(t.Context(), store.Hold{ID: id, KeyID: "key_1",
-				Amount: money.MustParse("1"), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			sl := store.Slice{ID: fmt.Sprintf("r%d/key_1", i), KeyID: "key_1", Period: store.PeriodTotal}
+			_, err := s.ClaimSlice(t.Context(), sl, money.MustParse("1"), money.MustParse("1"), time.Hour)
 			switch {
 			case err == nil:
 				ok.Add(1)
-				// Half the placed holds settle right away, from another process, with the full
-				// amount: the total committed never exceeds the budget.
+				// Half the claims are spent right away, written to the ledger by another process:
+				// spent plus reserved never exceeds the budget.
 				if i%2 == 0 {
-					err = stores[(i+1)%len(stores)].SettleHold(t.Context(), id, "key_1", time.Time{}, money.MustParse("1"))
+					err = stores[(i+1)%len(stores)].InsertUsage(t.Context(), []store.UsageEvent{{RequestID: id, Time: time.Now(),
+						KeyID: "key_1", Cost: money.MustParse("1"), Currency: "USD", Status: store.StatusOK, Slice: sl.ID}})
 				}
 				if err != nil {
-					t.Errorf("SettleHold: %v", err)
+					t.Errorf("InsertUsage: %v", err)
 				}
 			case !errors.Is(err, store.ErrInsufficientBudget):
-				t.Errorf("PlaceHold: %v", err)
+				t.Errorf("ClaimSlice: %v", err)
 			}
 		})
 	}
 	wg.Wait()
 	if ok.Load() != 50 {
-		t.Errorf("%d holds placed across 4 pools; want 50", ok.Load())
+		t.Errorf("%d claims granted across 4 pools; want 50", ok.Load())
 	}
-	b, err := stores[3].Balance(t.Context(), "key_1", time.Time{})
+	b, err := stores[3].Balance(t.Context(), "key_1", store.PeriodTotal, time.Time{})
 	if err != nil || b.Held+b.Spent != budget {
 		t.Errorf("Balance = %+v, %v; want held + spent = %s", b, err, budget)
 	}
 }
 
-// BenchmarkPlaceSettle measures the per-request budget cost: one hold placed and settled.
-func BenchmarkPlaceSettle(b *testing.B) {
+// BenchmarkClaimSpend measures what a replica pays per budget slice: one claim and one ledger
+// write charging it (per slice, not per request).
+func BenchmarkClaimSpend(b *testing.B) {
 	s, err := postgres.Open(b.Context(), storetest.PostgresURL(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	storetest.BenchPlaceSettle(b, s)
+	storetest.BenchClaimSpend(b, s)
 }

@@ -3,10 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
-
-	"github.com/jackc/pgx/v5"
+	"time"
 
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
@@ -15,29 +13,71 @@ import (
 const usageColumns = `request_id, time, key_id, model, provider, channel, operation, n_requested,
 	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms`
 
-// InsertUsage writes the events in one transaction (one pipelined batch), skipping request ids
-// already in the ledger.
+// insertUsage inserts the events (skipping request ids already in the ledger) and, for the
+// rows it inserted, adds their cost to key_spend (total, day, month) and takes it off their
+// slices: one statement, so the ledger and the positions never disagree.
+const insertUsage = `WITH input AS (
+		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+			$7::text[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::bigint[], $14::text[],
+			$15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[])
+		AS t(request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,
+			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, slice)
+	), ins AS (
+		INSERT INTO usage_events (` + usageColumns + `)
+		SELECT request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,
+			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms
+		FROM input ORDER BY request_id
+		ON CONFLICT (request_id) DO NOTHING
+		RETURNING request_id
+	), charged AS (
+		SELECT i.key_id, i.time, i.cost, i.slice FROM input i JOIN ins USING (request_id)
+		WHERE i.cost > 0 AND i.key_id <> ''
+	), spend AS (
+		INSERT INTO key_spend (key_id, period, period_start, spent)
+		SELECT key_id, p.period,
+			CASE p.period WHEN 'total' THEN TIMESTAMPTZ '0001-01-01 00:00:00+00'
+				ELSE date_trunc(CASE p.period WHEN 'daily' THEN 'day' ELSE 'month' END, time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' END,
+			SUM(cost)
+		FROM charged CROSS JOIN (VALUES ('total'), ('daily'), ('monthly')) AS p(period)
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+		ON CONFLICT (key_id, period, period_start) DO UPDATE SET spent = key_spend.spent + EXCLUDED.spent
+		RETURNING 1
+	), slices AS (
+		-- count(*) of spend runs the whole spend upsert first: rows are locked key_spend, then budget_slices,
+		-- the order ClaimSlice locks them in, so the two never deadlock.
+		UPDATE budget_slices b SET amount = GREATEST(b.amount - c.cost, 0)
+		FROM (SELECT slice, SUM(cost) AS cost FROM charged WHERE slice <> '' GROUP BY slice ORDER BY slice) c
+		WHERE b.id = c.slice AND (SELECT count(*) FROM spend) > 0
+	)
+	SELECT count(*) FROM ins`
+
+// InsertUsage writes the events in one statement (one transaction, one round trip), skipping
+// request ids already in the ledger; see insertUsage.
 func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	// Insert in request id order, so two overlapping batches committing at once (replays from
-	// two processes) wait on each other instead of deadlocking.
-	events = slices.Clone(events)
-	slices.SortStableFunc(events, func(a, b store.UsageEvent) int { return strings.Compare(a.RequestID, b.RequestID) })
-	b := &pgx.Batch{}
-	for _, e := range events {
+	n := len(events)
+	var (
+		ids, keys, models, provs, chans, ops, curs, stats, kinds, slices = make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n)
+		times                     = make([]time.Time, n)
+		nreq, ndel, ws, hs, steps = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+		costs, lat, up            = make([]int64, n), make([]int64, n), make([]int64, n)
+	)
+	for i, e := range events {
 		if e.RequestID == "" {
 			return fmt.Errorf("postgres: insert usage: an event has no request id (key %s, model %s)", e.KeyID, e.Model)
 		}
-		b.Queue(`INSERT INTO usage_events (`+usageColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-			ON CONFLICT (request_id) DO NOTHING`,
-			e.RequestID, e.Time, e.KeyID, e.Model, e.Provider, e.Channel, e.Operation, e.NRequested,
-			e.NDelivered, e.Width, e.Height, e.Steps, int64(e.Cost), e.Currency, e.Status, e.ErrorKind,
-			e.LatencyMS, e.UpstreamMS)
+		ids[i], times[i], keys[i], models[i], provs[i], chans[i], ops[i] = e.RequestID, e.Time, e.KeyID, e.Model, e.Provider, e.Channel, e.Operation
+		nreq[i], ndel[i], ws[i], hs[i], steps[i] = int32(e.NRequested), int32(e.NDelivered), int32(e.Width), int32(e.Height), int32(e.Steps)
+		costs[i], curs[i], stats[i], kinds[i], lat[i], up[i], slices[i] = int64(e.Cost), e.Currency, e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.Slice
 	}
-	if err := s.execBatch(ctx, b); err != nil {
+	var inserted int64
+	err := s.pool.QueryRow(ctx, insertUsage, ids, times, keys, models, provs, chans, ops, nreq, ndel, ws, hs, steps,
+		costs, curs, stats, kinds, lat, up, slices).Scan(&inserted)
+	if err != nil {
 		return fmt.Errorf("postgres: insert usage: %w", err)
 	}
 	return nil

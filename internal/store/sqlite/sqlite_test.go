@@ -90,7 +90,7 @@ func TestOpenRejectsBadPaths(t *testing.T) {
 }
 
 // TestSeveralProcesses opens one database file several times, as separate gateway processes
-// would, migrates from all at once and places holds from all at once: the budget holds.
+// would, migrates from all at once and claims budget slices from all at once: the budget holds.
 func TestSeveralProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
 	stores := make([]*sqlite.Store, 4)
@@ -117,33 +117,33 @@ func TestSeveralProcesses(t *testing.T) {
 	var ok atomic.Int64
 	for i := range 120 {
 		wg.Go(func() {
-			now := time.Now()
-			err := stores[i%len(stores)].PlaceHold(t.Context(), store.Hold{ID: fmt.Sprintf("req_%d", i), KeyID: "key_1",
-				Amount: money.MustParse("1"), CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			sl := store.Slice{ID: fmt.Sprintf("r%d/key_1", i), KeyID: "key_1", Period: store.PeriodTotal}
+			_, err := stores[i%len(stores)].ClaimSlice(t.Context(), sl, money.MustParse("1"), money.MustParse("1"), time.Hour)
 			switch {
 			case err == nil:
 				ok.Add(1)
 			case !errors.Is(err, store.ErrInsufficientBudget):
-				t.Errorf("PlaceHold: %v", err)
+				t.Errorf("ClaimSlice: %v", err)
 			}
 		})
 	}
 	wg.Wait()
 	if ok.Load() != 30 {
-		t.Errorf("%d holds placed across 4 stores; want 30", ok.Load())
+		t.Errorf("%d claims granted across 4 stores; want 30", ok.Load())
 	}
-	b, err := stores[3].Balance(t.Context(), "key_1", time.Time{})
+	b, err := stores[3].Balance(t.Context(), "key_1", store.PeriodTotal, time.Time{})
 	if err != nil || b.Held != budget {
 		t.Errorf("Balance = %+v, %v; want held %s", b, err, budget)
 	}
 }
 
-// BenchmarkPlaceSettle measures the per-request budget cost: one hold placed and settled.
-func BenchmarkPlaceSettle(b *testing.B) {
+// BenchmarkClaimSpend measures what a replica pays per budget slice: one claim and one ledger
+// write charging it (per slice, not per request).
+func BenchmarkClaimSpend(b *testing.B) {
 	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	storetest.BenchPlaceSettle(b, s)
+	storetest.BenchClaimSpend(b, s)
 }

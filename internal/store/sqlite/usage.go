@@ -13,7 +13,8 @@ import (
 const usageColumns = `request_id, time, key_id, model, provider, channel, operation, n_requested,
 	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms`
 
-// InsertUsage writes the events in one transaction, skipping request ids already in the ledger.
+// InsertUsage writes the events in one transaction, skipping request ids already in the ledger,
+// and adds the cost of those it inserted to their keys' spend (see addSpend).
 func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) error {
 	if len(events) == 0 {
 		return nil
@@ -31,15 +32,19 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 			return err
 		}
 		defer stmt.Close()
+		var charged []store.UsageEvent
 		for _, e := range events {
-			_, err := stmt.ExecContext(ctx, e.RequestID, micros(e.Time), e.KeyID, e.Model, e.Provider, e.Channel,
+			res, err := stmt.ExecContext(ctx, e.RequestID, micros(e.Time), e.KeyID, e.Model, e.Provider, e.Channel,
 				e.Operation, e.NRequested, e.NDelivered, e.Width, e.Height, e.Steps, int64(e.Cost), e.Currency,
 				e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS)
 			if err != nil {
 				return fmt.Errorf("request %s: %w", e.RequestID, err)
 			}
+			if n, _ := res.RowsAffected(); n == 1 && e.Cost > 0 && e.KeyID != "" {
+				charged = append(charged, e)
+			}
 		}
-		return nil
+		return addSpend(ctx, tx, charged)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: insert usage: %w", err)

@@ -10,10 +10,10 @@ import (
 	"github.com/imagegw/imagegw/internal/store"
 )
 
-// BenchPlaceSettle migrates s, creates a key with a large budget and measures placing and
-// settling one hold per iteration, from parallel goroutines (b.RunParallel), as request
-// handlers do.
-func BenchPlaceSettle(b *testing.B, s store.Store) {
+// BenchClaimSpend migrates s, creates a key with a large budget and measures one claim of a
+// slice and one ledger write charging it per iteration, from parallel goroutines: what a
+// replica does per slice (every few seconds of a key's spend), not per request.
+func BenchClaimSpend(b *testing.B, s store.Store) {
 	ctx := b.Context()
 	if err := s.Migrate(ctx); err != nil {
 		b.Fatal(err)
@@ -26,14 +26,16 @@ func BenchPlaceSettle(b *testing.B, s store.Store) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			id := fmt.Sprintf("req_%d", n.Add(1))
-			now := time.Now()
-			if err := s.PlaceHold(ctx, store.Hold{ID: id, KeyID: "key_bench", Amount: money.MustParse("0.04"),
-				CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); err != nil {
+			n := n.Add(1)
+			sl := store.Slice{ID: fmt.Sprintf("r%d", n), KeyID: "key_bench", Period: store.PeriodTotal}
+			amount := money.MustParse("0.04")
+			if _, err := s.ClaimSlice(ctx, sl, amount, amount, time.Minute); err != nil {
 				b.Error(err)
 				return
 			}
-			if err := s.SettleHold(ctx, id, "key_bench", time.Time{}, money.MustParse("0.04")); err != nil {
+			ev := store.UsageEvent{RequestID: fmt.Sprintf("req_%d", n), Time: time.Now(), KeyID: "key_bench",
+				Cost: amount, Currency: "USD", Status: store.StatusOK, Slice: sl.ID}
+			if err := s.InsertUsage(ctx, []store.UsageEvent{ev}); err != nil {
 				b.Error(err)
 				return
 			}

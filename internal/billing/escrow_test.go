@@ -1,0 +1,291 @@
+package billing_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagegw/imagegw/internal/billing"
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/internal/store/sqlite"
+)
+
+// sharedSQLite opens one database file twice: two gateway processes on one store.
+func sharedSQLite(t *testing.T) (store.Store, store.Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "escrow.db")
+	var out [2]store.Store
+	for i := range out {
+		st, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		if err := st.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = st
+	}
+	return out[0], out[1]
+}
+
+// spend holds amount, charges it in full and writes the ledger event, as a delivered request
+// does; it reports whether the hold was granted.
+func spend(t *testing.T, es *billing.Escrow, st store.Store, k *store.Key, id string, amount money.Amount) bool {
+	t.Helper()
+	h, err := es.Hold(t.Context(), k.ID, k.BudgetPeriod, time.Time{}, amount)
+	if errors.Is(err, billing.ErrInsufficientBudget) {
+		return false
+	}
+	if err != nil {
+		t.Errorf("Hold: %v", err)
+		return false
+	}
+	ev := store.UsageEvent{RequestID: id, Time: time.Now(), KeyID: k.ID, Model: "m", NRequested: 1, NDelivered: 1,
+		Cost: amount, Currency: "USD", Status: store.StatusOK, Slice: h.Settle(amount)}
+	if err := st.InsertUsage(t.Context(), []store.UsageEvent{ev}); err != nil {
+		t.Errorf("InsertUsage: %v", err)
+	}
+	return true
+}
+
+func spent(t *testing.T, st store.Store, k *store.Key) store.Balance {
+	t.Helper()
+	b, err := st.Balance(t.Context(), k.ID, k.BudgetPeriod, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestEscrowExactOneReplica: a budget that pays for 50 admits exactly 50 of 200 concurrent
+// requests, with one claim per few requests rather than one store write per request.
+func TestEscrowExactOneReplica(t *testing.T) {
+	st := openSQLite(t)
+	k := createKey(t, st, "key_exact", "50", store.PeriodTotal)
+	reg := prometheus.NewRegistry()
+	m, err := billing.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := billing.NewEscrow(billing.EscrowOptions{Store: st, Metrics: m})
+	if err := m.ObserveEscrow(es); err != nil {
+		t.Fatal(err)
+	}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			if spend(t, es, st, k, fmt.Sprintf("req_%d", i), money.MustParse("1")) {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 50 {
+		t.Errorf("%d of 200 admitted; want exactly 50", ok.Load())
+	}
+	if b := spent(t, st, k); b.Spent != money.MustParse("50") || b.Held != 0 {
+		t.Errorf("balance %+v; want spent 50, nothing reserved", b)
+	}
+	if granted := gatheredLabel(t, reg, "imagegw_billing_slice_claims_total", "granted"); granted >= 50 {
+		t.Errorf("%v claims for 50 requests; slices should serve several requests each", granted)
+	}
+	if open := gathered(t, reg, "imagegw_billing_holds_open"); open != 0 {
+		t.Errorf("holds_open = %v after every request finished", open)
+	}
+}
+
+// TestEscrowReplicas: two replicas share a budget; together they never admit more than it pays
+// for, and once idle slices are given back, the last of the budget is spent to the micro-unit.
+func TestEscrowReplicas(t *testing.T) {
+	st1, st2 := sharedSQLite(t)
+	k := createKey(t, st1, "key_replicas", "30", store.PeriodTotal)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var ess [2]*billing.Escrow
+	for i, st := range []store.Store{st1, st2} {
+		ess[i] = billing.NewEscrow(billing.EscrowOptions{Store: st, Idle: 50 * time.Millisecond})
+		go ess[i].Run(ctx)
+	}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 120 {
+		wg.Go(func() {
+			if spend(t, ess[i%2], []store.Store{st1, st2}[i%2], k, fmt.Sprintf("req_%d", i), money.MustParse("0.25")) {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() > 120 || ok.Load()*25 > 3000 {
+		t.Fatalf("%d admitted: more than the budget pays for (120)", ok.Load())
+	}
+	// Slices out at the other replica may refuse a few; they come back once idle.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ok.Load() < 120; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 120 admitted after the slices went idle", ok.Load())
+		}
+		if spend(t, ess[i%2], []store.Store{st1, st2}[i%2], k, fmt.Sprintf("late_%d", i), money.MustParse("0.25")) {
+			ok.Add(1)
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for i := range 4 {
+		if spend(t, ess[i%2], st1, k, fmt.Sprintf("over_%d", i), money.MustParse("0.000001")) {
+			t.Fatal("a spent budget admitted another micro-unit")
+		}
+	}
+	if b := spent(t, st1, k); b.Spent != money.MustParse("30") {
+		t.Errorf("spent %s; want 30", b.Spent)
+	}
+}
+
+// flakyStore wraps a store and fails every call while down.
+type flakyStore struct {
+	billing.SliceStore
+	down atomic.Bool
+}
+
+var errDown = errors.New("connection refused")
+
+func (f *flakyStore) ClaimSlice(ctx context.Context, s store.Slice, need, want money.Amount, ttl time.Duration) (store.Claim, error) {
+	if f.down.Load() {
+		return store.Claim{}, errDown
+	}
+	return f.SliceStore.ClaimSlice(ctx, s, need, want, ttl)
+}
+
+func (f *flakyStore) RenewSlices(ctx context.Context, ids []string, ttl time.Duration) ([]string, error) {
+	if f.down.Load() {
+		return nil, errDown
+	}
+	return f.SliceStore.RenewSlices(ctx, ids, ttl)
+}
+
+// TestEscrowStoreOutage: with the store down, holds are served from the slice this replica
+// already has until its lease would lapse, then refused as unavailable (never overspent); once
+// the store is back, claims work again.
+func TestEscrowStoreOutage(t *testing.T) {
+	st := openSQLite(t)
+	k := createKey(t, st, "key_outage", "100", store.PeriodTotal)
+	fs := &flakyStore{SliceStore: st}
+	now := time.Now()
+	var clock atomic.Int64
+	es := billing.NewEscrow(billing.EscrowOptions{Store: fs, TTL: time.Minute,
+		Now: func() time.Time { return now.Add(time.Duration(clock.Load())) }})
+	h, err := es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Settle(money.MustParse("1"))
+	reserved := es.Stats().Reserved // 2: twice the first request
+	fs.down.Store(true)
+	for range int(reserved/money.MustParse("1")) - 1 {
+		if _, err := es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("1")); err != nil {
+			t.Fatalf("hold within the slice during the outage: %v", err)
+		}
+	}
+	if _, err := es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("1")); !errors.Is(err, billing.ErrUnavailable) {
+		t.Fatalf("hold beyond the slice during the outage: %v; want ErrUnavailable", err)
+	}
+	fs.down.Store(false)
+	h, err = es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("1"))
+	if err != nil {
+		t.Fatalf("hold after the outage: %v", err)
+	}
+	h.Release()
+	// A lease that could not be renewed lapses: past it, even room in the slice is not used.
+	fs.down.Store(true)
+	clock.Store(int64(time.Minute))
+	if _, err := es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("0.000001")); !errors.Is(err, billing.ErrUnavailable) {
+		t.Fatalf("hold after the lease lapsed: %v; want ErrUnavailable", err)
+	}
+}
+
+// TestEscrowCrashedReplica: a replica that dies without giving its slice back blocks nobody for
+// longer than the slice TTL.
+func TestEscrowCrashedReplica(t *testing.T) {
+	st := openSQLite(t)
+	k := createKey(t, st, "key_crash", "10", store.PeriodTotal)
+	dead := billing.NewEscrow(billing.EscrowOptions{Store: st, TTL: 300 * time.Millisecond})
+	if _, err := dead.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("5")); err != nil {
+		t.Fatal(err)
+	} // never settled, never renewed: the process is gone
+	live := billing.NewEscrow(billing.EscrowOptions{Store: st})
+	if _, err := live.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("10")); !errors.Is(err, billing.ErrInsufficientBudget) {
+		t.Fatalf("hold of the whole budget while the dead slice lives: %v", err)
+	}
+	var ierr *billing.InsufficientError
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h, err := live.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("10"))
+		if err == nil {
+			h.Release()
+			break
+		}
+		if !errors.As(err, &ierr) || time.Now().After(deadline) {
+			t.Fatalf("hold of the whole budget after the dead slice's TTL: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestEscrowRenewal: Run keeps a busy replica's slice alive well past its TTL.
+func TestEscrowRenewal(t *testing.T) {
+	st := openSQLite(t)
+	k := createKey(t, st, "key_renew", "10", store.PeriodTotal)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	es := billing.NewEscrow(billing.EscrowOptions{Store: st, TTL: 300 * time.Millisecond, Idle: time.Hour})
+	go es.Run(ctx)
+	h, err := es.Hold(ctx, k.ID, "", time.Time{}, money.MustParse("4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if b := spent(t, st, k); b.Held != money.MustParse("5") { // half the remaining 10 > twice the hold
+		t.Errorf("after 3 TTLs the slice reserves %s in the store; want 5", b.Held)
+	}
+	other := billing.NewEscrow(billing.EscrowOptions{Store: st})
+	if _, err := other.Hold(ctx, k.ID, "", time.Time{}, money.MustParse("5.000001")); !errors.Is(err, billing.ErrInsufficientBudget) {
+		t.Errorf("another replica got into a renewed slice: %v", err)
+	}
+	h.Release()
+	es.Close(ctx)
+	if b := spent(t, st, k); b.Held != 0 {
+		t.Errorf("after Close the slice still reserves %s", b.Held)
+	}
+}
+
+// gatheredLabel is the value of name{...="label"} in reg.
+func gatheredLabel(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

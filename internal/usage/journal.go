@@ -1,0 +1,442 @@
+package usage
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+)
+
+// File names inside the journal directory.
+const (
+	// legacyOutbox is the single outbox file of earlier versions; its lines are events and it is
+	// replayed like a segment.
+	legacyOutbox = "outbox.jsonl"
+	segPrefix    = "journal-"
+	segSuffix    = ".jsonl"
+	lockFile     = "outbox.lock"
+)
+
+// Line kinds.
+const (
+	kindEvent = ""  // a finished request's event (also every line of a legacy outbox)
+	kindBegin = "b" // a request about to call upstream; an event with the same run and seq ends it
+	kindAbort = "x" // ends a begin without an event: the request never reached an upstream
+)
+
+// line is one journal line. The field names are the journal's format: keep them stable.
+type line struct {
+	Kind       string       `json:"j,omitempty"`
+	Run        string       `json:"run,omitempty"`
+	Seq        uint64       `json:"seq,omitempty"`
+	RequestID  string       `json:"request_id"`
+	Time       time.Time    `json:"time"`
+	KeyID      string       `json:"key_id"`
+	Model      string       `json:"model"`
+	Provider   string       `json:"provider,omitempty"`
+	Channel    string       `json:"channel,omitempty"`
+	Operation  string       `json:"operation,omitempty"`
+	NRequested int          `json:"n_requested"`
+	NDelivered int          `json:"n_delivered"`
+	Width      int          `json:"width,omitempty"`
+	Height     int          `json:"height,omitempty"`
+	Steps      int          `json:"steps,omitempty"`
+	Cost       money.Amount `json:"cost"`
+	Currency   string       `json:"currency"`
+	Status     string       `json:"status"`
+	ErrorKind  string       `json:"error_kind,omitempty"`
+	LatencyMS  int64        `json:"latency_ms,omitempty"`
+	UpstreamMS int64        `json:"upstream_ms,omitempty"`
+	Slice      string       `json:"slice,omitempty"`
+}
+
+func toLine(kind, run string, seq uint64, e store.UsageEvent) line {
+	return line{Kind: kind, Run: run, Seq: seq, RequestID: e.RequestID, Time: e.Time, KeyID: e.KeyID, Model: e.Model,
+		Provider: e.Provider, Channel: e.Channel, Operation: e.Operation, NRequested: e.NRequested, NDelivered: e.NDelivered,
+		Width: e.Width, Height: e.Height, Steps: e.Steps, Cost: e.Cost, Currency: e.Currency, Status: e.Status,
+		ErrorKind: e.ErrorKind, LatencyMS: e.LatencyMS, UpstreamMS: e.UpstreamMS, Slice: e.Slice}
+}
+
+func (l *line) event() store.UsageEvent {
+	return store.UsageEvent{RequestID: l.RequestID, Time: l.Time, KeyID: l.KeyID, Model: l.Model, Provider: l.Provider,
+		Channel: l.Channel, Operation: l.Operation, NRequested: l.NRequested, NDelivered: l.NDelivered, Width: l.Width,
+		Height: l.Height, Steps: l.Steps, Cost: l.Cost, Currency: l.Currency, Status: l.Status, ErrorKind: l.ErrorKind,
+		LatencyMS: l.LatencyMS, UpstreamMS: l.UpstreamMS, Slice: l.Slice}
+}
+
+// segment is one journal file. Appenders write whole lines under journal.mu; size only grows
+// while the segment is active. The writer goroutine owns the other fields.
+type segment struct {
+	num  int
+	path string
+	f    *os.File
+	old  bool // written by an earlier process
+
+	size int64 // guarded by journal.mu
+
+	read   int64 // writer: offset read up to
+	open   int   // writer: begin lines read and not yet ended
+	sealed bool  // guarded by journal.mu: no more appends (rotated, or old)
+}
+
+// journal is the append side: a directory of segments, the active one last.
+type journal struct {
+	dir  string
+	lock *os.File
+
+	mu      sync.Mutex
+	segs    []*segment // oldest first; the last is active
+	written uint64     // appends so far (positions for group commit)
+	bytes   int64      // bytes in all segments
+	buf     bytes.Buffer
+	closed  bool
+
+	// Group commit: one fsync covers every append made before it started.
+	smu     sync.Mutex
+	scond   *sync.Cond
+	synced  uint64
+	syncing bool
+
+	segBytes int64
+	fsyncs   atomic.Int64
+}
+
+// openJournal locks dir, lists the segments left by earlier processes (terminating a torn last
+// line) and starts a new active segment after them. torn counts repaired segments.
+func openJournal(dir string, segBytes int64) (j *journal, torn int, err error) {
+	if dir == "" {
+		return nil, 0, errors.New("usage: journal: no directory configured")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, 0, fmt.Errorf("usage: journal: create %s: %w", dir, err)
+	}
+	lk, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, 0, fmt.Errorf("usage: journal: open lock: %w", err)
+	}
+	if err := lockExclusive(lk); err != nil {
+		_ = lk.Close()
+		return nil, 0, fmt.Errorf("usage: journal %s is in use by another process (%w); give each gateway process its own billing.outbox_dir", dir, err)
+	}
+	j = &journal{dir: dir, lock: lk, segBytes: segBytes}
+	j.scond = sync.NewCond(&j.smu)
+	defer func() {
+		if err != nil {
+			_ = j.close()
+		}
+	}()
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, 0, fmt.Errorf("usage: journal: list %s: %w", dir, err)
+	}
+	next := 1
+	for _, de := range names {
+		num := -1
+		switch name := de.Name(); {
+		case name == legacyOutbox:
+			num = 0
+		case strings.HasPrefix(name, segPrefix) && strings.HasSuffix(name, segSuffix):
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, segPrefix), segSuffix))
+			if err != nil || n <= 0 {
+				continue
+			}
+			num = n
+		default:
+			continue
+		}
+		seg, repaired, err := openOld(filepath.Join(dir, de.Name()), num)
+		if err != nil {
+			return nil, 0, err
+		}
+		if repaired {
+			torn++
+		}
+		j.segs = append(j.segs, seg)
+		j.bytes += seg.size
+		next = max(next, num+1)
+	}
+	slices.SortFunc(j.segs, func(a, b *segment) int { return a.num - b.num })
+	if err := j.newSegment(next); err != nil {
+		return nil, 0, err
+	}
+	return j, torn, nil
+}
+
+// openOld opens a segment of an earlier process, ending a torn last line.
+func openOld(path string, num int) (*segment, bool, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("usage: journal: open %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, false, fmt.Errorf("usage: journal: stat %s: %w", path, err)
+	}
+	seg := &segment{num: num, path: path, f: f, old: true, sealed: true, size: st.Size()}
+	torn := false
+	if seg.size > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, seg.size-1); err != nil {
+			_ = f.Close()
+			return nil, false, fmt.Errorf("usage: journal: read %s: %w", path, err)
+		}
+		if last[0] != '\n' {
+			// A crash mid-append left a partial line: end it, so the reader skips (and reports) it.
+			torn = true
+			if _, err := f.WriteAt([]byte{'\n'}, seg.size); err != nil {
+				_ = f.Close()
+				return nil, false, fmt.Errorf("usage: journal: repair %s: %w", path, err)
+			}
+			if err := f.Sync(); err != nil {
+				_ = f.Close()
+				return nil, false, fmt.Errorf("usage: journal: sync %s: %w", path, err)
+			}
+			seg.size++
+		}
+	}
+	return seg, torn, nil
+}
+
+// newSegment creates segment num and makes it the active one; j.mu is held (or j is not shared).
+func (j *journal) newSegment(num int) error {
+	path := filepath.Join(j.dir, fmt.Sprintf("%s%06d%s", segPrefix, num, segSuffix))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND|os.O_EXCL, 0o640)
+	if err != nil {
+		return fmt.Errorf("usage: journal: create %s: %w", path, err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if n := len(j.segs); n > 0 {
+		j.segs[n-1].sealed = true
+	}
+	j.segs = append(j.segs, &segment{num: num, path: path, f: f})
+	return nil
+}
+
+// syncDir fsyncs a directory so a newly created file's entry survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("usage: journal: open %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("usage: journal: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+var errClosed = errors.New("usage: the recorder is closed")
+
+// append writes lines as one write to the active segment and returns the append's position
+// for sync. A failed write is cut back, so it leaves no partial line.
+func (j *journal) append(ls ...line) (uint64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return 0, errClosed
+	}
+	j.buf.Reset()
+	enc := json.NewEncoder(&j.buf) // Encode ends each value with '\n'
+	enc.SetEscapeHTML(false)
+	for i := range ls {
+		if err := enc.Encode(&ls[i]); err != nil {
+			return 0, fmt.Errorf("usage: journal: encode event %s: %w", ls[i].RequestID, err)
+		}
+	}
+	seg := j.segs[len(j.segs)-1]
+	n, err := seg.f.Write(j.buf.Bytes())
+	if err != nil {
+		if n > 0 {
+			_ = seg.f.Truncate(seg.size)
+		}
+		return 0, fmt.Errorf("usage: journal: append to %s: %w", seg.path, err)
+	}
+	seg.size += int64(n)
+	j.bytes += int64(n)
+	j.written++
+	pos := j.written
+	if seg.size >= j.segBytes {
+		// Rotate: the sealed segment is fsync'd first, so a sync of the new one covers all.
+		if err := seg.f.Sync(); err == nil {
+			if err := j.newSegment(seg.num + 1); err != nil {
+				return pos, nil // keep appending to the full segment; rotation retries next time
+			}
+		}
+	}
+	return pos, nil
+}
+
+// sync returns once every append up to pos is fsync'd: concurrent callers share one fsync.
+func (j *journal) sync(pos uint64) error {
+	j.smu.Lock()
+	defer j.smu.Unlock()
+	for j.synced < pos {
+		if j.syncing {
+			j.scond.Wait()
+			continue
+		}
+		j.syncing = true
+		j.mu.Lock()
+		target := j.written
+		f := j.segs[len(j.segs)-1].f
+		j.mu.Unlock()
+		j.smu.Unlock()
+		err := f.Sync()
+		j.fsyncs.Add(1)
+		j.smu.Lock()
+		j.syncing = false
+		j.scond.Broadcast()
+		if err != nil {
+			return fmt.Errorf("usage: journal: fsync: %w", err)
+		}
+		j.synced = max(j.synced, target)
+	}
+	return nil
+}
+
+// state is what the writer needs to read on: the segments and each one's size and seal.
+func (j *journal) snapshot() (segs []*segment, sizes []int64, sealed []bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	segs = slices.Clone(j.segs)
+	sizes = make([]int64, len(segs))
+	sealed = make([]bool, len(segs))
+	for i, s := range segs {
+		sizes[i], sealed[i] = s.size, s.sealed
+	}
+	return segs, sizes, sealed
+}
+
+// remove deletes a sealed segment the writer is done with.
+func (j *journal) remove(seg *segment) error {
+	j.smu.Lock() // no fsync in flight on its file
+	defer j.smu.Unlock()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	i := slices.Index(j.segs, seg)
+	if i < 0 || i == len(j.segs)-1 {
+		return nil
+	}
+	j.segs = slices.Delete(j.segs, i, i+1)
+	j.bytes -= seg.size
+	_ = seg.f.Close()
+	if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("usage: journal: remove %s: %w", seg.path, err)
+	}
+	return nil
+}
+
+// truncateActive empties the active segment when the writer has everything in it and nothing in
+// it is open, so an idle gateway's journal does not grow.
+func (j *journal) truncateActive(seg *segment, read int64) (bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed || j.segs[len(j.segs)-1] != seg || seg.size != read || seg.size == 0 {
+		return false, nil
+	}
+	if err := seg.f.Truncate(0); err != nil {
+		return false, fmt.Errorf("usage: journal: truncate %s: %w", seg.path, err)
+	}
+	j.bytes -= seg.size
+	seg.size = 0
+	return true, nil
+}
+
+// stopAppends refuses appends from now on.
+func (j *journal) stopAppends() {
+	j.mu.Lock()
+	j.closed = true
+	j.mu.Unlock()
+}
+
+func (j *journal) diskBytes() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.bytes
+}
+
+// close syncs and closes every segment and releases the lock.
+func (j *journal) close() error {
+	j.smu.Lock()
+	defer j.smu.Unlock()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.closed = true
+	var errs []error
+	for _, s := range j.segs {
+		if s.f != nil {
+			if !s.old {
+				errs = append(errs, s.f.Sync())
+			}
+			errs = append(errs, s.f.Close())
+			s.f = nil
+		}
+	}
+	if j.lock != nil {
+		errs = append(errs, unlock(j.lock), j.lock.Close())
+		j.lock = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("usage: journal: close: %w", err)
+	}
+	return nil
+}
+
+// corruptLine describes a line that could not be decoded.
+type corruptLine struct {
+	path   string
+	offset int64
+	err    error
+}
+
+// readLines decodes the lines of seg from off up to end, at most limit of them. It returns the
+// lines, the offset after the last line read, and the lines that did not decode.
+func readLines(seg *segment, off, end int64, limit int) ([]line, int64, []corruptLine, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(seg.f, off, end-off), int(min(64<<10, max(end-off, 4<<10))))
+	var out []line
+	var bad []corruptLine
+	for len(out) < limit && off < end {
+		raw, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: read the rest of it.
+			more, err2 := br.ReadBytes('\n')
+			raw, err = append(slices.Clone(raw), more...), err2
+		}
+		if len(raw) == 0 && err != nil {
+			if err == io.EOF {
+				break
+			}
+			return out, off, bad, fmt.Errorf("usage: journal: read %s: %w", seg.path, err)
+		}
+		start := off
+		off += int64(len(raw))
+		var l line
+		if derr := json.Unmarshal(bytes.TrimSpace(raw), &l); derr != nil {
+			bad = append(bad, corruptLine{seg.path, start, derr})
+			continue
+		}
+		if l.RequestID == "" {
+			bad = append(bad, corruptLine{seg.path, start, errors.New("no request_id")})
+			continue
+		}
+		out = append(out, l)
+	}
+	return out, off, bad, nil
+}
