@@ -186,7 +186,9 @@ func openLoop(ctx context.Context, c *client, body []byte, rate int, d time.Dura
 	var last atomic.Int64
 	start := time.Now().Add(10 * time.Millisecond)
 	var wg sync.WaitGroup
+	sent := 0
 	for i := 0; i < n && ctx.Err() == nil; i++ {
+		sent++
 		due := start.Add(time.Duration(int64(i) * int64(time.Second) / int64(rate)))
 		if w := time.Until(due); w > 0 {
 			time.Sleep(w)
@@ -206,12 +208,12 @@ func openLoop(ctx context.Context, c *client, body []byte, rate int, d time.Dura
 		}(i)
 	}
 	wg.Wait()
-	t := &tally{lat: make([]time.Duration, 0, n)}
-	for i := range lat {
+	t := &tally{lat: make([]time.Duration, 0, sent)}
+	for i := range lat[:sent] {
 		t.add(lat[i], errs[i])
 	}
 	r := merge([]*tally{t})
-	r.Offered = n
+	r.Offered = sent
 	r.Elapsed = max(d, time.Unix(0, last.Load()).Sub(start))
 	return r
 }

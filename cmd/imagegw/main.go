@@ -1,5 +1,5 @@
-// Command imagegw is the image-generation gateway: `serve` runs it; `migrate`, `keys` and
-// `usage` manage its store; `config` prints the effective configuration with secrets redacted.
+// Command imagegw is the image-generation gateway: `serve` runs it; `migrate`, `keys`, `usage`
+// and `budgets reconcile` manage its store; `config` prints the effective configuration with secrets redacted.
 package main
 
 import (
@@ -27,6 +27,7 @@ Usage:
                       [--rpm N --ipm N --mppm N --concurrency N] [--map-nearest]
   imagegw keys list | show ID | update ID [flags] | revoke ID
   imagegw usage [--key ID] [--model M] [--since 24h] [--by day|model|key] [--csv]
+  imagegw budgets reconcile [--key ID] [--fix]        check budget positions against the ledger
   imagegw config  [--config FILE]                    print the effective configuration (secrets redacted)
   imagegw version
 
@@ -64,6 +65,8 @@ func run(args []string) error {
 		return keys(rest)
 	case "usage":
 		return usageCmd(rest)
+	case "budgets":
+		return budgets(rest)
 	case "config":
 		c, _, err := loadConfig("config", rest, nil)
 		if err != nil {

@@ -8,8 +8,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imagegw/imagegw/internal/admin"
+	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/internal/store/postgres"
 	"github.com/imagegw/imagegw/internal/store/storetest"
 )
 
@@ -130,5 +134,56 @@ func TestConfigCommandRedacts(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(out), []byte("type: siliconflow")) {
 		t.Fatalf("config output lacks the env channel:\n%s", out)
+	}
+}
+
+// TestBudgetsReconcileOnPostgres: positions equal the ledger; a tampered position is reported
+// (exit error) and --fix rewrites it from the ledger.
+func TestBudgetsReconcileOnPostgres(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	t.Setenv("IMAGEGW_DATA_DIR", t.TempDir())
+	t.Setenv("IMAGEGW_DATABASE_URL", url)
+	ctx := t.Context()
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateKey(ctx, &store.Key{ID: "key_rec", Hash: "rec"}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)
+	if err := st.InsertUsage(ctx, []store.UsageEvent{
+		{RequestID: "r1", Time: at, KeyID: "key_rec", Model: "m", Cost: money.MustParse("0.25"), Currency: "USD", Status: store.StatusOK},
+		{RequestID: "r2", Time: at.Add(2 * time.Hour), KeyID: "key_rec", Model: "m", Cost: money.MustParse("0.5"), Currency: "USD", Status: store.StatusOK},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustRun(t, "budgets", "reconcile"); !strings.Contains(out, "every budget position equals the ledger") {
+		t.Fatalf("reconcile: %s", out)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE key_spend SET spent = spent + 1000000 WHERE key_id = 'key_rec' AND period = 'monthly' AND period_start = '2026-12-01'`); err != nil {
+		t.Fatal(err)
+	}
+	out, err := capture(t, "budgets", "reconcile", "--key", "key_rec")
+	if !errors.Is(err, errPositionsDiffer) || !strings.Contains(out, "key_rec") || !strings.Contains(out, "monthly") ||
+		!strings.Contains(out, "1.5") || !strings.Contains(out, "0.5") {
+		t.Fatalf("reconcile of a tampered position: %v\n%s", err, out)
+	}
+	if out := mustRun(t, "budgets", "reconcile", "--fix"); !strings.Contains(out, "1 positions rewritten") {
+		t.Fatalf("reconcile --fix: %s", out)
+	}
+	b, err := st.Balance(ctx, "key_rec", store.PeriodMonthly, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || b.Spent != money.MustParse("0.5") {
+		t.Fatalf("after --fix: %+v, %v", b, err)
+	}
+	if out := mustRun(t, "budgets", "reconcile"); !strings.Contains(out, "every budget position equals the ledger") {
+		t.Fatalf("reconcile after --fix: %s", out)
+	}
+	if _, err := capture(t, "budgets"); err == nil {
+		t.Fatal("budgets without a subcommand succeeded")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -35,8 +36,12 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Mount adds the API routes (front door, admin).
 	Mount func(r chi.Router)
-	// ShutdownTimeout bounds how long in-flight requests may take to drain.
+	// ShutdownTimeout bounds how long in-flight requests may take to drain. Past it, their
+	// contexts are cancelled and Serve waits up to FinishGrace more for them to return (they
+	// still record their outcome: an upstream call cut short is an indeterminate ledger row).
 	ShutdownTimeout time.Duration
+	// FinishGrace is how long cancelled handlers get to finish their accounting; default 10s.
+	FinishGrace time.Duration
 	// MaxInFlight bounds the image API requests (/v1/images/…, not the hosted-image GETs) served
 	// at once; beyond it they get a fast 503 "overloaded" with Retry-After. 0 means
 	// DefaultMaxInFlight, negative means unlimited.
@@ -52,6 +57,8 @@ type Server struct {
 	handler http.Handler
 	router  *chi.Mux
 	lim     *limiter
+	// handlers counts every request being served, so shutdown can wait for them.
+	handlers sync.WaitGroup
 }
 
 // New builds the router.
@@ -64,6 +71,9 @@ func New(o Options) *Server {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 30 * time.Second
+	}
+	if o.FinishGrace <= 0 {
+		o.FinishGrace = 10 * time.Second
 	}
 	s := &Server{o: o, lim: newLimiter(o.MaxInFlight, o.QueueWait)}
 	o.Metrics.APIInFlightLimit.Set(float64(s.lim.limit()))
@@ -104,22 +114,31 @@ func New(o Options) *Server {
 	if o.Mount != nil {
 		o.Mount(r)
 	}
-	s.handler = r
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.handlers.Add(1)
+		defer s.handlers.Done()
+		r.ServeHTTP(w, req)
+	})
 	return s
 }
 
 // Handler returns the root handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve serves on ln until ctx is done, then shuts down gracefully: it stops accepting, lets
-// in-flight requests finish within ShutdownTimeout, and returns.
+// Serve serves on ln until ctx is done, then shuts down gracefully: it stops accepting and lets
+// in-flight requests finish within ShutdownTimeout. Requests still running then are cancelled,
+// and Serve waits up to FinishGrace for their handlers to return, so what they record (the
+// usage ledger) is recorded before the caller closes the recorder and the store. It returns an
+// error when cancelled handlers did not return within FinishGrace.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(s.o.Logger.Named("http")),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return hctx },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -132,8 +151,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.o.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		// The drain overran: cancel what is still running and let it account for itself.
+		cancelHandlers()
 		_ = srv.Close()
-		return fmt.Errorf("server: shutdown: %w", err)
+		finished := make(chan struct{})
+		go func() { s.handlers.Wait(); close(finished) }()
+		select {
+		case <-finished:
+			s.o.Logger.Warn("drain overran shutdown_timeout: the requests still running were cancelled and recorded")
+			return nil
+		case <-time.After(s.o.FinishGrace):
+			s.o.Logger.Error("drain overran shutdown_timeout and cancelled requests did not finish in time; "+
+				"their ledger rows come from the journal at the next start", zap.Duration("grace", s.o.FinishGrace))
+			return fmt.Errorf("server: shutdown: cancelled requests still running after %s: %w", s.o.FinishGrace, err)
+		}
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
