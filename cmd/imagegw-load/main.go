@@ -41,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -71,6 +72,7 @@ type options struct {
 	Config       string
 
 	ServeUpstream string
+	CPUProfile    string
 }
 
 func envOr(name, def string) string {
@@ -106,6 +108,7 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 	fs.StringVar(&o.Upstream, "upstream", "", "use a fake upstream already running at this base URL (see -serve-upstream) instead of one in this process")
 	fs.StringVar(&o.Config, "config", "", "imagegw YAML config applied to every gateway setup before the tool's own settings (e.g. limits.max_in_flight)")
 	fs.BoolVar(&o.KeepSchema, "keep-schema", false, "keep the Postgres schemas instead of dropping them")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (load generator included) to this file")
 	fs.StringVar(&o.ServeUpstream, "serve-upstream", "", "only run the fake upstream on this address (with -delay and -image-bytes) until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -161,12 +164,24 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "imagegw-load:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if o.ServeUpstream != "" {
 		err = serveUpstreamOnly(ctx, o, os.Stderr)
 	} else {
 		err = run(ctx, o, os.Stdout, os.Stderr)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "imagegw-load:", err)
 		os.Exit(1)
 	}

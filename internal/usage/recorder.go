@@ -28,8 +28,9 @@ type Options struct {
 	Dir string
 	// BatchSize is the most events per insert; default 256.
 	BatchSize int
-	// FlushInterval is how often an idle writer looks at the journal; default 100ms. A busy
-	// writer does not wait: events appended while it inserts form the next batch.
+	// FlushInterval is how long the writer lets a partial batch fill before inserting it (and how
+	// often an idle writer looks at the journal); default 50ms. With a full batch's worth of
+	// events waiting it inserts at once; Flush and Close do not wait for it.
 	FlushInterval time.Duration
 	// RetryInterval is how often the store is retried while it fails; default 2s.
 	RetryInterval time.Duration
@@ -51,7 +52,7 @@ func (o *Options) defaults() {
 		o.BatchSize = 256
 	}
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = 100 * time.Millisecond
+		o.FlushInterval = 50 * time.Millisecond
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = 2 * time.Second
@@ -86,8 +87,9 @@ type Recorder struct {
 	run   string
 	seq   atomic.Uint64
 
-	wake chan struct{}
-	done chan struct{}
+	wake   chan struct{}
+	urgent chan struct{} // Flush and Close: insert what is there without letting batches fill
+	done   chan struct{}
 	// base is the context of the writer's store calls; Close cancels it when its own context
 	// ends, so a hung insert cannot hold shutdown up.
 	base       context.Context
@@ -129,7 +131,7 @@ func Open(ctx context.Context, st Writer, opts Options) (*Recorder, error) {
 	_, _ = rand.Read(b[:])
 	r := &Recorder{
 		opts: opts, store: st, j: j, log: opts.Logger, m: m, run: hex.EncodeToString(b[:]),
-		wake: make(chan struct{}, 1), done: make(chan struct{}), progress: make(chan struct{}),
+		wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), done: make(chan struct{}), progress: make(chan struct{}),
 	}
 	r.base, r.cancelBase = context.WithCancel(context.Background())
 	m.bind(r)
@@ -242,7 +244,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case r.wake <- struct{}{}:
+		case r.urgent <- struct{}{}:
 		default:
 		}
 		select {
@@ -330,11 +332,31 @@ func (r *Recorder) writer() {
 	defer close(r.done)
 	open := map[beginKey]openBegin{}
 	oldDone := false
+	rush := false // a Flush waits: no lingering until caught up
+	var lastInsert time.Time
 	tick := time.NewTicker(r.opts.FlushInterval)
 	defer tick.Stop()
 	for r.base.Err() == nil {
 		sampled := time.Now()
 		segs, sizes, sealed := r.j.snapshot()
+		select {
+		case <-r.urgent:
+			rush = true
+		default:
+		}
+		if wait := r.opts.FlushInterval - time.Since(lastInsert); oldDone && !rush && wait > 0 && unread(segs, sizes) < lingerBytes {
+			// Let the batch fill: fewer, larger inserts. Charges are durable in the journal
+			// meanwhile; only their arrival in the store waits.
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-r.urgent:
+				rush = true
+			case <-r.base.Done():
+			}
+			t.Stop()
+			continue
+		}
 		if !oldDone && oldRead(segs, sizes) {
 			// Every line of the earlier processes is in: what they began and never finished is
 			// an indeterminate row.
@@ -396,9 +418,12 @@ func (r *Recorder) writer() {
 				batch = append(batch, l.event())
 			}
 		}
-		if len(batch) > 0 && !r.insert(batch) {
-			r.wait(r.opts.RetryInterval)
-			continue
+		if len(batch) > 0 {
+			lastInsert = time.Now()
+			if !r.insert(batch) {
+				r.wait(r.opts.RetryInterval)
+				continue
+			}
 		}
 		// Apply what the batch did.
 		var inserted int64
@@ -440,6 +465,7 @@ func (r *Recorder) writer() {
 		r.collect(segs, sealed)
 		if caughtUp && oldDone {
 			r.landed.Store(sampled.UnixNano())
+			rush = false
 		}
 		r.pmu.Lock()
 		close(r.progress)
@@ -453,6 +479,18 @@ func (r *Recorder) writer() {
 			}
 		}
 	}
+}
+
+// lingerBytes is the unread journal above which the writer inserts at once: about a batch.
+const lingerBytes = 64 << 10
+
+// unread is how much of the journal the writer has not read.
+func unread(segs []*segment, sizes []int64) int64 {
+	var n int64
+	for i, seg := range segs {
+		n += sizes[i] - seg.read
+	}
+	return n
 }
 
 // oldRead reports whether the writer has read every segment of earlier processes.
