@@ -168,18 +168,19 @@ func TestNoOverspendSQLite(t *testing.T) {
 }
 
 // TestNoOverspendAcrossGatewaysOnPostgres: three gateways (each its own pool, as separate
-// processes would have) share one Postgres; together they never admit more than the budget pays
+// processes would have) share one Postgres and one Redis; together they never admit more than the budget pays
 // for. In the burst they may admit fewer: budget slices out at one gateway are not spendable at
 // another until they go idle and are given back (billing.EscrowOptions.Idle); after that the
 // whole budget is spent, to the micro-unit, and not one request more. The ledger's total, the
 // key's spend and the sum of the cost headers clients saw are equal.
 func TestNoOverspendAcrossGatewaysOnPostgres(t *testing.T) {
-	url := storetest.PostgresURL(t)
+	url, rurl := storetest.PostgresURL(t), redisURL(t)
 	var gws []*gatewaytest.Gateway
 	for i := 0; i < 3; i++ {
-		gws = append(gws, gatewaytest.Start(t, gatewaytest.Options{Env: map[string]string{"IMAGEGW_DATABASE_URL": url}}))
+		gws = append(gws, gatewaytest.Start(t, gatewaytest.Options{Env: map[string]string{"IMAGEGW_DATABASE_URL": url, "IMAGEGW_REDIS_URL": rurl}}))
 	}
-	secret := gws[0].NewKey(t, &store.Key{Name: "shared", Budget: amount("0.50")})
+	// Limits on Redis too (high enough never to refuse here): the governed setup in full.
+	secret := gws[0].NewKey(t, &store.Key{Name: "shared", Budget: amount("0.50"), RPM: intp(100000), Concurrency: intp(1000)})
 	ok, sum := concurrentSpend(t, gws, secret)
 	if ok > 50 || sum > money.MustParse("0.50") {
 		t.Fatalf("%d requests got images for %s; the budget pays for 50 (0.50)", ok, sum)
