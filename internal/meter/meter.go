@@ -416,6 +416,10 @@ func (m *Meter) Quote(r *http.Request, a frontdoor.Admission) (any, error) {
 	return out, nil
 }
 
+// channelSlotWait caps how long a call waits for a concurrency slot of a channel before trying
+// again (the front door waits at most once, up to its MaxQueueWait).
+const channelSlotWait = time.Second
+
 // Enter admits one upstream call to a channel against the channel's limits.
 func (m *Meter) Enter(ctx context.Context, channel string, n, width, height int) (func(int), time.Duration, bool, error) {
 	lim, ok := m.o.Channels[channel]
@@ -429,8 +433,13 @@ func (m *Meter) Enter(ctx context.Context, channel string, n, width, height int)
 	}
 	if !d.Allowed {
 		ra := d.RetryAfter
-		if d.Unsatisfiable {
+		switch {
+		case d.Unsatisfiable:
 			ra = time.Hour
+		case d.RefusedBy == ratelimit.DimConcurrency:
+			// The hint is when the earliest lease would expire; a live call usually ends sooner,
+			// so a short wait for a slot is still worth it.
+			ra = min(ra, channelSlotWait)
 		}
 		return nil, ra, false, nil
 	}

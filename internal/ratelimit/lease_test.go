@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -602,4 +603,58 @@ func TestRedisRenewScriptReportsEachLease(t *testing.T) {
 		t.Fatalf("renewal statuses %v, want [1 1]", status)
 	}
 	runtime.KeepAlive(held)
+}
+
+// lateClient runs scripts on Redis but, while armed, reports a timeout for them: the reply was
+// lost after Redis had executed the script (the ambiguous failure a slow network produces).
+type lateClient struct {
+	redis.Scripter
+	armed atomic.Bool
+}
+
+func (c *lateClient) late(cmd *redis.Cmd) *redis.Cmd {
+	if !c.armed.CompareAndSwap(true, false) {
+		return cmd
+	}
+	_ = cmd.Err()
+	lost := redis.NewCmd(context.Background())
+	lost.SetErr(context.DeadlineExceeded)
+	return lost
+}
+
+func (c *lateClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	return c.late(c.Scripter.EvalSha(ctx, sha, keys, args...))
+}
+
+func (c *lateClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return c.late(c.Scripter.Eval(ctx, script, keys, args...))
+}
+
+func TestRedisAdmitWithLostReplyReleasesItsLease(t *testing.T) {
+	admin := needRedis(t)
+	prefix := testPrefix(t, admin)
+	c := &lateClient{Scripter: clientFor(t, testRedisURL())}
+	m := newTestMetrics(t)
+	gw := NewRedis(c, RedisOptions{Prefix: prefix, Metrics: m, Policy: FailClosed, Timeout: time.Second})
+	t.Cleanup(func() { _ = gw.Close() })
+	ctx := context.Background()
+	req := Request{Subject: KeySubject("k"), Limits: Limits{Concurrency: 1}, LeaseTTL: 30 * time.Second}
+	c.armed.Store(true)
+	if _, err := gw.Admit(ctx, req); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("admit with a lost reply: %v, want ErrUnavailable", err)
+	}
+	key := gw.Key(req.Subject, "inflight")
+	if n, _ := admin.ZCard(ctx, key).Result(); n != 1 {
+		t.Fatalf("%d leases in Redis, want the 1 the unanswered admit added", n)
+	}
+	eventually(t, "the lease of the unanswered admit is released", func() bool {
+		n, err := admin.ZCard(ctx, key).Result()
+		return err == nil && n == 0
+	})
+	if n := value(m.retries.WithLabelValues(retryReleased)); n != 1 {
+		t.Fatalf("release retries released = %v, want 1", n)
+	}
+	if d, err := gw.Admit(ctx, req); err != nil || !d.Allowed {
+		t.Fatalf("admit after the release: %+v %v", d, err)
+	}
 }

@@ -52,9 +52,12 @@ type Metrics struct {
 	redisDuration  *prometheus.HistogramVec
 	fallbackActive prometheus.Gauge
 	inFlight       *prometheus.GaugeVec
-	dropped        *prometheus.CounterVec
-	pending        prometheus.Gauge
-	retries        *prometheus.CounterVec
+	// inFlightBy caches inFlight's children by subject class (key, channel, other): the gauge
+	// moves on every lease.
+	inFlightBy [3]prometheus.Gauge
+	dropped    *prometheus.CounterVec
+	pending    prometheus.Gauge
+	retries    *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg. Pass a fresh
@@ -95,6 +98,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Retries of failed lease releases, by result: released, failed (queued again) or expired (dropped; the lease expired anyway).",
 		}, []string{"result"}),
 	}
+	for i, class := range [...]string{"key", "channel", "other"} {
+		m.inFlightBy[i] = m.inFlight.WithLabelValues(class)
+	}
 	for _, c := range []prometheus.Collector{m.decisions, m.redisErrors, m.redisDuration, m.fallbackActive, m.inFlight,
 		m.dropped, m.pending, m.retries} {
 		if err := reg.Register(c); err != nil {
@@ -126,7 +132,14 @@ func (m *Metrics) leaseHeld(class string, delta float64) {
 	if m == nil {
 		return
 	}
-	m.inFlight.WithLabelValues(class).Add(delta)
+	switch class {
+	case "key":
+		m.inFlightBy[0].Add(delta)
+	case "channel":
+		m.inFlightBy[1].Add(delta)
+	default:
+		m.inFlightBy[2].Add(delta)
+	}
 }
 
 func (m *Metrics) leaseDropped(reason string) {

@@ -404,7 +404,9 @@ func (d *Decision) finish(req *Request) {
 }
 
 // Grant is the handle of one admitted request: what it charged, where, and its concurrency lease.
-// It is safe for concurrent use.
+// It is safe for concurrent use. The limiter renews the lease while the grant is reachable and not
+// released; it holds the grant only weakly, so a grant dropped without Release (a bug, a panic)
+// has its lease released once it is garbage-collected.
 type Grant struct {
 	subject  Subject
 	limits   Limits

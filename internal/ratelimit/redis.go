@@ -270,6 +270,15 @@ func (r *Redis) admitRedis(ctx context.Context, req *Request) (Decision, error) 
 		r.metrics.redisCall("admit", end.Sub(start), err)
 	}
 	if err != nil {
+		if withLease {
+			// The script may have run (a timeout after Redis answered): queue the release of the
+			// lease it may have added, so the slot frees as soon as Redis answers again rather
+			// than at the TTL. Removing a lease that was never added is harmless.
+			l := &lease{subject: req.Subject, id: leaseID, ttl: req.leaseTTL()}
+			l.state.Store(leaseReleased)
+			l.expires.Store(r.keeper.at(end) + int64(l.ttl))
+			r.keeper.enqueue(l)
+		}
 		return Decision{}, fmt.Errorf("redis: %w", err)
 	}
 
