@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/imagegw/imagegw/internal/money"
@@ -112,11 +113,18 @@ type journal struct {
 
 	segBytes int64
 	fsyncs   atomic.Int64
+	// syncGap is the least time between the starts of two fsyncs while fsyncs are shared (the
+	// last one covered several appends: the gateway is busy): a leader waits out the rest of it,
+	// so one fsync covers more appends, since each costs kernel CPU. An fsync that covered one
+	// append (a quiet gateway) is followed by the next one at once.
+	syncGap   time.Duration
+	lastSync  time.Time // guarded by smu
+	lastGroup uint64    // appends the last fsync covered; guarded by smu
 }
 
 // openJournal locks dir, lists the segments left by earlier processes (terminating a torn last
 // line) and starts a new active segment after them. torn counts repaired segments.
-func openJournal(dir string, segBytes int64) (j *journal, torn int, err error) {
+func openJournal(dir string, segBytes int64, syncGap time.Duration) (j *journal, torn int, err error) {
 	if dir == "" {
 		return nil, 0, errors.New("usage: journal: no directory configured")
 	}
@@ -131,7 +139,7 @@ func openJournal(dir string, segBytes int64) (j *journal, torn int, err error) {
 		_ = lk.Close()
 		return nil, 0, fmt.Errorf("usage: journal %s is in use by another process (%w); give each gateway process its own billing.outbox_dir", dir, err)
 	}
-	j = &journal{dir: dir, lock: lk, segBytes: segBytes}
+	j = &journal{dir: dir, lock: lk, segBytes: segBytes, syncGap: syncGap}
 	j.scond = sync.NewCond(&j.smu)
 	defer func() {
 		if err != nil {
@@ -293,12 +301,18 @@ func (j *journal) sync(pos uint64) error {
 			continue
 		}
 		j.syncing = true
+		if wait := j.syncGap - time.Since(j.lastSync); wait > 0 && j.lastGroup >= busyGroup {
+			j.smu.Unlock()
+			time.Sleep(wait)
+			j.smu.Lock()
+		}
+		j.lastSync = time.Now()
 		j.mu.Lock()
 		target := j.written
 		f := j.segs[len(j.segs)-1].f
 		j.mu.Unlock()
 		j.smu.Unlock()
-		err := f.Sync()
+		err := datasync(f)
 		j.fsyncs.Add(1)
 		j.smu.Lock()
 		j.syncing = false
@@ -306,7 +320,10 @@ func (j *journal) sync(pos uint64) error {
 		if err != nil {
 			return fmt.Errorf("usage: journal: fsync: %w", err)
 		}
-		j.synced = max(j.synced, target)
+		if target > j.synced {
+			j.lastGroup = target - j.synced
+			j.synced = target
+		}
 	}
 	return nil
 }
@@ -440,3 +457,11 @@ func readLines(seg *segment, off, end int64, limit int) ([]line, int64, []corrup
 	}
 	return out, off, bad, nil
 }
+
+// datasync flushes f's data and the metadata needed to read it back (its size), not its times.
+func datasync(f *os.File) error {
+	return syscall.Fdatasync(int(f.Fd()))
+}
+
+// busyGroup is the group size from which the journal counts as busy and spaces its fsyncs.
+const busyGroup = 4
