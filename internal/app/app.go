@@ -172,7 +172,7 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	public := httpx.New(httpx.Options{})
 	a.closers = append(a.closers, public.CloseIdleConnections)
 	fd := frontdoor.New(frontdoor.Options{
-		Catalog: a.Catalog, Auth: a.Auth, Images: a.Images,
+		Catalog: a.Catalog, Auth: a.Auth, Images: a.Images, StoreTimeout: c.Store.Timeout.D(),
 		Fetcher: httpx.NewFetcher(public), OutputFetcher: httpx.NewFetcher(client),
 		Meter: mtr, Channels: mtr,
 		Metrics: a.Metrics, Logger: log, PublicURL: c.PublicURL, MaxN: c.Limits.MaxN,

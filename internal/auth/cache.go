@@ -206,7 +206,7 @@ func (a *Authenticator) startLocked(ctx context.Context, hash string) *lookup {
 
 // wait waits for l until its deadline (even if the store ignores it) or the end of ctx.
 func (a *Authenticator) wait(ctx context.Context, l *lookup) (*store.Key, error) {
-	t := time.NewTimer(time.Until(l.deadline))
+	t := time.NewTimer(store.Within(ctx, time.Until(l.deadline)))
 	defer t.Stop()
 	select {
 	case <-l.done:

@@ -111,10 +111,13 @@ type acct struct {
 	lastCharge    time.Time
 	rate          float64 // recent spend, amount units per second (EWMA)
 	rateAt        time.Time
-	claim         chan struct{} // closed when the claim in flight ends; nil when none
+	claim         *claimCall // the claim in flight; nil when none
 	// After a refused claim: the key's availability as the store saw it, until refusedUntil.
 	refusedUntil time.Time
 	refused      store.Balance
+	// After a claim that could not reach the store: callers needing a claim fail fast until.
+	downUntil time.Time
+	downErr   error
 }
 
 // NewEscrow returns an Escrow; call Run to renew and return slices, and Close when done.
@@ -159,16 +162,23 @@ func (h *Hold) Slice() string { return h.slice }
 
 // Hold reserves amount of the key's budget for the period of the given kind starting at start.
 // It answers from memory when this replica's slice covers the amount; otherwise it claims more
-// from the store (one transaction, bounded by the timeout, shared by concurrent callers).
+// from the store (one transaction, bounded by the timeout, shared by concurrent callers). No
+// caller waits longer than the timeout, nor past its request's store deadline (store.Within):
+// a claim that has not answered by then leaves it with ErrUnavailable, and while the store is
+// unreachable, callers that need a claim are refused at once for a second after a failed one.
 func (e *Escrow) Hold(ctx context.Context, keyID, period string, start time.Time, amount money.Amount) (*Hold, error) {
 	if amount < 0 {
 		return nil, fmt.Errorf("billing: hold of %s", amount)
 	}
 	ac := e.account(account{keyID, store.NormalizePeriod(period), start})
+	counted := false
 	for {
 		ac.mu.Lock()
 		now := e.o.Now()
-		ac.observe(now, amount)
+		if !counted {
+			ac.observe(now, amount)
+			counted = true
+		}
 		if now.Before(ac.validUntil) && ac.granted-ac.used >= amount {
 			return ac.take(e, amount, now), nil
 		}
@@ -178,33 +188,31 @@ func (e *Escrow) Hold(ctx context.Context, keyID, period string, start time.Time
 			e.o.Metrics.claim("refused_cached")
 			return nil, err
 		}
-		if wait := ac.claim; wait != nil {
+		if now.Before(ac.downUntil) {
+			err := ac.downErr
 			ac.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, fmt.Errorf("billing: waiting for a budget claim: %w", ctx.Err())
-			}
+			return nil, err
 		}
-		h, err, retry := e.claim(ctx, ac, amount, now)
-		if !retry {
-			return h, err
+		c := ac.claim
+		if c == nil {
+			c = e.startClaim(ac, amount, now)
+		}
+		ac.mu.Unlock()
+		if err := e.await(ctx, c); err != nil {
+			return nil, err
 		}
 	}
 }
 
-// refusedAvail is what a refused claim saw remaining.
-func refusedAvail(b store.Balance) money.Amount {
-	if b.Budget == nil {
-		return 0
-	}
-	return max(*b.Budget-b.Spent-b.Held, 0)
+// claimCall is a claim in flight; callers that need budget meanwhile wait for it.
+type claimCall struct {
+	done chan struct{}
+	err  error // set before done closes when the store could not be reached
 }
 
-// claim asks the store for more budget; ac.mu is held on entry and released. retry says the
-// grant arrived but concurrent holds took part of the slice meanwhile: try again.
-func (e *Escrow) claim(ctx context.Context, ac *acct, amount money.Amount, now time.Time) (_ *Hold, _ error, retry bool) {
+// startClaim starts a claim for what amount lacks, detached from any caller (a grant must be
+// recorded even when the callers went away); ac.mu is held.
+func (e *Escrow) startClaim(ac *acct, amount money.Amount, now time.Time) *claimCall {
 	if !now.Before(ac.validUntil) && ac.slice != "" {
 		// The lease ran out (or was never renewed): this slice may no longer count in the store.
 		// Holds already taken from it settle against it; new ones go to a fresh slice.
@@ -216,44 +224,58 @@ func (e *Escrow) claim(ctx context.Context, ac *acct, amount money.Amount, now t
 	need := amount - max(ac.granted-ac.used, 0)
 	want := max(need, money.Amount(ac.rate*e.o.Window.Seconds()), 2*amount)
 	sl := store.Slice{ID: ac.slice, KeyID: ac.a.keyID, Period: ac.a.period, PeriodStart: ac.a.start}
-	done := make(chan struct{})
-	ac.claim = done
-	ac.mu.Unlock()
+	c := &claimCall{done: make(chan struct{})}
+	ac.claim = c
+	go e.runClaim(ac, c, sl, need, want)
+	return c
+}
 
-	// The claim runs under its own deadline, not the caller's: others wait on it, and a grant the
-	// store made must be recorded even if this caller went away.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.o.Timeout)
+// runClaim asks the store and records the answer on the account.
+func (e *Escrow) runClaim(ac *acct, c *claimCall, sl store.Slice, need, want money.Amount) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.o.Timeout)
 	sent := e.o.Now()
-	c, err := e.o.Store.ClaimSlice(cctx, sl, need, want, e.o.TTL)
+	res, err := e.o.Store.ClaimSlice(ctx, sl, need, want, e.o.TTL)
 	cancel()
-
 	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	defer close(c.done)
 	ac.claim = nil
-	close(done)
-	now = e.o.Now()
+	now := e.o.Now()
 	switch {
 	case errors.Is(err, store.ErrInsufficientBudget):
 		e.o.Metrics.claim("refused")
-		ac.refusedUntil, ac.refused = now.Add(time.Second/2), c.Balance
-		ierr := &InsufficientError{Amount: amount, Balance: c.Balance, Local: ac.available(now)}
-		ac.mu.Unlock()
-		return nil, ierr, false
+		ac.refusedUntil, ac.refused = now.Add(time.Second/2), res.Balance
 	case err != nil:
-		ac.mu.Unlock()
 		e.o.Metrics.claim("error")
 		e.o.Logger.Warn("budget claim failed", zap.String("key_id", sl.KeyID), zap.Error(err))
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err), false
+		c.err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		ac.downUntil, ac.downErr = now.Add(min(time.Second, e.o.Timeout)), c.err
+	default:
+		e.o.Metrics.claim("granted")
+		// Nothing rotates the slice while a claim is in flight, so the grant is the current slice's.
+		ac.granted += res.Granted
+		ac.validUntil = e.leaseEnd(sent)
+		ac.refusedUntil, ac.downUntil = time.Time{}, time.Time{}
 	}
-	e.o.Metrics.claim("granted")
-	// Nothing rotates the slice while a claim is in flight, so the grant is the current slice's.
-	ac.granted += c.Granted
-	ac.validUntil = e.leaseEnd(sent)
-	ac.refusedUntil = time.Time{}
-	if ac.granted-ac.used < amount {
-		ac.mu.Unlock()
-		return nil, nil, true
+}
+
+// await waits for a claim, no longer than the timeout and the request's store deadline.
+func (e *Escrow) await(ctx context.Context, c *claimCall) error {
+	t := time.NewTimer(store.Within(ctx, e.o.Timeout))
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return fmt.Errorf("billing: waiting for a budget claim: %w", ctx.Err())
+	case <-t.C:
+		select {
+		case <-c.done:
+			return c.err
+		default:
+		}
+		return fmt.Errorf("%w: the budget store did not answer in time", ErrUnavailable)
 	}
-	return ac.take(e, amount, now), nil, false
 }
 
 // leaseEnd is when a lease renewed by a call sent at sent ends, as this replica counts it: a
@@ -530,4 +552,12 @@ func (e *Escrow) Close(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// refusedAvail is what a refused claim saw remaining.
+func refusedAvail(b store.Balance) money.Amount {
+	if b.Budget == nil {
+		return 0
+	}
+	return max(*b.Budget-b.Spent-b.Held, 0)
 }

@@ -200,6 +200,11 @@ func TestEscrowStoreOutage(t *testing.T) {
 		t.Fatalf("hold beyond the slice during the outage: %v; want ErrUnavailable", err)
 	}
 	fs.down.Store(false)
+	// For a second after a failed claim, holds that need one fail fast without asking.
+	if _, err := es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("1")); !errors.Is(err, billing.ErrUnavailable) {
+		t.Fatalf("hold right after a failed claim: %v; want ErrUnavailable at once", err)
+	}
+	clock.Store(int64(time.Second))
 	h, err = es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("1"))
 	if err != nil {
 		t.Fatalf("hold after the outage: %v", err)
@@ -210,6 +215,45 @@ func TestEscrowStoreOutage(t *testing.T) {
 	clock.Store(int64(time.Minute))
 	if _, err := es.Hold(t.Context(), k.ID, "", time.Time{}, money.MustParse("0.000001")); !errors.Is(err, billing.ErrUnavailable) {
 		t.Fatalf("hold after the lease lapsed: %v; want ErrUnavailable", err)
+	}
+}
+
+// hangingStore never answers a claim before its context ends: a partitioned Postgres.
+type hangingStore struct{ billing.SliceStore }
+
+func (hangingStore) ClaimSlice(ctx context.Context, _ store.Slice, _, _ money.Amount, _ time.Duration) (store.Claim, error) {
+	<-ctx.Done()
+	return store.Claim{}, ctx.Err()
+}
+
+// TestEscrowWaitsAreBounded: with the store partitioned, concurrent holds that need a claim
+// share one and all return within the timeout (not one timeout each), and a request's store
+// deadline bounds the wait further.
+func TestEscrowWaitsAreBounded(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	es := billing.NewEscrow(billing.EscrowOptions{Store: hangingStore{}, Timeout: timeout})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := es.Hold(t.Context(), "key_p", "", time.Time{}, money.MustParse("1")); !errors.Is(err, billing.ErrUnavailable) {
+				t.Errorf("hold with the store partitioned: %v; want ErrUnavailable", err)
+			}
+		})
+	}
+	wg.Wait()
+	// A deadline guarantee, not a performance claim: 8 waits in a row would take 2.4 s.
+	if d := time.Since(start); d > timeout+700*time.Millisecond {
+		t.Errorf("8 concurrent holds took %v with a %v timeout; each should wait at most one", d, timeout)
+	}
+	es2 := billing.NewEscrow(billing.EscrowOptions{Store: hangingStore{}, Timeout: 10 * time.Second})
+	ctx := store.WithDeadline(t.Context(), time.Now().Add(100*time.Millisecond))
+	start = time.Now()
+	if _, err := es2.Hold(ctx, "key_p", "", time.Time{}, money.MustParse("1")); !errors.Is(err, billing.ErrUnavailable) {
+		t.Errorf("hold past the request's store deadline: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the request's store deadline (100ms) did not bound the wait: %v", d)
 	}
 }
 

@@ -33,6 +33,9 @@ type Fetcher interface {
 type Options struct {
 	Catalog *catalog.Catalog
 	Auth    *auth.Authenticator
+	// StoreTimeout bounds all of one request's waits on the store together (key lookup, budget
+	// claim, free images): see store.WithDeadline. 0 means no request-wide bound.
+	StoreTimeout time.Duration
 	// Fetcher downloads client-supplied image URLs: it must not reach private addresses, not
 	// even allow-listed ones (those are for upstreams).
 	Fetcher Fetcher
@@ -130,6 +133,9 @@ func KeyFrom(ctx context.Context) *store.Key {
 
 func (h *Handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.o.StoreTimeout > 0 {
+			r = r.WithContext(store.WithDeadline(r.Context(), time.Now().Add(h.o.StoreTimeout)))
+		}
 		k, err := h.o.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			h.fail(w, r, err)

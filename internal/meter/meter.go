@@ -263,7 +263,7 @@ func (m *Meter) takeFree(ctx context.Context, keyID, model string, n, quota int)
 	if until, ok := m.exhausted.Load(ck); ok && m.o.Now().Before(until.(time.Time)) {
 		return 0, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.o.StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, store.Within(ctx, m.o.StoreTimeout))
 	defer cancel()
 	free, err := m.o.Store.ConsumeFreeImages(ctx, keyID, model, n, quota)
 	if err == nil && free < n {

@@ -325,3 +325,22 @@ func SortSpendDiffs(d []SpendDiff) {
 		return cmp.Or(cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Period, b.Period), a.PeriodStart.Compare(b.PeriodStart))
 	})
 }
+
+type deadlineKey struct{}
+
+// WithDeadline returns ctx carrying the instant by which a request's store calls, together,
+// must be done: the front door sets it once per request (now + store.timeout), and every wait on
+// the store on the request path (key lookup, budget claim, free images) ends by then. It is not a
+// context deadline: the upstream call is not bound by it.
+func WithDeadline(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, deadlineKey{}, t)
+}
+
+// Within returns how long a store wait on ctx may last: d, or less when the request's store
+// deadline (WithDeadline) comes first; never negative.
+func Within(ctx context.Context, d time.Duration) time.Duration {
+	if t, ok := ctx.Value(deadlineKey{}).(time.Time); ok {
+		d = min(d, time.Until(t))
+	}
+	return max(d, 0)
+}
