@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 // A typical key: rpm, ipm, mppm and a concurrency limit, limits high enough that every request
@@ -138,6 +139,20 @@ func BenchmarkRedis(b *testing.B) {
 	b.Run("admit", func(b *testing.B) { benchAdmit(b, newLim(), rateOnly(benchLimits), false) })
 	b.Run("admit+release", func(b *testing.B) { benchAdmit(b, newLim(), benchLimits, false) })
 	b.Run("admit+release/parallel", func(b *testing.B) { benchAdmit(b, newLim(), benchLimits, true) })
+	b.Run("admit+release/64 goroutines", func(b *testing.B) {
+		// Its own client, counting round trips: one per command sent alone, one per pipeline.
+		rc := needRedis(b)
+		var trips atomic.Int64
+		rc.AddHook(roundTrips{&trips})
+		lim := NewRedis(rc, RedisOptions{Prefix: prefix, Metrics: m, Timeout: time.Second})
+		b.Cleanup(func() { _ = lim.Close() })
+		b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		start := trips.Load()
+		benchAdmit(b, lim, benchLimits, true)
+		b.StopTimer()
+		_ = lim.Close() // flushes what is still queued: those round trips belong to the pairs too
+		b.ReportMetric(float64(trips.Load()-start)/float64(b.N), "roundtrips/pair")
+	})
 	b.Run("admit+release/1000 leases held", func(b *testing.B) {
 		lim := newLim()
 		held := holdLeases(b, lim, 1000, 100)
@@ -156,4 +171,24 @@ func BenchmarkRedis(b *testing.B) {
 		}
 		benchAdmit(b, lim, benchLimits, false)
 	})
+}
+
+// roundTrips is a go-redis hook that counts round trips: a command sent alone is one, a
+// pipeline is one.
+type roundTrips struct{ n *atomic.Int64 }
+
+func (h roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
 }

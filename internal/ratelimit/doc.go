@@ -31,14 +31,25 @@
 // the first lease, ended by Close) renews them in batches, one script call per subject, all
 // subjects in one pipeline, i.e. one round trip per pass. A lease is due a third of its TTL after
 // its last renewal, and leases due within the next sixth of it join the same batch, so under load
-// the loop runs at most every TTL/6. Admit stays one round trip (registering is a map insert),
-// Release one round trip.
+// the loop runs at most every TTL/6. Admit stays one round trip (registering is a map insert);
+// Release makes none of its own.
 //
 // How a lease ends:
-//   - Release: unregistered and removed (ZREM). If Redis cannot be reached the release is queued
-//     and retried (batched, every 250 ms, under the circuit breaker) by the same loop until it
-//     succeeds or the lease would have expired anyway; so after a Redis blip the slot frees as
-//     soon as Redis answers, not at the TTL.
+//   - Release: unregistered (the leases_in_flight gauge drops at once) and queued; a background
+//     releaser (a goroutine that runs while there is work) sends every queued release in one
+//     pipeline, one ZREM script per subject, as soon as it can: while one batch is in flight the
+//     next queues, so batches grow with the load and no release waits longer than the round
+//     trip in front of it. Until Redis confirms a release, an Admit of the same subject by the
+//     same limiter carries its id in the admission script, which removes it before counting
+//     the subject's leases: still one round trip, and a process never refuses itself a slot it
+//     has freed (release-then-admit at concurrency 1 is always admitted). Another process sees
+//     the slot free once the releaser's round trip lands, so a client alternating replicas at
+//     its concurrency limit can be refused for that one round trip (about a millisecond) after
+//     its previous request ended on the other replica. Close waits for the queued releases.
+//   - A release Redis does not take (unreachable, or the circuit is open) goes to a retry queue
+//     (batched, every 250 ms, under the circuit breaker, by the renewal loop) until it succeeds
+//     or the lease would have expired anyway; so after a Redis blip the slot frees as soon as
+//     Redis answers, not at the TTL. An admission of the subject carries these too.
 //   - The owner process dies (or Close is called): nothing renews, the lease expires within its
 //     TTL and the next admission of the subject purges it.
 //   - The grant is dropped without Release (a caller bug, a panic): the registry holds the grant

@@ -40,6 +40,9 @@ type lease struct {
 	renewedAt atomic.Int64
 	// expires is an upper bound of the backend's expiry: when that call returned, plus the TTL.
 	expires atomic.Int64
+	// freed is set once Redis confirmed the release as part of an admission of the subject, so
+	// the background releaser need not send it again.
+	freed atomic.Bool
 }
 
 // renewed records a successful renewal sent at sent that returned at recv.
@@ -89,6 +92,8 @@ type keeper struct {
 
 	pmu     sync.Mutex
 	pending []pendingRelease
+	// npending is len(pending), for the lock-free check of pendingOf.
+	npending atomic.Int64
 
 	started atomic.Bool // start was attempted: the fast path of register
 	life    sync.Mutex
@@ -169,6 +174,7 @@ func (k *keeper) enqueue(l *lease) {
 	at := k.nanos() + int64(k.retry)
 	k.pmu.Lock()
 	k.pending = append(k.pending, pendingRelease{l: l, at: at})
+	k.npending.Store(int64(len(k.pending)))
 	k.pmu.Unlock()
 	k.metrics.releasesPending(1)
 	if !k.started.Load() {
@@ -221,6 +227,7 @@ func (k *keeper) flush() {
 	k.pmu.Lock()
 	ps := k.pending
 	k.pending = nil
+	k.npending.Store(0)
 	k.pmu.Unlock()
 	k.metrics.releasesPending(-float64(len(ps)))
 	var ls []*lease
@@ -347,6 +354,7 @@ func (k *keeper) tick() int64 {
 	}
 	clear(k.pending[len(keep):])
 	k.pending = keep
+	k.npending.Store(int64(len(keep)))
 	k.pmu.Unlock()
 	k.metrics.releasesPending(-float64(dropped + len(rel) - fresh))
 	if len(rel) > 0 {
@@ -367,6 +375,7 @@ func (k *keeper) tick() int64 {
 		if len(again) > 0 {
 			k.pmu.Lock()
 			k.pending = append(k.pending, again...)
+			k.npending.Store(int64(len(k.pending)))
 			k.pmu.Unlock()
 			k.metrics.releasesPending(float64(len(again)))
 			next = min(next, now+int64(k.retry))
@@ -384,6 +393,21 @@ func (k *keeper) size() int {
 		k.shards[i].mu.Unlock()
 	}
 	return n
+}
+
+// pendingOf appends the queued releases of subject s to dst.
+func (k *keeper) pendingOf(s Subject, dst []*lease) []*lease {
+	if k.npending.Load() == 0 {
+		return dst
+	}
+	k.pmu.Lock()
+	for _, p := range k.pending {
+		if p.l.subject == s && !p.l.freed.Load() {
+			dst = append(dst, p.l)
+		}
+	}
+	k.pmu.Unlock()
+	return dst
 }
 
 // pendingLen returns how many releases are queued (tests).

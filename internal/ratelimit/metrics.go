@@ -33,7 +33,7 @@ const (
 //	imagegw_ratelimit_decisions_total{subject, limit, result, backend}
 //	    subject: key|channel|other; limit: none|requests|images|megapixels|concurrency
 //	    (the refusing limit); result: allowed|refused|error; backend: local|redis|fallback|none
-//	imagegw_ratelimit_redis_errors_total{op}       op: admit|give_back|renew|release
+//	imagegw_ratelimit_redis_errors_total{op}       op: admit|give_back|renew|renew_batch|release_batch
 //	imagegw_ratelimit_redis_duration_seconds{op}   latency of each Redis round trip
 //	imagegw_ratelimit_fallback_active              1 while the Redis circuit is open
 //	imagegw_ratelimit_leases_in_flight{subject}    live leases this process holds and renews
@@ -44,8 +44,10 @@ const (
 //	imagegw_ratelimit_releases_pending             failed releases queued for a retry
 //	imagegw_ratelimit_release_retries_total{result} retried releases, result: released|failed|expired
 //
-// Op values of the Redis metrics: admit, give_back, renew, release (a request's own calls) and
-// renew_batch, release_batch (the background loop's batched calls).
+// Op values of the Redis metrics: admit, give_back, renew (a request's own calls) and
+// renew_batch, release_batch (batched background calls: the renewal loop's, and every release:
+// the releaser's batches and the retries; the count of release_batch observations is the number
+// of round trips releases took).
 type Metrics struct {
 	decisions      *prometheus.CounterVec
 	redisErrors    *prometheus.CounterVec

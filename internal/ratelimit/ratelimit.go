@@ -41,8 +41,11 @@ type Limiter interface {
 	// documentation); Renew tells a caller now whether its lease is still held.
 	Renew(ctx context.Context, g *Grant) error
 	// Release frees the grant's concurrency slot. It is idempotent and does nothing for a grant
-	// without a lease. A release that cannot reach Redis returns the error and is retried in the
-	// background until it succeeds or the lease would have expired anyway.
+	// without a lease. The Redis limiter does not wait for Redis: it queues the release, sends it
+	// in the background (batched), and counts it as released in its own next Admit of the
+	// subject; a release Redis does not take is retried in the background until it succeeds or
+	// the lease would have expired anyway (while the circuit is open Release says so with an
+	// ErrUnavailable error).
 	Release(ctx context.Context, g *Grant) error
 }
 

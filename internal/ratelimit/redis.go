@@ -80,7 +80,9 @@ type RedisOptions struct {
 
 // Redis is the shared Limiter: every gateway process pointed at the same Redis enforces one
 // global limit per subject. Each Admit is one round trip (one Lua script, atomic over all
-// dimensions of the subject) on Redis's clock, so process clocks do not matter.
+// dimensions of the subject) on Redis's clock, so process clocks do not matter. Release makes no
+// round trip of its own: a background releaser sends the queued releases in batches, and an
+// Admit of a subject carries that subject's releases still unconfirmed.
 //
 // One background goroutine (started with the first lease) renews the live leases in batches and
 // retries failed releases; Close stops it.
@@ -93,6 +95,7 @@ type Redis struct {
 	ownsLocal bool
 	leaseTTL  time.Duration
 	keeper    *keeper
+	rel       *releaser
 	breaker   *breaker
 	log       *zap.Logger
 	metrics   *Metrics
@@ -130,6 +133,7 @@ func NewRedis(client redis.Scripter, opts RedisOptions) *Redis {
 		r.ownsLocal = true
 	}
 	r.keeper = newKeeper(time.Now, time.Now(), r.metrics, r, false)
+	r.rel = newReleaser(r.sendReleases)
 	if r.log == nil {
 		r.log = zap.NewNop()
 	}
@@ -191,11 +195,13 @@ func (r *Redis) keys(s Subject) []string {
 	return []string{base + "rpm", base + "ipm", base + "mppm", base + "inflight"}
 }
 
-// Close stops renewing leases and makes one last attempt at the releases still queued. Leases
-// still held then expire within their TTL, as if the process had died. Close does not close the
-// Redis client; it closes the fallback only if NewRedis created it. It is idempotent, and the
-// limiter still admits afterwards, without renewal.
+// Close sends the releases still queued (waiting for that batch), stops renewing leases and
+// makes one last attempt at the failed releases queued for a retry. Leases still held then
+// expire within their TTL, as if the process had died. Close does not close the Redis client; it
+// closes the fallback only if NewRedis created it. It is idempotent, and the limiter still admits
+// (and releases) afterwards, without renewal.
 func (r *Redis) Close() error {
+	r.rel.flush()
 	r.keeper.close()
 	if r.ownsLocal {
 		return r.local.Close()
@@ -244,10 +250,16 @@ func (r *Redis) admitRedis(ctx context.Context, req *Request) (Decision, error) 
 	lim := &req.Limits
 	withLease := lim.Concurrency > 0
 	var leaseID string
+	// freeing are this process's releases of the subject that Redis has not confirmed yet
+	// (queued, in flight or waiting for a retry): the script removes them before it counts the
+	// subject's leases, so a slot this process freed is never refused to it.
+	var freeing []*lease
 	if withLease {
 		leaseID = r.idPrefix + strconv.FormatUint(r.idSeq.Add(1), 36)
+		freeing = r.rel.unconfirmed(req.Subject, nil)
+		freeing = r.keeper.pendingOf(req.Subject, freeing)
 	}
-	args := make([]any, 0, 15)
+	args := make([]any, 0, 15+len(freeing))
 	for _, dim := range rateDims {
 		rt := lim.rate(dim)
 		if !rt.Limited() {
@@ -257,6 +269,9 @@ func (r *Redis) admitRedis(ctx context.Context, req *Request) (Decision, error) 
 		args = append(args, int64(rt.Period/time.Microsecond), rt.Count, rt.burst(), req.Cost.of(dim))
 	}
 	args = append(args, lim.Concurrency, int64(req.leaseTTL()/time.Microsecond), leaseID)
+	for _, l := range freeing {
+		args = append(args, l.id)
+	}
 
 	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	start := time.Now()
@@ -280,6 +295,9 @@ func (r *Redis) admitRedis(ctx context.Context, req *Request) (Decision, error) 
 			r.keeper.enqueue(l)
 		}
 		return Decision{}, fmt.Errorf("redis: %w", err)
+	}
+	for _, l := range freeing {
+		l.freed.Store(true)
 	}
 
 	var d Decision
@@ -380,9 +398,12 @@ func (r *Redis) Renew(ctx context.Context, g *Grant) error {
 	return nil
 }
 
-// Release implements Limiter. If Redis cannot be reached the release is queued and retried in
-// the background (batched) until it succeeds or the lease would have expired anyway; the error
-// is returned for logging.
+// Release implements Limiter. It does not wait for Redis: it stops renewing the lease and queues
+// its release, which the background releaser sends at once, batched with the other releases
+// queued meanwhile; until Redis confirms it, this limiter's Admit of the subject counts it as
+// released. A release Redis does not take is retried in the background (batched) until it
+// succeeds or the lease would have expired anyway. While the circuit is open the release goes
+// straight to the retry queue and an ErrUnavailable error is returned, for logging.
 func (r *Redis) Release(ctx context.Context, g *Grant) error {
 	if g == nil || g.lease == nil {
 		return nil
@@ -394,13 +415,22 @@ func (r *Redis) Release(ctx context.Context, g *Grant) error {
 	if !r.keeper.unregister(l, leaseReleased) {
 		return nil
 	}
-	err := r.call(ctx, "release", g.subject, func(ctx context.Context) error {
-		return releaseScript.Run(ctx, r.client, []string{r.Key(g.subject, "inflight")}, l.id).Err()
-	})
-	if err != nil {
+	if r.breaker.isOpen() {
 		r.keeper.enqueue(l)
+		return fmt.Errorf("ratelimit: release %s: %w: %w", g.subject, ErrUnavailable, errCircuitOpen)
 	}
-	return err
+	r.rel.add(l)
+	return nil
+}
+
+// sendReleases is the releaser's batch: one pipeline (one script call per subject); the releases
+// that fail go to the retry queue.
+func (r *Redis) sendReleases(ls []*lease) {
+	for i, ok := range r.releaseLeases(ls) {
+		if !ok {
+			r.keeper.enqueue(ls[i])
+		}
+	}
 }
 
 // scriptCall is one script invocation of a batch, for the leases at idx of the batch.

@@ -114,6 +114,16 @@ func TestRedisConcurrencyAcrossGateways(t *testing.T) {
 	if admitted.Load() == 0 {
 		t.Fatal("nothing was admitted")
 	}
+	// A release reaches Redis in the background (another gateway sees it a round trip later):
+	// wait until every gateway's releases have landed.
+	eventually(t, "every gateway's releases reach Redis", func() bool {
+		for _, gw := range gws {
+			if gw.rel.n.Load() != 0 || gw.keeper.pendingLen() != 0 {
+				return false
+			}
+		}
+		return true
+	})
 	// Every slot was released: the full limit is available again.
 	for i := range limit {
 		d, _ := gws[i%3].Admit(context.Background(), req)

@@ -20,13 +20,18 @@ import "github.com/redis/go-redis/v9"
 //
 //	KEYS: rpm, ipm, mppm (TAT strings), inflight (sorted set: lease id → expiry µs)
 //	ARGV: for each of the 3 rate dimensions: period µs (0 = unlimited), count, burst, cost;
-//	      then concurrency limit (0 = unlimited), lease TTL µs, lease id
+//	      then concurrency limit (0 = unlimited), lease TTL µs, lease id;
+//	      then any number of lease ids to remove first: the caller's releases of this subject
+//	      that Redis has not confirmed yet (removing one twice, or one that expired, is harmless)
 //	Reply: allowed, then per rate dimension: refused, remaining, reset µs, retry µs;
 //	       then concurrency refused, remaining, and when refused the µs until the earliest
 //	       lease expires (its Retry-After).
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
+for i = 16, #ARGV, 1000 do
+  redis.call('ZREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
 local ok = 1
 local qs = {}
 local newtat = {}
