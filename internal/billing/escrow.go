@@ -170,6 +170,10 @@ func (e *Escrow) Hold(ctx context.Context, keyID, period string, start time.Time
 	if amount < 0 {
 		return nil, fmt.Errorf("billing: hold of %s", amount)
 	}
+	if amount == 0 {
+		// Nothing to reserve (every image free): no slice needed, even for an overspent key.
+		return &Hold{e: e, done: true}, nil
+	}
 	ac := e.account(account{keyID, store.NormalizePeriod(period), start})
 	counted := false
 	for {
@@ -350,6 +354,9 @@ func (h *Hold) Release() { h.finish(0) }
 
 func (h *Hold) finish(cost money.Amount) {
 	ac := h.ac
+	if ac == nil {
+		return // a hold of nothing
+	}
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
 	if h.done {
@@ -435,22 +442,26 @@ func (e *Escrow) giveBackIdle(ctx context.Context, now time.Time) {
 	for _, ac := range e.snapshot() {
 		ac.mu.Lock()
 		idle := now.Sub(ac.lastUse) >= e.o.Idle && ac.claim == nil
-		unused := ac.granted - ac.used
-		id := ac.slice
+		unused, id := ac.granted-ac.used, ac.slice
+		valid := now.Before(ac.validUntil)
+		if idle && unused > 0 && valid {
+			// Take it out of the slice before giving it back, so no hold can spend it meanwhile.
+			ac.granted -= unused
+		}
 		ac.mu.Unlock()
 		if !idle {
 			continue
 		}
-		if unused > 0 && now.Before(ac.validUntil) {
+		if unused > 0 && valid {
 			if err := e.call(ctx, func(ctx context.Context) error { return e.o.Store.ReturnSlice(ctx, id, unused) }); err != nil {
 				e.o.Logger.Warn("giving back an idle budget slice failed", zap.String("slice", id), zap.Error(err))
+				ac.mu.Lock()
+				if ac.slice == id {
+					ac.granted += unused // still ours in the store
+				}
+				ac.mu.Unlock()
 				continue
 			}
-			ac.mu.Lock()
-			if ac.slice == id {
-				ac.granted -= unused
-			}
-			ac.mu.Unlock()
 		}
 		e.mu.Lock()
 		ac.mu.Lock()
@@ -544,9 +555,12 @@ func (e *Escrow) Close(ctx context.Context) {
 	for _, ac := range e.snapshot() {
 		ac.mu.Lock()
 		unused, id := ac.granted-ac.used, ac.slice
-		valid := now.Before(ac.validUntil)
+		give := unused > 0 && now.Before(ac.validUntil) && ctx.Err() == nil
+		if give {
+			ac.granted -= unused // no hold may spend what is being given back
+		}
 		ac.mu.Unlock()
-		if unused > 0 && valid && ctx.Err() == nil {
+		if give {
 			if err := e.call(ctx, func(ctx context.Context) error { return e.o.Store.ReturnSlice(ctx, id, unused) }); err != nil {
 				e.o.Logger.Warn("giving back a budget slice at shutdown failed; it lapses after its TTL", zap.String("slice", id), zap.Error(err))
 			}

@@ -333,3 +333,42 @@ func gatheredLabel(t *testing.T, reg *prometheus.Registry, name, label string) f
 	}
 	return 0
 }
+
+// TestEscrowGiveBackRacesHolds: slices given back while holds keep arriving never let the
+// replica spend what it gave back: with two replicas hammering a small budget and giving back
+// constantly, the ledger never passes the budget.
+func TestEscrowGiveBackRacesHolds(t *testing.T) {
+	st1, st2 := sharedSQLite(t)
+	k := createKey(t, st1, "key_race", "2", store.PeriodTotal)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var ess [2]*billing.Escrow
+	for i, st := range []store.Store{st1, st2} {
+		ess[i] = billing.NewEscrow(billing.EscrowOptions{Store: st, Idle: time.Millisecond, Window: time.Millisecond})
+		go ess[i].Run(ctx)
+	}
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 400 {
+		wg.Go(func() {
+			if i%7 == 0 {
+				time.Sleep(time.Duration(i%5) * time.Millisecond)
+			}
+			if spend(t, ess[i%2], []store.Store{st1, st2}[i%2], k, fmt.Sprintf("req_%d", i), money.MustParse("0.01")) {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if b := spent(t, st1, k); b.Spent > money.MustParse("2") || money.Amount(ok.Load())*money.MustParse("0.01") != b.Spent {
+		t.Fatalf("%d admitted, spent %s of a budget of 2", ok.Load(), b.Spent)
+	}
+	// A hold of nothing (all images free) needs no slice, even on a spent budget.
+	h, err := ess[0].Hold(t.Context(), k.ID, "", time.Time{}, 0)
+	if err != nil {
+		t.Fatalf("hold of nothing: %v", err)
+	}
+	if h.Settle(0) != "" {
+		t.Error("a hold of nothing names a slice")
+	}
+}

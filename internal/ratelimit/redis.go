@@ -181,6 +181,13 @@ func ClientOptions(url string) (*redis.Options, error) {
 	o.ReadTimeout = time.Second
 	o.WriteTimeout = time.Second
 	o.PoolTimeout = time.Second
+	if o.PoolSize == 0 {
+		// go-redis defaults to 10 connections per CPU. Every image request waits on one admit, and
+		// requests arrive in bursts; with 20 connections a burst of thousands queues for the pool
+		// past the limiter's timeout (measured: 4,744 requests in flight on 2 CPUs opened the
+		// breaker). More connections let Redis, which is quick, see the whole burst at once.
+		o.PoolSize = 256
+	}
 	return o, nil
 }
 
