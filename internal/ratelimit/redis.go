@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -80,7 +79,8 @@ type RedisOptions struct {
 
 // Redis is the shared Limiter: every gateway process pointed at the same Redis enforces one
 // global limit per subject. Each Admit is one round trip (one Lua script, atomic over all
-// dimensions of the subject) on Redis's clock, so process clocks do not matter. Release makes no
+// dimensions of the subject) on Redis's clock, so process clocks do not matter; concurrent
+// Admits of one subject share a script call (see the package documentation, "Coalescing"). Release makes no
 // round trip of its own: a background releaser sends the queued releases in batches, and an
 // Admit of a subject carries that subject's releases still unconfirmed.
 //
@@ -101,6 +101,7 @@ type Redis struct {
 	metrics   *Metrics
 	idPrefix  string
 	idSeq     atomic.Uint64
+	co        *coalescer
 }
 
 var _ Limiter = (*Redis)(nil)
@@ -118,6 +119,7 @@ func NewRedis(client redis.Scripter, opts RedisOptions) *Redis {
 		leaseTTL: opts.LeaseTTL,
 		log:      opts.Logger,
 		metrics:  opts.Metrics,
+		co:       newCoalescer(),
 	}
 	if r.prefix == "" {
 		r.prefix = DefaultPrefix
@@ -252,99 +254,6 @@ func (r *Redis) Admit(ctx context.Context, req Request) (Decision, error) {
 }
 
 var errCircuitOpen = errors.New("redis circuit open")
-
-func (r *Redis) admitRedis(ctx context.Context, req *Request) (Decision, error) {
-	lim := &req.Limits
-	withLease := lim.Concurrency > 0
-	var leaseID string
-	// freeing are this process's releases of the subject that Redis has not confirmed yet
-	// (queued, in flight or waiting for a retry): the script removes them before it counts the
-	// subject's leases, so a slot this process freed is never refused to it.
-	var freeing []*lease
-	if withLease {
-		leaseID = r.idPrefix + strconv.FormatUint(r.idSeq.Add(1), 36)
-		freeing = r.rel.unconfirmed(req.Subject, nil)
-		freeing = r.keeper.pendingOf(req.Subject, freeing)
-	}
-	args := make([]any, 0, 15+len(freeing))
-	for _, dim := range rateDims {
-		rt := lim.rate(dim)
-		if !rt.Limited() {
-			args = append(args, 0, 0, 0, 0)
-			continue
-		}
-		args = append(args, int64(rt.Period/time.Microsecond), rt.Count, rt.burst(), req.Cost.of(dim))
-	}
-	args = append(args, lim.Concurrency, int64(req.leaseTTL()/time.Microsecond), leaseID)
-	for _, l := range freeing {
-		args = append(args, l.id)
-	}
-
-	cctx, cancel := context.WithTimeout(ctx, r.timeout)
-	start := time.Now()
-	res, err := admitScript.Run(cctx, r.client, r.keys(req.Subject), args...).Int64Slice()
-	cancel()
-	end := time.Now()
-	if err == nil && len(res) != 1+4*len(rateDims)+3 {
-		err = fmt.Errorf("unexpected reply of %d values", len(res))
-	}
-	if ctx.Err() == nil {
-		r.metrics.redisCall("admit", end.Sub(start), err)
-	}
-	if err != nil {
-		if withLease {
-			// The script may have run (a timeout after Redis answered): queue the release of the
-			// lease it may have added, so the slot frees as soon as Redis answers again rather
-			// than at the TTL. Removing a lease that was never added is harmless.
-			l := &lease{subject: req.Subject, id: leaseID, ttl: req.leaseTTL()}
-			l.state.Store(leaseReleased)
-			l.expires.Store(r.keeper.at(end) + int64(l.ttl))
-			r.keeper.enqueue(l)
-		}
-		return Decision{}, fmt.Errorf("redis: %w", err)
-	}
-	for _, l := range freeing {
-		l.freed.Store(true)
-	}
-
-	var d Decision
-	for i, dim := range rateDims {
-		rt := lim.rate(dim)
-		if !rt.Limited() {
-			continue
-		}
-		v := res[1+4*i : 5+4*i]
-		*d.quota(dim) = Quota{
-			Limit:      rt.Count,
-			Refused:    v[0] == 1,
-			Remaining:  v[1],
-			Reset:      time.Duration(v[2]) * time.Microsecond,
-			RetryAfter: time.Duration(v[3]) * time.Microsecond,
-		}
-	}
-	if withLease {
-		c := res[1+4*len(rateDims):]
-		d.Concurrency = Quota{Limit: lim.Concurrency, Refused: c[0] == 1, Remaining: c[1],
-			RetryAfter: time.Duration(c[2]) * time.Microsecond}
-	}
-	d.Allowed = res[0] == 1
-	if !d.Allowed {
-		d.finish(req)
-		return d, nil
-	}
-	g := &Grant{
-		subject:  req.Subject,
-		limits:   req.Limits,
-		leaseTTL: req.leaseTTL(),
-		charged:  req.Cost,
-	}
-	if withLease {
-		g.lease = &lease{subject: req.Subject, id: leaseID, ttl: g.leaseTTL}
-		r.keeper.register(g, g.lease, r.keeper.at(start), r.keeper.at(end))
-	}
-	d.Grant = g
-	return d, nil
-}
 
 // GiveBack implements Limiter. A give-back that fails is lost (the limits stay stricter, never
 // looser) and returns the error for logging.

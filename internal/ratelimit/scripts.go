@@ -16,94 +16,136 @@ import "github.com/redis/go-redis/v9"
 // to up to three dimensions plus a lease set, checked together and written only if all fit: one
 // round trip, all or nothing.
 
-// admitScript checks and charges one subject.
+// admitScript checks and charges one subject for a batch of admissions, in order: each is
+// decided exactly as if it were sent alone right after the ones before it (same GCRA arithmetic,
+// same lease counting), all on one reading of Redis's clock. A batch of one is the plain admit.
+// The state the admissions leave (TATs, new leases) is kept in Lua and written once at the end,
+// so a batch of n costs one GET/SET per dimension and one ZADD, not n of each.
 //
 //	KEYS: rpm, ipm, mppm (TAT strings), inflight (sorted set: lease id → expiry µs)
-//	ARGV: for each of the 3 rate dimensions: period µs (0 = unlimited), count, burst, cost;
-//	      then concurrency limit (0 = unlimited), lease TTL µs, lease id;
-//	      then any number of lease ids to remove first: the caller's releases of this subject
-//	      that Redis has not confirmed yet (removing one twice, or one that expired, is harmless)
-//	Reply: allowed, then per rate dimension: refused, remaining, reset µs, retry µs;
-//	       then concurrency refused, remaining, and when refused the µs until the earliest
-//	       lease expires (its Retry-After).
+//	ARGV: n (admissions), f (lease ids to remove first: the caller's releases of this subject
+//	      that Redis has not confirmed yet; removing one twice, or one that expired, is
+//	      harmless), the f lease ids, then per admission 15 values: for each of the 3 rate
+//	      dimensions period µs (0 = unlimited), count, burst, cost; then concurrency limit
+//	      (0 = unlimited), lease TTL µs, lease id.
+//	Reply: per admission 16 values: allowed, then per rate dimension: refused, remaining,
+//	       reset µs, retry µs; then concurrency refused, remaining, and when refused the µs
+//	       until the earliest lease expires (its Retry-After).
 var admitScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
-for i = 16, #ARGV, 1000 do
-  redis.call('ZREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+local n = tonumber(ARGV[1])
+local nfree = tonumber(ARGV[2])
+for i = 3, 2 + nfree, 1000 do
+  redis.call('ZREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, 2 + nfree)))
 end
-local ok = 1
-local qs = {}
-local newtat = {}
-for i = 1, 3 do
-  local b = (i - 1) * 4
-  local period = tonumber(ARGV[b + 1])
-  -- refused, remaining, reset, retry; remaining and reset are after the charge if it fits
-  local q = {0, 0, 0, 0}
-  if period > 0 then
-    local count = tonumber(ARGV[b + 2])
-    local burst = tonumber(ARGV[b + 3])
-    local cost = tonumber(ARGV[b + 4])
-    local em = period / count
-    local boff = em * burst
-    local tol = math.min(1, em / 4)
-    local tat = tonumber(redis.call('GET', KEYS[i]) or 0)
-    if tat < now then tat = now end
-    local nt = tat + em * cost
-    if nt - now <= boff + tol then
-      q = {0, math.floor((boff - (nt - now) + tol) / em), math.ceil(nt - now), 0,
-           math.floor((boff - (tat - now) + tol) / em), math.ceil(tat - now)}
-      if cost > 0 then newtat[i] = nt end
+-- The subject's state as the admissions so far left it, read when first needed.
+local tats = {}            -- per dimension: TAT (false: not read yet)
+local dirty = {}           -- per dimension: charged by this batch
+local used                 -- live leases, counting those this batch added (nil: not counted yet)
+local oldest               -- earliest expiry among the leases before the batch (nil: not read)
+local newest               -- earliest expiry among the leases this batch added
+local adds = {}
+local maxttl = 0
+local out = {}
+for r = 0, n - 1 do
+  local a = 2 + nfree + r * 15
+  local ok = 1
+  local qs = {}
+  local newtat = {}
+  for i = 1, 3 do
+    local b = a + (i - 1) * 4
+    local period = tonumber(ARGV[b + 1])
+    -- refused, remaining, reset, retry; remaining and reset are after the charge if it fits
+    local q = {0, 0, 0, 0}
+    if period > 0 then
+      local count = tonumber(ARGV[b + 2])
+      local burst = tonumber(ARGV[b + 3])
+      local cost = tonumber(ARGV[b + 4])
+      local em = period / count
+      local boff = em * burst
+      local tol = math.min(1, em / 4)
+      if not tats[i] then tats[i] = tonumber(redis.call('GET', KEYS[i]) or 0) end
+      local tat = tats[i]
+      if tat < now then tat = now end
+      local nt = tat + em * cost
+      if nt - now <= boff + tol then
+        q = {0, math.floor((boff - (nt - now) + tol) / em), math.ceil(nt - now), 0,
+             math.floor((boff - (tat - now) + tol) / em), math.ceil(tat - now)}
+        if cost > 0 then newtat[i] = nt end
+      else
+        ok = 0
+        q = {1, math.max(math.floor((boff - (tat - now) + tol) / em), 0), math.ceil(tat - now),
+             math.ceil(nt - now - boff)}
+      end
+    end
+    qs[i] = q
+  end
+  local climit = tonumber(ARGV[a + 13])
+  local crefused, cremaining, cretry = 0, 0, 0
+  if climit > 0 then
+    if not used then
+      redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+      used = redis.call('ZCARD', KEYS[4])
+    end
+    if used < climit then
+      cremaining = climit - used - 1
     else
       ok = 0
-      q = {1, math.max(math.floor((boff - (tat - now) + tol) / em), 0), math.ceil(tat - now),
-           math.ceil(nt - now - boff)}
+      crefused = 1
+      if oldest == nil then
+        local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+        oldest = first[2] and tonumber(first[2]) or false
+      end
+      local e = oldest
+      if newest and (not e or newest < e) then e = newest end
+      if e then cretry = math.ceil(e - now) end
     end
   end
-  qs[i] = q
-end
-local climit = tonumber(ARGV[13])
-local crefused, cremaining, cretry = 0, 0, 0
-if climit > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  local used = redis.call('ZCARD', KEYS[4])
-  if used < climit then
-    cremaining = climit - used - 1
-  else
-    ok = 0
-    crefused = 1
-    local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
-    if first[2] then cretry = math.ceil(tonumber(first[2]) - now) end
-  end
-end
--- Flatten; a refusal charges nothing, so dimensions that fit report their uncharged state.
-local flat = {ok}
-for i = 1, 3 do
-  local q = qs[i]
-  if ok == 0 and q[1] == 0 and q[5] then
-    q[2], q[3] = q[5], q[6]
-  end
-  for j = 1, 4 do flat[#flat + 1] = q[j] end
-end
-flat[#flat + 1] = crefused
-flat[#flat + 1] = cremaining
-flat[#flat + 1] = cretry
-if ok == 1 then
+  -- Flatten; a refusal charges nothing, so dimensions that fit report their uncharged state.
+  out[#out + 1] = ok
   for i = 1, 3 do
-    if newtat[i] then
-      redis.call('SET', KEYS[i], newtat[i], 'PX', math.ceil((newtat[i] - now) / 1000) + 1)
+    local q = qs[i]
+    if ok == 0 and q[1] == 0 and q[5] then
+      q[2], q[3] = q[5], q[6]
     end
+    for j = 1, 4 do out[#out + 1] = q[j] end
   end
-  if climit > 0 then
-    local ttl = tonumber(ARGV[14])
-    redis.call('ZADD', KEYS[4], now + ttl, ARGV[15])
-    local want = math.ceil(ttl / 1000) + 1
-    if redis.call('PTTL', KEYS[4]) < want then
-      redis.call('PEXPIRE', KEYS[4], want)
+  out[#out + 1] = crefused
+  out[#out + 1] = cremaining
+  out[#out + 1] = cretry
+  if ok == 1 then
+    for i = 1, 3 do
+      if newtat[i] then
+        tats[i] = newtat[i]
+        dirty[i] = true
+      end
+    end
+    if climit > 0 then
+      local ttl = tonumber(ARGV[a + 14])
+      adds[#adds + 1] = now + ttl
+      adds[#adds + 1] = ARGV[a + 15]
+      used = used + 1
+      if not newest or now + ttl < newest then newest = now + ttl end
+      if ttl > maxttl then maxttl = ttl end
     end
   end
 end
-return flat
+for i = 1, 3 do
+  if dirty[i] then
+    redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil((tats[i] - now) / 1000) + 1)
+  end
+end
+if #adds > 0 then
+  for i = 1, #adds, 1000 do
+    redis.call('ZADD', KEYS[4], unpack(adds, i, math.min(i + 999, #adds)))
+  end
+  local want = math.ceil(maxttl / 1000) + 1
+  if redis.call('PTTL', KEYS[4]) < want then
+    redis.call('PEXPIRE', KEYS[4], want)
+  end
+end
+return out
 `)
 
 // giveBackScript refunds units to one subject's rate dimensions, never past a full bucket.
