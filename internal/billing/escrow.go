@@ -439,29 +439,10 @@ func (e *Escrow) Run(ctx context.Context) {
 // have nothing left to track.
 func (e *Escrow) giveBackIdle(ctx context.Context, now time.Time) {
 	landed := e.landed(now)
+	idle := func(ac *acct) bool { return now.Sub(ac.lastUse) >= e.o.Idle && ac.claim == nil }
 	for _, ac := range e.snapshot() {
-		ac.mu.Lock()
-		idle := now.Sub(ac.lastUse) >= e.o.Idle && ac.claim == nil
-		unused, id := ac.granted-ac.used, ac.slice
-		valid := now.Before(ac.validUntil)
-		if idle && unused > 0 && valid {
-			// Take it out of the slice before giving it back, so no hold can spend it meanwhile.
-			ac.granted -= unused
-		}
-		ac.mu.Unlock()
-		if !idle {
+		if !e.giveBack(ctx, ac, now, idle) {
 			continue
-		}
-		if unused > 0 && valid {
-			if err := e.call(ctx, func(ctx context.Context) error { return e.o.Store.ReturnSlice(ctx, id, unused) }); err != nil {
-				e.o.Logger.Warn("giving back an idle budget slice failed", zap.String("slice", id), zap.Error(err))
-				ac.mu.Lock()
-				if ac.slice == id {
-					ac.granted += unused // still ours in the store
-				}
-				ac.mu.Unlock()
-				continue
-			}
 		}
 		e.mu.Lock()
 		ac.mu.Lock()
@@ -553,19 +534,41 @@ func (e *Escrow) call(ctx context.Context, f func(context.Context) error) error 
 func (e *Escrow) Close(ctx context.Context) {
 	now := e.o.Now()
 	for _, ac := range e.snapshot() {
-		ac.mu.Lock()
-		unused, id := ac.granted-ac.used, ac.slice
-		give := unused > 0 && now.Before(ac.validUntil) && ctx.Err() == nil
-		if give {
-			ac.granted -= unused // no hold may spend what is being given back
+		if ctx.Err() != nil {
+			return
 		}
-		ac.mu.Unlock()
-		if give {
-			if err := e.call(ctx, func(ctx context.Context) error { return e.o.Store.ReturnSlice(ctx, id, unused) }); err != nil {
-				e.o.Logger.Warn("giving back a budget slice at shutdown failed; it lapses after its TTL", zap.String("slice", id), zap.Error(err))
-			}
-		}
+		e.giveBack(ctx, ac, now, nil)
 	}
+}
+
+// giveBack returns the unused part of ac's slice to the store when only (nil: always) holds for
+// ac. The amount is taken out of the slice first, so no hold can spend it while it is on its way
+// back; if the store call fails it is put back (it is still this replica's in the store). It
+// reports whether only held and nothing failed.
+func (e *Escrow) giveBack(ctx context.Context, ac *acct, now time.Time, only func(*acct) bool) bool {
+	ac.mu.Lock()
+	if only != nil && !only(ac) {
+		ac.mu.Unlock()
+		return false
+	}
+	unused, id := ac.granted-ac.used, ac.slice
+	if unused <= 0 || !now.Before(ac.validUntil) {
+		ac.mu.Unlock()
+		return true
+	}
+	ac.granted -= unused
+	ac.mu.Unlock()
+	err := e.call(ctx, func(ctx context.Context) error { return e.o.Store.ReturnSlice(ctx, id, unused) })
+	if err == nil {
+		return true
+	}
+	e.o.Logger.Warn("giving back a budget slice failed; it lapses after its TTL unless used", zap.String("slice", id), zap.Error(err))
+	ac.mu.Lock()
+	if ac.slice == id {
+		ac.granted += unused
+	}
+	ac.mu.Unlock()
+	return false
 }
 
 // refusedAvail is what a refused claim saw remaining.

@@ -259,7 +259,7 @@ func (t *ticket) reserve(ctx context.Context) error {
 // takeFree takes up to n images of the key's free quota for model, asking the store only while
 // the quota is not known to be used up.
 func (m *Meter) takeFree(ctx context.Context, keyID, model string, n, quota int) (int, error) {
-	ck := keyID + "\x00" + model
+	ck := freeKey(keyID, model)
 	if until, ok := m.exhausted.Load(ck); ok && m.o.Now().Before(until.(time.Time)) {
 		return 0, nil
 	}
@@ -280,8 +280,11 @@ func (m *Meter) returnFree(ctx context.Context, keyID, model string, n int) {
 		m.o.Logger.Warn("return free images", zap.String("key_id", keyID), zap.Error(err))
 		return
 	}
-	m.exhausted.Delete(keyID + "\x00" + model)
+	m.exhausted.Delete(freeKey(keyID, model))
 }
+
+// freeKey names a key's free quota for a model in Meter.exhausted.
+func freeKey(keyID, model string) string { return keyID + "\x00" + model }
 
 // undo gives back what Admit took when a later step refused the request.
 func (t *ticket) undo(ctx context.Context) {
@@ -404,7 +407,7 @@ func (m *Meter) Quote(r *http.Request, a frontdoor.Admission) (any, error) {
 		out["free_images_per_key"] = q.FreeImages
 	}
 	if k := a.Key; k != nil && k.Budget != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), m.o.StoreTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), store.Within(r.Context(), m.o.StoreTimeout))
 		defer cancel()
 		if b, err := m.o.Store.Balance(ctx, k.ID, k.BudgetPeriod, billing.PeriodStart(k.BudgetPeriod, m.o.Now())); err == nil {
 			if rem, ok := billing.Remaining(b); ok {

@@ -263,13 +263,7 @@ func near(t *testing.T, i int, what string, a, b time.Duration) {
 func TestRedisCoalescedBatchFailure(t *testing.T) {
 	for _, policy := range []FailurePolicy{FailOpen, FailClosed} {
 		t.Run(policy.String(), func(t *testing.T) {
-			admin := needRedis(t)
-			prefix := testPrefix(t, admin)
-			p, err := faultproxy.Start(admin.Options().Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = p.Close() })
+			_, prefix, p := proxiedRedis(t)
 			var calls atomic.Int64
 			c := countingClient(t, "redis://"+p.Addr()+"/0", &calls)
 			m := newTestMetrics(t)

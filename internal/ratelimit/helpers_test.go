@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/imagegw/imagegw/internal/faultproxy"
 )
 
 const startRedisHint = `start one with: redis-server --daemonize yes --port 6379 --save "" --appendonly no ` +
@@ -245,4 +247,18 @@ func (p *proxy) closeAll() {
 	for _, c := range conns {
 		_ = c.Close()
 	}
+}
+
+// proxiedRedis is needRedis and testPrefix, plus a fault proxy in front of Redis (closed with
+// the test) for limiters that must lose Redis mid-test.
+func proxiedRedis(t *testing.T) (*redis.Client, string, *faultproxy.Proxy) {
+	t.Helper()
+	admin := needRedis(t)
+	prefix := testPrefix(t, admin)
+	p, err := faultproxy.Start(admin.Options().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return admin, prefix, p
 }

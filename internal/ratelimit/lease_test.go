@@ -332,13 +332,7 @@ func TestRedisLeasesRenewedInBatches(t *testing.T) {
 }
 
 func TestRedisReleaseRetriedAfterOutage(t *testing.T) {
-	admin := needRedis(t)
-	prefix := testPrefix(t, admin)
-	p, err := faultproxy.Start(admin.Options().Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	_, prefix, p := proxiedRedis(t)
 	// Gateway a talks to Redis through the proxy; gateway b directly.
 	const ttl = 30 * time.Second // far longer than the test: the slot can only free by the retry
 	a, am := redisGateway(t, "redis://"+p.Addr()+"/0", prefix, RedisOptions{Policy: FailOpen,
@@ -407,13 +401,7 @@ func TestRedisReleaseRetriedAfterOutage(t *testing.T) {
 }
 
 func TestRedisPendingReleaseDroppedOnceExpired(t *testing.T) {
-	admin := needRedis(t)
-	prefix := testPrefix(t, admin)
-	p, err := faultproxy.Start(admin.Options().Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	_, prefix, p := proxiedRedis(t)
 	a, am := redisGateway(t, "redis://"+p.Addr()+"/0", prefix, RedisOptions{Policy: FailOpen,
 		Timeout: 200 * time.Millisecond, BreakerThreshold: 2, BreakerCooldown: 200 * time.Millisecond})
 	ctx := context.Background()
@@ -489,13 +477,7 @@ func TestRedisAbandonedGrantIsReleased(t *testing.T) {
 }
 
 func TestRedisCloseFlushesPendingReleases(t *testing.T) {
-	admin := needRedis(t)
-	prefix := testPrefix(t, admin)
-	p, err := faultproxy.Start(admin.Options().Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	admin, prefix, p := proxiedRedis(t)
 	a, _ := redisGateway(t, "redis://"+p.Addr()+"/0", prefix, RedisOptions{Policy: FailOpen,
 		Timeout: 200 * time.Millisecond, BreakerThreshold: 100})
 	a.keeper.retry = time.Hour // only Close retries

@@ -133,13 +133,7 @@ func TestRedisReleasesFromManyGoroutinesBatch(t *testing.T) {
 // A release while Redis is unreachable is applied once Redis is back: by the retry queue, or
 // sooner by the same limiter's next admission of the subject, which carries it.
 func TestRedisReleaseDuringOutageCarriedByNextAdmit(t *testing.T) {
-	admin := needRedis(t)
-	prefix := testPrefix(t, admin)
-	p, err := faultproxy.Start(admin.Options().Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	admin, prefix, p := proxiedRedis(t)
 	a, am := redisGateway(t, "redis://"+p.Addr()+"/0", prefix, RedisOptions{Policy: FailClosed,
 		Timeout: 200 * time.Millisecond, BreakerThreshold: 100})
 	a.keeper.retry = time.Hour // no background retry: only the admission can apply the release

@@ -471,7 +471,7 @@ func (r *Recorder) writer() {
 			}
 		}
 		r.open.Store(int64(n))
-		r.collect(segs, sealed)
+		r.collect(segs, sizes, sealed)
 		if caughtUp && oldDone {
 			r.landed.Store(sampled.UnixNano())
 			rush = false
@@ -514,14 +514,14 @@ func oldRead(segs []*segment, sizes []int64) bool {
 
 // collect deletes the sealed segments the writer is done with and empties the active one when
 // everything in it is done.
-func (r *Recorder) collect(segs []*segment, sealed []bool) {
+func (r *Recorder) collect(segs []*segment, sizes []int64, sealed []bool) {
 	for i, seg := range segs {
 		last := i == len(segs)-1
 		if seg.open != 0 {
 			continue
 		}
 		if !last && sealed[i] {
-			if seg.read >= r.segSize(seg) {
+			if seg.read >= sizes[i] { // a sealed segment's size no longer changes
 				if err := r.j.remove(seg); err != nil {
 					r.log.Error("usage journal: removing a finished file failed", zap.Error(err))
 				}
@@ -536,12 +536,6 @@ func (r *Recorder) collect(segs []*segment, sealed []bool) {
 			}
 		}
 	}
-}
-
-func (r *Recorder) segSize(seg *segment) int64 {
-	r.j.mu.Lock()
-	defer r.j.mu.Unlock()
-	return seg.size
 }
 
 // insert writes one batch with the write timeout and reports success.
