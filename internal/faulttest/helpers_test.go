@@ -244,8 +244,8 @@ func amount(s string) *money.Amount {
 
 func intp(v int) *int { return &v }
 
-// ledger reads the key's ledger rows by request id and fails the test on a request id that
-// appears twice.
+// ledger reads the key's ledger rows by the request id the client sent (each test request sends
+// its own) and fails the test on one that appears twice.
 func ledger(t *testing.T, st store.Store, keyID string) map[string]store.UsageEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -256,10 +256,10 @@ func ledger(t *testing.T, st store.Store, keyID string) map[string]store.UsageEv
 	}
 	out := make(map[string]store.UsageEvent, len(evs))
 	for _, e := range evs {
-		if _, dup := out[e.RequestID]; dup {
-			t.Errorf("request %s is in the ledger twice", e.RequestID)
+		if _, dup := out[e.ClientRequestID]; dup {
+			t.Errorf("request %s is in the ledger twice", e.ClientRequestID)
 		}
-		out[e.RequestID] = e
+		out[e.ClientRequestID] = e
 	}
 	return out
 }
@@ -303,7 +303,7 @@ var client = &http.Client{Transport: &http.Transport{
 
 // result is what a client saw of one request.
 type result struct {
-	ID         string // the X-Request-Id the client sent
+	ID         string // the X-Request-Id the client sent (its ledger label)
 	Status     int    // 0: no response (the connection failed)
 	Cost       money.Amount
 	HasCost    bool // an X-Imagegw-Cost header came back
@@ -370,8 +370,8 @@ func generate(ctx context.Context, base, secret, id, prompt string, n int) resul
 		return r
 	}
 	r.Status = resp.StatusCode
-	if got := resp.Header.Get("X-Request-Id"); got != id {
-		r.Err = fmt.Errorf("X-Request-Id %q, sent %q", got, id)
+	if got := resp.Header.Get("X-Client-Request-Id"); got != id {
+		r.Err = fmt.Errorf("X-Client-Request-Id %q, sent %q", got, id)
 	}
 	if c := resp.Header.Get("X-Imagegw-Cost"); c != "" {
 		a, err := money.Parse(c)

@@ -8,14 +8,17 @@ import (
 // Info carries what the access log and metrics want to know about a request, filled in as the
 // request is served. The server's middleware puts one in the context.
 type Info struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// RequestID is the gateway's own id for the request, unique: the ledger's key.
 	RequestID string
-	Model     string
-	Provider  string
-	Channel   string
-	KeyID     string
-	ErrorKind string
-	Images    int
+	// ClientRequestID is the id the client sent, if any (a label for correlation only).
+	ClientRequestID string
+	Model           string
+	Provider        string
+	Channel         string
+	KeyID           string
+	ErrorKind       string
+	Images          int
 }
 
 type infoKey struct{}
@@ -44,5 +47,5 @@ func (i *Info) Update(f func(*Info)) {
 func (i *Info) Snapshot() Info {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	return Info{RequestID: i.RequestID, Model: i.Model, Provider: i.Provider, Channel: i.Channel, KeyID: i.KeyID, ErrorKind: i.ErrorKind, Images: i.Images}
+	return Info{RequestID: i.RequestID, ClientRequestID: i.ClientRequestID, Model: i.Model, Provider: i.Provider, Channel: i.Channel, KeyID: i.KeyID, ErrorKind: i.ErrorKind, Images: i.Images}
 }

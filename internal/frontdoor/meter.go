@@ -19,10 +19,12 @@ type Meter interface {
 
 // Admission describes a request about to call upstream.
 type Admission struct {
-	RequestID string
-	Key       *store.Key
-	Entry     *catalog.Entry
-	Request   *providers.Request
+	// RequestID is the gateway's id for the request; ClientRequestID the client's, if any.
+	RequestID       string
+	ClientRequestID string
+	Key             *store.Key
+	Entry           *catalog.Entry
+	Request         *providers.Request
 }
 
 // Ticket settles an admitted request.

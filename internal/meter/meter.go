@@ -363,7 +363,7 @@ func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Rece
 func (t *ticket) event(o frontdoor.Outcome) store.UsageEvent {
 	req := t.a.Request
 	ev := store.UsageEvent{
-		RequestID: t.a.RequestID, Time: t.started.UTC(), Model: t.a.Entry.Name, Provider: o.Provider, Channel: o.Channel,
+		RequestID: t.a.RequestID, ClientRequestID: t.a.ClientRequestID, Time: t.started.UTC(), Model: t.a.Entry.Name, Provider: o.Provider, Channel: o.Channel,
 		Operation: string(req.Operation), NRequested: req.N, NDelivered: max(o.Delivered, 0), Width: req.Width, Height: req.Height,
 		Currency: t.m.o.Engine.Currency(), Status: o.Status, ErrorKind: string(o.ErrorKind),
 		LatencyMS: o.Latency.Milliseconds(), UpstreamMS: o.Upstream.Milliseconds(),

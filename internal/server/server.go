@@ -172,12 +172,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+// clientRequestIDRE is what a client's request id may look like: printable, no spaces, bounded.
+var clientRequestIDRE = regexp.MustCompile(`^[A-Za-z0-9._:/+=@-]{1,128}$`)
 
+// newRequestID returns the gateway's id for a request: 96 random bits, so ids never collide
+// and a client cannot choose one.
 func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return "req_" + hex.EncodeToString(b[:])
+}
+
+// clientRequestID is the id the client sent (OpenAI's X-Client-Request-Id, else X-Request-Id),
+// or "" when it sent none or one that is not a plain token.
+func clientRequestID(r *http.Request) string {
+	id := r.Header.Get("X-Client-Request-Id")
+	if id == "" {
+		id = r.Header.Get("X-Request-Id")
+	}
+	if !clientRequestIDRE.MatchString(id) {
+		return ""
+	}
+	return id
 }
 
 // statusWriter records the status and size of a response.
@@ -209,12 +225,15 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !requestIDRE.MatchString(id) {
-			id = newRequestID()
-		}
+		// The request id is always the gateway's own: it keys the ledger, so a client must not
+		// be able to choose it (and merge or drop events). The client's id is a label, echoed
+		// back and logged.
+		id, client := newRequestID(), clientRequestID(r)
 		w.Header().Set("X-Request-Id", id)
-		info := &frontdoor.Info{RequestID: id}
+		if client != "" {
+			w.Header().Set("X-Client-Request-Id", client)
+		}
+		info := &frontdoor.Info{RequestID: id, ClientRequestID: client}
 		sw := &statusWriter{ResponseWriter: w}
 		s.o.Metrics.InFlight.Inc()
 		defer s.o.Metrics.InFlight.Dec()
@@ -238,6 +257,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			zap.String("request_id", id), zap.String("method", r.Method), zap.String("route", route),
 			zap.Int("status", sw.status), zap.Float64("latency_ms", float64(d.Microseconds())/1000),
 			zap.Int64("bytes", sw.bytes), zap.String("remote", remoteIP(r)),
+		}
+		if client != "" {
+			fields = append(fields, zap.String("client_request_id", client))
 		}
 		for _, f := range []struct{ k, v string }{{"model", in.Model}, {"provider", in.Provider}, {"channel", in.Channel}, {"key_id", in.KeyID}, {"error_kind", in.ErrorKind}} {
 			if f.v != "" {

@@ -158,6 +158,7 @@ const (
 
 // UsageEvent is one ledger row: one per request.
 type UsageEvent struct {
+	// RequestID is the gateway's own id for the request (unique; the ledger's key).
 	RequestID  string
 	Time       time.Time
 	KeyID      string
@@ -176,6 +177,9 @@ type UsageEvent struct {
 	ErrorKind  string
 	LatencyMS  int64 // gateway latency, whole request
 	UpstreamMS int64 // time spent waiting on the upstream
+	// ClientRequestID is the id the client sent (X-Client-Request-Id or X-Request-Id), if any:
+	// a label for correlation, not unique.
+	ClientRequestID string
 	// Slice is the budget slice the cost was charged against ("" for keys without a budget).
 	// Writing the event moves its cost from the slice to the key's spend.
 	Slice string

@@ -62,20 +62,21 @@ type line struct {
 	LatencyMS  int64        `json:"latency_ms,omitempty"`
 	UpstreamMS int64        `json:"upstream_ms,omitempty"`
 	Slice      string       `json:"slice,omitempty"`
+	ClientID   string       `json:"client_request_id,omitempty"`
 }
 
 func toLine(kind, run string, seq uint64, e store.UsageEvent) line {
 	return line{Kind: kind, Run: run, Seq: seq, RequestID: e.RequestID, Time: e.Time, KeyID: e.KeyID, Model: e.Model,
 		Provider: e.Provider, Channel: e.Channel, Operation: e.Operation, NRequested: e.NRequested, NDelivered: e.NDelivered,
 		Width: e.Width, Height: e.Height, Steps: e.Steps, Cost: e.Cost, Currency: e.Currency, Status: e.Status,
-		ErrorKind: e.ErrorKind, LatencyMS: e.LatencyMS, UpstreamMS: e.UpstreamMS, Slice: e.Slice}
+		ErrorKind: e.ErrorKind, LatencyMS: e.LatencyMS, UpstreamMS: e.UpstreamMS, Slice: e.Slice, ClientID: e.ClientRequestID}
 }
 
 func (l *line) event() store.UsageEvent {
 	return store.UsageEvent{RequestID: l.RequestID, Time: l.Time, KeyID: l.KeyID, Model: l.Model, Provider: l.Provider,
 		Channel: l.Channel, Operation: l.Operation, NRequested: l.NRequested, NDelivered: l.NDelivered, Width: l.Width,
 		Height: l.Height, Steps: l.Steps, Cost: l.Cost, Currency: l.Currency, Status: l.Status, ErrorKind: l.ErrorKind,
-		LatencyMS: l.LatencyMS, UpstreamMS: l.UpstreamMS, Slice: l.Slice}
+		LatencyMS: l.LatencyMS, UpstreamMS: l.UpstreamMS, Slice: l.Slice, ClientRequestID: l.ClientID}
 }
 
 // segment is one journal file. Appenders write whole lines under journal.mu; size only grows

@@ -16,11 +16,11 @@ func WriteCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
 	if r.Filter.By == "" {
 		_ = cw.Write([]string{"request_id", "time", "key_id", "model", "provider", "channel", "operation", "n_requested",
-			"n_delivered", "width", "height", "steps", "cost", "currency", "status", "error_kind", "latency_ms", "upstream_ms"})
+			"n_delivered", "width", "height", "steps", "cost", "currency", "status", "error_kind", "latency_ms", "upstream_ms", "client_request_id"})
 		for _, e := range r.events {
 			_ = cw.Write([]string{e.RequestID, e.Time.UTC().Format(time.RFC3339Nano), e.KeyID, e.Model, e.Provider, e.Channel,
 				e.Operation, itoa(e.NRequested), itoa(e.NDelivered), itoa(e.Width), itoa(e.Height), itoa(e.Steps),
-				e.Cost.String(), e.Currency, e.Status, e.ErrorKind, i64(e.LatencyMS), i64(e.UpstreamMS)})
+				e.Cost.String(), e.Currency, e.Status, e.ErrorKind, i64(e.LatencyMS), i64(e.UpstreamMS), e.ClientRequestID})
 		}
 	} else {
 		_ = cw.Write([]string{r.Filter.By, "requests", "images", "cost", "currency", "failed", "indeterminate"})

@@ -99,7 +99,9 @@ type Event struct {
 	ErrorKind  string       `json:"error_kind"`
 	LatencyMS  int64        `json:"latency_ms"`
 	UpstreamMS int64        `json:"upstream_ms"`
-	Slice      string       `json:"-"` // internal: the budget slice charged
+	// ClientRequestID is the id the client sent with the request, if any (a label, not unique).
+	ClientRequestID string `json:"client_request_id,omitempty"`
+	Slice           string `json:"-"` // internal: the budget slice charged
 }
 
 // Group is one aggregate row: the requests of one day, model or key in one currency.

@@ -11,7 +11,7 @@ import (
 )
 
 const usageColumns = `request_id, time, key_id, model, provider, channel, operation, n_requested,
-	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms`
+	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id`
 
 // insertUsage inserts the events (skipping request ids already in the ledger) and, for the
 // rows it inserted, adds their cost to key_spend (total, day, month) and takes it off their
@@ -19,13 +19,13 @@ const usageColumns = `request_id, time, key_id, model, provider, channel, operat
 const insertUsage = `WITH input AS (
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
 			$7::text[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::bigint[], $14::text[],
-			$15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[])
+			$15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[])
 		AS t(request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,
-			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, slice)
+			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, slice, client_request_id)
 	), ins AS (
 		INSERT INTO usage_events (` + usageColumns + `)
 		SELECT request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,
-			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms
+			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id
 		FROM input ORDER BY request_id
 		ON CONFLICT (request_id) DO NOTHING
 		RETURNING request_id
@@ -59,9 +59,9 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 	}
 	n := len(events)
 	var (
-		ids, keys, models, provs, chans, ops, curs, stats, kinds, slices = make([]string, n), make([]string, n),
+		ids, keys, models, provs, chans, ops, curs, stats, kinds, slices, clients = make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
-			make([]string, n), make([]string, n), make([]string, n)
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		times                     = make([]time.Time, n)
 		nreq, ndel, ws, hs, steps = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
 		costs, lat, up            = make([]int64, n), make([]int64, n), make([]int64, n)
@@ -73,10 +73,11 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 		ids[i], times[i], keys[i], models[i], provs[i], chans[i], ops[i] = e.RequestID, e.Time, e.KeyID, e.Model, e.Provider, e.Channel, e.Operation
 		nreq[i], ndel[i], ws[i], hs[i], steps[i] = int32(e.NRequested), int32(e.NDelivered), int32(e.Width), int32(e.Height), int32(e.Steps)
 		costs[i], curs[i], stats[i], kinds[i], lat[i], up[i], slices[i] = int64(e.Cost), e.Currency, e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.Slice
+		clients[i] = e.ClientRequestID
 	}
 	var inserted int64
 	err := s.pool.QueryRow(ctx, insertUsage, ids, times, keys, models, provs, chans, ops, nreq, ndel, ws, hs, steps,
-		costs, curs, stats, kinds, lat, up, slices).Scan(&inserted)
+		costs, curs, stats, kinds, lat, up, slices, clients).Scan(&inserted)
 	if err != nil {
 		return fmt.Errorf("postgres: insert usage: %w", err)
 	}
@@ -129,7 +130,7 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter, limit int) (
 		var cost int64
 		if err := rows.Scan(&e.RequestID, &e.Time, &e.KeyID, &e.Model, &e.Provider, &e.Channel, &e.Operation,
 			&e.NRequested, &e.NDelivered, &e.Width, &e.Height, &e.Steps, &cost, &e.Currency, &e.Status,
-			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS); err != nil {
+			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS, &e.ClientRequestID); err != nil {
 			return nil, fmt.Errorf("postgres: list usage: %w", err)
 		}
 		e.Time, e.Cost = e.Time.UTC(), money.Amount(cost)

@@ -11,7 +11,7 @@ import (
 )
 
 const usageColumns = `request_id, time, key_id, model, provider, channel, operation, n_requested,
-	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms`
+	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id`
 
 // InsertUsage writes the events in one transaction, skipping request ids already in the ledger,
 // and adds the cost of those it inserted to their keys' spend (see addSpend).
@@ -26,7 +26,7 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_events (`+usageColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (request_id) DO NOTHING`)
 		if err != nil {
 			return err
@@ -36,7 +36,7 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 		for _, e := range events {
 			res, err := stmt.ExecContext(ctx, e.RequestID, micros(e.Time), e.KeyID, e.Model, e.Provider, e.Channel,
 				e.Operation, e.NRequested, e.NDelivered, e.Width, e.Height, e.Steps, int64(e.Cost), e.Currency,
-				e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS)
+				e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.ClientRequestID)
 			if err != nil {
 				return fmt.Errorf("request %s: %w", e.RequestID, err)
 			}
@@ -98,7 +98,7 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter, limit int) (
 		var t, cost int64
 		if err := rows.Scan(&e.RequestID, &t, &e.KeyID, &e.Model, &e.Provider, &e.Channel, &e.Operation,
 			&e.NRequested, &e.NDelivered, &e.Width, &e.Height, &e.Steps, &cost, &e.Currency, &e.Status,
-			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS); err != nil {
+			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS, &e.ClientRequestID); err != nil {
 			return nil, fmt.Errorf("sqlite: list usage: %w", err)
 		}
 		e.Time, e.Cost = fromMicros(t), money.Amount(cost)
