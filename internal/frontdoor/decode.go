@@ -1,7 +1,6 @@
 package frontdoor
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -159,74 +157,177 @@ func typeHint(err error) string {
 	return "malformed value"
 }
 
-// decodeJSON reads a JSON generation body. Unknown fields are refused by name; malformed JSON is
-// reported with its line and column.
-func decodeJSON(r *http.Request, op providers.Operation) (*apiRequest, error) {
+// JSON bodies are decoded as a stream, field by field, so memory follows what a request may
+// legally carry rather than what a client sends: an unknown or repeated field is refused before
+// its value is read, and each value is bounded while it is read (fieldCap). A request's memory
+// is then at most about twice its largest legal value (the decoder's buffer and the copy kept).
+const (
+	// maxTextField bounds any one non-image JSON value (a prompt is at most a few KB upstream;
+	// OpenAI's longest is 32,000 characters, 4 bytes each at worst).
+	maxTextField = 256 << 10
+	// maxImageRefs bounds the image references of one JSON request.
+	maxImageRefs = 16
+)
+
+// fieldCap is the most bytes the JSON value of field may take: image references may be data
+// URIs of up to maxImageBytes each (base64: 4/3 of that) and there may be maxImageRefs of them.
+func fieldCap(field string, maxImageBytes int64) int64 {
+	if field == "image" {
+		return maxImageRefs * (maxImageBytes/3*4 + 4<<10)
+	}
+	return maxTextField
+}
+
+// decodeJSON reads a JSON request body. Unknown and repeated fields are refused by name before
+// their value is read, values larger than their field allows are refused as soon as they are,
+// and malformed JSON is reported with its line and column.
+func decodeJSON(r *http.Request, op providers.Operation, maxImageBytes int64) (*apiRequest, error) {
 	if err := requireType(r, "application/json"); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return nil, bodyError(err)
-	}
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
+	cr := &countingReader{r: r.Body}
+	dec := json.NewDecoder(cr)
 	dec.UseNumber()
-	if err := dec.Decode(&fields); err != nil {
-		return nil, syntaxError(body, err)
+	// Token's syntax errors point at the offending byte, Decode's just past it.
+	fail := func(err error) error { return cr.syntaxError(err, 0) }
+	failValue := func(err error) error { return cr.syntaxError(err, 1) }
+	cr.allow(dec, maxTextField)
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fail(err)
 	}
-	if dec.More() {
-		return nil, badParam("", "We could not parse the JSON body of your request: unexpected data after the JSON object.")
-	}
-	if fields == nil {
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return nil, badParam("", "The request body must be a JSON object.")
 	}
 	req := &apiRequest{Op: op}
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		known, err := req.set(k, fields[k])
-		if err != nil {
-			return nil, err
+	seen := map[string]bool{}
+	for {
+		cr.allow(dec, maxTextField)
+		if !dec.More() {
+			break
 		}
-		if !known {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fail(err)
+		}
+		k, _ := tok.(string)
+		if !req.knows(k) {
 			return nil, &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter",
 				Message: fmt.Sprintf("Unknown parameter: '%s'.", k)}
 		}
+		if seen[k] {
+			return nil, badParam(k, "The parameter '%s' is given more than once.", k)
+		}
+		seen[k] = true
+		limit := fieldCap(k, maxImageBytes)
+		tooLarge := &providers.Error{Kind: providers.KindTooLarge, Param: k,
+			Message: fmt.Sprintf("The value of '%s' exceeds the limit of %d bytes.", k, limit)}
+		cr.allow(dec, limit)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, errFieldTooLarge) {
+				return nil, tooLarge
+			}
+			return nil, failValue(err)
+		}
+		if int64(len(raw)) > limit {
+			return nil, tooLarge
+		}
+		if _, err := req.set(k, raw); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fail(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, badParam("", "We could not parse the JSON body of your request: unexpected data after the JSON object.")
+	}
+	if len(req.ImageRefs) > maxImageRefs {
+		return nil, badParam("image", "At most %d images may be given.", maxImageRefs)
 	}
 	return req, nil
 }
 
-func syntaxError(body []byte, err error) error {
+// knows reports whether key is a field apiRequest.set takes.
+func (r *apiRequest) knows(key string) bool {
+	switch key {
+	case "model", "prompt", "n", "size", "quality", "style", "response_format", "user", "background",
+		"output_format", "output_compression", "moderation", "negative_prompt", "seed", "steps",
+		"guidance_scale", "width", "height", "aspect_ratio", "strength", "prompt_enhancement",
+		"map_nearest", "stream", "image", "extra":
+		return true
+	}
+	return slices.Contains(extensionFields, key)
+}
+
+// countingReader counts the bytes read from a request body and where its first lines end (for
+// line and column in syntax errors), and stops reading at a limit set before each token.
+type countingReader struct {
+	r        io.Reader
+	n        int64
+	limit    int64   // reading past this offset fails with errFieldTooLarge
+	newlines []int64 // offsets of the first maxNewlines newlines
+}
+
+// allow lets the decoder read the next n bytes of input after what it has consumed (plus a
+// little for the look-ahead a number needs to end).
+func (c *countingReader) allow(dec *json.Decoder, n int64) {
+	c.limit = dec.InputOffset() + n + 64
+}
+
+const maxNewlines = 4096
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.n >= c.limit {
+		return 0, errFieldTooLarge
+	}
+	p = p[:min(int64(len(p)), c.limit-c.n)]
+	n, err := c.r.Read(p)
+	if len(c.newlines) < maxNewlines {
+		for i, b := range p[:n] {
+			if b == '\n' && len(c.newlines) < maxNewlines {
+				c.newlines = append(c.newlines, c.n+int64(i))
+			}
+		}
+	}
+	c.n += int64(n)
+	return n, err
+}
+
+var errFieldTooLarge = errors.New("field too large")
+
+// syntaxError turns a decoding error into the client's 400 (or 413 when the body cap was hit).
+func (c *countingReader) syntaxError(err error, past int64) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
-	var off int64 = -1
+	var off int64
 	switch {
 	case errors.As(err, &se):
 		off = se.Offset
 	case errors.As(err, &te):
 		return badParam("", "The request body must be a JSON object.")
-	case errors.Is(err, io.EOF):
+	case errors.Is(err, io.EOF) && c.n == 0:
 		return badParam("", "The request body is empty; send a JSON object.")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		off = int64(len(body))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		off = c.n
+	case errors.Is(err, errFieldTooLarge):
+		return &providers.Error{Kind: providers.KindTooLarge, Message: fmt.Sprintf("A name or value in the request body exceeds %d bytes.", maxTextField)}
+	default: // the body could not be read (or exceeds the server's cap)
+		return bodyError(err)
 	}
-	if off < 0 {
-		return badParam("", "We could not parse the JSON body of your request.")
-	}
-	line, col := 1, 1
-	// The offset is just past the offending byte; point at the byte itself.
-	for _, c := range body[:min(max(int(off)-1, 0), len(body))] {
-		if c == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
+	at := max(off-past, 0)
+	line, lineStart := int64(1), int64(0)
+	for _, nl := range c.newlines {
+		if nl >= at {
+			break
 		}
+		line, lineStart = line+1, nl+1
 	}
-	return badParam("", "We could not parse the JSON body of your request: malformed JSON at line %d, column %d (byte %d).", line, col, off)
+	if len(c.newlines) == maxNewlines && c.newlines[maxNewlines-1] < at {
+		return badParam("", "We could not parse the JSON body of your request: malformed JSON at byte %d.", off)
+	}
+	return badParam("", "We could not parse the JSON body of your request: malformed JSON at line %d, column %d (byte %d).", line, at-lineStart+1, off)
 }
 
 func requireType(r *http.Request, want string) error {

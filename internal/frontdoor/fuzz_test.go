@@ -25,7 +25,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/images/generations", strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
-		ar, err := decodeJSON(r, providers.OpGenerate)
+		ar, err := decodeJSON(r, providers.OpGenerate, 1<<20)
 		if err != nil {
 			var pe *providers.Error
 			if !errors.As(err, &pe) || pe.Message == "" {

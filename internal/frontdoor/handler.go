@@ -183,7 +183,7 @@ func (h *Handler) prepare(r *http.Request, op providers.Operation, multipart boo
 	if multipart {
 		ar, err = decodeMultipart(r, op, h.o.MaxImageBytes)
 	} else {
-		ar, err = decodeJSON(r, op)
+		ar, err = decodeJSON(r, op, h.o.MaxImageBytes)
 	}
 	if err != nil {
 		return nil, err
@@ -344,7 +344,8 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 		}
 		ctx := r.Context()
 		a := c.admission()
-		a.RequestID = InfoFrom(ctx).RequestID
+		in := InfoFrom(ctx)
+		a.RequestID, a.ClientRequestID = in.RequestID, in.ClientRequestID
 		adm, err := h.o.Meter.Admit(ctx, a)
 		if err != nil {
 			h.fail(w, r, err)
