@@ -337,6 +337,14 @@ func (h *Handler) inspect(data []byte, filename, param string) (providers.Image,
 // images serves an image operation.
 func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if d, ok := h.o.Meter.(Doorman); ok {
+			leave, err := d.Door(r.Context(), KeyFrom(r.Context()))
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			defer leave()
+		}
 		c, err := h.prepare(r, op, multipart)
 		if err != nil {
 			h.fail(w, r, err)

@@ -17,6 +17,14 @@ type Meter interface {
 	Admit(ctx context.Context, a Admission) (Ticket, error)
 }
 
+// Doorman is an optional part of a Meter: it turns a key's request away before its body is
+// read when the key is known to be at a limit no request of it can pass now (requests per
+// minute, requests in flight), so a client over its limits cannot make the gateway read and
+// decode its bodies. It answers from memory; leave runs when the request is done.
+type Doorman interface {
+	Door(ctx context.Context, k *store.Key) (leave func(), err error)
+}
+
 // Admission describes a request about to call upstream.
 type Admission struct {
 	// RequestID is the gateway's id for the request; ClientRequestID the client's, if any.

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -86,6 +87,59 @@ type Meter struct {
 	// exhausted remembers free quotas found used up (key and model → until when), so keys whose
 	// free images are gone make no store call for them.
 	exhausted sync.Map
+	// doors are the keys' doorman states (key id → *door).
+	doors sync.Map
+}
+
+// door is what this replica knows of a key before reading a request's body: how many of its
+// requests are in here now, and until when its requests-per-minute limit is known to refuse.
+type door struct {
+	inside       atomic.Int64
+	blockedUntil atomic.Int64 // unix nanoseconds
+}
+
+func (m *Meter) door(keyID string) *door {
+	if d, ok := m.doors.Load(keyID); ok {
+		return d.(*door)
+	}
+	d, _ := m.doors.LoadOrStore(keyID, &door{})
+	return d.(*door)
+}
+
+// Door turns a request away before its body is read when its key is, on what this replica
+// knows, at a limit the request cannot pass: the key's concurrency limit is taken by its
+// requests in this process alone (so it is taken across replicas too), or the limiter refused
+// the key's requests per minute until a time not reached yet. It makes no network call; the
+// limiter still decides every request that gets in.
+func (m *Meter) Door(_ context.Context, k *store.Key) (func(), error) {
+	if k == nil || m.o.Limiter == nil {
+		return func() {}, nil
+	}
+	lim := m.keyLimits(k)
+	if lim.zero() {
+		return func() {}, nil
+	}
+	d := m.door(k.ID)
+	if until := d.blockedUntil.Load(); until != 0 {
+		if wait := time.Duration(until - m.o.Now().UnixNano()); wait > 0 {
+			return nil, &providers.Error{Kind: providers.KindRateLimited, RetryAfter: wait,
+				Message: fmt.Sprintf("Rate limit reached for requests per minute (limit %d) on this API key. Retry after %s.", lim.RPM, wait.Round(time.Millisecond))}
+		}
+	}
+	if n := d.inside.Add(1); lim.Concurrency > 0 && n > int64(lim.Concurrency) {
+		d.inside.Add(-1)
+		return nil, &providers.Error{Kind: providers.KindRateLimited, RetryAfter: ratelimit.MinConcurrencyRetryAfter,
+			Message: fmt.Sprintf("Rate limit reached for requests in flight (limit %d) on this API key. Retry after %s.", lim.Concurrency, ratelimit.MinConcurrencyRetryAfter)}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { d.inside.Add(-1) }) }, nil
+}
+
+// refused remembers a refusal of the key's requests per minute for Door.
+func (m *Meter) refused(keyID string, d ratelimit.Decision) {
+	if d.RefusedBy == ratelimit.DimRequests && !d.Unsatisfiable && d.Requests.RetryAfter > 0 {
+		m.door(keyID).blockedUntil.Store(m.o.Now().Add(d.Requests.RetryAfter).UnixNano())
+	}
 }
 
 // exhaustedFor is how long a used-up free quota is believed without asking the store again
@@ -113,6 +167,7 @@ var (
 	_ frontdoor.Meter       = (*Meter)(nil)
 	_ frontdoor.Quoter      = (*Meter)(nil)
 	_ frontdoor.ChannelGate = (*Meter)(nil)
+	_ frontdoor.Doorman     = (*Meter)(nil)
 )
 
 // keyLimits are the key's own limits over the defaults.
@@ -173,6 +228,7 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 		}
 		d.SetHeaders(t.header)
 		if !d.Allowed {
+			m.refused(a.Key.ID, d)
 			return nil, &frontdoor.HeaderError{Header: t.header, Err: refusal(d, lim)}
 		}
 		t.grant = d.Grant

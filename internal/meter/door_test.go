@@ -1,0 +1,111 @@
+package meter_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imagegw/imagegw/internal/gatewaytest"
+	"github.com/imagegw/imagegw/internal/store"
+)
+
+// countingBody is a request body of n bytes (a JSON object with a long field) that counts how
+// much of it the gateway read.
+type countingBody struct {
+	n, off int64
+	read   *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	const prefix = `{"model":"sandbox-image","prompt":"`
+	if b.off >= b.n {
+		return 0, io.EOF
+	}
+	k := 0
+	for k < len(p) && b.off < b.n {
+		if b.off < int64(len(prefix)) {
+			p[k] = prefix[b.off]
+		} else {
+			p[k] = 'a'
+		}
+		k++
+		b.off++
+	}
+	b.read.Add(int64(k))
+	return k, nil
+}
+
+// sendBig posts a body of n bytes and reports the status and how many bytes the client got to
+// send before the answer.
+func sendBig(t *testing.T, base, key string, n int64) (int, http.Header, int64) {
+	t.Helper()
+	var read atomic.Int64
+	req, _ := http.NewRequest("POST", base+"/v1/images/generations", &countingBody{n: n, read: &read})
+	req.ContentLength = n
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		// The server may close the connection after answering without reading the body.
+		return 0, nil, read.Load()
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header, read.Load()
+}
+
+// A key at its limits is turned away before its request's body is read: with its one slot in
+// flight, or its requests per minute used up, a 64 MB body costs the gateway almost nothing.
+func TestKeyAtItsLimitsIsRefusedBeforeTheBodyIsRead(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	secret := g.NewKey(t, &store.Key{Name: "tight", RPM: intp(2), Concurrency: intp(1)})
+
+	// One slow request takes the key's only slot.
+	done := make(chan int, 1)
+	go func() {
+		resp, _ := post(t, g.URL, "/v1/images/generations", secret, `{"model":"sandbox-image","prompt":"slow [sandbox:latency=1s]","size":"64x64"}`)
+		done <- resp.StatusCode
+	}()
+	time.Sleep(300 * time.Millisecond)
+	const big = 64 << 20
+	status, hdr, sent := sendBig(t, g.URL, secret, big)
+	if status != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a request while the key's slot is taken: %d %v, want 429 with Retry-After", status, hdr)
+	}
+	if sent > 4<<20 {
+		t.Errorf("the client sent %d bytes of a refused request; the gateway should not read the body", sent)
+	}
+	if s := <-done; s != http.StatusOK {
+		t.Fatalf("the slow request: %d", s)
+	}
+
+	// The second request of the minute passes; the third is refused by the limiter, and from
+	// then on the key's requests are refused before their bodies are read.
+	if resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"sandbox-image","prompt":"x","size":"64x64"}`); resp.StatusCode != 200 {
+		t.Fatalf("second request: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"sandbox-image","prompt":"x","size":"64x64"}`); resp.StatusCode != 429 || !strings.Contains(string(body), "requests per minute") {
+		t.Fatalf("third request: %d %s", resp.StatusCode, body)
+	}
+	status, hdr, sent = sendBig(t, g.URL, secret, big)
+	if status != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a request past the key's requests per minute: %d %v, want 429 with Retry-After", status, hdr)
+	}
+	if sent > 4<<20 {
+		t.Errorf("the client sent %d bytes of a refused request; the gateway should not read the body", sent)
+	}
+
+	// Another key is not affected.
+	if resp, body := post(t, g.URL, "/v1/images/generations", g.Key, `{"model":"sandbox-image","prompt":"x","size":"64x64"}`); resp.StatusCode != 200 {
+		t.Fatalf("another key: %d %s", resp.StatusCode, body)
+	}
+	k, err := g.App.Store.KeyByHash(context.Background(), hashOfSecret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUsage(t, g.App.Store, k.ID, 2) // refusals are not ledger events
+}
