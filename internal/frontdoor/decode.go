@@ -379,6 +379,19 @@ func decodeMultipart(r *http.Request, op providers.Operation, maxImageBytes int6
 		}
 		name := p.FormName()
 		if p.FileName() != "" || name == "image" || name == "image[]" || name == "mask" {
+			// The part's name is checked before its bytes are read.
+			switch name {
+			case "image", "image[]", "mask", "style_reference_images", "style_reference_images[]":
+			default:
+				return nil, &providers.Error{Kind: providers.KindInvalidRequest, Param: name, Code: "unknown_parameter",
+					Message: fmt.Sprintf("Unknown file parameter: '%s'.", name)}
+			}
+			if name == "mask" && req.Mask != nil {
+				return nil, badParam(name, "Only one 'mask' may be given.")
+			}
+			if len(req.Files)+len(styleRefs) >= maxImageRefs {
+				return nil, badParam(name, "At most %d images may be given.", maxImageRefs)
+			}
 			data, err := readCapped(p, maxImageBytes)
 			if err != nil {
 				return nil, err
@@ -389,15 +402,16 @@ func decodeMultipart(r *http.Request, op providers.Operation, maxImageBytes int6
 				req.Files = append(req.Files, u)
 			case "mask":
 				req.Mask = &u
-			case "style_reference_images", "style_reference_images[]":
-				styleRefs = append(styleRefs, u)
 			default:
-				return nil, &providers.Error{Kind: providers.KindInvalidRequest, Param: name, Code: "unknown_parameter",
-					Message: fmt.Sprintf("Unknown file parameter: '%s'.", name)}
+				styleRefs = append(styleRefs, u)
 			}
 			continue
 		}
-		v, err := readCapped(p, 1<<20)
+		if !req.knows(name) {
+			return nil, &providers.Error{Kind: providers.KindInvalidRequest, Param: name, Code: "unknown_parameter",
+				Message: fmt.Sprintf("Unknown parameter: '%s'.", name)}
+		}
+		v, err := readCapped(p, maxTextField)
 		if err != nil {
 			return nil, err
 		}
