@@ -246,3 +246,9 @@ type PriceTier struct {
 
 // IsZero reports whether no price is set.
 func (p Price) IsZero() bool { return p.Unit == "" }
+
+// Equal reports whether p and q are the same pricing rule.
+func (p Price) Equal(q Price) bool {
+	return p.Unit == q.Unit && p.Currency == q.Currency && p.Amount == q.Amount && p.FreeImages == q.FreeImages &&
+		slices.Equal(p.Tiers, q.Tiers)
+}

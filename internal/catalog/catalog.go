@@ -31,6 +31,10 @@ type Route struct {
 	Type     string
 	Provider providers.Provider
 	Model    *providers.Model
+	// Price is what a key pays for an image this route delivers: the alias's own price when it
+	// sets one, else the price of the channel's model (with any re-pricing applied). Routes of
+	// one entry may differ: a fallback is billed at its own price, not the primary's.
+	Price providers.Price
 }
 
 // Entry is one public model name.
@@ -58,6 +62,7 @@ type Catalog struct {
 // Build assembles the catalog from channels (in priority order) and model configuration.
 func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 	c := &Catalog{byName: map[string]*Entry{}, ambiguous: map[string][]string{}}
+	ownPrice := map[*Entry]bool{} // aliases with a price of their own
 	byType := map[string][]Route{} // "<type>/<id>" → routes
 	bare := map[string][]Route{}   // "<id>" → routes
 	var typedNames []string
@@ -183,9 +188,13 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 		if name == "" {
 			// Hiding or re-pricing the target itself.
 			if price != nil {
+				// A channel-qualified target re-prices that channel's model; a bare or
+				// type-qualified one the model on every channel of its type.
 				t := c.byName[mc.Target].Routes[0]
+				oneChannel := mc.Target == t.Channel+"/"+t.Model.ID && t.Channel != t.Type
 				for _, x := range c.byName {
-					if p := x.Routes[0]; p.Type == t.Type && p.Model.ID == t.Model.ID {
+					p := x.Routes[0]
+					if p.Type == t.Type && p.Model.ID == t.Model.ID && (!oneChannel || p.Channel == t.Channel) {
 						x.Model.Price = *price
 					}
 				}
@@ -199,11 +208,13 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 		e := c.add(name, routes, true)
 		if price != nil {
 			e.Model.Price = *price
+			ownPrice[e] = true
 		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("catalog: %s", strings.Join(errs, "; "))
 	}
+	c.priceRoutes(ownPrice)
 	for _, e := range c.byName {
 		if e.listed {
 			c.list = append(c.list, e)
@@ -211,6 +222,40 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 	}
 	sort.Slice(c.list, func(i, j int) bool { return c.list[i].Name < c.list[j].Name })
 	return c, nil
+}
+
+// priceRoutes sets each route's price, once every re-pricing is applied: an alias with its own
+// price charges it on every route; any other route charges its channel's model price, and the
+// entry's price is its primary route's.
+func (c *Catalog) priceRoutes(ownPrice map[*Entry]bool) {
+	for _, e := range c.byName {
+		routes := make([]Route, len(e.Routes)) // entries may share a backing array
+		copy(routes, e.Routes)
+		for i := range routes {
+			r := &routes[i]
+			switch q := c.byName[r.Channel+"/"+r.Model.ID]; {
+			case ownPrice[e]:
+				r.Price = e.Model.Price
+			case q != nil && len(q.Routes) == 1 && q.Routes[0].Channel == r.Channel:
+				r.Price = q.Model.Price
+			default:
+				r.Price = r.Model.Price
+			}
+		}
+		e.Routes = routes
+		e.Model.Price = routes[0].Price
+	}
+}
+
+// MixedPrices reports whether the entry's routes charge different prices (a fallback is billed at
+// its own price).
+func (e *Entry) MixedPrices() bool {
+	for _, r := range e.Routes[1:] {
+		if !r.Price.Equal(e.Routes[0].Price) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Catalog) add(name string, routes []Route, listed bool) *Entry {

@@ -3,6 +3,7 @@ package frontdoor
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -13,13 +14,17 @@ import (
 
 // outcome is what the upstream calls of one request produced.
 type outcome struct {
-	images    []providers.Output
+	images []providers.Output
+	// from is the channel each image came from (parallel to images).
+	from      []string
 	describe  []string
 	created   time.Time
 	withheld  int
 	channel   string
 	provider  string
 	delivered int
+	// byChannel counts the delivered images per channel (set once they are converted).
+	byChannel map[string]int
 	// err is the first failure (in call order) when some call failed.
 	err         error
 	failedCalls int
@@ -74,10 +79,7 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 		req := *c.req
 		req.N = n
 		if c.req.Seed != nil && offset > 0 {
-			s := *c.req.Seed + int64(offset)
-			if m := c.entry.Model.SeedMax; m != 0 && s > m {
-				s = *c.req.Seed - int64(offset)
-			}
+			s := fanSeed(*c.req.Seed, offset, c.entry.Model.SeedMin, c.entry.Model.SeedMax)
 			req.Seed = &s
 		}
 		offset += n
@@ -120,6 +122,9 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			imgs = imgs[:parts[i]] // never deliver (or bill) more than asked
 		}
 		out.images = append(out.images, imgs...)
+		for range imgs {
+			out.from = append(out.from, r.route.Channel)
+		}
 		out.withheld += r.res.Withheld
 		if c.req.Operation == providers.OpDescribe {
 			out.describe = append(out.describe, r.res.Descriptions...)
@@ -133,6 +138,28 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			Message: "every generated image was withheld by the provider's safety system"}
 	}
 	return out
+}
+
+// fanSeed is the seed of a fanned-out call whose first image is offset images into the request:
+// the client's seed plus offset, wrapped into the model's seed range [lo, hi] (without one,
+// 0 to MaxInt64), so it never overflows or leaves the range. A negative seed on a model without
+// a range is a "random" sentinel (seed 004: -1) and is passed on unchanged.
+func fanSeed(seed int64, offset int, lo, hi int64) int64 {
+	if lo == 0 && hi == 0 {
+		if seed < 0 {
+			return seed
+		}
+		hi = math.MaxInt64
+	}
+	if seed < lo || seed > hi || offset <= 0 {
+		return seed
+	}
+	span := uint64(hi) - uint64(lo) + 1 // 0 when the range is all of int64
+	pos := uint64(seed) - uint64(lo) + uint64(offset)
+	if span != 0 {
+		pos %= span
+	}
+	return int64(uint64(lo) + pos)
 }
 
 // callRoutes calls the model's channels in order until one answers, failing over on provider
@@ -217,9 +244,11 @@ func (o *outcome) outcome(c *call) Outcome {
 		Latency:    time.Since(c.started),
 		Upstream:   o.upstream,
 		FailedCall: o.failedCalls,
+		ByChannel:  o.byChannel,
 	}
 	if c.req.Operation == providers.OpDescribe && len(o.describe) > 0 {
 		out.Delivered = 1
+		out.ByChannel = map[string]int{o.channel: 1}
 	}
 	switch {
 	case out.Delivered > 0:

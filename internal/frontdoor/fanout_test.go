@@ -13,6 +13,7 @@ import (
 	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/gatewaytest"
 	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/providers"
 )
 
@@ -124,5 +125,55 @@ func TestFailoverToTheNextChannel(t *testing.T) {
 	resp, body = do(t, g, jsonReq(`{"model":"flaky-failover","prompt":"x"}`))
 	if resp.StatusCode != 400 || flakies["flaky-d"].calls.Load() != 1 || !strings.Contains(string(body), "content_policy_violation") {
 		t.Fatalf("%d d-calls=%d %s", resp.StatusCode, flakies["flaky-d"].calls.Load(), body)
+	}
+}
+
+// TestFailoverBillsTheServingChannelsPrice: an alias whose primary is priced 0.002 an image and
+// whose fallback 0.01 bills each image at the price of the channel that made it, and holds the
+// worst case of them against a budget.
+func TestFailoverBillsTheServingChannelsPrice(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) {
+		for _, ch := range []string{"flaky-e", "flaky-f"} {
+			c.Providers = append(c.Providers, config.ChannelConfig{Name: ch, Type: "flaky-test", APIKey: "k"})
+		}
+		c.Models = append(c.Models,
+			config.ModelConfig{Target: "flaky-e/flaky/model-1", Price: &config.Price{Unit: "image", Currency: "USD", Amount: "0.002"}},
+			config.ModelConfig{Name: "priced-failover", Target: "flaky-e/flaky/model-1", Fallbacks: []string{"flaky-f/flaky/model-1"}})
+	}})
+	e, f := flakies["flaky-e"], flakies["flaky-f"]
+
+	// Served by the primary: 2 × 0.002.
+	resp, body := do(t, g, jsonReq(`{"model":"priced-failover","prompt":"x","n":2}`))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != "0.004" {
+		t.Fatalf("primary: %d cost %q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), body)
+	}
+	// Failed over: 2 × 0.01, the fallback's price, not the primary's.
+	e.fail[e.calls.Load()+1] = providers.KindUpstreamUnavailable
+	resp, body = do(t, g, jsonReq(`{"model":"priced-failover","prompt":"x","n":2}`))
+	if resp.StatusCode != 200 || f.calls.Load() != 1 || resp.Header.Get("X-Imagegw-Cost") != "0.02" {
+		t.Fatalf("failover: %d f-calls=%d cost %q %s", resp.StatusCode, f.calls.Load(), resp.Header.Get("X-Imagegw-Cost"), body)
+	}
+	// Fanned out over both: three calls of 2, one fails over: 4 × 0.002 + 2 × 0.01.
+	e.fail[e.calls.Load()+2] = providers.KindUpstreamUnavailable
+	resp, body = do(t, g, jsonReq(`{"model":"priced-failover","prompt":"x","n":6}`))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != "0.028" {
+		t.Fatalf("mixed: %d cost %q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), body)
+	}
+
+	// A budget of 0.015 covers 2 images at the primary's price but not at the fallback's: the
+	// hold is the worst case, so the request is refused before any call.
+	budget := money.MustParse("0.015")
+	secret := g.NewKey(t, &store.Key{Name: "small", Budget: &budget})
+	before := e.calls.Load() + f.calls.Load()
+	resp, body = do(t, g, rawReq{method: "POST", path: "/v1/images/generations", ctype: "application/json", key: secret,
+		body: []byte(`{"model":"priced-failover","prompt":"x","n":2}`)})
+	if resp.StatusCode != 429 || !strings.Contains(string(body), "budget") || e.calls.Load()+f.calls.Load() != before {
+		t.Fatalf("over the worst case: %d %s", resp.StatusCode, body)
+	}
+	// One image (0.01 at worst) fits.
+	resp, body = do(t, g, rawReq{method: "POST", path: "/v1/images/generations", ctype: "application/json", key: secret,
+		body: []byte(`{"model":"priced-failover","prompt":"x","n":1}`)})
+	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != "0.002" {
+		t.Fatalf("within the worst case: %d cost %q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), body)
 	}
 }

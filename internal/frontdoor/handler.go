@@ -368,6 +368,12 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 		out := h.run(ctx, c)
 		items, convErr := h.convert(ctx, r, c, out)
 		out.delivered = len(items)
+		if len(items) > 0 {
+			out.byChannel = map[string]int{}
+			for _, it := range items {
+				out.byChannel[it.channel]++
+			}
+		}
 		failed := len(items) == 0 && out.describe == nil
 		if failed && out.err == nil {
 			out.err = convErr
@@ -455,7 +461,7 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 	sem := make(chan struct{}, h.o.FanoutConcurrency)
 	for i, im := range out.images {
 		it := &items[i]
-		it.revisedPrompt, it.seed = im.RevisedPrompt, im.Seed
+		it.revisedPrompt, it.seed, it.channel = im.RevisedPrompt, im.Seed, out.from[i]
 		switch {
 		case im.Width > 0 && im.Height > 0:
 			it.size = providers.Size{W: im.Width, H: im.Height}.String()

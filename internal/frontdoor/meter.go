@@ -49,8 +49,11 @@ type Outcome struct {
 	ErrorKind  providers.Kind
 	Provider   string
 	Channel    string
-	Latency    time.Duration
-	Upstream   time.Duration
+	// ByChannel counts the delivered images per channel that served them: a request that
+	// failed over (or fanned out over several channels) is billed at each channel's price.
+	ByChannel map[string]int
+	Latency   time.Duration
+	Upstream  time.Duration
 	// NotAttempted: the request failed before any upstream call (after admission); it is not a
 	// ledger event.
 	NotAttempted bool

@@ -17,6 +17,7 @@ type item struct {
 	revisedPrompt string
 	seed          *int64
 	size          string
+	channel       string // the channel that made it
 }
 
 var bufPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}

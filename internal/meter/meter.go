@@ -35,6 +35,7 @@ import (
 
 	"github.com/imagegw/imagegw/internal/billing"
 	"github.com/imagegw/imagegw/internal/frontdoor"
+	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/ratelimit"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/usage"
@@ -189,10 +190,14 @@ func (m *Meter) keyLimits(k *store.Key) Limits {
 
 // ticket is one admitted request.
 type ticket struct {
-	m       *Meter
-	a       frontdoor.Admission
-	quote   billing.Quote
-	priced  bool
+	m      *Meter
+	a      frontdoor.Admission
+	quote  billing.Quote
+	priced bool
+	// others are the quotes of the channels whose price differs from the primary's (a fallback
+	// is billed at its own price), and worst the highest of their totals.
+	others  map[string]billing.Quote
+	worst   money.Amount
 	grant   *ratelimit.Grant
 	cost    ratelimit.Cost
 	header  http.Header
@@ -215,6 +220,11 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 	default:
 		return nil, &providers.Error{Kind: providers.KindInternal, Message: "The request could not be priced.", Err: err}
 	}
+	if a.Entry.MixedPrices() {
+		if err := t.priceRoutes(); err != nil {
+			return nil, err
+		}
+	}
 
 	if lim := m.keyLimits(a.Key); a.Key != nil && m.o.Limiter != nil && !lim.zero() {
 		w, h := a.Request.Width, a.Request.Height
@@ -234,7 +244,7 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 		t.grant = d.Grant
 	}
 
-	if t.priced && a.Key != nil {
+	if (t.priced || t.worst > 0) && a.Key != nil {
 		if err := t.reserve(ctx); err != nil {
 			t.undo(ctx)
 			return nil, err
@@ -249,6 +259,52 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 		t.entry = e
 	}
 	return t, nil
+}
+
+// priceRoutes quotes the request on each channel whose price differs from the primary's.
+func (t *ticket) priceRoutes() error {
+	primary := t.a.Entry.Routes[0].Price
+	for _, r := range t.a.Entry.Routes[1:] {
+		if r.Price.Equal(primary) {
+			continue
+		}
+		if _, done := t.others[r.Channel]; done {
+			continue
+		}
+		m := *r.Model
+		m.Price = r.Price
+		q, err := t.m.o.Engine.Quote(&m, t.a.Request)
+		if err != nil && !errors.Is(err, billing.ErrUnpriced) {
+			return &providers.Error{Kind: providers.KindInternal, Message: "The request could not be priced.", Err: err}
+		}
+		if t.others == nil {
+			t.others = map[string]billing.Quote{}
+		}
+		t.others[r.Channel] = q
+		t.worst = max(t.worst, q.For(q.Images))
+	}
+	return nil
+}
+
+// settle is what the request owes for what it delivered: images of channels charging the
+// primary's price (which alone may be free, from the key's free images) at that price, the
+// others at their channel's.
+func (t *ticket) settle(o frontdoor.Outcome) billing.Settlement {
+	delivered := max(o.Delivered, 0)
+	var extra money.Amount
+	for ch, n := range o.ByChannel {
+		if q, ok := t.others[ch]; ok && n > 0 {
+			n = min(n, delivered)
+			delivered -= n
+			extra += q.For(n)
+		}
+	}
+	s := billing.Settlement{FreeReturned: t.free}
+	if t.priced {
+		s = t.quote.Settle(delivered, t.free)
+	}
+	s.Cost += extra
+	return s
 }
 
 // unavailable is a 503 with a short Retry-After: a dependency of the gateway failed.
@@ -291,7 +347,7 @@ func (t *ticket) reserve(ctx context.Context) error {
 	if m.o.Escrow == nil {
 		return &providers.Error{Kind: providers.KindInternal, Message: "Budgets are not configured on this gateway."}
 	}
-	amount := q.ForCharged(q.Images, t.free)
+	amount := max(q.ForCharged(q.Images, t.free), t.worst) // the worst case over the channels
 	h, err := m.o.Escrow.Hold(ctx, k.ID, k.BudgetPeriod, billing.PeriodStart(k.BudgetPeriod, t.started), amount)
 	var ierr *billing.InsufficientError
 	switch {
@@ -362,10 +418,7 @@ func (t *ticket) undo(ctx context.Context) {
 func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Receipt {
 	m, req := t.m, t.a.Request
 	delivered := max(o.Delivered, 0)
-	var s billing.Settlement
-	if t.priced {
-		s = t.quote.Settle(delivered, t.free)
-	}
+	s := t.settle(o)
 	var slice string
 	if t.a.Key != nil {
 		if s.FreeReturned > 0 {
