@@ -159,7 +159,8 @@ func typeHint(err error) string {
 
 // JSON bodies are decoded as a stream, field by field, so memory follows what a request may
 // legally carry rather than what a client sends: an unknown or repeated field is refused before
-// its value is read, and each value is bounded while it is read (fieldCap). A request's memory
+// its value is read, and each value is bounded while it is read (256 KB; an image reference one
+// data URI of the image cap). A request's memory
 // is then at most about twice its largest legal value (the decoder's buffer and the copy kept).
 const (
 	// maxTextField bounds any one non-image JSON value (a prompt is at most a few KB upstream;
@@ -169,14 +170,9 @@ const (
 	maxImageRefs = 16
 )
 
-// fieldCap is the most bytes the JSON value of field may take: image references may be data
-// URIs of up to maxImageBytes each (base64: 4/3 of that) and there may be maxImageRefs of them.
-func fieldCap(field string, maxImageBytes int64) int64 {
-	if field == "image" {
-		return maxImageRefs * (maxImageBytes/3*4 + 4<<10)
-	}
-	return maxTextField
-}
+// refCap is the most bytes one image reference may take: a data URI of maxImageBytes (base64:
+// 4/3 of that) with room for its header, or a URL.
+func refCap(maxImageBytes int64) int64 { return maxImageBytes/3*4 + 4<<10 }
 
 // decodeJSON reads a JSON request body. Unknown and repeated fields are refused by name before
 // their value is read, values larger than their field allows are refused as soon as they are,
@@ -219,7 +215,17 @@ func decodeJSON(r *http.Request, op providers.Operation, maxImageBytes int64) (*
 			return nil, badParam(k, "The parameter '%s' is given more than once.", k)
 		}
 		seen[k] = true
-		limit := fieldCap(k, maxImageBytes)
+		if k == "image" {
+			// Image references are read one string at a time, each within its own cap, and kept
+			// as strings: no raw copy of a value that may be tens of MB.
+			refs, err := decodeRefs(dec, cr, refCap(maxImageBytes))
+			if err != nil {
+				return nil, err
+			}
+			req.ImageRefs = append(req.ImageRefs, refs...)
+			continue
+		}
+		limit := int64(maxTextField)
 		tooLarge := &providers.Error{Kind: providers.KindTooLarge, Param: k,
 			Message: fmt.Sprintf("The value of '%s' exceeds the limit of %d bytes.", k, limit)}
 		cr.allow(dec, limit)
@@ -247,6 +253,53 @@ func decodeJSON(r *http.Request, op providers.Operation, maxImageBytes int64) (*
 		return nil, badParam("image", "At most %d images may be given.", maxImageRefs)
 	}
 	return req, nil
+}
+
+// decodeRefs reads the value of "image": one string, or an array of at most maxImageRefs strings,
+// each at most limit bytes.
+func decodeRefs(dec *json.Decoder, cr *countingReader, limit int64) ([]string, error) {
+	tooLarge := &providers.Error{Kind: providers.KindTooLarge, Param: "image",
+		Message: fmt.Sprintf("An image reference exceeds the limit of %d bytes.", limit)}
+	badType := badParam("image", "Invalid type for 'image': expected a URL or data URI, or an array of them.")
+	next := func() (json.Token, error) {
+		cr.allow(dec, limit)
+		tok, err := dec.Token()
+		switch {
+		case errors.Is(err, errFieldTooLarge):
+			return nil, tooLarge
+		case err != nil:
+			return nil, cr.syntaxError(err, 0)
+		}
+		return tok, nil
+	}
+	tok, err := next()
+	if err != nil {
+		return nil, err
+	}
+	if one, ok := tok.(string); ok {
+		return []string{one}, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, badType
+	}
+	var refs []string
+	for {
+		tok, err := next()
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := tok.(json.Delim); ok && d == ']' {
+			return refs, nil
+		}
+		ref, ok := tok.(string)
+		if !ok {
+			return nil, badType
+		}
+		if len(refs) == maxImageRefs {
+			return nil, badParam("image", "At most %d images may be given.", maxImageRefs)
+		}
+		refs = append(refs, ref)
+	}
 }
 
 // knows reports whether key is a field apiRequest.set takes.
