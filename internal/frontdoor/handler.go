@@ -473,6 +473,11 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if len(im.Data) > 0 {
+				if errs[i] = h.checkOutput(im.Data); errs[i] != nil {
+					return
+				}
+			}
 			switch {
 			case c.req.ResponseFormat == "b64_json" && len(im.Data) > 0:
 				it.data = im.Data
@@ -480,6 +485,9 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 				data, _, err := h.o.OutputFetcher.Fetch(ctx, im.URL, h.o.MaxOutputBytes)
 				if err != nil {
 					errs[i] = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "an image could not be downloaded from the provider", Err: err}
+					return
+				}
+				if errs[i] = h.checkOutput(data); errs[i] != nil {
 					return
 				}
 				it.data = data
@@ -508,6 +516,16 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 		}
 	}
 	return kept, firstErr
+}
+
+// checkOutput checks a provider's image from its header, without decoding it: it must be an
+// image of a kind clients can read, within the pixel cap (a provider's decompression bomb is
+// not delivered, nor billed).
+func (h *Handler) checkOutput(data []byte) error {
+	if _, err := imaging.Inspect(data, h.o.MaxImagePixels); err != nil {
+		return &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned an image that is not valid or too large", Err: err}
+	}
+	return nil
 }
 
 func (h *Handler) baseURL(r *http.Request) string {
