@@ -13,4 +13,10 @@
 //	if e, ok := p.(providers.Editor); ok { res, err = e.Edit(ctx, req) }
 //
 // Do dispatches a request to the right method and answers KindUnsupported when the provider lacks it.
+//
+// Upstreams are not trusted (hostile.go). An adapter writes every client-facing Message itself;
+// an upstream's param and code reach Error.Param and Error.Code only through the adapter's fixed
+// list of known names; an upstream's free text goes only into Error.Err, through UpstreamText;
+// request ids through RequestID; and every error an adapter returns passes ScrubError with the
+// channel's key. The clients Config.Check hands out never follow a redirect (ErrRedirect).
 package providers

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -148,13 +150,19 @@ func KindOf(err error) Kind {
 }
 
 // TransportError classifies an error from sending a request or reading its answer: the
-// caller's cancellation, a deadline, a network failure. ctx is the call's context.
+// caller's cancellation, a redirect (ErrRedirect: an upstream fault), a deadline or a body that
+// arrived too slowly, a network failure. ctx is the call's context.
 func TransportError(ctx context.Context, provider string, err error) *Error {
 	e := &Error{Provider: provider, Err: err}
 	var ne net.Error
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled):
 		e.Kind, e.Message = KindCanceled, "the request was canceled"
+	case errors.Is(err, ErrRedirect):
+		// The *url.Error names the API URL, never the redirect's target; still, the cause is
+		// only the fact, not where the upstream pointed.
+		e.Kind, e.Message = KindUpstreamBadResponse, "the provider answered with a redirect, which the gateway does not follow"
+		e.Err = ErrRedirect
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		e.Kind, e.Message = KindUpstreamTimeout, "the provider did not answer in time"
 	default:
@@ -185,19 +193,27 @@ func StatusKind(status int) Kind {
 	return KindUpstreamBadResponse
 }
 
-// ParseRetryAfter reads a Retry-After header (seconds or HTTP date); zero when absent or bad.
+// MaxRetryAfter bounds the wait an upstream may ask for: a larger Retry-After (a hostile or
+// broken upstream's 1e9 seconds) is taken as this long.
+const MaxRetryAfter = 10 * time.Minute
+
+// ParseRetryAfter reads a Retry-After header (seconds or HTTP date), clamped to MaxRetryAfter;
+// zero when absent or bad.
 func ParseRetryAfter(h http.Header) time.Duration {
-	v := h.Get("Retry-After")
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0
 	}
-	var secs int
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
+	secs, err := strconv.ParseUint(v, 10, 64)
+	switch {
+	case err == nil && secs < uint64(MaxRetryAfter/time.Second):
 		return time.Duration(secs) * time.Second
+	case err == nil || errors.Is(err, strconv.ErrRange):
+		return MaxRetryAfter
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := time.Until(t); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0

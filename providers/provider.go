@@ -145,6 +145,7 @@ type Config struct {
 	Options map[string]string
 	// HTTP is the outbound client (internal/httpx): connection pooling, SSRF-safe dialing.
 	// Adapters must use it, never http.DefaultClient. Nil means a plain client (tests only).
+	// Check replaces it with a copy that never follows redirects (see NoRedirects).
 	HTTP *http.Client
 	// Logger is never nil when built through New.
 	Logger *zap.Logger
@@ -156,8 +157,9 @@ type Factory func(Config) (Provider, error)
 // Check validates the parts of a channel's configuration every HTTP adapter shares and returns
 // a copy with the defaults filled in: an API key is required; options not in allowed are
 // refused; an empty BaseURL becomes defaultBase, which must be an absolute http(s) URL; Name
-// defaults to provider, HTTP to a plain client and Logger to a no-op logger. Errors start with
-// the provider's name and never contain the key.
+// defaults to provider, HTTP to a plain client and Logger to a no-op logger. HTTP is made a
+// client that does not follow redirects (NoRedirects): an API call answered with a 3xx fails
+// with ErrRedirect. Errors start with the provider's name and never contain the key.
 func (c Config) Check(provider, defaultBase string, allowed ...string) (Config, error) {
 	if c.APIKey == "" {
 		return c, fmt.Errorf("%s: an API key is required (%s_API_KEY)", provider,
@@ -183,6 +185,7 @@ func (c Config) Check(provider, defaultBase string, allowed ...string) (Config, 
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{}
 	}
+	c.HTTP = NoRedirects(c.HTTP)
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}

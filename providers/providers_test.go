@@ -87,8 +87,15 @@ func TestErrorKinds(t *testing.T) {
 	if KindOf(errors.New("x")) != KindInternal || KindContentPolicy.Fault() != FaultCaller || KindQuotaExceeded.Fault() != FaultPolicy {
 		t.Fatal("fault groups are wrong")
 	}
-	if ParseRetryAfter(http.Header{"Retry-After": {"7"}}) != 7*time.Second || ParseRetryAfter(http.Header{}) != 0 {
-		t.Fatal("Retry-After")
+	for v, want := range map[string]time.Duration{
+		"7": 7 * time.Second, "": 0, "-3": 0, "soon": 0, " 12 ": 12 * time.Second,
+		// A hostile upstream's waits are clamped, never overflowed.
+		"1000000000": MaxRetryAfter, "9223372036": MaxRetryAfter, "99999999999999999999999": MaxRetryAfter,
+		time.Now().Add(1000 * time.Hour).UTC().Format(http.TimeFormat): MaxRetryAfter,
+	} {
+		if got := ParseRetryAfter(http.Header{"Retry-After": {v}}); got != want {
+			t.Errorf("Retry-After %q: %s, want %s", v, got, want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	"github.com/imagegw/imagegw/internal/meter"
 	"github.com/imagegw/imagegw/internal/metrics"
 	"github.com/imagegw/imagegw/internal/ratelimit"
+	"github.com/imagegw/imagegw/internal/redact"
 	"github.com/imagegw/imagegw/internal/server"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/store/backend"
@@ -114,6 +116,10 @@ func OpenStore(ctx context.Context, c *config.Config, migrate bool) (store.Store
 
 // New wires a gateway. Close it when done.
 func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err error) {
+	// Every configured secret is scrubbed from every log line and client error, whatever
+	// carries it (a hostile upstream may echo a key anywhere).
+	red := redact.New(Secrets(c)...)
+	log = log.WithOptions(zap.WrapCore(red.Core))
 	a := &App{Config: c, Logger: log, Metrics: metrics.New()}
 	ctx, a.stop = context.WithCancel(ctx)
 	defer func() {
@@ -127,6 +133,8 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	}
 	a.closers = append(a.closers, func() { _ = a.Store.Close() })
 
+	// Provider calls are bounded by their channel's timeout (image generation may take minutes);
+	// image downloads by outbound.timeout.
 	hopts := httpx.Options{AllowHosts: c.Outbound.AllowHosts}
 	if err := hopts.Validate(); err != nil {
 		return nil, fmt.Errorf("outbound.allow_hosts: %w", err)
@@ -169,12 +177,15 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	}
 	// Client-supplied image URLs go through a client without the upstream allowlist: a request
 	// must never reach the simulator, a private upstream or anything else on the inside.
-	public := httpx.New(httpx.Options{})
+	public := httpx.New(httpx.Options{Timeout: c.Outbound.Timeout.D()})
 	a.closers = append(a.closers, public.CloseIdleConnections)
+	// Provider image URLs may be on allow-listed hosts (the simulator, a private upstream).
+	downloads := httpx.New(httpx.Options{AllowHosts: c.Outbound.AllowHosts, Timeout: c.Outbound.Timeout.D()})
+	a.closers = append(a.closers, downloads.CloseIdleConnections)
 	fd := frontdoor.New(frontdoor.Options{
 		Catalog: a.Catalog, Auth: a.Auth, Images: a.Images, StoreTimeout: c.Store.Timeout.D(),
-		Fetcher: httpx.NewFetcher(public), OutputFetcher: httpx.NewFetcher(client),
-		Meter: mtr, Channels: mtr,
+		Fetcher: httpx.NewFetcher(public), OutputFetcher: httpx.NewFetcher(downloads),
+		Meter: mtr, Channels: mtr, Redactor: red,
 		Metrics: a.Metrics, Logger: log, PublicURL: c.PublicURL, MaxN: c.Limits.MaxN,
 		MaxImagePixels: c.Limits.MaxImagePixels, MaxImageBytes: c.Limits.MaxImageBytes, MapNearest: c.Limits.MapNearest,
 	})
@@ -194,6 +205,23 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	})
 	a.background(ctx, a.sweepLoop)
 	return a, nil
+}
+
+// Secrets are the configured credentials: provider API keys, the admin token, and the passwords
+// (or whole credentials) in the database and Redis URLs.
+func Secrets(c *config.Config) []string {
+	out := []string{c.AdminToken.Value()}
+	for _, ch := range c.Providers {
+		out = append(out, ch.APIKey.Value())
+	}
+	for _, raw := range []string{c.DatabaseURL.Value(), c.RedisURL.Value()} {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				out = append(out, pw)
+			}
+		}
+	}
+	return out
 }
 
 // newMeter builds billing (with the budget escrow), rate limiting and the usage ledger.

@@ -113,7 +113,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	// A rate limit, or a dependency of the gateway (store, limiter) that is unavailable: say when
 	// to retry (the error's own RetryAfter, or a second).
 	if status == http.StatusTooManyRequests && pe.Kind != providers.KindQuotaExceeded || pe.Kind == providers.KindUnavailable {
-		ra := pe.RetryAfter
+		ra := min(pe.RetryAfter, providers.MaxRetryAfter)
 		if ra <= 0 {
 			ra = time.Second
 		}

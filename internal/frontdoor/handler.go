@@ -20,6 +20,7 @@ import (
 	"github.com/imagegw/imagegw/internal/imagestore"
 	"github.com/imagegw/imagegw/internal/imaging"
 	"github.com/imagegw/imagegw/internal/metrics"
+	"github.com/imagegw/imagegw/internal/redact"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/providers"
 )
@@ -45,6 +46,8 @@ type Options struct {
 	Images        *imagestore.Store
 	Metrics       *metrics.Metrics
 	Logger        *zap.Logger
+	// Redactor scrubs configured secrets from every error a client gets (nil: none).
+	Redactor *redact.Redactor
 	// Meter admits requests (rate limits, budget holds) and records their outcome; nil admits all.
 	Meter Meter
 	// Channels protects upstream accounts with per-channel limits; nil admits every call.
@@ -155,6 +158,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	pe := asError(err)
+	if red := h.o.Redactor; red != nil && (red.Contains(pe.Message) || red.Contains(pe.Param) || red.Contains(pe.Code)) {
+		c := *pe
+		c.Message, c.Param, c.Code = red.String(pe.Message), red.String(pe.Param), red.String(pe.Code)
+		pe = &c
+	}
 	InfoFrom(r.Context()).Update(func(i *Info) { i.ErrorKind = string(pe.Kind) })
 	if h.o.Metrics != nil {
 		h.o.Metrics.Errors.WithLabelValues(string(pe.Kind), string(pe.Kind.Fault())).Inc()
@@ -317,6 +325,8 @@ func fetchReason(err error) string {
 		return "the data URI is malformed"
 	case errors.Is(err, httpx.ErrTooManyRedirects):
 		return "it redirects too often"
+	case errors.Is(err, httpx.ErrTooSlow):
+		return "it arrived too slowly"
 	case errors.As(err, &se):
 		return fmt.Sprintf("the server answered HTTP %d", se.StatusCode)
 	}

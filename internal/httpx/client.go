@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -36,12 +37,18 @@ const (
 	DefaultMaxResponseHeaderBytes = 128 << 10
 	// DefaultUserAgent is sent when a request sets no User-Agent.
 	DefaultUserAgent = "imagegw"
+	// DefaultMinBodyRate is the slowest a response body may arrive, in bytes per second. Any
+	// real upstream or image host sends far faster; a trickle is an attack or a dead peer.
+	DefaultMinBodyRate = 1 << 10
+	// DefaultBodyRateWindow is the window DefaultMinBodyRate is measured over.
+	DefaultBodyRateWindow = 10 * time.Second
 )
 
 // Options configures a client built by New. Zero values mean the defaults above; a negative
 // duration means "no limit of this kind" (the request context still applies).
 type Options struct {
-	// Timeout bounds a whole exchange including reading the body (http.Client.Timeout).
+	// Timeout bounds a whole exchange including reading the body (http.Client.Timeout). The
+	// gateway sets it from outbound.timeout.
 	Timeout time.Duration
 	// DialTimeout bounds establishing a connection.
 	DialTimeout time.Duration
@@ -51,6 +58,17 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout is how long an idle connection is kept for reuse.
 	IdleConnTimeout time.Duration
+	// MinBodyRate is the slowest a response body may arrive once the headers are in, in bytes
+	// per second, measured over each BodyRateWindow: a window that delivers less than
+	// MinBodyRate × BodyRateWindow bytes (and does not reach the end of the body) fails the read
+	// with ErrTooSlow. It stops a peer that trickles a body from holding a request until
+	// Timeout. The rate counts what the caller reads, so callers must read bodies promptly (the
+	// adapters and the Fetcher read them whole at once). Zero means DefaultMinBodyRate;
+	// negative turns the check off.
+	MinBodyRate int64
+	// BodyRateWindow is the window MinBodyRate is measured over. Zero means
+	// DefaultBodyRateWindow; negative turns the check off.
+	BodyRateWindow time.Duration
 
 	// MaxIdleConns caps idle connections across all hosts.
 	MaxIdleConns int
@@ -69,8 +87,11 @@ type Options struct {
 	// http and https are allowed; other schemes never are.
 	HTTPSOnly bool
 
-	// MaxRedirects caps the redirects one request follows. Zero means DefaultMaxRedirects;
-	// negative means redirects are not followed and the 3xx response is returned as is.
+	// MaxRedirects caps the redirects one GET or HEAD request follows. Zero means
+	// DefaultMaxRedirects; negative means redirects are not followed and the 3xx response is
+	// returned as is. Requests with other methods (API calls) never follow a redirect. A hop
+	// carries only the Accept, Accept-Language and User-Agent headers of the original request:
+	// no credentials (Authorization, cookies, custom key headers), no Referer.
 	MaxRedirects int
 	// UserAgent is sent on requests that set none. Empty means DefaultUserAgent.
 	UserAgent string
@@ -117,8 +138,9 @@ func intOr(n, def int) int {
 
 // New returns an SSRF-safe client: its dialer refuses non-public addresses (see Blocked) that
 // AllowHosts does not list, on every connection including redirect hops; it follows at most
-// MaxRedirects redirects, only to http(s) URLs; it refuses non-http(s) URLs with ErrBlockedScheme;
-// it never uses a proxy. The client is safe for concurrent use and should be shared: it owns the
+// MaxRedirects redirects, only of GET and HEAD requests, only to http(s) URLs, and without the
+// request's credentials; it refuses non-http(s) URLs with ErrBlockedScheme; it fails a body that
+// arrives slower than MinBodyRate with ErrTooSlow; it never uses a proxy. The client is safe for concurrent use and should be shared: it owns the
 // connection pool. New panics if o fails Validate.
 func New(o Options) *http.Client {
 	if err := o.Validate(); err != nil {
@@ -165,29 +187,55 @@ func New(o Options) *http.Client {
 	if ua == "" {
 		ua = DefaultUserAgent
 	}
-	g := &guard{base: t, httpsOnly: o.HTTPSOnly, userAgent: ua}
+	g := &guard{base: t, httpsOnly: o.HTTPSOnly, userAgent: ua, window: durationOr(o.BodyRateWindow, DefaultBodyRateWindow)}
+	if o.MinBodyRate >= 0 && g.window > 0 {
+		g.minRate = o.MinBodyRate
+		if g.minRate == 0 {
+			g.minRate = DefaultMinBodyRate
+		}
+	}
 	maxRedirects := intOr(o.MaxRedirects, DefaultMaxRedirects)
 	return &http.Client{
 		Transport: g,
 		Timeout:   durationOr(o.Timeout, DefaultTimeout),
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if maxRedirects < 0 {
+			// Only downloads (GET, HEAD) follow redirects. Anything else is an API call: its body
+			// and credentials must never be re-sent elsewhere, so the 3xx comes back as is.
+			if maxRedirects < 0 || (via[0].Method != http.MethodGet && via[0].Method != http.MethodHead) {
 				return http.ErrUseLastResponse
 			}
 			if len(via) > maxRedirects {
 				return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, maxRedirects)
 			}
+			stripHeaders(req.Header)
 			return g.checkScheme(req.URL)
 		},
 	}
 }
 
-// guard is the client's RoundTripper: it refuses bad schemes before anything is dialed and sets
-// the default User-Agent.
+// redirectHeaders are the only request headers a redirect hop carries. net/http copies the
+// first request's headers to every hop and drops Authorization and Cookie only when the host
+// changes (not when only the port does) and never drops custom credential headers such as
+// Api-Key; Referer would leak the previous URL with its signed query. A hop gets none of those.
+var redirectHeaders = []string{"Accept", "Accept-Language", "User-Agent"}
+
+// stripHeaders deletes every header of a redirect hop but redirectHeaders.
+func stripHeaders(h http.Header) {
+	for k := range h {
+		if !slices.Contains(redirectHeaders, k) {
+			delete(h, k)
+		}
+	}
+}
+
+// guard is the client's RoundTripper: it refuses bad schemes before anything is dialed, sets
+// the default User-Agent and enforces the minimum body rate.
 type guard struct {
 	base      *http.Transport
 	httpsOnly bool
 	userAgent string
+	minRate   int64         // bytes per second; 0: no check
+	window    time.Duration // the rate's window
 }
 
 func (g *guard) checkScheme(u *url.URL) error {
@@ -218,7 +266,18 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		req.Header.Set("User-Agent", g.userAgent)
 	}
-	return g.base.RoundTrip(req)
+	if g.minRate <= 0 {
+		return g.base.RoundTrip(req)
+	}
+	// The body's reads are cut off by canceling the request's context with ErrTooSlow.
+	ctx, cancel := context.WithCancelCause(req.Context())
+	resp, err := g.base.RoundTrip(req.WithContext(ctx))
+	if err != nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
+		cancel(nil)
+		return resp, err
+	}
+	resp.Body = newRateBody(resp.Body, ctx, cancel, g.minRate*int64(g.window)/int64(time.Second), g.window)
+	return resp, nil
 }
 
 // CloseIdleConnections closes the pool's idle connections (http.Client.CloseIdleConnections

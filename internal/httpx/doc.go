@@ -11,10 +11,20 @@
 // refused too, and so is every hop of a redirect chain. Only http and https URLs are fetched;
 // redirects are capped. No proxy is ever used: a proxy would dial on our behalf and bypass the check.
 //
+// Only GET and HEAD requests (downloads) follow redirects, and a hop carries none of the
+// original request's headers but Accept, Accept-Language and User-Agent: no Authorization, no
+// cookie, no custom key header such as Api-Key, no Referer, whether or not the host or port
+// changes. Any other method (an API call) gets the 3xx answer back unfollowed, so its body and
+// credentials are never re-sent elsewhere.
+//
+// Every exchange is bounded: Options.Timeout bounds the whole of it (the gateway sets it from
+// outbound.timeout), and a response body must keep arriving at Options.MinBodyRate or the read
+// fails with ErrTooSlow, so a peer that trickles a body cannot hold a request until the timeout.
+//
 // Options.AllowHosts names the exceptions (the provider simulator on localhost, a test server, a
 // private upstream in a VPC): a host name, host:port, IP address, ip:port or CIDR prefix.
 //
 // Errors are distinguishable with errors.Is, also through the *url.Error that http.Client
 // returns: ErrBlockedAddress, ErrBlockedScheme, ErrTooManyRedirects, ErrTooLarge, ErrNotImage,
-// ErrBadDataURI and ErrUnexpectedStatus (the latter carried by a *StatusError).
+// ErrBadDataURI, ErrTooSlow and ErrUnexpectedStatus (the latter carried by a *StatusError).
 package httpx

@@ -25,7 +25,16 @@ var (
 	ErrBadDataURI = errors.New("httpx: malformed data URI")
 	// ErrUnexpectedStatus means a fetch got an answer other than 200 OK; the error is a *StatusError.
 	ErrUnexpectedStatus = errors.New("httpx: unexpected HTTP status")
+	// ErrTooSlow means a response body arrived slower than Options.MinBodyRate. It is a
+	// net.Error whose Timeout method reports true, so callers classify it as a timeout.
+	ErrTooSlow error = tooSlowError{}
 )
+
+type tooSlowError struct{}
+
+func (tooSlowError) Error() string   { return "httpx: the response body arrived too slowly" }
+func (tooSlowError) Timeout() bool   { return true }
+func (tooSlowError) Temporary() bool { return false }
 
 // StatusError reports that a fetched URL answered with a status other than 200 OK (an expired
 // signed URL typically answers 403 or 404). errors.Is(err, ErrUnexpectedStatus) is true for it.

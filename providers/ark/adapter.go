@@ -79,8 +79,9 @@ func (a *Adapter) Edit(ctx context.Context, req *providers.Request) (*providers.
 
 // call translates req, sends it and translates the answer. Each call carries a fresh
 // X-Client-Request-Id; the id Ark echoes (or, failing that, the one sent) names the call in logs
-// and in Result.UpstreamRequestID.
-func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (*providers.Result, error) {
+// and in Result.UpstreamRequestID. No error leaves with the key in it.
+func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (_ *providers.Result, err error) {
+	defer func() { err = a.ch.Scrub(err) }()
 	w, err := toWire(lookup(req.Model), op, req)
 	if err != nil {
 		return nil, a.ch.Own(err)
@@ -94,7 +95,7 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 	if err != nil {
 		return nil, err
 	}
-	id := ans.Header.Get(requestIDHeader)
+	id := a.ch.RequestID(ans.Header.Get(requestIDHeader))
 	if id == "" {
 		id = sent
 	}

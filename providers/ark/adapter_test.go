@@ -26,6 +26,7 @@ type env struct {
 	srv   *httptest.Server
 	a     *Adapter
 	clock *arktest.Clock
+	logs  *providertest.Logs // everything the adapter logged
 }
 
 func newEnv(t *testing.T, key string) *env {
@@ -34,12 +35,13 @@ func newEnv(t *testing.T, key string) *env {
 	fk := fake.New(fake.Options{APIKey: testKey, Now: c.Now})
 	srv := httptest.NewServer(fk)
 	t.Cleanup(srv.Close)
-	a, err := New(providers.Config{Name: "ark-test", BaseURL: srv.URL + "/api/v3", APIKey: key,
+	logs := providertest.NewLogs()
+	a, err := New(providers.Config{Name: "ark-test", Logger: logs.Logger(), BaseURL: srv.URL + "/api/v3", APIKey: key,
 		MaxResponseBytes: 1 << 20, HTTP: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{fake: fk, srv: srv, a: a, clock: c}
+	return &env{fake: fk, srv: srv, a: a, clock: c, logs: logs}
 }
 
 func i64(v int64) *int64              { return &v }
@@ -61,6 +63,7 @@ func TestConformance(t *testing.T) {
 		},
 		Secret:           testKey,
 		MaxResponseBytes: 1 << 20,
+		Logs:             e.logs,
 		Faults: []providertest.FaultCase{
 			{Name: "401 AuthenticationError", Fault: providertest.Fault{Status: 401, Body: envelope("AuthenticationError", "Unauthorized", "")}, Kind: providers.KindUpstreamAuth},
 			{Name: "403 AccountOverdueError", Fault: providertest.Fault{Status: 403, Body: envelope("AccountOverdueError", "Forbidden", "")}, Kind: providers.KindUpstreamAuth},

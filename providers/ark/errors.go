@@ -48,10 +48,47 @@ func errorFromResponse(provider string, status int, h http.Header, body []byte) 
 	})
 }
 
+// knownCodes are Ark's documented error codes (PROVIDERS.md §3.1.3). Error.Code keeps only
+// these (see safeCode): the code field is the upstream's free text.
+var knownCodes = map[string]bool{
+	"AuthenticationError": true, "AccountOverdueError": true, "AccessDenied": true, "OperationDenied": true,
+	"InvalidEndpointOrModel": true, "InvalidEndpointOrModel.NotFound": true, "InvalidEndpoint": true,
+	"InvalidEndpoint.ClosedEndpoint": true, "ModelNotOpen": true,
+	"RateLimitExceeded": true, "RateLimitExceeded.EndpointRPMExceeded": true, "RateLimitExceeded.EndpointTPMExceeded": true,
+	"QuotaExceeded": true, "SetLimitExceeded": true,
+	"ServerOverloaded": true, "ServiceUnavailable": true, "InternalServiceError": true, "InternalServerError": true,
+	"MissingParameter": true, "InvalidParameter": true, "InvalidArgument": true,
+	"InputTextSensitiveContentDetected": true, "InputImageSensitiveContentDetected": true,
+	"OutputImageSensitiveContentDetected": true, "OutputTextSensitiveContentDetected": true,
+	"SensitiveContentDetected": true, "SensitiveContentDetected.SevereViolation": true, "SensitiveContentDetected.Violence": true,
+	"InputTextRiskDetection": true, "InputImageRiskDetection": true, "OutputImageRiskDetection": true,
+}
+
+// safeCode returns code when Ark documents it, "InvalidParameter.<name>" for a known parameter
+// name, the family of an undocumented variant ("RateLimitExceeded" for
+// "RateLimitExceeded.Other"), and "" for anything else.
+func safeCode(code string) string {
+	if knownCodes[code] {
+		return code
+	}
+	fam, sub, ok := strings.Cut(code, ".")
+	if !ok {
+		return ""
+	}
+	if _, known := knownParams[sub]; known && fam == "InvalidParameter" {
+		return code
+	}
+	if knownCodes[fam] {
+		return fam
+	}
+	return ""
+}
+
 // codeError classifies an Ark error code (with the HTTP status as fallback) and writes a
-// client-safe message. param is the upstream's param field, kept only when it is a known name.
+// client-safe message. param is the upstream's param field, kept only when it is a known name;
+// code is kept in Code only as safeCode allows.
 func codeError(provider string, status int, code, param string) *providers.Error {
-	e := &providers.Error{Provider: provider, Status: status, Code: code}
+	e := &providers.Error{Provider: provider, Status: status, Code: safeCode(code)}
 	if status == http.StatusOK {
 		e.Status = 0
 	}

@@ -61,7 +61,7 @@ func TestErrorFromResponse(t *testing.T) {
 			providers.KindInvalidRequest, "", "", "", 0},
 		{"504", 504, http.Header{}, ``, providers.KindUpstreamTimeout, "", "", "", 0},
 		{"413", 413, jsonH(), `{}`, providers.KindTooLarge, "", "", "", 0},
-		{"unknown 418", 418, jsonH(), `{"error":{"code":"Teapot"}}`, providers.KindUpstreamBadResponse, "", "Teapot", "", 0},
+		{"unknown 418: an undocumented code is not kept", 418, jsonH(), `{"error":{"code":"Teapot"}}`, providers.KindUpstreamBadResponse, "", "", "", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -179,7 +179,9 @@ func (a *Adapter) run(ctx context.Context, op providers.Operation, req *provider
 	return res, nil
 }
 
-func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (*providers.Result, error) {
+// call runs one operation. No error leaves with the key in it: a hostile upstream may echo it.
+func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (_ *providers.Result, err error) {
+	defer func() { err = providers.ScrubError(err, a.key) }()
 	if req == nil {
 		return nil, &providers.Error{Kind: providers.KindInvalidRequest, Provider: Name, Message: "empty request"}
 	}
@@ -239,7 +241,7 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 	if err != nil {
 		return nil, err
 	}
-	res.UpstreamRequestID = resp.Header.Get("X-Request-Id")
+	res.UpstreamRequestID = providers.RequestID(resp.Header.Get("X-Request-Id"), a.key)
 	if res.Withheld > 0 {
 		a.log.Info("ideogram withheld unsafe images", zap.String("op", string(op)), zap.Int("withheld", res.Withheld),
 			zap.Int("delivered", len(res.Images)))

@@ -59,14 +59,15 @@ func conformance(t *testing.T, aihubmix bool, req func() *providers.Request, aut
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	const maxBytes = 1 << 20
-	p, err := providers.New(ideogram.Name, providers.Config{Name: "ideogram-test", BaseURL: srv.URL, APIKey: testKey,
+	logs := providertest.NewLogs()
+	p, err := providers.New(ideogram.Name, providers.Config{Name: "ideogram-test", Logger: logs.Logger(), BaseURL: srv.URL, APIKey: testKey,
 		HTTP: srv.Client(), MaxResponseBytes: maxBytes, Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	providertest.Run(t, providertest.Harness{
 		Provider: p, Script: f.Script, Request: req, Secret: testKey, MaxResponseBytes: maxBytes,
-		Faults: ideogramFaults(authStatus, req().Operation == providers.OpDescribe),
+		Faults: ideogramFaults(authStatus, req().Operation == providers.OpDescribe), Logs: logs,
 	})
 }
 

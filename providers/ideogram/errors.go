@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/imagegw/imagegw/providers"
 )
@@ -126,13 +125,9 @@ func paramOf(msg string) string {
 // and with secret (the API key) removed.
 func classify(status int, h http.Header, body []byte, op providers.Operation, secret string) *providers.Error {
 	ue := parseErrorBody(h, body)
-	e := &providers.Error{Provider: Name, Status: status, Code: truncate(ue.Code, 64)}
+	e := &providers.Error{Provider: Name, Status: status, Code: safeCode(ue.Code)}
 	if ue.Message != "" {
-		msg := ue.Message
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "[redacted]")
-		}
-		e.Err = fmt.Errorf("ideogram: upstream said: %q", truncate(msg, 300))
+		e.Err = fmt.Errorf("ideogram: upstream said: %q", providers.UpstreamText(ue.Message, secret))
 	}
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -172,14 +167,20 @@ func classify(status int, h http.Header, body []byte, op providers.Operation, se
 	return e
 }
 
-// truncate shortens s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// knownCodes are the codes an Ideogram error may carry in Code. Ideogram documents none; these
+// are the ones seen in its bodies. A problem+json title (an HTTP reason phrase) is also kept.
+// Anything else is the upstream's free text and is dropped.
+var knownCodes = map[string]bool{"invalid_mask": true, "invalid_request": true, "safety_check_failed": true}
+
+// safeCode returns code when it is known or an HTTP reason phrase, else "".
+func safeCode(code string) string {
+	if knownCodes[code] {
+		return code
 	}
-	s = s[:n]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	for s := 100; s < 600; s++ {
+		if t := http.StatusText(s); t != "" && t == code {
+			return code
+		}
 	}
-	return s + "…"
+	return ""
 }

@@ -69,8 +69,10 @@ func (a *Adapter) Edit(ctx context.Context, req *providers.Request) (*providers.
 }
 
 // call translates req, sends it and translates the answer. Modelverse's request id comes back
-// in a response header, if at all; it becomes Result.UpstreamRequestID.
-func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (*providers.Result, error) {
+// in a response header, if at all; it becomes Result.UpstreamRequestID. No error leaves with the
+// key in it.
+func (a *Adapter) call(ctx context.Context, op providers.Operation, req *providers.Request) (_ *providers.Result, err error) {
+	defer func() { err = a.ch.Scrub(err) }()
 	m, k := lookup(req.Model)
 	w, err := toWire(m, k, op, req)
 	if err != nil {
@@ -99,7 +101,7 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 		a.ch.LogError(ans.Status, e)
 		return nil, e
 	}
-	id := requestID("", ans.Header)
+	id := a.ch.RequestID(requestID("", ans.Header))
 	if err := a.ch.RequireJSON(ans, fmt.Sprintf("request id %q", id)); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ type env struct {
 	srv   *httptest.Server
 	a     *Adapter
 	clock *arktest.Clock
+	logs  *providertest.Logs // everything the adapter logged
 }
 
 func newEnv(t *testing.T, key string) *env {
@@ -32,12 +33,13 @@ func newEnv(t *testing.T, key string) *env {
 	fk := fake.New(fake.Options{APIKey: testKey, Now: c.Now})
 	srv := httptest.NewServer(fk)
 	t.Cleanup(srv.Close)
-	a, err := New(providers.Config{Name: "mv-test", BaseURL: srv.URL + "/v1", APIKey: key,
+	logs := providertest.NewLogs()
+	a, err := New(providers.Config{Name: "mv-test", Logger: logs.Logger(), BaseURL: srv.URL + "/v1", APIKey: key,
 		MaxResponseBytes: 1 << 20, HTTP: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{fake: fk, srv: srv, a: a, clock: c}
+	return &env{fake: fk, srv: srv, a: a, clock: c, logs: logs}
 }
 
 func i64(v int64) *int64     { return &v }
@@ -69,6 +71,7 @@ func TestConformance(t *testing.T) {
 		},
 		Secret:           testKey,
 		MaxResponseBytes: 1 << 20,
+		Logs:             e.logs,
 		Faults: []providertest.FaultCase{
 			{Name: "400 param_error", Fault: providertest.Fault{Status: 400, Body: envelope("param_error", "invalid_request_error", "Invalid param")}, Kind: providers.KindInvalidRequest},
 			{Name: "400 invalid_messages", Fault: providertest.Fault{Status: 400, Body: envelope("invalid_messages", "invalid_request_error", "Invalid param")}, Kind: providers.KindInvalidRequest},

@@ -38,7 +38,7 @@ func errorFromResponse(provider string, status int, h http.Header, body []byte) 
 }
 
 // codeError classifies a Modelverse error code (error-code.md, PROVIDERS.md §3.2), falling back
-// on the HTTP status, and writes a client-safe message. The codes name no parameter, so Param
+// on the HTTP status, and writes a client-safe message. Only a documented code is kept in Code. The codes name no parameter, so Param
 // stays empty except for content-filter rejections of the prompt.
 func codeError(provider string, status int, code string) *providers.Error {
 	e := &providers.Error{Provider: provider, Status: status, Code: code}
@@ -60,6 +60,8 @@ func codeError(provider string, status int, code string) *providers.Error {
 	case "internal_error", "model_server_error", "websearch_error":
 		e.Kind, e.Message = providers.KindUpstreamUnavailable, "the provider is unavailable"
 	default:
+		// Not a documented code: whatever the upstream wrote there is not kept.
+		e.Code = ""
 		e.Kind = providers.StatusKind(status)
 		e.Message = arkwire.StatusMessage(e.Kind, status)
 	}

@@ -34,7 +34,7 @@ func TestErrorFromResponse(t *testing.T) {
 		{"rate_limit", 429, http.Header{"Content-Type": {"application/json"}, "Retry-After": {"9"}}, env("rate_limit", "Rate limit exceeded"), providers.KindUpstreamRateLimited, "", "rate_limit", 9 * time.Second},
 		{"internal_error", 500, jsonH, env("internal_error", "Internal Server Error"), providers.KindUpstreamUnavailable, "", "internal_error", 0},
 		{"gateway_timeout_error", 504, jsonH, env("gateway_timeout_error", "Gateway timeout"), providers.KindUpstreamTimeout, "", "gateway_timeout_error", 0},
-		{"unknown code falls back on status", 403, jsonH, env("forbidden_thing", "x"), providers.KindUpstreamAuth, "", "forbidden_thing", 0},
+		{"unknown code falls back on status and is not kept", 403, jsonH, env("forbidden_thing", "x"), providers.KindUpstreamAuth, "", "", 0},
 		{"html 502", 502, http.Header{"Content-Type": {"text/html"}}, "<html>502</html>", providers.KindUpstreamUnavailable, "", "", 0},
 		{"json body, text content type", 401, http.Header{"Content-Type": {"text/plain"}}, env("param_error", "x"), providers.KindUpstreamAuth, "", "", 0},
 	}

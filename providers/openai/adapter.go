@@ -128,9 +128,11 @@ func newClient(provider string, cfg providers.Config, defaultBase string, allowe
 	return c, nil
 }
 
-// call posts a body to path and translates the answer.
+// call posts a body to path and translates the answer. Whatever fails, the error leaves without
+// the API key (a hostile host may echo it anywhere).
 func (c *client) call(ctx context.Context, req *providers.Request, path, contentType string,
-	size int64, body func() io.Reader, o resultOptions) (*providers.Result, error) {
+	size int64, body func() io.Reader, o resultOptions) (_ *providers.Result, err error) {
+	defer func() { err = providers.ScrubError(err, c.apiKey) }()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, body())
@@ -159,7 +161,7 @@ func (c *client) call(ctx context.Context, req *providers.Request, path, content
 	if err != nil {
 		return nil, err
 	}
-	reqID := resp.Header.Get("X-Request-Id")
+	reqID := providers.RequestID(resp.Header.Get("X-Request-Id"), c.apiKey)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := classifyError(c.name, resp.StatusCode, resp.Header, raw, c.apiKey)
 		c.log.Debug("upstream error", zap.Int("status", resp.StatusCode), zap.String("code", e.Code),

@@ -64,9 +64,16 @@ func openAIFaults() []providertest.FaultCase {
 
 func runConformance(t *testing.T, p providers.Provider, f *fake.Fake, req func() *providers.Request) {
 	t.Helper()
+	logs := providertest.NewLogs()
+	switch a := p.(type) {
+	case *Adapter:
+		a.c.log = logs.Logger()
+	case *Compatible:
+		a.c.log = logs.Logger()
+	}
 	providertest.Run(t, providertest.Harness{
 		Provider: p, Script: f.Script, Request: req, Secret: testKey, MaxResponseBytes: testMaxBytes,
-		Faults: openAIFaults(),
+		Faults: openAIFaults(), Logs: logs,
 	})
 }
 

@@ -91,18 +91,55 @@ func scalar(raw json.RawMessage) string {
 	return ""
 }
 
-// token keeps a code or parameter name printable in logs and messages: letters, digits and
-// _ . - [ ], at most 64 bytes. Anything else makes it "" (it was not a name).
-func token(s string) string {
-	if len(s) > 64 {
-		return ""
+// knownParams are the parameter names the adapters send (OpenAI's Images API fields, the
+// multipart parts, and a compatible host's extension fields). An upstream's param reaches the
+// client only when it is one of these: anything else (a key echoed by a hostile host, junk) is
+// dropped.
+var knownParams = map[string]bool{
+	"model": true, "prompt": true, "n": true, "size": true, "quality": true, "style": true,
+	"response_format": true, "user": true, "background": true, "output_format": true,
+	"output_compression": true, "moderation": true, "image": true, "image[]": true, "mask": true,
+	"input_fidelity": true, "partial_images": true, "stream": true,
+	"width": true, "height": true, "negative_prompt": true, "seed": true,
+	"num_inference_steps": true, "guidance_scale": true,
+}
+
+// knownCodes are the OpenAI error codes (and the error types used as codes when the code is
+// null) that an error may carry in Code and in its message. Anything else is dropped: a
+// compatible host may put anything, the gateway's key included, in code.
+var knownCodes = map[string]bool{
+	// Authentication and account.
+	"invalid_api_key": true, "invalid_organization": true, "unsupported_country_region_territory": true,
+	"insufficient_quota": true, "billing_hard_limit_reached": true, "billing_not_active": true,
+	"account_deactivated": true, "organization_verification_required": true,
+	// Rate limits.
+	"rate_limit_exceeded": true, "requests": true, "tokens": true,
+	// Safety.
+	"content_policy_violation": true, "moderation_blocked": true, "content_filter": true,
+	"safety_violation": true, "image_generation_user_error": true,
+	// Parameters.
+	"unknown_parameter": true, "unsupported_parameter": true, "missing_required_parameter": true,
+	"invalid_value": true, "unsupported_value": true, "invalid_type": true, "invalid_size": true,
+	"integer_above_max_value": true, "integer_below_min_value": true, "decimal_above_max_value": true,
+	"decimal_below_min_value": true, "string_above_max_length": true, "string_below_min_length": true,
+	"array_above_max_length": true, "array_below_min_length": true, "invalid_image": true,
+	"invalid_image_file": true, "invalid_image_format": true, "invalid_image_mode": true,
+	"invalid_image_size": true, "image_too_large": true, "invalid_mask": true,
+	// Others.
+	"model_not_found": true, "server_error": true, "request_forbidden": true,
+	"image_generation_server_error": true,
+}
+
+// safeCode returns c when it is a known code or a short number (compatible hosts send integer
+// codes such as SiliconFlow's 20012), else "".
+func safeCode(c string) string {
+	if knownCodes[c] {
+		return c
 	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.-[]", c)) {
-			return ""
-		}
+	if len(c) > 0 && len(c) <= 6 && strings.Trim(c, "0123456789") == "" {
+		return c
 	}
-	return s
+	return ""
 }
 
 // canonicalParam maps an upstream parameter name to the request field the client knows.
@@ -139,7 +176,9 @@ var policyCodes = map[string]bool{
 }
 
 // classifyError turns an upstream error answer into a *providers.Error. provider is the channel
-// name; secret is our API key, scrubbed from the cause kept for logs (some hosts echo it).
+// name; secret is our API key, scrubbed from the cause kept for logs (some hosts echo it). The
+// upstream's param and code reach the error only through knownParams and knownCodes, and its
+// message never reaches Message.
 func classifyError(provider string, status int, header http.Header, body []byte, secret string) *providers.Error {
 	e := &providers.Error{Provider: provider, Status: status, Kind: providers.StatusKind(status)}
 	if status >= 200 && status < 300 {
@@ -151,22 +190,21 @@ func classifyError(provider string, status int, header http.Header, body []byte,
 		ue, ok = parseErrorBody(body)
 	}
 	if ok {
-		e.Code = token(ue.Code)
-		if e.Code == "" && token(ue.Type) != "" && ue.Type != "invalid_request_error" {
-			e.Code = token(ue.Type)
+		// Code and param are read only through the allowlists; the message only into the
+		// cause, for logs, sanitized.
+		e.Code = safeCode(ue.Code)
+		if e.Code == "" && ue.Type != "invalid_request_error" {
+			e.Code = safeCode(ue.Type)
 		}
-		if msg := ue.Message; msg != "" {
-			if secret != "" {
-				msg = strings.ReplaceAll(msg, secret, "[redacted]")
-			}
-			if len(msg) > 300 {
-				msg = msg[:300] + "…"
-			}
-			e.Err = errors.New("upstream said: " + msg)
+		if ue.Message != "" {
+			e.Err = errors.New("upstream said: " + providers.UpstreamText(ue.Message, secret))
 		}
 	}
 	code, typ := strings.ToLower(ue.Code), strings.ToLower(ue.Type)
-	param := canonicalParam(token(ue.Param))
+	param := ""
+	if knownParams[ue.Param] {
+		param = canonicalParam(ue.Param)
+	}
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		e.Kind = providers.KindUpstreamAuth

@@ -117,8 +117,39 @@ func FuzzClassifyError(f *testing.F) {
 		if strings.Contains(e.Error(), "sk-secret-key-123") {
 			t.Fatal("the key leaked")
 		}
-		if token(e.Param) != e.Param || token(e.Code) != e.Code {
+		if (e.Param != "" && !knownParams[e.Param] && e.Param != "steps") || safeCode(e.Code) != e.Code {
 			t.Fatalf("unsafe param %q or code %q", e.Param, e.Code)
 		}
 	})
+}
+
+// TestClassifyErrorAllowlists: a hostile host put the key in param and code (issue 11); the
+// client got it back in param and in the message. Only known names pass now.
+func TestClassifyErrorAllowlists(t *testing.T) {
+	j := http.Header{"Content-Type": {"application/json"}}
+	for _, tc := range []struct {
+		name, param, code string
+		wantParam         string
+		wantCode          string
+	}{
+		{"key in both", testKey, testKey, "", ""},
+		{"unknown names", "foo_bar", "weird_code", "", ""},
+		{"known names", "size", "invalid_value", "size", "invalid_value"},
+		{"wire name", "num_inference_steps", "unsupported_value", "steps", "unsupported_value"},
+		{"numeric code", "n", "20015", "n", "20015"},
+		{"long number", "n", "1234567890", "n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"error":{"message":"the key ` + testKey + ` is wrong","type":"` + testKey + `","param":"` + tc.param + `","code":"` + tc.code + `"}}`
+			e := classifyError("c", 400, j, []byte(body), testKey)
+			if e.Param != tc.wantParam || e.Code != tc.wantCode {
+				t.Fatalf("param %q code %q, want %q %q", e.Param, e.Code, tc.wantParam, tc.wantCode)
+			}
+			for _, s := range []string{e.Message, e.Error()} {
+				if strings.Contains(s, testKey) || strings.Contains(s, "foo_bar") || strings.Contains(s, "weird_code") {
+					t.Fatalf("upstream text reached %q", s)
+				}
+			}
+		})
+	}
 }

@@ -3,8 +3,12 @@ package providertest
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +31,9 @@ type Harness struct {
 	// Faults are the provider's own error catalogue: scripted upstream answers and the kind each
 	// must become (for example SiliconFlow's bare-string 401 → KindUpstreamAuth).
 	Faults []FaultCase
+	// Logs, when set, is what the provider's logger wrote (see NewLogs); the suite checks that
+	// no secret reached it.
+	Logs *Logs
 }
 
 // FaultCase is one scripted upstream failure and the kind the adapter must report.
@@ -144,6 +151,53 @@ func Run(t *testing.T, h Harness) {
 		})
 	}
 
+	t.Run("hostile upstream echoes the key", func(t *testing.T) {
+		if h.Secret == "" {
+			t.Skip("no secret configured")
+		}
+		for _, f := range EchoFaults(h.Secret) {
+			h.Script.Clear()
+			h.Script.Push(f)
+			_, err := call(context.Background())
+			var pe *providers.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("HTTP %d %s %s: want a *providers.Error, got %T %v", f.Status, f.ContentType, f.Body, err, err)
+			}
+			seen = append(seen, err)
+			for field, v := range map[string]string{"Error()": err.Error(), "Message": pe.Message, "Param": pe.Param, "Code": pe.Code} {
+				if Leaks(v, h.Secret) {
+					t.Errorf("HTTP %d %s %s: the key reached the error's %s: %q", f.Status, f.ContentType, f.Body, field, v)
+				}
+			}
+			if pe.Message == "" {
+				t.Errorf("HTTP %d %s %s: no client-facing message", f.Status, f.ContentType, f.Body)
+			}
+		}
+	})
+
+	t.Run("redirects are not followed", func(t *testing.T) {
+		var hits atomic.Int32
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"created":1,"data":[{"url":"https://attacker.example/x.png"}],"images":[{"url":"https://attacker.example/x.png"}]}`)
+		}))
+		defer target.Close()
+		location := target.URL + "/v1/images/generations?key=" + url.QueryEscape(h.Secret)
+		for _, status := range []int{301, 302, 303, 307, 308} {
+			h.Script.Clear()
+			h.Script.Push(Fault{Status: status, Body: `{}`, Header: http.Header{"Location": {location}}})
+			_, err := call(context.Background())
+			check(t, err, providers.KindUpstreamBadResponse)
+			if strings.Contains(err.Error(), target.Listener.Addr().String()) {
+				t.Errorf("HTTP %d: the redirect's target reached the error: %v", status, err)
+			}
+		}
+		if n := hits.Load(); n != 0 {
+			t.Fatalf("the redirect's target was called %d times", n)
+		}
+	})
+
 	t.Run("truncated body", func(t *testing.T) {
 		h.Script.Clear()
 		h.Script.Push(Fault{Truncate: true})
@@ -171,8 +225,15 @@ func Run(t *testing.T, h Harness) {
 		}
 		for _, err := range seen {
 			var pe *providers.Error
-			if strings.Contains(err.Error(), h.Secret) || (errors.As(err, &pe) && strings.Contains(pe.Message, h.Secret)) {
+			if Leaks(err.Error(), h.Secret) || (errors.As(err, &pe) && Leaks(pe.Message+pe.Param+pe.Code, h.Secret)) {
 				t.Fatalf("an error contains the upstream secret: %v", err)
+			}
+		}
+		if h.Logs != nil {
+			for _, line := range strings.Split(h.Logs.String(), "\n") {
+				if Leaks(line, h.Secret) {
+					t.Fatalf("a log line contains the upstream secret: %s", line)
+				}
 			}
 		}
 	})

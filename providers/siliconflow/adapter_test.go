@@ -40,6 +40,7 @@ type fixture struct {
 	f     *fake.Fake
 	srv   *httptest.Server
 	clock *clock
+	logs  *providertest.Logs // everything the adapter logged
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -48,13 +49,14 @@ func newFixture(t *testing.T) *fixture {
 	f := fake.New(fake.Options{Now: clk.Now})
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	a, err := New(providers.Config{Name: "sf-test", BaseURL: srv.URL + "/v1", APIKey: fake.DefaultKey,
+	logs := providertest.NewLogs()
+	a, err := New(providers.Config{Name: "sf-test", Logger: logs.Logger(), BaseURL: srv.URL + "/v1", APIKey: fake.DefaultKey,
 		MaxResponseBytes: testMaxResponse, HTTP: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.now = clk.Now
-	return &fixture{a: a, f: f, srv: srv, clock: clk}
+	return &fixture{a: a, f: f, srv: srv, clock: clk, logs: logs}
 }
 
 func i64(v int64) *int64           { return &v }
@@ -73,6 +75,7 @@ func TestConformance(t *testing.T) {
 		},
 		Secret:           fake.DefaultKey,
 		MaxResponseBytes: testMaxResponse,
+		Logs:             fx.logs,
 		Faults:           errorCatalogue(),
 	})
 }

@@ -232,7 +232,7 @@ func TestParseError(t *testing.T) {
 		{413, http.Header{}, ``, providers.KindTooLarge, "", ""},
 		{418, jsonCT, `{"message":"teapot"}`, providers.KindUpstreamBadResponse, "", ""},
 		{400, http.Header{"Content-Type": {"application/octet-stream"}}, "\x00\x01binary", providers.KindInvalidRequest, "", ""},
-		{400, jsonCT, `{"error":{"message":"prompt is too long","code":"invalid_prompt"}}`, providers.KindInvalidRequest, "invalid_prompt", "prompt"},
+		{400, jsonCT, `{"error":{"message":"prompt is too long","code":"invalid_prompt"}}`, providers.KindInvalidRequest, "", "prompt"}, // a code that is not numeric is not kept
 	}
 	for _, c := range cases {
 		e := parseError("sf", c.status, c.h, []byte(c.body), "sk-secret")

@@ -111,9 +111,17 @@ func (c *Channel) EncodeError(err error) error {
 	return &providers.Error{Kind: providers.KindInternal, Provider: c.Name, Message: "the request could not be encoded", Err: err}
 }
 
+// Scrub removes the channel's key from an error (see providers.ScrubError): the adapters apply
+// it to every error they return, since the upstream may echo the key in any field.
+func (c *Channel) Scrub(err error) error { return providers.ScrubError(err, c.APIKey) }
+
+// RequestID returns an upstream's request id fit for logs and results (see providers.RequestID).
+func (c *Channel) RequestID(v string) string { return providers.RequestID(v, c.APIKey) }
+
 // LogError writes the debug line for an upstream error answer; fields go between the error's
-// kind and the error itself.
+// kind and the error itself. The error is scrubbed of the key first.
 func (c *Channel) LogError(status int, e *providers.Error, fields ...zap.Field) {
+	c.Scrub(e)
 	all := append([]zap.Field{zap.Int("status", status), zap.String("code", e.Code), zap.String("kind", string(e.Kind))}, fields...)
 	c.Log.Debug(c.Vendor+": upstream error", append(all, zap.Error(e.Err))...)
 }

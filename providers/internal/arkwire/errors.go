@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/imagegw/imagegw/providers"
 )
@@ -60,7 +59,8 @@ type Classify func(eb ErrorBody) (*providers.Error, string)
 
 // ErrorFromResponse turns a non-2xx answer into a *providers.Error. The envelope is decoded only
 // when the Content-Type says JSON; classify writes the client-safe part, and the upstream's own
-// message goes only into Err, for logs, with the request id and the envelope's code and type.
+// message (or a raw body) goes only into Err, for logs, sanitized by Clip, with the request id
+// and the envelope's code and type.
 // Retry-After is honoured on 429 and 503.
 func ErrorFromResponse(vendor string, status int, h http.Header, body []byte, classify Classify) *providers.Error {
 	var env struct {
@@ -76,9 +76,10 @@ func ErrorFromResponse(vendor string, status int, h http.Header, body []byte, cl
 	}
 	detail := eb.Message
 	if eb.Code == "" && eb.Message == "" {
-		detail = "non-envelope body: " + Clip(string(body))
+		detail = "non-envelope body: " + string(body)
 	}
-	e.Err = fmt.Errorf("%s: upstream HTTP %d code %q type %q request id %q: %s", vendor, status, eb.Code, eb.Type, id, Clip(detail))
+	e.Err = fmt.Errorf("%s: upstream HTTP %d code %q type %q request id %q: %s", vendor, status,
+		Clip(eb.Code), Clip(eb.Type), providers.RequestID(id, ""), Clip(detail))
 	return e
 }
 
@@ -107,16 +108,7 @@ func StatusMessage(k providers.Kind, status int) string {
 	return fmt.Sprintf("the provider answered with an unexpected HTTP %d", status)
 }
 
-// Clip shortens an upstream text for a log line: at most 300 bytes, cut on a rune boundary,
-// with "…" when cut.
-func Clip(s string) string {
-	const max = 300
-	if len(s) <= max {
-		return s
-	}
-	s = s[:max]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
-}
+// Clip makes an upstream text fit for a log line: at most providers.MaxUpstreamText bytes, with
+// anything that looks like a credential removed (providers.UpstreamText). It does not know the
+// channel's key: the adapters remove that from every error they return (Channel.Scrub).
+func Clip(s string) string { return providers.UpstreamText(s, "") }

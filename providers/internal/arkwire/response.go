@@ -189,12 +189,12 @@ func ToResult(vendor, provider string, r *Response, h Hints, now time.Time, f Fa
 	}
 	if failed != nil {
 		e := f.Item(failed.Code)
-		e.Err = fmt.Errorf("%s: every image failed, first with %s: %s", vendor, failed.Code, Clip(failed.Message))
+		e.Err = fmt.Errorf("%s: every image failed, first with %s: %s", vendor, Clip(failed.Code), Clip(failed.Message))
 		return nil, e
 	}
 	if r.Error != nil && (r.Error.Code != "" || r.Error.Message != "") {
 		e, note := f.Body(*r.Error)
-		e.Err = fmt.Errorf("%s: error in a 200 answer, %s%s: %s", vendor, r.Error.Code, note, Clip(r.Error.Message))
+		e.Err = fmt.Errorf("%s: error in a 200 answer, %s%s: %s", vendor, Clip(r.Error.Code), note, Clip(r.Error.Message))
 		return nil, e
 	}
 	return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,

@@ -58,8 +58,9 @@ func Endpoint(base string) (string, error) {
 }
 
 // Post sends body (an encoded Request) and returns the decoded answer and the upstream's request
-// id. Every failure is a *providers.Error.
-func (c *Caller) Post(ctx context.Context, body []byte) (*Response, string, error) {
+// id. Every failure is a *providers.Error, and none holds the API key.
+func (c *Caller) Post(ctx context.Context, body []byte) (_ *Response, _ string, err error) {
+	defer func() { err = providers.ScrubError(err, c.APIKey) }()
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -100,7 +101,7 @@ func (c *Caller) Post(ctx context.Context, body []byte) (*Response, string, erro
 	}
 	trace := ""
 	if c.TraceHeader != "" {
-		trace = resp.Header.Get(c.TraceHeader)
+		trace = providers.RequestID(resp.Header.Get(c.TraceHeader), c.APIKey)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := ParseError(c.Provider, resp.StatusCode, resp.Header, b, c.APIKey)

@@ -119,15 +119,15 @@ func codeString(raw json.RawMessage) string {
 }
 
 // ParseError turns a non-success answer (status, headers, body) into a *providers.Error with a
-// message of our own. The upstream's message is kept only in Err (for logs), truncated and with
-// secret redacted; it is used to refine the kind (model not found, content policy) and to name
+// message of our own. The upstream's message is kept only in Err (for logs), sanitized by
+// providers.UpstreamText with secret redacted; its code only when it is numeric; it is used to refine the kind (model not found, content policy) and to name
 // the rejected parameter when it names one.
 func ParseError(provider string, status int, h http.Header, body []byte, secret string) *providers.Error {
 	code, msg, form := inspect(h, body)
-	e := &providers.Error{Provider: provider, Status: status, Code: redact(code, secret), Kind: providers.StatusKind(status)}
+	e := &providers.Error{Provider: provider, Status: status, Code: numericCode(code), Kind: providers.StatusKind(status)}
 	switch {
 	case msg != "":
-		e.Err = fmt.Errorf("upstream said: %q", truncate(redact(msg, secret), 300))
+		e.Err = fmt.Errorf("upstream said: %q", providers.UpstreamText(msg, secret))
 	case form == formHTML:
 		e.Err = errors.New("upstream answered with an HTML page")
 	case form == formEmpty:
@@ -255,20 +255,12 @@ func contentPolicy(msg string) bool {
 	return false
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// numericCode returns code when it is a number of at most six digits, as SiliconFlow's codes
+// are (20012, 50508), else "": Code is an allowlisted field, and a hostile upstream may put
+// anything, our key included, where the code should be.
+func numericCode(code string) string {
+	if len(code) > 0 && len(code) <= 6 && strings.Trim(code, "0123456789") == "" {
+		return code
 	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "[redacted]")
+	return ""
 }

@@ -1,0 +1,118 @@
+package providers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+const hostileKey = "sk-proj-Zx81mQe4LrT0vbN5sKp2WdYh"
+
+func TestUpstreamText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Model does not exist. Please check it carefully.", "Model does not exist. Please check it carefully."},
+		{"Incorrect API key provided: " + hostileKey + ".", "Incorrect API key provided: [redacted]."},
+		{"Authorization: Bearer abc.def.ghi was refused", "Authorization: Bearer [redacted] was refused"},
+		{`{"api_key":"hunter2hunter2"}`, `{"api_key":"[redacted]"}`},
+		{"token=abc&x=1", "token=[redacted]&x=1"},
+		{"another key sk-other-account-key here", "another key [redacted] here"},
+		{"uuid key 0c7e8a52-4b1d-4f7a-9e3c-5d2b6a1f8e90 refused", "uuid key [redacted] refused"},
+		{"base64 QWxhZGRpbjpvcGVuIHNlc2FtZQ2xvdWRz end", "base64 [redacted] end"},
+		{"content_policy_violation_for_this_request_id stays", "content_policy_violation_for_this_request_id stays"},
+		{"line\nbreak\tand\x00nul", "line break and nul"},
+	} {
+		if got := UpstreamText(tc.in, hostileKey); got != tc.want {
+			t.Errorf("UpstreamText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	long := strings.Repeat("word ", 1000)
+	if got := UpstreamText(long, ""); len(got) > MaxUpstreamText+len("…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("a long text was not clipped: %d bytes", len(got))
+	}
+	// The secret URL-encoded.
+	if got := UpstreamText("k="+url.QueryEscape("pass word+/=!"), "pass word+/=!"); got != "k=[redacted]" {
+		t.Errorf("URL-encoded secret: %q", got)
+	}
+	// A short secret (below the redactor's minimum) is still removed when given explicitly.
+	if got := UpstreamText("k=abc12 x", "abc12"); strings.Contains(got, "abc12") {
+		t.Errorf("short secret kept: %q", got)
+	}
+}
+
+func TestScrubError(t *testing.T) {
+	e := &Error{Kind: KindInvalidRequest, Provider: "p", Message: "bad " + hostileKey, Param: hostileKey,
+		Code: "x" + hostileKey, Err: errors.New("upstream said " + url.PathEscape(hostileKey))}
+	err := ScrubError(e, hostileKey)
+	if strings.Contains(err.Error(), hostileKey) || e.Param != "" || e.Code != "" || e.Message != "bad [redacted]" {
+		t.Fatalf("after ScrubError: %+v (%v)", e, err)
+	}
+	// A clean error keeps its cause (errors.Is still works).
+	clean := &Error{Kind: KindUpstreamTimeout, Message: "slow", Err: context.DeadlineExceeded}
+	if err := ScrubError(clean, hostileKey); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a clean cause was replaced: %v", err)
+	}
+	if ScrubError(nil, hostileKey) != nil {
+		t.Fatal("nil became an error")
+	}
+	plain := errors.New(hostileKey)
+	if ScrubError(plain, hostileKey) != plain {
+		t.Fatal("a non-*Error was changed")
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	for v, want := range map[string]string{
+		"req_8f7e6d5c4b3a":                     "req_8f7e6d5c4b3a",
+		"b4a7b49c-203c-43c9-88ce-9e636e77ace8": "b4a7b49c-203c-43c9-88ce-9e636e77ace8",
+		hostileKey:                             "",
+		"id " + hostileKey:                     "",
+		"not an id!":                           "",
+		strings.Repeat("a", 129):               "",
+	} {
+		if got := RequestID(v, hostileKey); got != want {
+			t.Errorf("RequestID(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestCheckedClientsDoNotFollowRedirects(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, `{"data":[{"url":"https://attacker.example/x.png"}]}`)
+	}))
+	defer target.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/v1/images/generations", http.StatusTemporaryRedirect)
+	}))
+	defer origin.Close()
+
+	base := &http.Client{}
+	cfg, err := Config{APIKey: hostileKey, HTTP: base}.Check("test", origin.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.CheckRedirect != nil {
+		t.Fatal("Check changed the caller's client")
+	}
+	ctx := context.Background()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, origin.URL+"/v1/images/generations", strings.NewReader(`{"prompt":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+hostileKey)
+	_, err = cfg.HTTP.Do(req)
+	if !errors.Is(err, ErrRedirect) {
+		t.Fatalf("err = %v, want ErrRedirect", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the redirect's target was called %d times", n)
+	}
+	e := TransportError(ctx, "test", err)
+	if e.Kind != KindUpstreamBadResponse || strings.Contains(e.Error(), target.URL) || strings.Contains(e.Error(), hostileKey) {
+		t.Fatalf("TransportError = %v (%s)", e, e.Kind)
+	}
+}
