@@ -2,6 +2,7 @@ package frontdoor
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -122,7 +123,12 @@ func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
+	// The SDKs percent-encode the id ("siliconflow%2Fblack-forest-labs%2FFLUX.1-dev"), and chi
+	// routes on the raw path when there is one.
 	id := strings.TrimPrefix(chi.URLParam(r, "*"), "/")
+	if u, err := url.PathUnescape(id); err == nil {
+		id = u
+	}
 	e, err := h.o.Catalog.Lookup(id)
 	if err != nil || !keyAllows(KeyFrom(r.Context()), e.Name) {
 		h.fail(w, r, &providers.Error{Kind: providers.KindModelNotFound, Param: "model",

@@ -76,6 +76,11 @@ func TestOpenAISDKAgainstTheFrontDoor(t *testing.T) {
 		if err != nil || m.ID != "sandbox-image" {
 			t.Fatalf("models.retrieve: %v %+v", err, m)
 		}
+		// Ids with '/' are percent-encoded by the SDK.
+		m, err = c.Models.Get(ctx, "sandbox/sandbox-image")
+		if err != nil || m.ID != "sandbox/sandbox-image" {
+			t.Fatalf("models.retrieve of an id with '/': %v %+v", err, m)
+		}
 	})
 
 	t.Run("images.generate url", func(t *testing.T) {
