@@ -91,6 +91,9 @@ type Error struct {
 	Code string
 	// RetryAfter is the upstream's requested wait, when it gave one.
 	RetryAfter time.Duration
+	// Final says that sending the same request again cannot succeed (for example more images
+	// than a rate limit's whole burst): the client gets no Retry-After and x-should-retry: false.
+	Final bool
 	// Err is the cause, for logs; it is not shown to clients.
 	Err error
 }

@@ -107,12 +107,12 @@ func WriteError(w http.ResponseWriter, err error) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	if shouldNotRetry(pe.Kind) {
+	if shouldNotRetry(pe.Kind) || pe.Final {
 		h.Set("x-should-retry", "false")
 	}
 	// A rate limit, or a dependency of the gateway (store, limiter) that is unavailable: say when
 	// to retry (the error's own RetryAfter, or a second).
-	if status == http.StatusTooManyRequests && pe.Kind != providers.KindQuotaExceeded || pe.Kind == providers.KindUnavailable {
+	if !pe.Final && (status == http.StatusTooManyRequests && pe.Kind != providers.KindQuotaExceeded || pe.Kind == providers.KindUnavailable) {
 		ra := min(pe.RetryAfter, providers.MaxRetryAfter)
 		if ra <= 0 {
 			ra = time.Second

@@ -169,7 +169,7 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 	var last chunkResult
 	for attempt := 0; ; attempt++ {
 		var wait time.Duration
-		tried := false
+		tried, never := false, true
 		for _, route := range e.Routes {
 			leave := func(int) {}
 			if h.o.Channels != nil {
@@ -178,8 +178,11 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 					return chunkResult{err: &providers.Error{Kind: providers.KindUnavailable, Message: "the rate limiter is unavailable", Err: err}, route: route}
 				}
 				if !ok {
-					if wait == 0 || ra < wait {
-						wait = ra
+					if ra != Never {
+						never = false
+						if wait == 0 || ra < wait {
+							wait = ra
+						}
 					}
 					continue
 				}
@@ -195,6 +198,10 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 			if last.err == nil || !failover(providers.KindOf(last.err)) || ctx.Err() != nil {
 				return last
 			}
+		}
+		if !tried && never {
+			return chunkResult{route: e.Routes[0], err: &providers.Error{Kind: providers.KindRateLimited, Final: true,
+				Message: "This request alone exceeds the configured limits of every upstream account for this model; ask for fewer or smaller images."}}
 		}
 		if tried || attempt > 0 || wait > h.o.MaxQueueWait {
 			if !tried {

@@ -98,8 +98,12 @@ func (c *call) admission() Admission {
 }
 
 // ChannelGate protects upstream accounts: it admits one upstream call of n images of w×h to a
-// channel, or refuses with how long until it would fit. leave is called once the call returned,
-// with the images it delivered.
+// channel, or refuses with how long until it would fit (Never when it cannot: the call alone
+// exceeds the channel's limit). leave is called once the call returned, with the images it
+// delivered.
+// Never is the retry-after of a ChannelGate refusal that waiting cannot cure.
+const Never time.Duration = -1
+
 type ChannelGate interface {
 	Enter(ctx context.Context, channel string, n, width, height int) (leave func(delivered int), retryAfter time.Duration, ok bool, err error)
 }

@@ -325,7 +325,7 @@ func refusal(d ratelimit.Decision, lim Limits) *providers.Error {
 	msg := "Rate limit reached for " + what + " on this API key."
 	if d.Unsatisfiable {
 		msg += " This request alone exceeds the limit; ask for fewer or smaller images."
-		return &providers.Error{Kind: providers.KindRateLimited, Message: msg}
+		return &providers.Error{Kind: providers.KindRateLimited, Message: msg, Final: true}
 	}
 	msg += " Retry after " + d.RetryAfter.Round(time.Millisecond).String() + "."
 	return &providers.Error{Kind: providers.KindRateLimited, RetryAfter: d.RetryAfter, Message: msg}
@@ -547,7 +547,7 @@ func (m *Meter) Enter(ctx context.Context, channel string, n, width, height int)
 		ra := d.RetryAfter
 		switch {
 		case d.Unsatisfiable:
-			ra = time.Hour
+			ra = frontdoor.Never
 		case d.RefusedBy == ratelimit.DimConcurrency:
 			// The hint is when the earliest lease would expire; a live call usually ends sooner,
 			// so a short wait for a slot is still worth it.
