@@ -55,13 +55,12 @@ func (e *Entry) Supports(op providers.Operation) bool { return slices.Contains(e
 // Catalog resolves names. It is immutable once built and safe for concurrent use.
 type Catalog struct {
 	byName    map[string]*Entry
-	ambiguous map[string][]string
 	list      []*Entry
 }
 
 // Build assembles the catalog from channels (in priority order) and model configuration.
 func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
-	c := &Catalog{byName: map[string]*Entry{}, ambiguous: map[string][]string{}}
+	c := &Catalog{byName: map[string]*Entry{}}
 	ownPrice := map[*Entry]bool{} // aliases with a price of their own
 	byType := map[string][]Route{} // "<type>/<id>" → routes
 	bare := map[string][]Route{}   // "<id>" → routes
@@ -127,35 +126,20 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 			hidden[mc.Target] = true
 		}
 	}
+	// A bare id is one model over every channel that offers it, whatever their provider types,
+	// in channel order ("<channel>/<id>" pins one; "<type>/<id>" the channels of one type).
 	for id, rs := range bare {
-		types := map[string]bool{}
-		for _, r := range rs {
-			types[r.Type] = true
-		}
-		if len(types) > 1 {
-			var opts []string
-			for t := range types {
-				opts = append(opts, t+"/"+id)
-			}
-			sort.Strings(opts)
-			c.ambiguous[id] = opts
-			continue
-		}
 		if _, taken := c.byName[id]; !taken {
 			c.add(id, rs, false)
 		}
 	}
-	// The listed name of each offered model: the bare id when unambiguous, else "<type>/<id>".
+	// Each offered model is listed once, by its bare id.
 	for _, tn := range typedNames {
 		id := byType[tn][0].Model.ID
-		name := tn
-		if _, amb := c.ambiguous[id]; !amb {
-			name = id
-		}
-		if hidden[name] || hidden[tn] || hidden[id] {
+		if hidden[id] || hidden[tn] {
 			continue
 		}
-		if e := c.byName[name]; e != nil {
+		if e := c.byName[id]; e != nil {
 			e.listed = true
 		}
 	}
@@ -276,26 +260,19 @@ func (c *Catalog) add(name string, routes []Route, listed bool) *Entry {
 	return e
 }
 
-// NotFoundError says a name resolves to no model; Options lists qualified names when the bare
-// name was ambiguous.
+// NotFoundError says a name resolves to no model.
 type NotFoundError struct {
-	Name    string
-	Options []string
+	Name string
 }
 
-func (e *NotFoundError) Error() string {
-	if len(e.Options) > 0 {
-		return fmt.Sprintf("the model %q is offered by several providers; use one of: %s", e.Name, strings.Join(e.Options, ", "))
-	}
-	return fmt.Sprintf("the model %q does not exist", e.Name)
-}
+func (e *NotFoundError) Error() string { return fmt.Sprintf("the model %q does not exist", e.Name) }
 
 // Lookup resolves a public name.
 func (c *Catalog) Lookup(name string) (*Entry, error) {
 	if e, ok := c.byName[name]; ok {
 		return e, nil
 	}
-	return nil, &NotFoundError{Name: name, Options: c.ambiguous[name]}
+	return nil, &NotFoundError{Name: name}
 }
 
 // List returns the listed entries sorted by name.

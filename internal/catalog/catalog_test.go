@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -66,11 +65,18 @@ func TestNamesNeverSplitOnSlash(t *testing.T) {
 	if e.Supports(providers.OpEdit) {
 		t.Fatal("edit offered by an adapter that does not implement Editor")
 	}
-	// Ambiguous bare id: a clear error with the qualified options.
-	_, err = c.Lookup("black-forest-labs/FLUX.1-dev")
-	var nf *NotFoundError
-	if !errors.As(err, &nf) || len(nf.Options) != 2 || nf.Options[0] != "modelverse/black-forest-labs/FLUX.1-dev" {
-		t.Fatalf("want ambiguity with options, got %v", err)
+	// A bare id offered by several provider types is one model over all their channels, in
+	// channel order.
+	e, err = c.Lookup("black-forest-labs/FLUX.1-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chans []string
+	for _, r := range e.Routes {
+		chans = append(chans, r.Channel)
+	}
+	if strings.Join(chans, ",") != "sf,modelverse" || e.OwnedBy != "siliconflow" {
+		t.Fatalf("FLUX.1-dev routes over %v (owned by %s), want sf,modelverse", chans, e.OwnedBy)
 	}
 	for _, name := range []string{"siliconflow/black-forest-labs/FLUX.1-dev", "modelverse/black-forest-labs/FLUX.1-dev", "sf-backup/black-forest-labs/FLUX.1-schnell", "stepfun-ai/Step1X-Edit"} {
 		if _, err := c.Lookup(name); err != nil {
@@ -84,7 +90,7 @@ func TestNamesNeverSplitOnSlash(t *testing.T) {
 	for _, e := range c.List() {
 		listed = append(listed, e.Name)
 	}
-	want := []string{"black-forest-labs/FLUX.1-schnell", "modelverse/black-forest-labs/FLUX.1-dev", "siliconflow/black-forest-labs/FLUX.1-dev", "stepfun-ai/Step1X-Edit"}
+	want := []string{"black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-schnell", "stepfun-ai/Step1X-Edit"}
 	if len(listed) != len(want) {
 		t.Fatalf("listed %v, want %v", listed, want)
 	}

@@ -201,10 +201,6 @@ func (h *Handler) prepare(r *http.Request, op providers.Operation, multipart boo
 	}
 	e, err := h.o.Catalog.Lookup(ar.Model)
 	if err != nil {
-		var nf *catalog.NotFoundError
-		if errors.As(err, &nf) && len(nf.Options) > 0 {
-			return nil, &providers.Error{Kind: providers.KindModelNotFound, Param: "model", Message: nf.Error() + "."}
-		}
 		return nil, &providers.Error{Kind: providers.KindModelNotFound, Param: "model",
 			Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it. List models with GET /v1/models.", ar.Model)}
 	}
