@@ -177,3 +177,22 @@ func TestFailoverBillsTheServingChannelsPrice(t *testing.T) {
 		t.Fatalf("within the worst case: %d cost %q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), body)
 	}
 }
+
+// SDK defaults that ask for nothing are accepted by any model: background and moderation
+// "auto"; a user id the provider does not take is reported, not refused; a knob the model lacks
+// is refused unless the client opts in to map_nearest, which drops it and says so.
+func TestAutoDefaultsAndUser(t *testing.T) {
+	g := flakyGateway(t, "flaky-g")
+	resp, body := do(t, g, jsonReq(`{"model":"flaky/model-1","prompt":"x","background":"auto","moderation":"auto","quality":"auto","size":"auto","user":"end-user-7"}`))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Adjusted") != "user=set->not forwarded" {
+		t.Fatalf("%d adjusted=%q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Adjusted"), body)
+	}
+	resp, body = do(t, g, jsonReq(`{"model":"flaky/model-1","prompt":"x","background":"transparent"}`))
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "map_nearest") {
+		t.Fatalf("a knob the model lacks: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, g, jsonReq(`{"model":"flaky/model-1","prompt":"x","output_format":"webp","map_nearest":true}`))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Adjusted") != "output_format=webp->model default" {
+		t.Fatalf("map_nearest: %d adjusted=%q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Adjusted"), body)
+	}
+}

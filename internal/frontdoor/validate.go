@@ -17,8 +17,9 @@ import (
 // maxPromptChars bounds a prompt whatever the model (OpenAI's largest limit).
 const maxPromptChars = 32000
 
-// Adjustment records a value the gateway changed to the nearest one the model takes, on the
-// client's opt-in (map_nearest). It is reported in the X-Imagegw-Adjusted header.
+// Adjustment records a value the gateway changed: to the nearest one the model takes, or dropped
+// because the model has no such knob (on the client's opt-in, map_nearest), or a `user` the
+// provider does not take. It is reported in the X-Imagegw-Adjusted header.
 type Adjustment struct {
 	Param    string
 	From, To string
@@ -201,8 +202,16 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 		if !slices.Contains(f.ok, f.v) {
 			return nil, nil, badParam(f.name, "Invalid value for '%s': '%s'. Supported values are: %s.", f.name, f.v, quoteList(f.ok))
 		}
-		if err := need(f.p, f.name); err != nil {
-			return nil, nil, err
+		if !m.Params.Has(f.p) {
+			switch {
+			case f.v == "auto":
+				// "auto" (an SDK default) asks for nothing: a model without the knob does it.
+				continue
+			case nearest:
+				adj = append(adj, Adjustment{f.name, f.v, "model default"})
+				continue
+			}
+			return nil, nil, unsupported(f.name, "The model '%s' does not take '%s'%s; omit it, send \"auto\" where allowed, or opt in to map_nearest to have it dropped.", e.Name, f.name, honoured(m))
 		}
 		*f.dst = f.v
 	}
@@ -217,8 +226,11 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 	}
 	// user is an end-user id for the provider's abuse monitoring, not a generation parameter: it
 	// is forwarded to the providers that take it and dropped for the others.
-	if m.Params.Has(providers.ParamUser) {
+	switch {
+	case m.Params.Has(providers.ParamUser):
 		req.User = ar.User
+	case ar.User != "":
+		adj = append(adj, Adjustment{"user", "set", "not forwarded"})
 	}
 
 	// Extension fields.
