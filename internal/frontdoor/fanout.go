@@ -31,7 +31,10 @@ type outcome struct {
 	// indeterminate: a call failed after it may have reached the upstream (timeout, client gone),
 	// so the upstream may have billed us for images nobody received.
 	indeterminate bool
-	upstream      time.Duration
+	// refusedLocally: every call failed with a caller fault before reaching its upstream (an
+	// adapter's own validation); such a request is not a ledger event.
+	refusedLocally bool
+	upstream       time.Duration
 }
 
 type chunkResult struct {
@@ -98,10 +101,11 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 	}
 	wg.Wait()
 
-	out := &outcome{}
+	out := &outcome{refusedLocally: true}
 	for i, r := range results {
 		out.upstream = max(out.upstream, r.upstream)
 		if r.err != nil {
+			out.refusedLocally = out.refusedLocally && beforeUpstream(r.err)
 			out.failedCalls++
 			if out.err == nil {
 				out.err = r.err
@@ -111,6 +115,7 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			}
 			continue
 		}
+		out.refusedLocally = false
 		if out.channel == "" {
 			out.channel, out.provider = r.route.Channel, r.route.Type
 		}
@@ -138,6 +143,13 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			Message: "every generated image was withheld by the provider's safety system"}
 	}
 	return out
+}
+
+// beforeUpstream reports whether err is an adapter refusing a request before sending it: a
+// caller fault with no upstream status.
+func beforeUpstream(err error) bool {
+	var pe *providers.Error
+	return errors.As(err, &pe) && pe.Kind.Fault() == providers.FaultCaller && pe.Status == 0
 }
 
 // fanSeed is the seed of a fanned-out call whose first image is offset images into the request:
@@ -257,6 +269,7 @@ func (o *outcome) outcome(c *call) Outcome {
 		out.Delivered = 1
 		out.ByChannel = map[string]int{o.channel: 1}
 	}
+	out.NotAttempted = o.refusedLocally && out.Delivered == 0
 	switch {
 	case out.Delivered > 0:
 		out.Status = store.StatusOK

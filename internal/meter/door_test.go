@@ -109,3 +109,27 @@ func TestKeyAtItsLimitsIsRefusedBeforeTheBodyIsRead(t *testing.T) {
 	}
 	waitUsage(t, g.App.Store, k.ID, 2) // refusals are not ledger events
 }
+
+// A request an adapter refuses before calling its upstream (its own validation) is not a ledger
+// event; one the upstream refused is (a failed event, nothing charged).
+func TestAdapterRefusalsAreNotLedgerEvents(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{})
+	secret := g.NewKey(t, &store.Key{Name: "refusals"})
+	resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"sandbox-image","prompt":"x [sandbox:nosuch=1]","size":"64x64"}`)
+	if resp.StatusCode != 400 {
+		t.Fatalf("adapter refusal: %d %s", resp.StatusCode, body)
+	}
+	resp, body = post(t, g.URL, "/v1/images/generations", secret, `{"model":"sandbox-image","prompt":"x [sandbox:fail=invalid_request]","size":"64x64"}`)
+	if resp.StatusCode != 400 {
+		t.Fatalf("upstream refusal: %d %s", resp.StatusCode, body)
+	}
+	k, err := g.App.Store.KeyByHash(context.Background(), hashOfSecret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // give a wrongly journaled event time to land
+	evs := waitUsage(t, g.App.Store, k.ID, 1)
+	if evs[0].Status != store.StatusFailed || evs[0].ErrorKind != "invalid_request" || evs[0].Cost != 0 {
+		t.Fatalf("the ledger holds %+v, want the upstream's refusal only", evs[0])
+	}
+}

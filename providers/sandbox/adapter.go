@@ -175,7 +175,7 @@ func (a *Adapter) run(ctx context.Context, op providers.Operation, req *provider
 	}
 	n := max(req.N, 1)
 	if dir.withhold >= n {
-		return nil, &providers.Error{Kind: providers.KindContentPolicy, Param: "prompt", Provider: a.name, Code: "sandbox_withheld",
+		return nil, &providers.Error{Kind: providers.KindContentPolicy, Param: "prompt", Provider: a.name, Code: "sandbox_withheld", Status: 200,
 			Message: "the sandbox withheld every image, as the prompt asked with [sandbox:withhold=" + strconv.Itoa(dir.withhold) + "]"}
 	}
 

@@ -47,7 +47,8 @@ func simulated(channel string, k providers.Kind, fromPrompt bool) *providers.Err
 	if fromPrompt {
 		why = "the prompt asked for it with [sandbox:fail=" + string(k) + "]"
 	}
-	e := &providers.Error{Kind: k, Provider: channel, Code: "sandbox_simulated",
+	// A simulated failure stands for an upstream's answer: it carries the status one would.
+	e := &providers.Error{Kind: k, Provider: channel, Code: "sandbox_simulated", Status: simulatedStatus(k),
 		Message: "the sandbox simulated a " + string(k) + " failure: " + why}
 	switch k {
 	case providers.KindUpstreamRateLimited, providers.KindRateLimited:
@@ -58,6 +59,28 @@ func simulated(channel string, k providers.Kind, fromPrompt bool) *providers.Err
 		}
 	}
 	return e
+}
+
+// simulatedStatus is the HTTP status an upstream would answer a failure of kind k with.
+func simulatedStatus(k providers.Kind) int {
+	switch k.Fault() {
+	case providers.FaultCaller:
+		if k == providers.KindTooLarge {
+			return 413
+		}
+		return 400
+	}
+	switch k {
+	case providers.KindUpstreamRateLimited, providers.KindRateLimited:
+		return 429
+	case providers.KindUpstreamAuth:
+		return 401
+	case providers.KindUpstreamUnavailable, providers.KindUnavailable:
+		return 503
+	case providers.KindUpstreamBadResponse:
+		return 502
+	}
+	return 0 // timeouts, cancellations: no answer
 }
 
 // withProvider sets the channel name on an *providers.Error built without one.
