@@ -28,6 +28,7 @@ import (
 
 	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/gatewaytest"
+	"github.com/imagegw/imagegw/providers"
 	ideogramfake "github.com/imagegw/imagegw/providers/ideogram/fake"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
@@ -748,7 +749,7 @@ func TestIdeogramEveryOperationThroughTheFrontDoor(t *testing.T) {
 			model   string
 			fields  []string
 			version string
-		}{{"V_3", nil, "V_3"}, {"V_1", []string{"describe_model_version", "V_2"}, "V_2"}} {
+		}{{"V_3", nil, "V_3"}, {"V_1", []string{"describe_model_version", "V_2"}, "V_2"}, {"V_2", nil, "V_2"}, {"V_2A_TURBO", nil, "V_2"}} {
 			resp, body := g.postForm(t, "/v1/images/describe", append([]string{"model", tc.model}, tc.fields...), file{"image", "a.png", src})
 			if resp.StatusCode != 200 {
 				t.Fatalf("%d %s", resp.StatusCode, body)
@@ -793,6 +794,18 @@ func TestIdeogramEveryOperationThroughTheFrontDoor(t *testing.T) {
 		resp, body = g.postForm(t, "/v1/images/reframe", []string{"model", "V_3", "resolution", "1536x640", "rendering_speed", "TURBO"}, file{"image", "a.png", src})
 		checkImages(t, resp, body, want{n: 1, size: "1536x640", cost: "0.06"})
 
+		// By aspect ratio: the model's resolution of that ratio closest in area to the source
+		// (64x64 here: the smallest 16:9 one), reported as an adjustment.
+		resp, body = g.postForm(t, "/v1/images/reframe", []string{"model", "V_3", "aspect_ratio", "16:9"}, file{"image", "a.png", src})
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("X-Imagegw-Adjusted"), "aspect_ratio=16:9->") {
+			t.Fatalf("reframe by aspect ratio: %d adjusted=%q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Adjusted"), body)
+		}
+		got, _ := providers.ParseSize(strings.TrimPrefix(resp.Header.Get("X-Imagegw-Adjusted"), "aspect_ratio=16:9->"))
+		if r := float64(got.W) / float64(got.H); r < 1.7 || r > 1.85 {
+			t.Errorf("16:9 mapped to %s", got)
+		}
+		checkImages(t, resp, body, want{n: 1, size: got.String(), cost: "0.06", adjusted: "aspect_ratio=16:9->" + got.String()})
+
 		// Legacy reframe, with a size only the legacy list has; priced at the model's generate price.
 		resp, body = g.postForm(t, "/v1/images/reframe", []string{"model", "V_2", "size", "1280x720"}, file{"image", "a.png", src})
 		checkImages(t, resp, body, want{n: 1, size: "1280x720", cost: "0.08"})
@@ -806,7 +819,7 @@ func TestIdeogramEveryOperationThroughTheFrontDoor(t *testing.T) {
 		}{
 			{"a legacy-only size on V_3", []string{"model", "V_3", "size", "1280x720"}, "size"},
 			{"no size", []string{"model", "V_3"}, "size"},
-			{"an aspect ratio", []string{"model", "V_3", "aspect_ratio", "16:9"}, "aspect_ratio"},
+			{"a malformed aspect ratio", []string{"model", "V_3", "aspect_ratio", "16:0"}, "aspect_ratio"},
 			{"a prompt", []string{"model", "V_3", "size", "1312x736", "prompt", "wider"}, "prompt"},
 			{"V_1 has no reframe", []string{"model", "V_1", "size", "1024x1024"}, "model"},
 		} {

@@ -320,6 +320,15 @@ func resolveSize(ar *apiRequest, e *catalog.Entry, nearest bool, src providers.S
 			return 0, 0, "", nil, badParam("aspect_ratio", "Send either 'aspect_ratio' or a size, not both.")
 		}
 		r := strings.ReplaceAll(ar.AspectRatio, "x", ":")
+		if ar.Op == providers.OpReframe && len(rule.Sizes) > 0 {
+			// Reframing needs a target resolution: the model's resolution of that aspect ratio
+			// (or the nearest ratio) closest in area to the source image.
+			got, ok := sizeForRatio(rule.Sizes, r, src)
+			if !ok {
+				return 0, 0, "", nil, badParam("aspect_ratio", "Invalid value for 'aspect_ratio': '%s'. Use W:H, for example '16:9'.", ar.AspectRatio)
+			}
+			return got.W, got.H, "", []Adjustment{{"aspect_ratio", r, got.String()}}, nil
+		}
 		if !slices.Contains(rule.AspectRatios, r) {
 			if len(rule.AspectRatios) == 0 {
 				return 0, 0, "", nil, unsupported("aspect_ratio", "The model '%s' takes a size, not an aspect ratio%s.", e.Name, sizesHint(rule))
@@ -451,6 +460,32 @@ func nearestSize(list []providers.Size, s providers.Size) providers.Size {
 		}
 	}
 	return best
+}
+
+// sizeForRatio picks among sizes the one whose aspect ratio is nearest ratio ("W:H"), and among
+// those the one closest in area to src (to a megapixel without a source). ok is false for a
+// malformed ratio.
+func sizeForRatio(sizes []providers.Size, ratio string, src providers.Size) (providers.Size, bool) {
+	a, b, _ := strings.Cut(ratio, ":")
+	x, errX := strconv.ParseFloat(a, 64)
+	y, errY := strconv.ParseFloat(b, 64)
+	if errX != nil || errY != nil || x <= 0 || y <= 0 || math.IsInf(x/y, 0) {
+		return providers.Size{}, false
+	}
+	area := float64(1 << 20)
+	if !src.IsZero() {
+		area = float64(src.W) * float64(src.H)
+	}
+	var best providers.Size
+	bestRatio, bestArea := math.Inf(1), math.Inf(1)
+	for _, s := range sizes {
+		dr := math.Abs(math.Log(x/y) - math.Log(float64(s.W)/float64(s.H)))
+		da := math.Abs(math.Log(float64(s.W) * float64(s.H) / area))
+		if dr < bestRatio-1e-9 || math.Abs(dr-bestRatio) <= 1e-9 && da < bestArea {
+			best, bestRatio, bestArea = s, dr, da
+		}
+	}
+	return best, true
 }
 
 func nearestRatio(ratios []string, s providers.Size) string {

@@ -381,11 +381,22 @@ func buildUpscale(req *providers.Request, k knobs) (*call, error) {
 	return &call{op: providers.OpUpscale, path: pathUpscale, form: f}, nil
 }
 
-// buildDescribe: POST /describe, multipart with image_file and optional describe_model_version.
+// buildDescribe: POST /describe, multipart with image_file and describe_model_version: the
+// client's, else the version the model names (V_2… → V_2, V_3 → V_3; Ideogram would otherwise
+// describe with its default whatever model was asked for). V_1 models send none.
 func buildDescribe(req *providers.Request, k knobs) *call {
 	f := &form{}
-	if k.describeVersion != "" {
-		f.field("describe_model_version", k.describeVersion)
+	v := k.describeVersion
+	if v == "" {
+		switch {
+		case req.Model == ModelV3:
+			v = "V_3"
+		case strings.HasPrefix(req.Model, "V_2"):
+			v = "V_2"
+		}
+	}
+	if v != "" {
+		f.field("describe_model_version", v)
 	}
 	addImage(f, "image_file", req.Images[0], "image")
 	return &call{op: providers.OpDescribe, path: pathDescribe, form: f}
