@@ -468,11 +468,10 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 	for i, im := range out.images {
 		it := &items[i]
 		it.revisedPrompt, it.seed, it.channel = im.RevisedPrompt, im.Seed, out.from[i]
-		switch {
-		case im.Width > 0 && im.Height > 0:
+		// The size: what the provider reports, else the image's header (checkOutput), else (a
+		// provider URL passed through unread) what was asked for.
+		if im.Width > 0 && im.Height > 0 {
 			it.size = providers.Size{W: im.Width, H: im.Height}.String()
-		case c.req.Width > 0:
-			it.size = providers.Size{W: c.req.Width, H: c.req.Height}.String()
 		}
 		wg.Add(1)
 		go func() {
@@ -480,7 +479,7 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if len(im.Data) > 0 {
-				if errs[i] = h.checkOutput(im.Data); errs[i] != nil {
+				if errs[i] = h.checkOutput(it, im.Data); errs[i] != nil {
 					return
 				}
 			}
@@ -493,7 +492,7 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 					errs[i] = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "an image could not be downloaded from the provider", Err: err}
 					return
 				}
-				if errs[i] = h.checkOutput(data); errs[i] != nil {
+				if errs[i] = h.checkOutput(it, data); errs[i] != nil {
 					return
 				}
 				it.data = data
@@ -506,6 +505,9 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 					return
 				}
 				it.url = h.baseURL(r) + "/v1/images/files/" + name
+			}
+			if it.size == "" && c.req.Width > 0 {
+				it.size = providers.Size{W: c.req.Width, H: c.req.Height}.String()
 			}
 			ok[i] = true
 		}()
@@ -527,9 +529,14 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 // checkOutput checks a provider's image from its header, without decoding it: it must be an
 // image of a kind clients can read, within the pixel cap (a provider's decompression bomb is
 // not delivered, nor billed).
-func (h *Handler) checkOutput(data []byte) error {
-	if _, err := imaging.Inspect(data, h.o.MaxImagePixels); err != nil {
+// The item's size comes from the header when the provider did not say.
+func (h *Handler) checkOutput(it *item, data []byte) error {
+	info, err := imaging.Inspect(data, h.o.MaxImagePixels)
+	if err != nil {
 		return &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned an image that is not valid or too large", Err: err}
+	}
+	if it.size == "" {
+		it.size = providers.Size{W: info.Width, H: info.Height}.String()
 	}
 	return nil
 }

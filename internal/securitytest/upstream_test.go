@@ -127,3 +127,12 @@ func TestLoggerScrubsConfiguredSecrets(t *testing.T) {
 		t.Fatalf("the probe line is missing or not redacted:\n%s", s.log.String())
 	}
 }
+
+// An upstream that does not say what size it made: data[].size is read from the image's header.
+func TestSizeFromTheImageHeader(t *testing.T) {
+	s := newSuite(t, options{})
+	resp, body := s.generate("ok")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"size":"64x64"`) {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
