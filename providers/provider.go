@@ -59,6 +59,49 @@ type BackgroundReplacer interface {
 	ReplaceBackground(ctx context.Context, req *Request) (*Result, error)
 }
 
+// Streamer is implemented by adapters whose upstream can stream partial images while it makes
+// an image (OpenAI's gpt-image models with "stream": true and "partial_images"). It is optional,
+// found by type assertion like Editor; the front door uses it only when a client streams and
+// asks for partial images, and calls Generate or Edit otherwise.
+type Streamer interface {
+	// Streams reports whether req (OpGenerate or OpEdit, Model already the upstream id) can be
+	// streamed upstream. When it cannot, the caller uses Do.
+	Streams(req *Request) bool
+	// Stream makes the images of req as Do would, asking the upstream for up to partials (1–3)
+	// previews of each image. onPartial gets each preview as it arrives, on the calling
+	// goroutine and never after Stream returns; it must not keep p.Data beyond the call unless
+	// it copies it. The Result is what Do would return; the StreamDetails, when not nil, are
+	// parallel to Result.Images.
+	Stream(ctx context.Context, req *Request, partials int, onPartial func(p Partial)) (*Result, []StreamDetails, error)
+}
+
+// Partial is a preview of an image still being made, streamed by the upstream.
+type Partial struct {
+	// Index is the preview's 0-based number among the previews of its image.
+	Index       int
+	Data        []byte
+	ContentType string
+	// Width and Height are the preview's size, when the upstream says.
+	Width, Height int
+	StreamDetails
+}
+
+// StreamDetails is what a streaming upstream says about an image besides its bytes: the settings
+// it used ("" when it does not say) and, on a final image, the tokens it counted.
+type StreamDetails struct {
+	Quality, Background, OutputFormat string
+	Usage                             *StreamUsage
+}
+
+// StreamUsage is OpenAI's token count for an image (gpt-image models).
+type StreamUsage struct {
+	InputTokens      int64
+	InputImageTokens int64
+	InputTextTokens  int64
+	OutputTokens     int64
+	TotalTokens      int64
+}
+
 // Supports reports whether p implements op.
 func Supports(p Provider, op Operation) bool {
 	switch op {

@@ -40,6 +40,8 @@ type apiRequest struct {
 	PromptEnhancement *bool
 	MapNearest        *bool
 	Stream            bool
+	// PartialImages is partial_images: previews to stream per image (with Stream; see stream.go).
+	PartialImages *int
 	// ImageRefs are reference images given as URLs or data URIs (JSON "image").
 	ImageRefs []string
 	// Files are uploaded images (multipart "image" / "image[]"), then style reference images.
@@ -60,7 +62,7 @@ type upload struct {
 var extensionFields = []string{
 	"rendering_speed", "magic_prompt", "style_type", "style_preset", "resolution", "color_palette",
 	"image_weight", "resemblance", "detail", "style_codes", "describe_model_version", "mask_format",
-	"watermark", "cfg", "input_fidelity", "partial_images",
+	"watermark", "cfg", "input_fidelity",
 }
 
 // set assigns one field. It reports false for a name it does not know.
@@ -113,6 +115,8 @@ func (r *apiRequest) set(key string, raw json.RawMessage) (bool, error) {
 		err = json.Unmarshal(raw, &r.MapNearest)
 	case "stream":
 		err = json.Unmarshal(raw, &r.Stream)
+	case "partial_images":
+		err = json.Unmarshal(raw, &r.PartialImages)
 	case "image":
 		var one string
 		if err = json.Unmarshal(raw, &one); err == nil {
@@ -308,7 +312,7 @@ func (r *apiRequest) knows(key string) bool {
 	case "model", "prompt", "n", "size", "quality", "style", "response_format", "user", "background",
 		"output_format", "output_compression", "moderation", "negative_prompt", "seed", "steps",
 		"guidance_scale", "width", "height", "aspect_ratio", "strength", "prompt_enhancement",
-		"map_nearest", "stream", "image", "extra":
+		"map_nearest", "stream", "partial_images", "image", "extra":
 		return true
 	}
 	return slices.Contains(extensionFields, key)

@@ -371,6 +371,10 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 			h.fail(w, r, err)
 			return
 		}
+		if c.streaming() { // server-sent events: stream.go
+			h.streamImages(w, r, c, adm)
+			return
+		}
 		out := h.run(ctx, c)
 		items, convErr := h.convert(ctx, r, c, out)
 		out.delivered = len(items)

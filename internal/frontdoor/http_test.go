@@ -129,7 +129,7 @@ func TestErrorsInTheOpenAIEnvelope(t *testing.T) {
 		{"param the model does not take", jsonReq(`{"model":"sandbox-fixed","prompt":"x","guidance_scale":3}`), 400, "unsupported_parameter", "guidance_scale", "does not take 'guidance_scale'"},
 		{"extension the model does not take", jsonReq(`{"model":"sandbox-image","prompt":"x","rendering_speed":"TURBO"}`), 400, "unsupported_parameter", "rendering_speed", "extension field"},
 		{"bad response_format", jsonReq(`{"model":"sandbox-image","prompt":"x","response_format":"png"}`), 400, "invalid_value", "response_format", "'url' and 'b64_json'"},
-		{"streaming", jsonReq(`{"model":"sandbox-image","prompt":"x","stream":true}`), 400, "unsupported_parameter", "stream", "Streaming"},
+		{"streaming urls", jsonReq(`{"model":"sandbox-image","prompt":"x","stream":true,"response_format":"url"}`), 400, "unsupported_parameter", "response_format", "b64_json"},
 		{"unknown model", jsonReq(`{"model":"dall-e-9","prompt":"x"}`), 404, "model_not_found", "model", "does not exist"},
 		{"wrong content type", rawReq{method: "POST", path: "/v1/images/generations", ctype: "text/plain", body: []byte("hi")}, 415, "unsupported_media_type", "", "application/json"},
 		{"json to edits", rawReq{method: "POST", path: "/v1/images/edits", ctype: "application/json", body: []byte(`{}`)}, 415, "unsupported_media_type", "", "multipart/form-data"},

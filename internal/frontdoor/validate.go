@@ -50,10 +50,6 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 		}
 		return nil, nil, unsupported("model", "The model '%s' does not support the %s operation (it supports: %s).", e.Name, ar.Op, strings.Join(ops, ", "))
 	}
-	if ar.Stream {
-		return nil, nil, unsupported("stream", "Streaming responses are not supported by this gateway; omit 'stream'.")
-	}
-
 	// Prompt.
 	if ar.Prompt != nil {
 		req.Prompt = *ar.Prompt
@@ -260,6 +256,9 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 	}
 	if n := len(ar.ImageRefs) + len(ar.Files); m.MaxInputImages > 0 && n > m.MaxInputImages {
 		return nil, nil, badParam("image", "The model '%s' takes at most %d input images; got %d.", e.Name, m.MaxInputImages, n)
+	}
+	if err := checkStream(ar, req); err != nil { // stream.go
+		return nil, nil, err
 	}
 	return req, adj, nil
 }

@@ -135,6 +135,16 @@ func (c *client) call(ctx context.Context, req *providers.Request, path, content
 	defer func() { err = providers.ScrubError(err, c.apiKey) }()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	resp, err := c.send(ctx, path, contentType, "application/json", size, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return c.answer(ctx, req, resp, o)
+}
+
+// send posts a body to path and returns the upstream's answer, whatever its status.
+func (c *client) send(ctx context.Context, path, contentType, accept string, size int64, body func() io.Reader) (*http.Response, error) {
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, body())
 	if err != nil {
 		return nil, &providers.Error{Kind: providers.KindInternal, Provider: c.name,
@@ -147,12 +157,16 @@ func (c *client) call(ctx context.Context, req *providers.Request, path, content
 	}
 	hr.Header.Set("Authorization", "Bearer "+c.apiKey)
 	hr.Header.Set("Content-Type", contentType)
-	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("Accept", accept)
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		return nil, providers.TransportError(ctx, c.name, fmt.Errorf("openai: send request: %w", err))
 	}
-	defer resp.Body.Close()
+	return resp, nil
+}
+
+// answer reads and translates a JSON answer (an error status included).
+func (c *client) answer(ctx context.Context, req *providers.Request, resp *http.Response, o resultOptions) (*providers.Result, error) {
 	if resp.ContentLength > c.maxBytes {
 		return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: c.name, Status: resp.StatusCode,
 			Message: fmt.Sprintf("the provider's answer exceeded %d bytes", c.maxBytes)}

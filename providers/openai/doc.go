@@ -30,6 +30,17 @@
 //   - b64_json is decoded straight from the response bytes (no intermediate string), any
 //     "data:...;base64," prefix stripped, and the content type sniffed from the bytes.
 //
+// Streaming (providers.Streamer, PROVIDERS.md §5.5): gpt-image generations and edits can be sent
+// with "stream": true and partial_images 1–3 (multipart text parts "true" and the number for
+// edits). The answer is text/event-stream: "image_generation.partial_image" /
+// "image_edit.partial_image" events are decoded and handed to the caller as they arrive; the
+// "….completed" events, in order, make the Result (and their quality, background, output_format
+// and usage the StreamDetails); an "error" event (or any event whose data has an "error" member,
+// as the SDKs read them) is classified like an error answer. Each event is capped at the channel's
+// response cap and the stream at that cap times partial_images+1. A stream cut after some images
+// completed delivers those; cut before, it is a transport error. An error status, or a host that
+// answers JSON despite the flag, is read as Generate or Edit would read it.
+//
 // Errors arrive in OpenAI's envelope {"error":{"message","type","param","code"}} (param and code
 // may be null). Mapping: 401/403 → KindUpstreamAuth; 429 rate_limit_exceeded →
 // KindUpstreamRateLimited with Retry-After (or retry-after-ms); 429 insufficient_quota (and the

@@ -91,11 +91,21 @@ type genRequest struct {
 	Steps          int      `json:"num_inference_steps,omitempty"`
 	GuidanceScale  *float64 `json:"guidance_scale,omitempty"`
 	Seed           *int64   `json:"seed,omitempty"`
+
+	// Streaming (gpt-image): see Adapter.Stream.
+	Stream        bool `json:"stream,omitempty"`
+	PartialImages int  `json:"partial_images,omitempty"`
 }
 
 // encodeGenerate translates a canonical generate request into the JSON body of
 // POST /images/generations, refusing what the wire cannot carry.
 func encodeGenerate(req *providers.Request, d dialect) ([]byte, error) {
+	return encodeGenerateStream(req, d, 0)
+}
+
+// encodeGenerateStream is encodeGenerate with "stream": true and partial_images when partials
+// is above 0 (the caller has checked that the model streams).
+func encodeGenerateStream(req *providers.Request, d dialect, partials int) ([]byte, error) {
 	if err := checkCommon(req, d, providers.OpGenerate); err != nil {
 		return nil, err
 	}
@@ -139,6 +149,9 @@ func encodeGenerate(req *providers.Request, d dialect) ([]byte, error) {
 		g.Steps = req.Steps
 		g.GuidanceScale = req.GuidanceScale
 		g.Seed = req.Seed
+	}
+	if partials > 0 {
+		g.Stream, g.PartialImages = true, partials
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -332,6 +345,12 @@ func extOf(contentType string) string {
 // is the part "image", several are repeated "image[]" parts, then "mask"; scalars are text.
 // boundary is empty outside tests.
 func encodeEdit(req *providers.Request, boundary string) (*multipartBody, error) {
+	return encodeEditStream(req, boundary, 0)
+}
+
+// encodeEditStream is encodeEdit with the text parts stream=true and partial_images when
+// partials is above 0 (the caller has checked that the model streams).
+func encodeEditStream(req *providers.Request, boundary string, partials int) (*multipartBody, error) {
 	if err := checkCommon(req, openAIDialect, providers.OpEdit); err != nil {
 		return nil, err
 	}
@@ -393,6 +412,10 @@ func encodeEdit(req *providers.Request, boundary string) (*multipartBody, error)
 		b.field("input_fidelity", s)
 	}
 	b.field("user", req.User)
+	if partials > 0 {
+		b.field("stream", "true")
+		b.field("partial_images", strconv.Itoa(partials))
+	}
 	if len(req.Images) == 1 {
 		im := req.Images[0]
 		b.file("image", "image."+extOf(im.ContentType), im.ContentType, im.Data)

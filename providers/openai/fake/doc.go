@@ -35,5 +35,13 @@
 //
 // Wording of error messages the sources do not quote (image checks, content type) is the fake's
 // own; the shapes, types, params and codes follow the real API where PROVIDERS.md records them.
-// Streaming ("stream": true) is answered 400: the fake does not implement it.
+//
+// Streaming (gpt-image only, PROVIDERS.md §5.5): "stream": true (the text "true" in a multipart
+// edit) answers text/event-stream with, for each image, partial_images (0–3) events
+// "image_generation.partial_image" ("image_edit.partial_image" for edits) carrying b64_json,
+// created_at, size, quality, background, output_format and partial_image_index, then one
+// "image_generation.completed" ("image_edit.completed") with the same fields (no index) and
+// usage. partial_images without stream is a 400, as are both on dall-e (unknown_parameter).
+// Refusals found before the stream starts (validation, the safety trigger) are ordinary JSON
+// errors. Options.StreamPause lets a test hold the stream before any event.
 package fake

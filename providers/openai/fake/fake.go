@@ -55,6 +55,9 @@ type Options struct {
 	Now func() time.Time
 	// Latency is added to every generation, edit and variation.
 	Latency time.Duration
+	// StreamPause, when set, runs before each event of a streamed answer is written, with the
+	// event's name ("image_generation.partial_image", …): tests hold a stream there.
+	StreamPause func(ctx context.Context, event string)
 }
 
 // Recorded is an API call as the fake received it.
@@ -225,6 +228,10 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 			t.Stop()
 			return
 		}
+	}
+	if sr, ok := resp.(*sseResponse); ok {
+		sr.write(r.Context(), w, f.o.StreamPause)
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Request-Id", requestID())

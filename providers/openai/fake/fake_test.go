@@ -173,7 +173,9 @@ func TestGenerationValidation(t *testing.T) {
 		{name: "dall-e-2 prompt too long", body: `{"prompt":"` + strings.Repeat("a", 1001) + `"}`, status: 400, typ: "invalid_request_error", param: "prompt", code: "string_above_max_length"},
 		{name: "dall-e policy", body: `{"prompt":"cat ` + ContentPolicyTrigger + `","model":"dall-e-3"}`, status: 400, typ: "invalid_request_error", code: "content_policy_violation"},
 		{name: "gpt policy", body: `{"prompt":"cat ` + ContentPolicyTrigger + `","model":"gpt-image-1"}`, status: 400, typ: "image_generation_user_error", code: "moderation_blocked"},
-		{name: "stream", body: `{"prompt":"cat","model":"gpt-image-1","stream":true}`, status: 400, typ: "invalid_request_error", param: "stream", code: "unsupported_value"},
+		{name: "partial_images without stream", body: `{"prompt":"cat","model":"gpt-image-1","partial_images":2}`, status: 400, typ: "invalid_request_error", param: "partial_images", code: "invalid_value"},
+		{name: "partial_images out of range", body: `{"prompt":"cat","model":"gpt-image-1","stream":true,"partial_images":4}`, status: 400, typ: "invalid_request_error", param: "partial_images", code: "integer_above_max_value"},
+		{name: "stream on dall-e", body: `{"prompt":"cat","model":"dall-e-3","stream":true}`, status: 400, typ: "invalid_request_error", param: "stream", code: "unknown_parameter"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

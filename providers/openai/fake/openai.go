@@ -94,6 +94,9 @@ type params struct {
 	compression    int
 	moderation     string
 	inputFidelity  string
+	// stream asks for server-sent events; partials is partial_images (0–3, only with stream).
+	stream   bool
+	partials int
 }
 
 func enum(fs fields, name string, allowed []string) (string, *apiError) {
@@ -228,10 +231,8 @@ func readParams(fs fields, op string) (*params, *apiError) {
 			return nil, e
 		}
 	}
-	if s, _, e := fs.boolean("stream"); e != nil {
+	if p.stream, _, e = fs.boolean("stream"); e != nil {
 		return nil, e
-	} else if s {
-		return nil, invalid("stream", "unsupported_value", "Streaming is not implemented by this fake.")
 	}
 	if v, ok, e := fs.integer("partial_images"); e != nil {
 		return nil, e
@@ -239,6 +240,10 @@ func readParams(fs fields, op string) (*params, *apiError) {
 		if e := intRange("partial_images", v, 0, 3); e != nil {
 			return nil, e
 		}
+		if !p.stream {
+			return nil, invalid("partial_images", "invalid_value", "partial_images is only supported when stream is true.")
+		}
+		p.partials = int(v)
 	}
 	return p, nil
 }
@@ -374,6 +379,9 @@ func (f *Fake) generations(c *call) (any, *apiError) {
 	}
 	if strings.Contains(p.prompt, ContentPolicyTrigger) {
 		return nil, policyError(p.sp.fam)
+	}
+	if p.stream {
+		return f.streamResponse(c, p, 0)
 	}
 	return f.respond(c, p, 0)
 }
@@ -555,6 +563,9 @@ func (f *Fake) edits(c *call) (any, *apiError) {
 	}
 	if strings.Contains(p.prompt, ContentPolicyTrigger) {
 		return nil, policyError(p.sp.fam)
+	}
+	if p.stream {
+		return f.streamResponse(c, p, len(images), digest(images, mask))
 	}
 	return f.respond(c, p, len(images), digest(images, mask))
 }
