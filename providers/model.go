@@ -233,7 +233,14 @@ type Price struct {
 	Tiers []PriceTier
 	// FreeImages per key are free before charging starts (seed 004's quotas).
 	FreeImages int
+	// Source says where the amount comes from: a seed ("seed 000"), a vendor page and the date
+	// it was read ("https://… (2026-11-20)"), "config" for an operator's price, or "assumed"
+	// when no source gives one. /v1/models shows it; startup lists the assumed ones.
+	Source string
 }
+
+// Assumed is the Source of a price no document gives.
+const Assumed = "assumed"
 
 // PriceTier is a more specific price: by operation, quality tier (quality, or Ideogram's
 // rendering_speed) and size.
@@ -250,5 +257,5 @@ func (p Price) IsZero() bool { return p.Unit == "" }
 // Equal reports whether p and q are the same pricing rule.
 func (p Price) Equal(q Price) bool {
 	return p.Unit == q.Unit && p.Currency == q.Currency && p.Amount == q.Amount && p.FreeImages == q.FreeImages &&
-		slices.Equal(p.Tiers, q.Tiers)
+		slices.Equal(p.Tiers, q.Tiers) // the source is not part of the rule
 }
