@@ -157,6 +157,10 @@ type Model struct {
 	// MaxN is the most images one upstream call can return; 1 for upstreams without a count
 	// field. The front door fans larger requests out into several calls.
 	MaxN int
+	// SeedRepeats: one seed makes every image of a call the same picture (seed 002: "do not use
+	// seed when generating several images at once"). With a seed, the front door makes calls of
+	// one image each, seeds seed, seed+1, ….
+	SeedRepeats bool
 	// MaxInputImages is how many source/reference images one call accepts (0: none on generate).
 	MaxInputImages int
 	Params         Param
