@@ -112,6 +112,90 @@ type Result struct {
 	Withheld int
 	// UpstreamRequestID is the provider's id for the call, for logs and support tickets.
 	UpstreamRequestID string
+	// Reported is what the upstream said about the call besides its images (OpenAI's gpt-image
+	// answers echo the settings they used and count tokens); zero when it said nothing, and then
+	// left out of the Result's JSON form (adapters' golden files).
+	Reported Reported `json:",omitzero"`
+}
+
+// Reported is what an upstream said it did on a call: the settings it used and the tokens it
+// counted. Each field is zero when the upstream did not report it. Adapters keep only
+// well-formed values: a setting is a short lower-case word and never "auto" (which says
+// nothing about what was done), a size is a real size, a usage has no negative count.
+//
+// Where a provider reports them, the size and quality are what it made (a request that left
+// them "auto" gets the ones the upstream chose): Effective gives what a call was made at, for
+// settlement.
+type Reported struct {
+	// Background is "transparent" or "opaque" (OpenAI).
+	Background string
+	// OutputFormat is the images' format: "png", "jpeg", "webp", ...
+	OutputFormat string
+	// Quality is the quality tier used: "low", "medium", "high" (gpt-image), "standard", "hd".
+	Quality string
+	// Size is the size of the images made.
+	Size Size
+	// Usage is the call's token count; nil when not reported.
+	Usage *Usage
+}
+
+// Usage is an upstream's token count for a call (OpenAI's gpt-image "usage"). It is the type a
+// streamed image's StreamDetails carry, so a streamed and a plain call report alike.
+type Usage = StreamUsage
+
+// IsZero reports whether nothing was reported.
+func (r Reported) IsZero() bool { return r == Reported{} }
+
+// Effective returns the size and quality a call of req was made at: the reported ones where the
+// upstream reported them, else what req sent (a zero size and "" or "auto" when req left them to
+// the upstream).
+func (r Reported) Effective(req *Request) (Size, string) {
+	size, quality := r.Size, r.Quality
+	if size.IsZero() && req != nil {
+		size = Size{W: req.Width, H: req.Height}
+	}
+	if quality == "" && req != nil {
+		quality = req.Quality
+	}
+	return size, quality
+}
+
+// CombineReported is what several calls (or the images of one streamed call) report together:
+// the token counts summed when every one reported a usage, and each setting only where every one
+// reported the same value. It is the zero Reported for no reports.
+func CombineReported(rs ...Reported) Reported {
+	if len(rs) == 0 {
+		return Reported{}
+	}
+	out := rs[0]
+	if out.Usage != nil {
+		u := *out.Usage
+		out.Usage = &u
+	}
+	for _, r := range rs[1:] {
+		if r.Background != out.Background {
+			out.Background = ""
+		}
+		if r.OutputFormat != out.OutputFormat {
+			out.OutputFormat = ""
+		}
+		if r.Quality != out.Quality {
+			out.Quality = ""
+		}
+		if r.Size != out.Size {
+			out.Size = Size{}
+		}
+		if r.Usage == nil || out.Usage == nil {
+			out.Usage = nil
+			continue
+		}
+		out.Usage.InputTokens += r.Usage.InputTokens
+		out.Usage.InputImageTokens += r.Usage.InputImageTokens
+		out.Usage.InputTextTokens += r.Usage.InputTextTokens
+		out.Usage.OutputTokens += r.Usage.OutputTokens
+		out.Usage.TotalTokens += r.Usage.TotalTokens
+	}
+	return out
 }
 
 // Output is one generated image: bytes, or a URL the front door downloads through the

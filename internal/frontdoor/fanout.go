@@ -35,6 +35,9 @@ type outcome struct {
 	// adapter's own validation); such a request is not a ledger event.
 	refusedLocally bool
 	upstream       time.Duration
+	// reported is what the call that made each image reported (parallel to images; the images
+	// of one call share the pointer).
+	reported []*providers.Reported
 }
 
 type chunkResult struct {
@@ -73,7 +76,11 @@ func chunks(n, per int) []int {
 // When some calls fail, the images of the others are still delivered (and only they are billed);
 // the response then says so in X-Imagegw-Partial. When all fail, the first failure is the answer.
 func (h *Handler) run(ctx context.Context, c *call) *outcome {
-	parts := chunks(c.req.N, c.entry.Model.MaxN)
+	per := c.entry.Model.MaxN
+	if c.req.Seed != nil && c.entry.Model.SeedRepeats {
+		per = 1 // one seed would give every image of a call the same picture
+	}
+	parts := chunks(c.req.N, per)
 	results := make([]chunkResult, len(parts))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, h.o.FanoutConcurrency)
@@ -129,6 +136,7 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 		out.images = append(out.images, imgs...)
 		for range imgs {
 			out.from = append(out.from, r.route.Channel)
+			out.reported = append(out.reported, &r.res.Reported)
 		}
 		out.withheld += r.res.Withheld
 		if c.req.Operation == providers.OpDescribe {

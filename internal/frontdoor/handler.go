@@ -471,7 +471,7 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 	sem := make(chan struct{}, h.o.FanoutConcurrency)
 	for i, im := range out.images {
 		it := &items[i]
-		it.revisedPrompt, it.seed, it.channel = im.RevisedPrompt, im.Seed, out.from[i]
+		it.revisedPrompt, it.seed, it.channel, it.reported = im.RevisedPrompt, im.Seed, out.from[i], out.reported[i]
 		// The size: what the provider reports, else the image's header (checkOutput), else (a
 		// provider URL passed through unread) what was asked for.
 		if im.Width > 0 && im.Height > 0 {

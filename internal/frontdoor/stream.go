@@ -166,7 +166,11 @@ func (h *Handler) streamImages(w http.ResponseWriter, r *http.Request, c *call, 
 	}
 	created := out.created.Unix()
 	for i, it := range items {
-		ev := streamEventOf(c, it.data, it.size, details.get(it.data))
+		d := details.get(it.data)
+		if d == (providers.StreamDetails{}) {
+			d = callDetails(items, i) // an upstream that did not stream this image
+		}
+		ev := streamEventOf(c, it.data, it.size, d)
 		ev.createdAt, ev.revisedPrompt, ev.seed = created, it.revisedPrompt, it.seed
 		if i == len(items)-1 {
 			ev.cost = total
@@ -249,6 +253,24 @@ func (d *detailsByImage) get(data []byte) providers.StreamDetails {
 	return d.m[&data[0]]
 }
 
+// callDetails is what the call that made items[i] reported (providers.Reported), as a streamed
+// upstream's details would say it: its settings on each of its images, its usage on the last
+// of them, so the usages of the completed events add up to the calls'.
+func callDetails(items []item, i int) providers.StreamDetails {
+	r := items[i].reported
+	if r == nil {
+		return providers.StreamDetails{}
+	}
+	d := providers.StreamDetails{Quality: r.Quality, Background: r.Background, OutputFormat: r.OutputFormat}
+	for _, it := range items[i+1:] {
+		if it.reported == r {
+			return d
+		}
+	}
+	d.Usage = r.Usage
+	return d
+}
+
 // writePartial relays a partial image as it arrives (from an upstream call's goroutine). A
 // preview that is not a valid image within the pixel cap is dropped.
 func (h *Handler) writePartial(s *sse, c *call, p providers.Partial) {
@@ -309,8 +331,9 @@ type streamCost struct {
 	Currency string `json:"currency,omitempty"`
 }
 
-// streamEventOf fills an event's settings: what the upstream said, else what was asked for
-// ("auto" when nothing was), and the output format from the image itself.
+// streamEventOf fills an event's settings: what the upstream said (d: a streamed image's
+// details, else what its call reported), else what was asked for ("auto" when nothing was), and
+// the output format from the image itself.
 func streamEventOf(c *call, data []byte, size string, d providers.StreamDetails) streamEvent {
 	ev := streamEvent{data: data, size: size, usage: d.Usage,
 		quality: firstOf(d.Quality, c.req.Quality, "auto"), background: firstOf(d.Background, c.req.Background, "auto"),
@@ -405,12 +428,9 @@ func (s *sse) write(name string, ev streamEvent) bool {
 		bw.WriteString(`,"partial_image_index":`)
 		bw.WriteString(strconv.Itoa(*ev.partialIndex))
 	}
-	if u := ev.usage; u != nil {
-		b, _ := json.Marshal(map[string]any{"input_tokens": u.InputTokens,
-			"input_tokens_details": map[string]int64{"image_tokens": u.InputImageTokens, "text_tokens": u.InputTextTokens},
-			"output_tokens":        u.OutputTokens, "total_tokens": u.TotalTokens})
+	if ev.usage != nil {
 		bw.WriteString(`,"usage":`)
-		bw.Write(b)
+		writeUsage(bw, ev.usage)
 	}
 	if ev.revisedPrompt != "" {
 		bw.WriteString(`,"revised_prompt":`)

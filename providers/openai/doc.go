@@ -29,13 +29,19 @@
 //     Any other Extra key is refused with KindUnsupported naming it.
 //   - b64_json is decoded straight from the response bytes (no intermediate string), any
 //     "data:...;base64," prefix stripped, and the content type sniffed from the bytes.
+//   - gpt-image answers echo what they did: top-level background, output_format, quality and
+//     size (the ones chosen when the request said "auto") and the call's token usage. They
+//     become Result.Reported (from any OpenAI-compatible host that sends them too); the size is
+//     also each Output's size. Values that are not short lower-case words, "auto", sizes that do
+//     not parse and negative token counts are dropped as not reported.
 //
 // Streaming (providers.Streamer, PROVIDERS.md §5.5): gpt-image generations and edits can be sent
 // with "stream": true and partial_images 1–3 (multipart text parts "true" and the number for
 // edits). The answer is text/event-stream: "image_generation.partial_image" /
 // "image_edit.partial_image" events are decoded and handed to the caller as they arrive; the
 // "….completed" events, in order, make the Result (and their quality, background, output_format
-// and usage the StreamDetails); an "error" event (or any event whose data has an "error" member,
+// and usage the StreamDetails; Result.Reported combines them: usage summed, settings where all
+// events agree); an "error" event (or any event whose data has an "error" member,
 // as the SDKs read them) is classified like an error answer. Each event is capped at the channel's
 // response cap and the stream at that cap times partial_images+1. A stream cut after some images
 // completed delivers those; cut before, it is a transport error. An error status, or a host that

@@ -74,32 +74,23 @@ type streamEvent struct {
 	Type              string          `json:"type"`
 	B64JSON           b64Image        `json:"b64_json"`
 	CreatedAt         flexTime        `json:"created_at"`
-	Size              string          `json:"size"`
-	Quality           string          `json:"quality"`
-	Background        string          `json:"background"`
-	OutputFormat      string          `json:"output_format"`
+	Size              looseString     `json:"size"`
+	Quality           looseString     `json:"quality"`
+	Background        looseString     `json:"background"`
+	OutputFormat      looseString     `json:"output_format"`
 	PartialImageIndex *int            `json:"partial_image_index"`
-	Usage             *streamUsage    `json:"usage"`
+	Usage             *usage          `json:"usage"`
 	Error             json.RawMessage `json:"error"`
 }
 
-type streamUsage struct {
-	InputTokens        int64 `json:"input_tokens"`
-	InputTokensDetails struct {
-		ImageTokens int64 `json:"image_tokens"`
-		TextTokens  int64 `json:"text_tokens"`
-	} `json:"input_tokens_details"`
-	OutputTokens int64 `json:"output_tokens"`
-	TotalTokens  int64 `json:"total_tokens"`
+// reported is what the event reports, read as a plain answer's fields are (reportedOf).
+func (e *streamEvent) reported() providers.Reported {
+	return reportedOf(string(e.Background), string(e.OutputFormat), string(e.Quality), string(e.Size), e.Usage)
 }
 
-func (e *streamEvent) details() providers.StreamDetails {
-	d := providers.StreamDetails{Quality: e.Quality, Background: e.Background, OutputFormat: e.OutputFormat}
-	if u := e.Usage; u != nil {
-		d.Usage = &providers.StreamUsage{InputTokens: u.InputTokens, InputImageTokens: u.InputTokensDetails.ImageTokens,
-			InputTextTokens: u.InputTokensDetails.TextTokens, OutputTokens: u.OutputTokens, TotalTokens: u.TotalTokens}
-	}
-	return d
+// detailsOf is a streamed image's share of what was reported.
+func detailsOf(r providers.Reported) providers.StreamDetails {
+	return providers.StreamDetails{Quality: r.Quality, Background: r.Background, OutputFormat: r.OutputFormat, Usage: r.Usage}
 }
 
 // isEventStream reports whether a Content-Type is text/event-stream.
@@ -134,7 +125,10 @@ func (c *client) stream(ctx context.Context, req *providers.Request, path, conte
 	lr := &io.LimitedReader{R: resp.Body, N: total + 1}
 	sr := &sseReader{r: bufio.NewReaderSize(lr, 64<<10), max: c.maxBytes}
 	final := &imagesResponse{}
-	var details []providers.StreamDetails
+	var (
+		details []providers.StreamDetails
+		reps    []providers.Reported // of the completed events, parallel to details
+	)
 	for {
 		name, data, rerr := sr.next()
 		if rerr != nil {
@@ -176,12 +170,11 @@ func (c *client) stream(ctx context.Context, req *providers.Request, path, conte
 			if !strings.HasPrefix(ctype, "image/") {
 				continue // a preview that is not an image is dropped, not fatal
 			}
-			p := providers.Partial{Data: ev.B64JSON.data, ContentType: ctype, StreamDetails: ev.details()}
+			rep := ev.reported()
+			p := providers.Partial{Data: ev.B64JSON.data, ContentType: ctype, StreamDetails: detailsOf(rep),
+				Width: rep.Size.W, Height: rep.Size.H}
 			if ev.PartialImageIndex != nil {
 				p.Index = *ev.PartialImageIndex
-			}
-			if s, err := providers.ParseSize(ev.Size); err == nil {
-				p.Width, p.Height = s.W, s.H
 			}
 			onPartial(p)
 		case strings.HasSuffix(kind, ".completed"):
@@ -189,7 +182,9 @@ func (c *client) stream(ctx context.Context, req *providers.Request, path, conte
 				final.Created, final.Size = ev.CreatedAt, ev.Size
 			}
 			final.Data = append(final.Data, imageItem{B64JSON: ev.B64JSON})
-			details = append(details, ev.details())
+			rep := ev.reported()
+			reps = append(reps, rep)
+			details = append(details, detailsOf(rep))
 		}
 	}
 	if len(final.Data) == 0 {
@@ -200,6 +195,7 @@ func (c *client) stream(ctx context.Context, req *providers.Request, path, conte
 		return nil, nil, err
 	}
 	res.UpstreamRequestID = reqID
+	res.Reported = providers.CombineReported(reps...)
 	return res, details, nil
 }
 

@@ -538,15 +538,16 @@ func checkMask(mask, first providers.Image) error {
 }
 
 // imagesResponse is the success body of every images endpoint. Top-level background,
-// output_format, quality and size echo what a gpt-image model used; seed comes from some
+// output_format, quality, size and usage echo what a gpt-image model did (a value of the wrong
+// type is read as not reported: it is never worth losing the images over); seed comes from some
 // compatible hosts.
 type imagesResponse struct {
 	Created      flexTime        `json:"created"`
 	Data         []imageItem     `json:"data"`
-	Background   string          `json:"background"`
-	OutputFormat string          `json:"output_format"`
-	Quality      string          `json:"quality"`
-	Size         string          `json:"size"`
+	Background   looseString     `json:"background"`
+	OutputFormat looseString     `json:"output_format"`
+	Quality      looseString     `json:"quality"`
+	Size         looseString     `json:"size"`
 	Seed         flexInt         `json:"seed"`
 	Usage        *usage          `json:"usage"`
 	Error        json.RawMessage `json:"error"`
@@ -559,11 +560,87 @@ type imageItem struct {
 	Seed          flexInt  `json:"seed"`
 }
 
-// usage is gpt-image's token count (for logs; the per-image list price does not use it).
+// usage is gpt-image's token count, in the plain answer and on each streamed completed event.
 type usage struct {
-	InputTokens  int64 `json:"input_tokens"`
+	InputTokens        int64 `json:"input_tokens"`
+	InputTokensDetails struct {
+		ImageTokens int64 `json:"image_tokens"`
+		TextTokens  int64 `json:"text_tokens"`
+	} `json:"input_tokens_details"`
 	OutputTokens int64 `json:"output_tokens"`
 	TotalTokens  int64 `json:"total_tokens"`
+	// bad: the usage was not an object of counts.
+	bad bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler: a usage that does not decode is marked bad rather
+// than failing the answer.
+func (u *usage) UnmarshalJSON(raw []byte) error {
+	type plain usage
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
+		*u = usage{bad: true}
+		return nil
+	}
+	*u = usage(p)
+	return nil
+}
+
+// canonical is the usage in canonical form, or nil when it did not decode or a count is
+// negative (a host answering junk reports nothing).
+func (u *usage) canonical() *providers.Usage {
+	if u == nil || u.bad {
+		return nil
+	}
+	c := &providers.Usage{InputTokens: u.InputTokens, InputImageTokens: u.InputTokensDetails.ImageTokens,
+		InputTextTokens: u.InputTokensDetails.TextTokens, OutputTokens: u.OutputTokens, TotalTokens: u.TotalTokens}
+	if c.InputTokens < 0 || c.InputImageTokens < 0 || c.InputTextTokens < 0 || c.OutputTokens < 0 || c.TotalTokens < 0 {
+		return nil
+	}
+	return c
+}
+
+// reportedOf keeps what an answer (or a streamed event) reports of the settings it used and the
+// tokens it counted, as providers.Reported says: a setting only when it is a short lower-case
+// word other than "auto", a size only when it parses.
+func reportedOf(background, outputFormat, quality, size string, u *usage) providers.Reported {
+	r := providers.Reported{Background: setting(background), OutputFormat: setting(outputFormat),
+		Quality: setting(quality), Usage: u.canonical()}
+	if s, err := providers.ParseSize(size); err == nil {
+		r.Size = s
+	}
+	return r
+}
+
+// setting is v when it is a word an OpenAI client can be shown as a reported setting (up to 16
+// characters of a-z, 0-9, '_' and '-', not "auto"), else "".
+func setting(v string) string {
+	if v == "" || v == "auto" || len(v) > 16 {
+		return ""
+	}
+	for _, r := range v {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '_' && r != '-' {
+			return ""
+		}
+	}
+	return v
+}
+
+// reported is what the answer reports (see reportedOf).
+func (r *imagesResponse) reported() providers.Reported {
+	return reportedOf(string(r.Background), string(r.OutputFormat), string(r.Quality), string(r.Size), r.Usage)
+}
+
+// looseString reads a JSON string; any other value is left "".
+type looseString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *looseString) UnmarshalJSON(raw []byte) error {
+	var v string
+	if json.Unmarshal(raw, &v) == nil {
+		*s = looseString(v)
+	}
+	return nil
 }
 
 // b64Image decodes a b64_json string straight from the JSON bytes into image bytes, so an answer
@@ -666,9 +743,9 @@ func toResult(provider string, r *imagesResponse, req *providers.Request, o resu
 	if len(r.Data) == 0 {
 		return nil, bad("the provider's answer carried no image")
 	}
-	res := &providers.Result{Created: r.Created.t, Images: make([]providers.Output, 0, len(r.Data))}
+	res := &providers.Result{Created: r.Created.t, Images: make([]providers.Output, 0, len(r.Data)), Reported: r.reported()}
 	w, h := req.Width, req.Height
-	if s, err := providers.ParseSize(r.Size); err == nil {
+	if s := res.Reported.Size; !s.IsZero() {
 		w, h = s.W, s.H
 	}
 	base := o.now

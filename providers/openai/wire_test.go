@@ -161,13 +161,29 @@ type outView struct {
 	Height        int    `json:"height,omitempty"`
 }
 
+// reportedView is a readable providers.Reported for goldens.
+type reportedView struct {
+	Background   string           `json:"background,omitempty"`
+	OutputFormat string           `json:"output_format,omitempty"`
+	Quality      string           `json:"quality,omitempty"`
+	Size         string           `json:"size,omitempty"`
+	Usage        *providers.Usage `json:"usage,omitempty"`
+}
+
 func viewResult(res *providers.Result) []byte {
 	v := struct {
-		Created string    `json:"created,omitempty"`
-		Images  []outView `json:"images"`
+		Created  string        `json:"created,omitempty"`
+		Images   []outView     `json:"images"`
+		Reported *reportedView `json:"reported,omitempty"`
 	}{}
 	if !res.Created.IsZero() {
 		v.Created = res.Created.Format(time.RFC3339)
+	}
+	if r := res.Reported; !r.IsZero() {
+		v.Reported = &reportedView{r.Background, r.OutputFormat, r.Quality, "", r.Usage}
+		if !r.Size.IsZero() {
+			v.Reported.Size = r.Size.String()
+		}
 	}
 	for _, o := range res.Images {
 		ov := outView{ContentType: o.ContentType, URL: o.URL, RevisedPrompt: o.RevisedPrompt, Seed: o.Seed, Width: o.Width, Height: o.Height}
