@@ -23,8 +23,8 @@ type outcome struct {
 	channel   string
 	provider  string
 	delivered int
-	// byChannel counts the delivered images per channel (set once they are converted).
-	byChannel map[string]int
+	// made describes the delivered images (set once they are converted).
+	made []Made
 	// err is the first failure (in call order) when some call failed.
 	err         error
 	failedCalls int
@@ -153,6 +153,22 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 	return out
 }
 
+// madeOf describes delivered items for billing: the channel of each, and the size and quality
+// its upstream reported making (zero when it did not say).
+func madeOf(items []item) []Made {
+	if len(items) == 0 {
+		return nil
+	}
+	made := make([]Made, len(items))
+	for i, it := range items {
+		made[i].Channel = it.channel
+		if r := it.reported; r != nil {
+			made[i].Size, made[i].Quality = r.Size, r.Quality
+		}
+	}
+	return made
+}
+
 // beforeUpstream reports whether err is an adapter refusing a request before sending it: a
 // caller fault with no upstream status.
 func beforeUpstream(err error) bool {
@@ -271,11 +287,11 @@ func (o *outcome) outcome(c *call) Outcome {
 		Latency:    time.Since(c.started),
 		Upstream:   o.upstream,
 		FailedCall: o.failedCalls,
-		ByChannel:  o.byChannel,
+		Made:       o.made,
 	}
 	if c.req.Operation == providers.OpDescribe && len(o.describe) > 0 {
 		out.Delivered = 1
-		out.ByChannel = map[string]int{o.channel: 1}
+		out.Made = []Made{{Channel: o.channel}}
 	}
 	out.NotAttempted = o.refusedLocally && out.Delivered == 0
 	switch {

@@ -377,13 +377,7 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 		}
 		out := h.run(ctx, c)
 		items, convErr := h.convert(ctx, r, c, out)
-		out.delivered = len(items)
-		if len(items) > 0 {
-			out.byChannel = map[string]int{}
-			for _, it := range items {
-				out.byChannel[it.channel]++
-			}
-		}
+		out.delivered, out.made = len(items), madeOf(items)
 		failed := len(items) == 0 && out.describe == nil
 		if failed && out.err == nil {
 			out.err = convErr

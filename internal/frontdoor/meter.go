@@ -49,14 +49,23 @@ type Outcome struct {
 	ErrorKind  providers.Kind
 	Provider   string
 	Channel    string
-	// ByChannel counts the delivered images per channel that served them: a request that
-	// failed over (or fanned out over several channels) is billed at each channel's price.
-	ByChannel map[string]int
-	Latency   time.Duration
-	Upstream  time.Duration
+	// Made describes each delivered image: the channel that served it (a request that failed
+	// over, or fanned out over several channels, is billed at each channel's price) and what
+	// its upstream reported making, when it did (billed instead of what was asked, "auto").
+	Made     []Made
+	Latency  time.Duration
+	Upstream time.Duration
 	// NotAttempted: the request failed before any upstream call (after admission); it is not a
 	// ledger event.
 	NotAttempted bool
+}
+
+// Made is one delivered image as billing sees it.
+type Made struct {
+	Channel string
+	// Size and Quality are what the upstream reported making (zero when it did not say).
+	Size    providers.Size
+	Quality string
 }
 
 // Receipt carries response headers from the meter (cost, rate-limit state).

@@ -113,13 +113,7 @@ func (h *Handler) streamImages(w http.ResponseWriter, r *http.Request, c *call, 
 	}
 	out := h.run(ctx, run)
 	items, convErr := h.convert(ctx, r, c, out)
-	out.delivered = len(items)
-	if len(items) > 0 {
-		out.byChannel = map[string]int{}
-		for _, it := range items {
-			out.byChannel[it.channel]++
-		}
-	}
+	out.delivered, out.made = len(items), madeOf(items)
 	failed := len(items) == 0
 	if failed && out.err == nil {
 		out.err = convErr

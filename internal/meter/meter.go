@@ -286,25 +286,84 @@ func (t *ticket) priceRoutes() error {
 	return nil
 }
 
-// settle is what the request owes for what it delivered: images of channels charging the
-// primary's price (which alone may be free, from the key's free images) at that price, the
-// others at their channel's.
+// settle is what the request owes for what it delivered. Images are priced in groups of the
+// same channel and the same reported size and quality: at their channel's price (the primary's,
+// unless the channel charges its own), and at what the upstream reported making where it said
+// (gpt-image with size or quality "auto"), never above the admission quote's price per image
+// (the hold). Free images (the key's, for the primary's price) go to the first images.
 func (t *ticket) settle(o frontdoor.Outcome) billing.Settlement {
 	delivered := max(o.Delivered, 0)
-	var extra money.Amount
-	for ch, n := range o.ByChannel {
-		if q, ok := t.others[ch]; ok && n > 0 {
-			n = min(n, delivered)
-			delivered -= n
-			extra += q.For(n)
+	type group struct {
+		channel string
+		size    providers.Size
+		quality string
+	}
+	counts := map[group]int{}
+	var order []group
+	for _, m := range o.Made[:min(len(o.Made), delivered)] {
+		g := group{m.Channel, m.Size, m.Quality}
+		if counts[g] == 0 {
+			order = append(order, g)
+		}
+		counts[g]++
+	}
+	if rest := delivered - min(len(o.Made), delivered); rest > 0 {
+		g := group{}
+		if counts[g] == 0 {
+			order = append(order, g)
+		}
+		counts[g] += rest
+	}
+	s := billing.Settlement{}
+	freeLeft := t.free
+	for _, g := range order {
+		n := counts[g]
+		base, own := t.others[g.channel]
+		if !own {
+			if !t.priced {
+				continue // an unpriced primary: free
+			}
+			base = t.quote
+			f := min(n, freeLeft)
+			freeLeft -= f
+			s.FreeUsed += f
+			n -= f
+		}
+		q := t.requote(base, g.channel, g.size, g.quality)
+		s.Charged += n
+		s.Cost += min(q.For(n), base.For(n))
+	}
+	s.FreeReturned = freeLeft
+	return s
+}
+
+// requote prices the request again at the size and quality an upstream reported making, when
+// they differ from what was asked; else (or when that cannot be priced) it is base.
+func (t *ticket) requote(base billing.Quote, channel string, size providers.Size, quality string) billing.Quote {
+	req := *t.a.Request
+	changed := false
+	if !size.IsZero() && (size.W != req.Width || size.H != req.Height) {
+		req.Width, req.Height, req.AspectRatio, changed = size.W, size.H, "", true
+	}
+	if quality != "" && quality != req.Quality {
+		req.Quality, changed = quality, true
+	}
+	if !changed {
+		return base
+	}
+	m := t.a.Entry.Model
+	for _, r := range t.a.Entry.Routes {
+		if r.Channel == channel {
+			m = *r.Model
+			m.Price = r.Price
+			break
 		}
 	}
-	s := billing.Settlement{FreeReturned: t.free}
-	if t.priced {
-		s = t.quote.Settle(delivered, t.free)
+	q, err := t.m.o.Engine.Quote(&m, &req)
+	if err != nil {
+		return base
 	}
-	s.Cost += extra
-	return s
+	return q
 }
 
 // unavailable is a 503 with a short Retry-After: a dependency of the gateway failed.
@@ -488,6 +547,16 @@ func (t *ticket) event(o frontdoor.Outcome) store.UsageEvent {
 	}
 	if ev.Provider == "" {
 		ev.Provider = t.a.Entry.OwnedBy
+	}
+	// What the upstream reported making, when every image agrees (gpt-image's "auto").
+	if len(o.Made) > 0 && !o.Made[0].Size.IsZero() {
+		same := true
+		for _, m := range o.Made[1:] {
+			same = same && m.Size == o.Made[0].Size
+		}
+		if same {
+			ev.Width, ev.Height = o.Made[0].Size.W, o.Made[0].Size.H
+		}
 	}
 	return ev
 }
