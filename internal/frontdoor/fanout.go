@@ -48,11 +48,13 @@ type chunkResult struct {
 }
 
 // failover reports whether a failure on one channel should be retried on the next: the
-// provider failed, not the request. Timeouts are not retried elsewhere: the upstream may be
-// generating (and billing) still.
+// provider failed, not the request, or this channel's upstream does not have the model (an
+// account without access, a retired spelling) although another channel may. Timeouts are not
+// retried elsewhere: the upstream may be generating (and billing) still.
 func failover(k providers.Kind) bool {
 	switch k {
-	case providers.KindUpstreamUnavailable, providers.KindUpstreamRateLimited, providers.KindUpstreamAuth, providers.KindUpstreamBadResponse:
+	case providers.KindUpstreamUnavailable, providers.KindUpstreamRateLimited, providers.KindUpstreamAuth,
+		providers.KindUpstreamBadResponse, providers.KindModelNotFound:
 		return true
 	}
 	return false

@@ -120,10 +120,16 @@ func TestFailoverToTheNextChannel(t *testing.T) {
 	if resp.StatusCode != 200 || flakies["flaky-d"].calls.Load() != 1 {
 		t.Fatalf("%d d-calls=%d %s", resp.StatusCode, flakies["flaky-d"].calls.Load(), body)
 	}
+	// The first channel's upstream does not have the model: the next one is tried.
+	flakies["flaky-c"].fail[2] = providers.KindModelNotFound
+	resp, body = do(t, g, jsonReq(`{"model":"flaky-failover","prompt":"x","n":2}`))
+	if resp.StatusCode != 200 || flakies["flaky-d"].calls.Load() != 2 {
+		t.Fatalf("model not found upstream: %d d-calls=%d %s", resp.StatusCode, flakies["flaky-d"].calls.Load(), body)
+	}
 	// A caller fault is not retried elsewhere.
-	flakies["flaky-c"].fail[2] = providers.KindContentPolicy
+	flakies["flaky-c"].fail[3] = providers.KindContentPolicy
 	resp, body = do(t, g, jsonReq(`{"model":"flaky-failover","prompt":"x"}`))
-	if resp.StatusCode != 400 || flakies["flaky-d"].calls.Load() != 1 || !strings.Contains(string(body), "content_policy_violation") {
+	if resp.StatusCode != 400 || flakies["flaky-d"].calls.Load() != 2 || !strings.Contains(string(body), "content_policy_violation") {
 		t.Fatalf("%d d-calls=%d %s", resp.StatusCode, flakies["flaky-d"].calls.Load(), body)
 	}
 }
