@@ -242,6 +242,16 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 	if len(unpriced) > 0 {
 		log.Warn("models without a price are served free of charge; price them in config", zap.Strings("models", unpriced))
 	}
+	var assumed []string
+	for _, e := range a.Catalog.List() {
+		if p := e.Model.Price; !p.IsZero() && (p.Source == "" || p.Source == providers.Assumed) {
+			assumed = append(assumed, e.Name)
+		}
+	}
+	if len(assumed) > 0 {
+		log.Warn("models priced at assumed amounts (no document gives their price); check them and set price in config",
+			zap.Strings("models", assumed))
+	}
 	bm, err := billing.NewMetrics(a.Metrics.Registry)
 	if err != nil {
 		return nil, err

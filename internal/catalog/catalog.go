@@ -54,14 +54,14 @@ func (e *Entry) Supports(op providers.Operation) bool { return slices.Contains(e
 
 // Catalog resolves names. It is immutable once built and safe for concurrent use.
 type Catalog struct {
-	byName    map[string]*Entry
-	list      []*Entry
+	byName map[string]*Entry
+	list   []*Entry
 }
 
 // Build assembles the catalog from channels (in priority order) and model configuration.
 func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 	c := &Catalog{byName: map[string]*Entry{}}
-	ownPrice := map[*Entry]bool{} // aliases with a price of their own
+	ownPrice := map[*Entry]bool{}  // aliases with a price of their own
 	byType := map[string][]Route{} // "<type>/<id>" → routes
 	bare := map[string][]Route{}   // "<id>" → routes
 	var typedNames []string
@@ -82,6 +82,7 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 				errs = append(errs, fmt.Sprintf("models[%d].price: %v", i, err))
 				continue
 			}
+			p.Source = "config"
 			price = p
 		}
 		m, err := mc.Define.Model(id, price)
@@ -166,6 +167,7 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 				errs = append(errs, fmt.Sprintf("models[%d].price: %v", i, err))
 				continue
 			}
+			p.Source = "config"
 			price = &p
 		}
 		name := mc.Name

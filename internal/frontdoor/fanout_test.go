@@ -148,6 +148,14 @@ func TestFailoverBillsTheServingChannelsPrice(t *testing.T) {
 	}})
 	e, f := flakies["flaky-e"], flakies["flaky-f"]
 
+	// Every price says where it comes from: config, or assumed (no document gives it).
+	for name, want := range map[string]string{"flaky-e/flaky/model-1": "config", "flaky-f/flaky/model-1": "assumed"} {
+		resp, body := do(t, g, rawReq{method: "GET", path: "/v1/models/" + name})
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"source":"`+want+`"`) {
+			t.Errorf("%s: %d %s, want pricing.source %q", name, resp.StatusCode, body, want)
+		}
+	}
+
 	// Served by the primary: 2 × 0.002.
 	resp, body := do(t, g, jsonReq(`{"model":"priced-failover","prompt":"x","n":2}`))
 	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != "0.004" {

@@ -60,6 +60,9 @@ type pricingInfo struct {
 	Amount     string        `json:"amount"`
 	Tiers      []pricingTier `json:"tiers,omitempty"`
 	FreeImages int           `json:"free_images,omitempty"`
+	// Source: where the amount comes from ("seed 000", a vendor page and date, "config", or
+	// "assumed" when no document gives it).
+	Source string `json:"source"`
 }
 
 type pricingTier struct {
@@ -102,7 +105,11 @@ func (h *Handler) modelObject(e *catalog.Entry) modelObject {
 		o.Seed = &seedRange{Min: m.SeedMin, Max: m.SeedMax}
 	}
 	if p := m.Price; !p.IsZero() {
-		pi := &pricingInfo{Unit: string(p.Unit), Currency: p.Currency, Amount: p.Amount.String(), FreeImages: p.FreeImages}
+		src := p.Source
+		if src == "" {
+			src = providers.Assumed
+		}
+		pi := &pricingInfo{Unit: string(p.Unit), Currency: p.Currency, Amount: p.Amount.String(), FreeImages: p.FreeImages, Source: src}
 		for _, t := range p.Tiers {
 			pi.Tiers = append(pi.Tiers, pricingTier{Operation: string(t.Operation), Quality: t.Quality, Size: t.Size, Amount: t.Amount.String()})
 		}
