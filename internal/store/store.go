@@ -171,12 +171,20 @@ type UsageEvent struct {
 	Width      int
 	Height     int
 	Steps      int
-	Cost       money.Amount
-	Currency   string
-	Status     string // StatusOK, StatusFailed, StatusIndeterminate
-	ErrorKind  string
-	LatencyMS  int64 // gateway latency, whole request
-	UpstreamMS int64 // time spent waiting on the upstream
+	// Cost is what the key was charged (its price), in Currency (the deployment's currency);
+	// budgets and key_spend add it up. The column keeps its wave-1 name.
+	Cost     money.Amount
+	Currency string
+	// UpstreamCost is what the provider charges the operator for the request, in Currency;
+	// UpstreamListCost the same in the provider's own currency, UpstreamCurrency. Zero when
+	// unpriced, or free from the upstream account's free quota.
+	UpstreamCost     money.Amount
+	UpstreamListCost money.Amount
+	UpstreamCurrency string
+	Status           string // StatusOK, StatusFailed, StatusIndeterminate
+	ErrorKind        string
+	LatencyMS        int64 // gateway latency, whole request
+	UpstreamMS       int64 // time spent waiting on the upstream
 	// ClientRequestID is the id the client sent (X-Client-Request-Id or X-Request-Id), if any:
 	// a label for correlation, not unique.
 	ClientRequestID string
