@@ -95,10 +95,15 @@ type Event struct {
 	Steps      int          `json:"steps"`
 	Cost       money.Amount `json:"cost"`
 	Currency   string       `json:"currency"`
-	Status     string       `json:"status"`
-	ErrorKind  string       `json:"error_kind"`
-	LatencyMS  int64        `json:"latency_ms"`
-	UpstreamMS int64        `json:"upstream_ms"`
+	// UpstreamCost is what the provider charges for the request (Currency); UpstreamListCost
+	// the same in its own currency.
+	UpstreamCost     money.Amount `json:"upstream_cost"`
+	UpstreamListCost money.Amount `json:"upstream_list_cost"`
+	UpstreamCurrency string       `json:"upstream_currency,omitempty"`
+	Status           string       `json:"status"`
+	ErrorKind        string       `json:"error_kind"`
+	LatencyMS        int64        `json:"latency_ms"`
+	UpstreamMS       int64        `json:"upstream_ms"`
 	// ClientRequestID is the id the client sent with the request, if any (a label, not unique).
 	ClientRequestID string `json:"client_request_id,omitempty"`
 	Slice           string `json:"-"` // internal: the budget slice charged
