@@ -66,7 +66,9 @@ type SizeRule struct {
 	// AspectRatios lists "W:H" ratios the model takes instead of a size. A model with ratios but
 	// no sizes and no bounds accepts only ratios.
 	AspectRatios []string
-	// Default is the size the upstream uses when none is sent; zero when it is not known.
+	// Default is the size used (and billed) when a request names none: adapters send it. Zero
+	// when the upstream chooses (gpt-image "auto"), then billed at the worst case and settled at
+	// what the upstream reports making.
 	Default Size
 	// Fixed is set for models that ignore the size and always produce this one (Janus-Pro 384x384).
 	Fixed Size

@@ -9,12 +9,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/sfwire"
 	"github.com/imagegw/imagegw/providers/internal/sfwire/sffake"
 	"github.com/imagegw/imagegw/providers/providertest"
 	"github.com/imagegw/imagegw/providers/siliconflow/fake"
@@ -140,9 +142,10 @@ func TestRegistryAndConfig(t *testing.T) {
 func TestModelsAreCopies(t *testing.T) {
 	fx := newFixture(t)
 	ms := fx.a.Models()
-	ms[0].Size.Sizes[0] = providers.Size{W: 1, H: 1}
+	q := slices.IndexFunc(ms, func(m providers.Model) bool { return m.ID == QwenImage }) // a model with a size list
+	ms[q].Size.Sizes[0] = providers.Size{W: 1, H: 1}
 	ms[0].Operations[0] = providers.OpUpscale
-	if again := fx.a.Models(); again[0].Size.Sizes[0].W == 1 || again[0].Operations[0] != providers.OpGenerate {
+	if again := fx.a.Models(); again[q].Size.Sizes[0].W == 1 || again[0].Operations[0] != providers.OpGenerate {
 		t.Fatal("Models() returned shared slices")
 	}
 }
@@ -227,10 +230,17 @@ func TestCatalogAgreesWithFake(t *testing.T) {
 			if _, ok := spec.Models[m.ID]; !ok {
 				t.Fatalf("the fake does not know %s", m.ID)
 			}
+			// The minimal request: image_size is required wherever the model takes one.
 			base := func() map[string]any {
 				b := map[string]any{"model": m.ID, "prompt": "a cat"}
 				if m.Supports(providers.OpEdit) {
 					b["image"] = img
+				}
+				switch {
+				case !m.Size.Fixed.IsZero():
+					b["image_size"] = m.Size.Fixed.String()
+				case !takesNoSize(m.Size):
+					b["image_size"] = m.Size.Default.String()
 				}
 				return b
 			}
@@ -252,6 +262,11 @@ func TestCatalogAgreesWithFake(t *testing.T) {
 				}
 			}
 			expect(true, "minimal request", base())
+			if _, sized := base()["image_size"]; sized {
+				b := base()
+				delete(b, "image_size")
+				expect(false, "no image_size (the field is required)", b)
+			}
 			for _, s := range m.Size.Sizes {
 				expect(true, "size "+s.String(), with("image_size", s.String()))
 			}
@@ -259,13 +274,14 @@ func TestCatalogAgreesWithFake(t *testing.T) {
 			case !m.Size.Fixed.IsZero():
 			case takesNoSize(m.Size):
 				expect(false, "a size on an edit model", with("image_size", "1024x1024"))
-			case m.Size.FreeForm():
-				expect(true, "free-form 1536x1536", with("image_size", "1536x1536"))
-				expect(true, "free-form 1200x800", with("image_size", "1200x800"))
-				expect(false, "free-form above the pixel cap", with("image_size", "1600x1600"))
-				expect(false, "free-form not a multiple of 8", with("image_size", "1001x1001"))
 			default:
-				expect(false, "size outside the list", with("image_size", "1000x1000"))
+				// Probes around every rule's bounds: lists, seed 000's custom sizes (512–1024 by 64)
+				// and the "others" rule (256–2048 by 8, 2 359 296 px).
+				for _, p := range []string{"1024x512", "512x1024", "640x896", "448x1024", "1088x512", "1000x600",
+					"1536x1536", "1200x800", "1600x1600", "1001x1001", "248x1024", "256x256", "2048x1152", "1024x1024"} {
+					sz, _ := providers.ParseSize(p)
+					expect(sfwire.SizeAllowed(m.Size, sz.W, sz.H), "size "+p, with("image_size", p))
+				}
 			}
 			expect(m.MaxN >= 4, "batch_size 4", with("batch_size", 4))
 			expect(false, "batch_size 5", with("batch_size", 5))
@@ -370,7 +386,7 @@ func download(t *testing.T, fx *fixture, u string, want int) []byte {
 
 func TestFakeAnswerEscapesAmpersands(t *testing.T) {
 	fx := newFixture(t)
-	body := `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x"}`
+	body := `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024"}`
 	req, _ := http.NewRequest(http.MethodPost, fx.srv.URL+"/v1/images/generations", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+fake.DefaultKey)
 	req.Header.Set("Content-Type", "application/json")
@@ -404,7 +420,7 @@ func TestFakeStrictness(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
 	}
-	ok := `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x"}`
+	ok := `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024"}`
 	if st, _, b := send("wrong", "application/json", ok); st != 401 || b != `"Invalid token"` {
 		t.Errorf("wrong key: %d %s", st, b)
 	}
@@ -416,13 +432,15 @@ func TestFakeStrictness(t *testing.T) {
 		{"application/json", `{"model":"nope/model","prompt":"x"}`, "20012"},
 		{"application/json", `{"prompt":"x"}`, "20015"},
 		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell"}`, "20015"},
-		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","n":2}`, "20015"},
-		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","seed":1.5}`, "20015"},
-		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","seed":"1"}`, "20015"},
-		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","num_inference_steps":8}`, "20015"},
-		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","negative_prompt":"y"}`, "20015"},
+		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x"}`, "20015"}, // image_size is required
+		{"application/json", `{"model":"deepseek-ai/Janus-Pro-7B","prompt":"x"}`, "20015"},
+		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024","n":2}`, "20015"},
+		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024","seed":1.5}`, "20015"},
+		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024","seed":"1"}`, "20015"},
+		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024","num_inference_steps":8}`, "20015"},
+		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024","negative_prompt":"y"}`, "20015"},
 		{"application/json", `{"model":"Qwen/Qwen-Image-Edit","prompt":"x","image":"data:image/png;base64,!!"}`, "20015"},
-		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x ` + fake.UnsafePrompt + `"}`, "20015"},
+		{"application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x ` + fake.UnsafePrompt + `","image_size":"1024x1024"}`, "20015"},
 	}
 	for _, c := range cases {
 		st, ct, b := send(fake.DefaultKey, c.ct, c.body)
@@ -430,7 +448,7 @@ func TestFakeStrictness(t *testing.T) {
 			t.Errorf("%s: %d %s %s, want 400 code %s", c.body, st, ct, b, c.code)
 		}
 	}
-	if st, _, _ := send(fake.DefaultKey, "application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","num_inference_steps":4}`); st != 200 {
+	if st, _, _ := send(fake.DefaultKey, "application/json", `{"model":"black-forest-labs/FLUX.1-schnell","prompt":"x","image_size":"1024x1024","num_inference_steps":4}`); st != 200 {
 		t.Errorf("steps 4 on a fixed-step model: %d", st)
 	}
 }
@@ -500,9 +518,12 @@ func TestUpstreamErrorsThroughFake(t *testing.T) {
 	// A model the adapter does not know is passed through unchecked; the upstream's 20015
 	// names the field, which becomes Param.
 	delete(fx.a.byID, FLUX1Schnell)
-	_, err = fx.a.Generate(ctx, &providers.Request{Model: FLUX1Schnell, Prompt: "x", NegativePrompt: "blur"})
+	_, err = fx.a.Generate(ctx, &providers.Request{Model: FLUX1Schnell, Prompt: "x", NegativePrompt: "blur", Width: 1024, Height: 1024})
 	wantErr(t, err, providers.KindInvalidRequest, "negative_prompt")
 	_, err = fx.a.Generate(ctx, &providers.Request{Model: FLUX1Schnell, Prompt: "x", Width: 1000, Height: 1000})
+	wantErr(t, err, providers.KindInvalidRequest, "size")
+	// Nothing is filled in for it, and image_size is required.
+	_, err = fx.a.Generate(ctx, &providers.Request{Model: FLUX1Schnell, Prompt: "x"})
 	wantErr(t, err, providers.KindInvalidRequest, "size")
 }
 

@@ -13,14 +13,22 @@
 //
 // # Translation
 //
-//   - size → image_size "WxH", checked against the model's list or free-form bounds; no size sent
-//     means the upstream's default (Model.Size.Default). Janus-Pro-7B always outputs 384x384 and
-//     ignores image_size, which is therefore never sent. Aspect ratios are refused.
+//   - size → image_size "WxH", checked against the model's list or free-form bounds. It is always
+//     sent (PROVIDERS.md §1.2 marks it required): a request without a size gets the model's
+//     Size.Default, the size billing prices, so the upstream never picks one of its own.
+//     Janus-Pro-7B ignores the value and always outputs 384x384; it is sent 384x384. The
+//     Qwen-Image-Edit models take no image_size (the output follows the input) and are priced
+//     per image, so no size is billed for them. Aspect ratios are refused.
+//   - Seed 000 §2 says resolutions can be customised, and its §3 example prices 1024x512 on SD 3.5
+//     large turbo: the models whose reference lists six sizes (FLUX.1-schnell, SD 3.5 large and
+//     large turbo, SD 2.1) take any WxH with sides 512–1024 in multiples of 64 (the envelope of
+//     their lists, an assumption); the "or others" models keep their documented free-form rule.
 //   - n → batch_size on the models that have it (SD family, Kolors: MaxN 4); elsewhere MaxN is 1
 //     and the front door fans out.
-//   - steps → num_inference_steps; FLUX.1-schnell, Pro/FLUX.1-schnell and SD 3.5 large turbo always
-//     run 4 steps (FixedSteps 4): the field is omitted for them, and a steps value other than 4 is
-//     refused.
+//   - steps → num_inference_steps, sent on every model that takes it: the request's steps, else
+//     the model's DefaultSteps (20), which billing prices. FLUX.1-schnell, Pro/FLUX.1-schnell and
+//     SD 3.5 large turbo always run 4 steps (FixedSteps 4): the field is omitted for them (it is
+//     not in the FLUX.1-schnell schema), and a steps value other than 4 is refused.
 //   - guidance_scale (SD family, Kolors, 0–20); Qwen/Qwen-Image takes "cfg" (0.1–20) instead,
 //     which clients pass as the extension field Extra["cfg"].
 //   - seed is int64: 0 … 9 999 999 999.
@@ -33,7 +41,8 @@
 //   - Quality, style, strength, background, output format/compression, moderation and user have no
 //     place on this wire and are refused with KindUnsupported naming them.
 //   - Models added by configuration (not in the catalog) get everything the wire can carry passed
-//     on unchecked; the upstream judges it.
+//     on unchecked; the upstream judges it. Their default size and steps live in the configuration,
+//     which the adapter does not see, so nothing is filled in for them.
 //
 // # Answers and quirks
 //
@@ -45,5 +54,6 @@
 // listed on parseError; the 401 body is a bare string, not an object.
 //
 // Prices: seed 000 §3 gives two (¥0.0032 per megapixel-step for SD 3.5 large turbo, ¥0.37 per
-// image for FLUX.1-pro); every other price in catalog.go is an assumption, marked there.
+// image for FLUX.1-pro), whose Price.Source is "seed 000"; every other price in catalog.go is an
+// assumption (Source providers.Assumed).
 package siliconflow

@@ -82,22 +82,8 @@ func toWire(m *providers.Model, op providers.Operation, req *providers.Request) 
 		w.Seed = &s
 	}
 
-	if req.Steps != 0 {
-		switch {
-		case m != nil && m.FixedSteps > 0:
-			// Fixed-step models always run their steps; the field is left out (PROVIDERS.md §1.5).
-			if req.Steps != m.FixedSteps {
-				return nil, providers.UnsupportedParam("steps", "this model always runs %d steps", m.FixedSteps)
-			}
-		case !has(providers.ParamSteps):
-			return nil, providers.UnsupportedParam("steps", "steps is not supported by this model")
-		case m != nil && (req.Steps < m.MinSteps || req.Steps > m.MaxSteps):
-			return nil, providers.ParamError("steps", "steps must be between %d and %d", m.MinSteps, m.MaxSteps)
-		case req.Steps < 0:
-			return nil, providers.ParamError("steps", "steps must be positive")
-		default:
-			w.NumInferenceSteps = req.Steps
-		}
+	if err := stepsToWire(m, req, w); err != nil {
+		return nil, err
 	}
 
 	if req.GuidanceScale != nil {
@@ -165,12 +151,28 @@ func takesNoSize(r providers.SizeRule) bool {
 	return len(r.Sizes) == 0 && !r.FreeForm() && len(r.AspectRatios) == 0
 }
 
+// sizeToWire sets image_size. Every size billing prices is sent, so the upstream makes exactly
+// what is charged (billing.Engine.Quote resolves the size the same way): the requested size, the
+// model's fixed size (Janus-Pro, which takes the field and ignores its value), or, when the
+// request gives none, the model's Size.Default. Edit models take no image_size (their output
+// follows the input image) and get none; their prices are per image, so no size is billed. A
+// model added by configuration (m nil) gets only what the request gives: its defaults live in
+// the configuration, which the adapter does not see.
 func sizeToWire(m *providers.Model, req *providers.Request, w *sfwire.Request) error {
 	if req.Width == 0 && req.Height == 0 {
 		if req.AspectRatio != "" {
 			return providers.UnsupportedParam("aspect_ratio", "SiliconFlow models take a size (WIDTHxHEIGHT), not an aspect ratio")
 		}
-		return nil // the upstream's default size
+		if m == nil {
+			return nil
+		}
+		switch r := m.Size; {
+		case !r.Fixed.IsZero():
+			w.ImageSize = r.Fixed.String()
+		case !takesNoSize(r) && !r.Default.IsZero():
+			w.ImageSize = r.Default.String()
+		}
+		return nil
 	}
 	if req.Width <= 0 || req.Height <= 0 {
 		return providers.ParamError("size", "size must have a positive width and height")
@@ -182,7 +184,6 @@ func sizeToWire(m *providers.Model, req *providers.Request, w *sfwire.Request) e
 			if r.Fixed.W != req.Width || r.Fixed.H != req.Height {
 				return providers.UnsupportedParam("size", "this model always produces %s", r.Fixed)
 			}
-			return nil // the model ignores image_size
 		case takesNoSize(r):
 			return providers.UnsupportedParam("size", "this model's output follows the input image; size cannot be set")
 		case !sfwire.SizeAllowed(r, req.Width, req.Height):
@@ -190,6 +191,42 @@ func sizeToWire(m *providers.Model, req *providers.Request, w *sfwire.Request) e
 		}
 	}
 	w.ImageSize = sfwire.SizeString(req.Width, req.Height)
+	return nil
+}
+
+// stepsToWire sets num_inference_steps on the models that take it: the request's steps, else the
+// model's DefaultSteps, else its MaxSteps — the steps billing.Engine.Quote prices — so the
+// upstream never falls back to a default of its own. Fixed-step models (FLUX.1-schnell,
+// Pro/FLUX.1-schnell, SD 3.5 large turbo) always run their steps and the field is left out
+// (PROVIDERS.md §1.5: it is absent from the FLUX.1-schnell schema); a request may only name
+// those steps. A model added by configuration (m nil) gets the request's steps, if any.
+func stepsToWire(m *providers.Model, req *providers.Request, w *sfwire.Request) error {
+	switch {
+	case req.Steps < 0:
+		return providers.ParamError("steps", "steps must be positive")
+	case m == nil:
+		w.NumInferenceSteps = req.Steps
+		return nil
+	case m.FixedSteps > 0:
+		if req.Steps != 0 && req.Steps != m.FixedSteps {
+			return providers.UnsupportedParam("steps", "this model always runs %d steps", m.FixedSteps)
+		}
+		return nil
+	case !m.Params.Has(providers.ParamSteps):
+		if req.Steps != 0 {
+			return providers.UnsupportedParam("steps", "steps is not supported by this model")
+		}
+		return nil
+	case req.Steps != 0:
+		if req.Steps < m.MinSteps || req.Steps > m.MaxSteps {
+			return providers.ParamError("steps", "steps must be between %d and %d", m.MinSteps, m.MaxSteps)
+		}
+		w.NumInferenceSteps = req.Steps
+	case m.DefaultSteps > 0:
+		w.NumInferenceSteps = m.DefaultSteps
+	default:
+		w.NumInferenceSteps = m.MaxSteps
+	}
 	return nil
 }
 

@@ -75,7 +75,8 @@ func (a *Adapter) Generate(ctx context.Context, req *providers.Request) (*provid
 	if req == nil {
 		return nil, &providers.Error{Kind: providers.KindInternal, Provider: a.name, Message: "no request"}
 	}
-	w, err := toWire(a.byID[req.Model], req)
+	m := a.byID[req.Model]
+	w, err := toWire(m, req)
 	if err != nil {
 		var pe *providers.Error
 		if errors.As(err, &pe) && pe.Provider == "" {
@@ -93,7 +94,7 @@ func (a *Adapter) Generate(ctx context.Context, req *providers.Request) (*provid
 		a.log.Debug("upstream call failed", zap.String("model", req.Model), zap.Duration("took", time.Since(start)), zap.Error(err))
 		return nil, err
 	}
-	res, err := fromWire(a.name, req, r, a.now())
+	res, err := fromWire(a.name, m, req, r, a.now())
 	if err != nil {
 		return nil, err
 	}

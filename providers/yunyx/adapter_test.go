@@ -145,8 +145,9 @@ func TestCatalogAgreesWithFake(t *testing.T) {
 		return resp.StatusCode
 	}
 	for _, m := range Catalog() {
+		// The minimal request carries image_size: it is required (PROVIDERS.md §4.2).
 		with := func(k string, v any) map[string]any {
-			b := map[string]any{"model": m.ID, "prompt": "x"}
+			b := map[string]any{"model": m.ID, "prompt": "x", "image_size": m.Size.Default.String()}
 			if k != "" {
 				b[k] = v
 			}
@@ -154,6 +155,12 @@ func TestCatalogAgreesWithFake(t *testing.T) {
 		}
 		if _, ok := fake.Spec().Models[m.ID]; !ok || post(with("", nil)) != 200 {
 			t.Fatalf("the fake does not serve %s", m.ID)
+		}
+		if st := post(map[string]any{"model": m.ID, "prompt": "x"}); st != 400 {
+			t.Errorf("%s without image_size: %d, want 400 (the field is required)", m.ID, st)
+		}
+		if st := post(map[string]any{"image_size": "1024x1024", "prompt": "x"}); st != 400 {
+			t.Errorf("no model: %d, want 400 (the field is required)", st)
 		}
 		for _, s := range m.Size.Sizes {
 			if st := post(with("image_size", s.String())); st != 200 {
@@ -166,13 +173,18 @@ func TestCatalogAgreesWithFake(t *testing.T) {
 			}
 		}
 		for k, v := range map[string]any{"image_size": "1024x768", "seed": int64(10_000_000_000), "batch_size": 2, "n": 2,
-			"negative_prompt": "x", "num_inference_steps": 4, "guidance_scale": 3.5, "image": "https://x.example/a.png", "cfg": 4} {
+			"prompt_enhancement": "yes", "negative_prompt": "x", "num_inference_steps": 4, "guidance_scale": 3.5, "image": "https://x.example/a.png", "cfg": 4} {
 			if st := post(with(k, v)); st != 400 {
 				t.Errorf("%s %s=%v: %d, want 400", m.ID, k, v, st)
 			}
 		}
 	}
-	if st := post(map[string]any{"model": "black-forest-labs/FLUX.1-schnell", "prompt": "x"}); st != 404 {
+	for _, size := range []string{"1024x512", "512x512", "1280x720"} { // not in seed 003's enum
+		if st := post(map[string]any{"model": FLUX1Schnell, "prompt": "x", "image_size": size}); st != 400 {
+			t.Errorf("image_size %s: %d, want 400", size, st)
+		}
+	}
+	if st := post(map[string]any{"model": "black-forest-labs/FLUX.1-schnell", "prompt": "x", "image_size": "1024x1024"}); st != 404 {
 		t.Errorf("a SiliconFlow model id: %d, want 404", st)
 	}
 }
@@ -204,12 +216,13 @@ func TestGenerateAgainstFake(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("an expired URL answered %d", resp.StatusCode)
 	}
-	// Defaults: no size sent, 1024x1024 reported, random (possibly > int32) seed.
+	// Defaults: the default size is sent (the field is required) and reported; the fake picks a
+	// random (possibly > int32) seed.
 	res, err = fx.a.Generate(context.Background(), &providers.Request{Model: FLUX1Schnell, Prompt: "x", Steps: 4})
 	if err != nil || res.Images[0].Width != 1024 || res.Images[0].Seed == nil {
 		t.Fatalf("%+v %v", res, err)
 	}
-	if got := string(fx.f.LastRequest().Body); got != `{"model":"FLUX.1-schnell","prompt":"x"}` {
+	if got := string(fx.f.LastRequest().Body); got != `{"model":"FLUX.1-schnell","prompt":"x","image_size":"1024x1024"}` {
 		t.Fatalf("body %s", got)
 	}
 	_, err = fx.a.Generate(context.Background(), &providers.Request{Model: "FLUX.1-dev", Prompt: "x"})
@@ -264,7 +277,7 @@ func TestGoldenResponses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := fromWire("yunyx", &c.req, r, now)
+			res, err := fromWire("yunyx", byID(c.req.Model), &c.req, r, now)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,7 +23,7 @@ func FuzzResponse(f *testing.F) {
 		r, err := sfwire.DecodeResponse("yunyx", http.Header{"Content-Type": {"application/json"}}, []byte(body), "sk-key")
 		if err == nil {
 			var res *providers.Result
-			res, err = fromWire("yunyx", &providers.Request{}, r, time.Unix(0, 0))
+			res, err = fromWire("yunyx", nil, &providers.Request{}, r, time.Unix(0, 0))
 			if err == nil {
 				for _, im := range res.Images {
 					if im.URL == "" && im.Data == nil {

@@ -12,6 +12,11 @@ import (
 // image_size, prompt_enhancement and seed. Everything else is refused with KindUnsupported naming
 // it, for configured models too: the wire has no place for it. m is nil for a model added by
 // configuration.
+//
+// image_size is required (PROVIDERS.md §4.2) and always sent: the requested size, else the
+// model's Size.Default — the size billing prices — or, for a configured model, seed 003's
+// default 1024x1024 (a configured yunyx model should declare default_size 1024x1024 so billing
+// prices what is sent).
 func toWire(m *providers.Model, req *providers.Request) (*sfwire.Request, error) {
 	w := &sfwire.Request{Model: req.Model, Prompt: req.Prompt}
 	switch {
@@ -23,13 +28,16 @@ func toWire(m *providers.Model, req *providers.Request) (*sfwire.Request, error)
 	if err := refuseUncarried(m, req); err != nil {
 		return nil, err
 	}
-	if req.Width != 0 || req.Height != 0 {
+	switch {
+	case req.Width != 0 || req.Height != 0:
 		if !sfwire.SizeAllowed(providers.SizeRule{Sizes: imageSizes}, req.Width, req.Height) {
 			return nil, providers.ParamError("size", "size must be one of 1024x1024, 512x1024, 768x512, 768x1024, 1024x576, 576x1024")
 		}
 		w.ImageSize = sfwire.SizeString(req.Width, req.Height)
-	} else if req.AspectRatio != "" {
+	case req.AspectRatio != "":
 		return nil, providers.UnsupportedParam("aspect_ratio", "yunyx models take a size (WIDTHxHEIGHT), not an aspect ratio")
+	default:
+		w.ImageSize = modelDefault(m).String()
 	}
 	if req.Seed != nil {
 		if *req.Seed < 0 || *req.Seed > sfwire.MaxSeed {
@@ -90,14 +98,23 @@ func refuseUncarried(m *providers.Model, req *providers.Request) error {
 	return nil
 }
 
-// fromWire turns a decoded answer into the canonical result: URLs valid for one hour, no created
-// time, the call's seed on the image, and its size (the requested one or the 1024x1024 default).
-func fromWire(provider string, req *providers.Request, r *sfwire.Response, now time.Time) (*providers.Result, error) {
-	w, h := req.Width, req.Height
-	if w == 0 || h == 0 {
-		w, h = 1024, 1024
+// modelDefault is the size sent when a request names none: the model's Size.Default, else seed
+// 003's default.
+func modelDefault(m *providers.Model) providers.Size {
+	if m != nil && !m.Size.Default.IsZero() {
+		return m.Size.Default
 	}
-	outs, err := r.Outputs(provider, now, sfwire.URLTTL, w, h)
+	return defaultSize
+}
+
+// fromWire turns a decoded answer into the canonical result: URLs valid for one hour, no created
+// time, the call's seed on the image, and its size (the requested one, else the default sent).
+func fromWire(provider string, m *providers.Model, req *providers.Request, r *sfwire.Response, now time.Time) (*providers.Result, error) {
+	size := providers.Size{W: req.Width, H: req.Height}
+	if size.W <= 0 || size.H <= 0 {
+		size = modelDefault(m)
+	}
+	outs, err := r.Outputs(provider, now, sfwire.URLTTL, size.W, size.H)
 	if err != nil {
 		return nil, err
 	}

@@ -3,11 +3,15 @@
 // listener it is served on.
 //
 // It checks "Authorization: Bearer <key>" (answering the bare JSON string "Invalid token" with
-// 401), a JSON content type, and each model's own schema from PROVIDERS.md §1.2: image_size lists
-// or free-form bounds, batch_size 1–4 where the model has it, num_inference_steps ranges, the
-// fixed 4 steps of FLUX.1-schnell, Pro/FLUX.1-schnell and SD 3.5 large turbo (any other value is a
-// 20015), guidance_scale 0–20, cfg 0.1–20 (Qwen-Image), image/image2/image3, seed 0…9 999 999 999.
-// Validation failures answer 400 {"code":20015,…}; an unknown model 400 {"code":20012,…}.
+// 401), a JSON content type, and each model's own schema from PROVIDERS.md §1.2: image_size
+// required (it is marked so; only the Qwen-Image-Edit models refuse it), its lists or free-form
+// bounds (seed 000's custom resolutions for FLUX.1-schnell, SD 3.5 and SD 2.1), batch_size 1–4
+// where the model has it, num_inference_steps ranges with the documented default of 20 when
+// absent, the fixed 4 steps of FLUX.1-schnell, Pro/FLUX.1-schnell and SD 3.5 large turbo (any
+// other value is a 20015), guidance_scale 0–20, cfg 0.1–20 (Qwen-Image), image/image2/image3,
+// seed 0…9 999 999 999. Validation failures answer 400 {"code":20015,…} ("image_size: Field
+// required" for a missing size); an unknown model 400 {"code":20012,…}. LastGeneration reports
+// the size, steps, count and seed an accepted request ran with, defaults applied.
 //
 // Success answers {"images":[{"url"}],"timings":{"inference"},"seed","shared_id"} with an
 // x-siliconcloud-trace-id header. The URLs point back at the fake (GET /outputs/…), carry an

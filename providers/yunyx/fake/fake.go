@@ -48,10 +48,21 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) { f.srv.Serve(f
 // LastRequest returns the last API call the fake received (image downloads excluded).
 func (f *Fake) LastRequest() Call { return f.srv.LastRequest() }
 
-// Spec is the fake's model table, written from seed 003 independently of the adapter's catalog.
+// Generation is what the fake made for an accepted request: its size, count and seed (yunyx
+// documents no steps, so Steps is 0).
+type Generation = sffake.Generation
+
+// LastGeneration returns what the last accepted request generated, and false before any.
+func (f *Fake) LastGeneration() (Generation, bool) { return f.srv.LastGeneration() }
+
+// Spec is the fake's model table, written from seed 003 independently of the adapter's catalog:
+// image_size is required ("必选" in the page's table, PROVIDERS.md §4.2) and one of the six values
+// of "image_size 可选值" (no custom sizes: seed 003 lists only these); prompt_enhancement ("部分模型
+// 支持", some models, without naming them) is accepted by both models; no steps, count, negative
+// prompt, guidance or image field exists.
 func Spec() sffake.Spec {
 	sizes := []string{"1024x1024", "512x1024", "768x512", "768x1024", "1024x576", "576x1024"}
-	m := sffake.ModelSpec{Sizes: sizes, DefaultSize: "1024x1024", PromptEnhancement: true}
+	m := sffake.ModelSpec{Sizes: sizes, PromptEnhancement: true}
 	return sffake.Spec{
 		Vendor:             "yunyx",
 		DefaultKey:         DefaultKey,

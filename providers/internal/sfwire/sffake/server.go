@@ -73,19 +73,24 @@ type Spec struct {
 }
 
 // ModelSpec is one model's request schema.
+//
+// image_size is required by every model that takes one: both vendors mark it so (PROVIDERS.md
+// §1.2 "Marked required in the 2024 schemas", §4.2 "yes (per table)"), so a request without it
+// is answered 400 {"code":20015,"message":"image_size: Field required"} rather than given a
+// default size.
 type ModelSpec struct {
-	// Sizes is the exact image_size list; DefaultSize is used when image_size is absent.
-	Sizes       []string
-	DefaultSize string
+	// Sizes is the exact image_size list (when FreeForm, sizes accepted besides the bounds).
+	Sizes []string
 	// FreeForm accepts any "WxH" within these bounds (zero: unbounded).
 	FreeForm                    bool
 	MinSide, MaxSide, MaxPixels int
 	Multiple                    int
-	FixedOutput                 string // the model ignores image_size and always outputs this (Janus-Pro)
+	FixedOutput                 string // the model ignores image_size's value and always outputs this (Janus-Pro)
 	NoImageSize                 bool   // image_size is refused; the output follows the input image
 	Batch                       bool   // batch_size 1–4
-	FixedSteps                  int    // num_inference_steps, when sent, must equal this
+	FixedSteps                  int    // the model always runs this many steps; num_inference_steps, when sent, must equal it
 	MinSteps, MaxSteps          int    // num_inference_steps range; 0,0: not accepted
+	DefaultSteps                int    // steps run when num_inference_steps is absent (PROVIDERS.md §1.2: 20)
 	Guidance                    bool
 	MinGuidance, MaxGuidance    float64
 	CFG                         bool // cfg 0.1–20
@@ -108,8 +113,9 @@ type Server struct {
 	signKey []byte
 	ids     atomic.Uint64
 
-	mu   sync.Mutex
-	last *Call
+	mu      sync.Mutex
+	last    *Call
+	lastGen *Generation
 
 	pngs pngCache
 }
@@ -161,6 +167,33 @@ func (s *Server) LastRequest() Call {
 	c.Header = c.Header.Clone()
 	c.Body = bytes.Clone(c.Body)
 	return c
+}
+
+// Generation is what the fake made for one accepted request, after applying the documented
+// defaults to what the request left out: the parameters the vendor would bill.
+type Generation struct {
+	Model string
+	// Width and Height are the output size: image_size, the model's fixed output, or the input
+	// image's size for edit models.
+	Width, Height int
+	// Steps is the number of inference steps run: the model's fixed steps, num_inference_steps,
+	// or the documented default; 0 for models whose steps are not documented.
+	Steps int
+	// N is the number of images (batch_size, default 1).
+	N int
+	// Seed is the seed used: the request's, else a random one.
+	Seed int64
+}
+
+// LastGeneration returns what the last accepted request generated, and false when no request
+// has been accepted yet.
+func (s *Server) LastGeneration() (Generation, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastGen == nil {
+		return Generation{}, false
+	}
+	return *s.lastGen, true
 }
 
 // ServeHTTP answers without recording or faults.
@@ -286,6 +319,9 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
 	if s.spec.SharedID {
 		out.SharedID = fmt.Sprintf("%x", sha256.Sum256(body))[:24]
 	}
+	s.mu.Lock()
+	s.lastGen = &Generation{Model: g.model, Width: g.w, Height: g.h, Steps: g.steps, N: g.n, Seed: g.seed}
+	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -298,10 +334,12 @@ func known(k string) bool {
 	return false
 }
 
-// generation is a validated request.
+// generation is a validated request with the documented defaults applied.
 type generation struct {
+	model  string
 	prompt string
 	n      int
+	steps  int
 	seed   int64
 	w, h   int
 }
@@ -331,11 +369,22 @@ func (s *Server) validate(w http.ResponseWriter, raw map[string]json.RawMessage)
 		}
 		return g, false
 	}
+	g.model = modelID
 	unsupported := func(f string) (generation, bool) {
 		invalid(w, f, "is not supported by model %s", modelID)
 		return g, false
 	}
-	size := m.DefaultSize
+	if _, ok := raw["image_size"]; !ok && !m.NoImageSize {
+		invalid(w, "image_size", "Field required")
+		return g, false
+	}
+	var size string
+	steps := m.DefaultSteps
+	if m.FixedSteps > 0 {
+		steps = m.FixedSteps
+	} else if m.MaxSteps == 0 {
+		steps = 0 // no steps field: the vendor documents none for this model
+	}
 	var img string
 	for _, f := range fields[2:] {
 		v, present := raw[f]
@@ -396,6 +445,8 @@ func (s *Server) validate(w http.ResponseWriter, raw map[string]json.RawMessage)
 			case !ok || n < int64(m.MinSteps) || n > int64(m.MaxSteps):
 				invalid(w, f, "Input should be an integer between %d and %d", m.MinSteps, m.MaxSteps)
 				return g, false
+			default:
+				steps = int(n)
 			}
 		case "guidance_scale":
 			if !m.Guidance {
@@ -456,6 +507,7 @@ func (s *Server) validate(w http.ResponseWriter, raw map[string]json.RawMessage)
 	if _, ok := raw["seed"]; !ok {
 		g.seed = rand.Int64N(maxSeed + 1)
 	}
+	g.steps = steps
 	switch {
 	case m.FixedOutput != "":
 		size = m.FixedOutput
