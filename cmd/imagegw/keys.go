@@ -16,6 +16,7 @@ import (
 	"github.com/imagegw/imagegw/internal/auth"
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
+	"github.com/imagegw/imagegw/providers"
 )
 
 // keyFlags are the flags of keys create and keys update; they carry the admin API's field names.
@@ -100,6 +101,14 @@ func (f *keyFlags) fields(fs *flag.FlagSet) (admin.Fields, error) {
 	if f.set["map-nearest"] {
 		out.MapNearest = &f.mapNearest
 	}
+	// The admin API's checks: printable names, limits and budgets in range.
+	if err := out.Validate(); err != nil {
+		var pe *providers.Error
+		if errors.As(err, &pe) {
+			return out, errors.New(pe.Message)
+		}
+		return out, err
+	}
 	return out, nil
 }
 
@@ -133,13 +142,19 @@ func keys(args []string) error {
 	defer st.Close()
 	now := time.Now()
 	arg := func() (string, error) {
+		var id string
 		switch {
 		case posID != "" && fs.NArg() == 0:
-			return posID, nil
+			id = posID
 		case posID == "" && fs.NArg() == 1:
-			return fs.Arg(0), nil
+			id = fs.Arg(0)
+		default:
+			return "", usageError{fmt.Sprintf("keys %s: want exactly one key ID", sub)}
 		}
-		return "", usageError{fmt.Sprintf("keys %s: want exactly one key ID", sub)}
+		if admin.CheckID("id", id) != nil {
+			return "", usageError{fmt.Sprintf("keys %s: a key ID is printable text of at most %d bytes", sub, admin.MaxIDLen)}
+		}
+		return id, nil
 	}
 	switch sub {
 	case "create":

@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -116,8 +119,92 @@ type Fields struct {
 	MapNearest   *bool
 }
 
-// ParseFields reads a JSON object of key fields. Unknown fields, bad values and negative
-// limits are errors naming the field. null clears expires_at and budget.
+// Bounds of a key's fields and of the ids and names the admin API takes. Values past them are
+// a 400 naming the field, never a store error.
+const (
+	// MaxIDLen bounds a key id (in a path or a query) in bytes.
+	MaxIDLen = 128
+	// MaxNameLen bounds a key's name in bytes.
+	MaxNameLen = 200
+	// MaxModelLen bounds one model name in bytes; MaxModels the number of models of a key.
+	MaxModelLen = 200
+	MaxModels   = 1000
+	// MaxLimit is the largest rpm, ipm, mppm or concurrency: the store keeps them as 32-bit
+	// integers.
+	MaxLimit = 1<<31 - 1
+	// MaxBudget is the largest budget: a billion units of the deployment currency, far from
+	// where sums of amounts could overflow.
+	MaxBudget = money.Amount(1_000_000_000 * money.Scale)
+)
+
+// CheckText reports whether s is usable as an id or a name: valid UTF-8 of printable characters
+// (no control or format characters; spaces are fine), at most maxLen bytes. The error is a 400
+// naming param.
+func CheckText(param, s string, maxLen int) error {
+	if len(s) > maxLen {
+		return providers.ParamError(param, "Invalid value for '%s': longer than %d bytes.", param, maxLen)
+	}
+	if !utf8.ValidString(s) {
+		return providers.ParamError(param, "Invalid value for '%s': not valid UTF-8.", param)
+	}
+	for i, r := range s {
+		// Graphic: letters, marks, numbers, punctuation, symbols and spaces; the zero-width
+		// joiners that emoji sequences use are fine too.
+		if !unicode.IsGraphic(r) && r != '\u200c' && r != '\u200d' {
+			return providers.ParamError(param, "Invalid value for '%s': it must be printable text (found U+%04X at byte %d).", param, r, i)
+		}
+	}
+	return nil
+}
+
+// CheckID validates a key id from a path or a query (400 naming param when malformed).
+func CheckID(param, id string) error {
+	if id == "" {
+		return providers.ParamError(param, "Missing required parameter: '%s'.", param)
+	}
+	return CheckText(param, id, MaxIDLen)
+}
+
+// Validate checks the values of the fields: the name and model names printable and bounded,
+// the limits from 0 to MaxLimit, the budget from 0 to MaxBudget. The errors are 400s naming the
+// field (the admin API's JSON name; the CLI's flag has the same name). ParseFields calls it; the
+// CLI calls it on the fields its flags give.
+func (f Fields) Validate() error {
+	if f.Name != nil {
+		if err := CheckText("name", *f.Name, MaxNameLen); err != nil {
+			return err
+		}
+	}
+	if f.Models != nil {
+		if len(*f.Models) > MaxModels {
+			return providers.ParamError("models", "Invalid value for 'models': more than %d models.", MaxModels)
+		}
+		for _, m := range *f.Models {
+			if m == "" {
+				return providers.ParamError("models", "Invalid value for 'models': a model name is empty.")
+			}
+			if err := CheckText("models", m, MaxModelLen); err != nil {
+				return err
+			}
+		}
+	}
+	for _, l := range []struct {
+		name string
+		v    *int
+	}{{"rpm", f.RPM}, {"ipm", f.IPM}, {"mppm", f.MPPM}, {"concurrency", f.Concurrency}} {
+		if l.v != nil && (*l.v < 0 || *l.v > MaxLimit) {
+			return providers.ParamError(l.name, "Invalid value for '%s': must be an integer from 0 to %d (0: unlimited).", l.name, MaxLimit)
+		}
+	}
+	if f.Budget != nil && (*f.Budget < 0 || *f.Budget > MaxBudget) {
+		return providers.ParamError("budget", "Invalid value for 'budget': must be from 0 to %s.", MaxBudget)
+	}
+	return nil
+}
+
+// ParseFields reads a JSON object of key fields. Unknown fields, bad values, out-of-range
+// limits and budgets and malformed names are errors naming the field (see Validate). null
+// clears expires_at and budget.
 func ParseFields(body []byte, now time.Time) (Fields, error) {
 	var f Fields
 	var raw map[string]json.RawMessage
@@ -170,8 +257,10 @@ func ParseFields(body []byte, now time.Time) (Fields, error) {
 			}
 			s := strings.Trim(string(v), `"`)
 			var a money.Amount
-			if a, err = money.Parse(s); err == nil && a < 0 {
-				err = errors.New("must not be negative")
+			if a, err = money.Parse(s); err == nil && (a < 0 || a > MaxBudget) {
+				err = fmt.Errorf("must be from 0 to %s", MaxBudget)
+			} else if err != nil {
+				err = fmt.Errorf("must be a decimal amount from 0 to %s", MaxBudget)
 			}
 			f.Budget = &a
 		case "budget_period":
@@ -182,8 +271,8 @@ func ParseFields(body []byte, now time.Time) (Fields, error) {
 			f.BudgetPeriod = &s
 		case "rpm", "ipm", "mppm", "concurrency":
 			var n int
-			if err = json.Unmarshal(v, &n); err == nil && n < 0 {
-				err = errors.New("must not be negative")
+			if err = json.Unmarshal(v, &n); err == nil && (n < 0 || n > MaxLimit) {
+				err = fmt.Errorf("must be an integer from 0 to %d (0: unlimited)", MaxLimit)
 			}
 			switch k {
 			case "rpm":
@@ -204,7 +293,7 @@ func ParseFields(body []byte, now time.Time) (Fields, error) {
 			return f, providers.ParamError(k, "Invalid value for '%s': %v.", k, cleanErr(err))
 		}
 	}
-	return f, nil
+	return f, f.Validate()
 }
 
 func cleanErr(err error) string {
@@ -291,8 +380,32 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
 }
 
+// keyID returns the {id} of the path, or writes the 400 for a malformed one. chi routes on the
+// escaped path when the request's escaping is not the canonical one ("%1b"), so the parameter
+// is unescaped here in that case.
+func keyID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := chi.URLParam(r, "id")
+	if r.URL.RawPath != "" {
+		u, err := url.PathUnescape(id)
+		if err != nil {
+			frontdoor.WriteError(w, providers.ParamError("id", "Invalid value for 'id': malformed escaping."))
+			return "", false
+		}
+		id = u
+	}
+	if err := CheckID("id", id); err != nil {
+		frontdoor.WriteError(w, err)
+		return "", false
+	}
+	return id, true
+}
+
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	k, err := a.Store.Key(r.Context(), chi.URLParam(r, "id"))
+	id, ok := keyID(w, r)
+	if !ok {
+		return
+	}
+	k, err := a.Store.Key(r.Context(), id)
 	if err != nil {
 		notFoundOr(w, err)
 		return
@@ -301,6 +414,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
+	id, ok := keyID(w, r)
+	if !ok {
+		return
+	}
 	body, err := readBody(r)
 	if err != nil {
 		frontdoor.WriteError(w, err)
@@ -311,7 +428,6 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		frontdoor.WriteError(w, err)
 		return
 	}
-	id := chi.URLParam(r, "id")
 	k, err := a.Store.UpdateKey(r.Context(), id, f.Update())
 	if err != nil {
 		notFoundOr(w, err)
@@ -322,7 +438,10 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id, ok := keyID(w, r)
+	if !ok {
+		return
+	}
 	if err := a.Store.RevokeKey(r.Context(), id, time.Now().UTC()); err != nil {
 		notFoundOr(w, err)
 		return

@@ -9,11 +9,13 @@ import (
 )
 
 // FuzzParseFields: any admin JSON body parses into fields or fails with an error naming the
-// problem; it never panics and never accepts a negative limit or budget.
+// problem; it never panics, never accepts a limit or budget out of range, and never a name or
+// model name that is not printable text.
 func FuzzParseFields(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"a","models":["x"],"expires_in":"720h","budget":"25.00","budget_period":"monthly","rpm":60,"map_nearest":true}`,
 		`{"budget":null,"expires_at":null}`, `{"rpm":-1}`, `{"budget":"-3"}`, `{"budget":1e400}`, `{"expires_in":"-5h"}`, `[]`, `{`,
+		`{"rpm":2147483648}`, `{"name":"a\u0000"}`, `{"models":["\u001b"]}`, `{"budget":"1000000000.5"}`,
 	} {
 		f.Add(s)
 	}
@@ -27,12 +29,22 @@ func FuzzParseFields(f *testing.F) {
 			return
 		}
 		for _, p := range []*int{fl.RPM, fl.IPM, fl.MPPM, fl.Concurrency} {
-			if p != nil && *p < 0 {
-				t.Fatalf("negative limit accepted from %s", body)
+			if p != nil && (*p < 0 || *p > MaxLimit) {
+				t.Fatalf("limit %d accepted from %s", *p, body)
 			}
 		}
-		if fl.Budget != nil && *fl.Budget < 0 {
-			t.Fatalf("negative budget accepted from %s", body)
+		if fl.Budget != nil && (*fl.Budget < 0 || *fl.Budget > MaxBudget) {
+			t.Fatalf("budget %v accepted from %s", *fl.Budget, body)
+		}
+		if fl.Name != nil && CheckText("name", *fl.Name, MaxNameLen) != nil {
+			t.Fatalf("name %q accepted from %s", *fl.Name, body)
+		}
+		if fl.Models != nil {
+			for _, m := range *fl.Models {
+				if m == "" || CheckText("models", m, MaxModelLen) != nil {
+					t.Fatalf("model %q accepted from %s", m, body)
+				}
+			}
 		}
 	})
 }

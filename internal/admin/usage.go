@@ -41,6 +41,16 @@ func UsageHandler(st store.Store, currency string) http.HandlerFunc {
 				return
 			}
 		}
+		if k := vals.Get("key"); k != "" {
+			if err := CheckID("key", k); err != nil {
+				frontdoor.WriteError(w, err)
+				return
+			}
+		}
+		if err := CheckText("model", vals.Get("model"), MaxModelLen); err != nil {
+			frontdoor.WriteError(w, err)
+			return
+		}
 		now := time.Now()
 		q := usage.Query{KeyID: vals.Get("key"), Model: vals.Get("model"), By: vals.Get("by")}
 		var err error

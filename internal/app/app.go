@@ -196,6 +196,8 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	a.Server = server.New(server.Options{
 		Addr: c.Addr, Logger: log, Metrics: a.Metrics, MaxBodyBytes: c.Limits.MaxBodyBytes,
 		Ready: a.Store.Ping, ShutdownTimeout: c.ShutdownTimeout.D(), MaxInFlight: c.Limits.MaxInFlight,
+		MaxConns: c.Limits.MaxConnections, BodyMinRate: c.Limits.BodyMinRate,
+		BodyReadGrace: c.Limits.BodyReadGrace.D(), BodyReadTimeout: c.Limits.BodyReadTimeout.D(),
 		Mount: func(r chi.Router) {
 			fd.Routes(r)
 			if adm != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -83,6 +84,22 @@ type LimitsConfig struct {
 	// a fast 503 "overloaded" with Retry-After. 0 means the default (server.DefaultMaxInFlight,
 	// 2048, sized from the memory a waiting request holds), negative means unlimited.
 	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxConnections caps the open client connections of one replica: at the cap a new
+	// connection takes the place of the oldest idle, silent or trickling one, or is closed at
+	// once when every connection is serving a request. 0 means the default (80 % of the
+	// process's open-file limit, RLIMIT_NOFILE; the rest is left for upstream connections, the
+	// store, Redis and files), negative means unlimited.
+	MaxConnections int `yaml:"max_connections"`
+	// BodyMinRate is the slowest a request body may arrive, in bytes per second, once
+	// body_read_grace has passed: slower, the request gets a 408 and its connection is closed.
+	// 0 means the default (4096), negative means no minimum rate.
+	BodyMinRate int64 `yaml:"body_min_rate"`
+	// BodyReadGrace is how long a request body may take, from the gateway's first read of it,
+	// before body_min_rate applies. 0 means the default (10s).
+	BodyReadGrace Duration `yaml:"body_read_grace"`
+	// BodyReadTimeout bounds the time a whole request body may take, from the end of the
+	// request's headers. 0 means the default (10m), negative means no bound.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 }
 
 // RateLimitConfig configures the limiter and per-key defaults (0 = unlimited).
@@ -369,6 +386,16 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			*dst = Duration(d)
 		}
 	}
+	integer := func(name string, dst *int64) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not an integer", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
 	boolean := func(name string, dst *bool) {
 		if v := getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -395,6 +422,16 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	boolean("IMAGEGW_JOURNAL_FSYNC", &c.Billing.JournalFsync)
 	duration("IMAGEGW_STORE_TIMEOUT", &c.Store.Timeout)
 	duration("IMAGEGW_KEY_STALE_FOR", &c.Limits.KeyStaleFor)
+	maxConns := int64(c.Limits.MaxConnections)
+	integer("IMAGEGW_MAX_CONNECTIONS", &maxConns)
+	if maxConns < math.MinInt32 || maxConns > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("IMAGEGW_MAX_CONNECTIONS: %d is out of range", maxConns))
+	} else {
+		c.Limits.MaxConnections = int(maxConns)
+	}
+	integer("IMAGEGW_BODY_MIN_RATE", &c.Limits.BodyMinRate)
+	duration("IMAGEGW_BODY_READ_GRACE", &c.Limits.BodyReadGrace)
+	duration("IMAGEGW_BODY_READ_TIMEOUT", &c.Limits.BodyReadTimeout)
 	if v := getenv("IMAGEGW_OUTBOUND_ALLOW_HOSTS"); v != "" {
 		for _, h := range strings.Split(v, ",") {
 			if h = strings.TrimSpace(h); h != "" && !slices.Contains(c.Outbound.AllowHosts, h) {
@@ -451,6 +488,14 @@ var DefaultRates = map[string]map[string]string{
 	"CNY": {"USD": "7.2"},
 }
 
+// Bounds of the connection and request-body limits.
+const (
+	// MinMaxConnections is the smallest positive limits.max_connections.
+	MinMaxConnections = 16
+	// MaxBodyMinRate is the largest limits.body_min_rate (1 GiB/s).
+	MaxBodyMinRate = 1 << 30
+)
+
 var (
 	nameRE     = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
 	currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -489,6 +534,24 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.KeyStaleFor < 0 {
 		bad("limits.key_stale_for: %v must not be negative", c.Limits.KeyStaleFor.D())
+	}
+	if n := c.Limits.MaxConnections; n > 0 && n < MinMaxConnections {
+		bad("limits.max_connections: %d is below %d (0: 80%% of the open-file limit, negative: unlimited)", n, MinMaxConnections)
+	}
+	if r := c.Limits.BodyMinRate; r > MaxBodyMinRate {
+		bad("limits.body_min_rate: %d bytes/s is above %d: it would cut every client (0: the default, negative: no minimum)", r, int64(MaxBodyMinRate))
+	}
+	grace, timeout := c.Limits.BodyReadGrace.D(), c.Limits.BodyReadTimeout.D()
+	if grace < 0 {
+		bad("limits.body_read_grace: %v must not be negative (0: the default, 10s)", grace)
+	} else if grace > 0 && grace < 100*time.Millisecond {
+		bad("limits.body_read_grace: %v is below 100ms", grace)
+	}
+	if timeout > 0 && timeout < time.Second {
+		bad("limits.body_read_timeout: %v is below 1s (0: the default, 10m; negative: no bound)", timeout)
+	}
+	if grace > 0 && timeout > 0 && grace > timeout {
+		bad("limits.body_read_grace: %v is longer than limits.body_read_timeout (%v)", grace, timeout)
 	}
 	if c.Billing.SliceTTL.D() < time.Second {
 		bad("billing.slice_ttl: %v must be at least 1s", c.Billing.SliceTTL.D())

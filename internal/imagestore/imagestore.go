@@ -227,8 +227,15 @@ var nameRE = regexp.MustCompile(`^[0-9a-f]{32}\.(png|jpg|webp|gif)$`)
 
 func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".tmp") }
 
-// ServeHTTP serves GET …/{name}: the last path element names the image.
+// ServeHTTP serves GET and HEAD …/{name}: the last path element names the image. HEAD answers
+// the same headers as GET (Content-Type, Content-Length, Last-Modified, caching) without the
+// bytes; other methods are a 405.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	name := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	if !nameRE.MatchString(name) {
 		http.NotFound(w, r)

@@ -3,11 +3,14 @@ package imagestore
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,5 +296,57 @@ func TestSweepKeepsTotal(t *testing.T) {
 	}
 	if s.Bytes() != 200 || s.Len() != 1 || get(s, old).Code != 404 || get(s, fresh).Code != 200 {
 		t.Fatalf("after the sweep: bytes = %d, len = %d", s.Bytes(), s.Len())
+	}
+}
+
+// TestHead: HEAD on a hosted image answers GET's headers (type, length, caching) and no body,
+// over a real connection; an unknown or expired name is a 404; other methods a 405.
+func TestHead(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("\x89PNG fake image bytes")
+	name, err := s.Put(data, "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	do := func(method, name string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+"/v1/images/files/"+name, nil)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+	get, getBody := do(http.MethodGet, name)
+	head, headBody := do(http.MethodHead, name)
+	if head.StatusCode != http.StatusOK || len(headBody) != 0 {
+		t.Fatalf("HEAD: %d with %d body bytes, want 200 and none", head.StatusCode, len(headBody))
+	}
+	if head.ContentLength != int64(len(data)) || head.Header.Get("Content-Length") != strconv.Itoa(len(data)) {
+		t.Errorf("HEAD Content-Length %q, want %d", head.Header.Get("Content-Length"), len(data))
+	}
+	if string(getBody) != string(data) {
+		t.Errorf("GET body %q", getBody)
+	}
+	for _, h := range []string{"Content-Type", "Content-Length", "Cache-Control", "Last-Modified", "X-Content-Type-Options"} {
+		if head.Header.Get(h) == "" || head.Header.Get(h) != get.Header.Get(h) {
+			t.Errorf("%s: HEAD %q, GET %q", h, head.Header.Get(h), get.Header.Get(h))
+		}
+	}
+	if resp, body := do(http.MethodHead, strings.Repeat("0", 32)+".png"); resp.StatusCode != http.StatusNotFound || len(body) != 0 {
+		t.Errorf("HEAD of an unknown image: %d, %d body bytes", resp.StatusCode, len(body))
+	}
+	if resp, _ := do(http.MethodPost, name); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }

@@ -1,6 +1,7 @@
 // Package metrics defines the gateway's Prometheus collectors. Labels are bounded sets (route
-// patterns, model names from the catalog, provider and channel names from config, error kinds):
-// never a key, a secret, a prompt or a raw path.
+// patterns, a closed set of HTTP methods, model names from the catalog, provider and channel
+// names from config, error kinds): never a key, a secret, a prompt, a raw path or any other
+// value a client chooses.
 package metrics
 
 import (
@@ -37,6 +38,15 @@ type Metrics struct {
 	// (oldest first) to stay under it.
 	HostedImageBytes     prometheus.Gauge
 	HostedImageEvictions prometheus.Counter
+
+	// Client connections (internal/server): open connections against the cap, connections
+	// closed to stay under it (reason "evicted": an idle or trickling connection made room for
+	// a new one; "refused": a new connection found none), and request bodies cut for arriving
+	// too slowly.
+	OpenConns    prometheus.Gauge
+	ConnLimit    prometheus.Gauge
+	ConnsDropped *prometheus.CounterVec
+	BodyTimeouts prometheus.Counter
 }
 
 // New registers the collectors (and the Go and process collectors) on a fresh registry.
@@ -96,10 +106,25 @@ func New() *Metrics {
 		HostedImageEvictions: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "imagegw_hosted_images_evicted_total", Help: "Hosted images deleted before their TTL, oldest first, to stay under images.max_bytes.",
 		}),
+		OpenConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagegw_http_open_connections", Help: "Open client connections, counted against limits.max_connections.",
+		}),
+		ConnLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagegw_http_connection_limit", Help: "The cap on open client connections (limits.max_connections); 0 when unlimited.",
+		}),
+		ConnsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagegw_http_connections_dropped_total", Help: "Client connections closed at the connection cap: evicted (an idle connection, or one still sending its headers or trickling its body, made room for a new one) or refused (a new connection found none to evict).",
+		}, []string{"reason"}),
+		BodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagegw_http_body_timeouts_total", Help: "Request bodies cut for arriving slower than limits.body_min_rate (after limits.body_read_grace) or not within limits.body_read_timeout.",
+		}),
+	}
+	for _, reason := range []string{"evicted", "refused"} {
+		m.ConnsDropped.WithLabelValues(reason)
 	}
 	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.InFlight, m.Images, m.Megapixels, m.Errors,
 		m.Upstream, m.UpstreamLatency, m.Adjustments, m.PartialFanouts, m.APIInFlight, m.APIInFlightLimit, m.APIShed,
-		m.HostedImageBytes, m.HostedImageEvictions} {
+		m.HostedImageBytes, m.HostedImageEvictions, m.OpenConns, m.ConnLimit, m.ConnsDropped, m.BodyTimeouts} {
 		f(c)
 	}
 	f(m.KeyStaleServes)

@@ -1,6 +1,8 @@
 // Package server assembles the HTTP surface: the chi router, the middleware every request goes
-// through (request id, panic recovery, access log, metrics, overload shedding, body cap), health
-// and metrics endpoints, and graceful shutdown that drains in-flight requests.
+// through (request id, panic recovery, access log, metrics, request-body timeouts, overload
+// shedding, body cap), health and metrics endpoints, the cap on open connections (with eviction
+// of idle and trickling ones, so probes get through a flood), and graceful shutdown that drains
+// in-flight requests.
 package server
 
 import (
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
@@ -49,6 +52,22 @@ type Options struct {
 	// QueueWait is how long a request may wait for a slot before it is shed: 0 means
 	// DefaultQueueWait, negative means no wait.
 	QueueWait time.Duration
+	// MaxConns caps the open client connections (Serve): at the cap a new connection replaces
+	// the oldest slow one (idle, silent or still sending its headers, or trickling its body; see
+	// connTracker), waiting briefly for one to turn slow, or is closed at once when every
+	// connection is serving a request. 0 means DefaultMaxConns() (80 % of RLIMIT_NOFILE),
+	// negative means unlimited.
+	MaxConns int
+	// BodyMinRate is the slowest a request body may arrive, in bytes/s, once BodyReadGrace has
+	// passed since the handler started reading it; slower, its read fails, the client gets a 408
+	// and the connection is closed. 0 means DefaultBodyMinRate, negative means no minimum rate.
+	BodyMinRate int64
+	// BodyReadGrace is how long a body may take before BodyMinRate applies: 0 means
+	// DefaultBodyReadGrace.
+	BodyReadGrace time.Duration
+	// BodyReadTimeout bounds a whole request body from the request's start: 0 means
+	// DefaultBodyReadTimeout, negative means no bound.
+	BodyReadTimeout time.Duration
 }
 
 // Server is the gateway's HTTP server.
@@ -57,6 +76,8 @@ type Server struct {
 	handler http.Handler
 	router  *chi.Mux
 	lim     *limiter
+	body    *bodyPolicy
+	conns   *connTracker
 	// handlers counts every request being served, so shutdown can wait for them.
 	handlers sync.WaitGroup
 }
@@ -75,11 +96,17 @@ func New(o Options) *Server {
 	if o.FinishGrace <= 0 {
 		o.FinishGrace = 10 * time.Second
 	}
-	s := &Server{o: o, lim: newLimiter(o.MaxInFlight, o.QueueWait)}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns()
+	}
+	s := &Server{o: o, lim: newLimiter(o.MaxInFlight, o.QueueWait),
+		body: newBodyPolicy(o.BodyMinRate, o.BodyReadGrace, o.BodyReadTimeout), conns: newConnTracker(o.MaxConns, o.Metrics)}
 	o.Metrics.APIInFlightLimit.Set(float64(s.lim.limit()))
 	r := chi.NewRouter()
 	s.router = r
-	r.Use(s.observe, s.recoverer, s.shed, s.capBody)
+	// GetHead answers HEAD on every GET route (hosted images, health, …) with the GET handler;
+	// net/http sends the headers and Content-Length without the body.
+	r.Use(s.observe, s.recoverer, middleware.GetHead, s.bodyDeadline, s.shed, s.capBody)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		frontdoor.WriteError(w, &providers.Error{Kind: providers.KindModelNotFound,
 			Message: fmt.Sprintf("Invalid URL (%s %s).", r.Method, r.URL.Path), Code: "not_found"})
@@ -139,7 +166,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          zap.NewStdLog(s.o.Logger.Named("http")),
 		BaseContext:       func(net.Listener) context.Context { return hctx },
+		ConnState:         s.conns.connState,
+		ConnContext:       connContext,
 	}
+	ln = &limitListener{Listener: ln, t: s.conns}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -196,15 +226,40 @@ func clientRequestID(r *http.Request) string {
 	return id
 }
 
-// statusWriter records the status and size of a response.
+// statusWriter records the status and size of a response. When the request's body timed out
+// before the handler answered, the handler's answer is replaced by a 408 (see bodyDeadline).
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// body is the request body when it is read under a deadline.
+	body *deadlineBody
+	// replaced: the 408 was written, the handler's own answer is dropped.
+	replaced bool
+}
+
+// starting is called before the response's first byte: it reports false when the 408 took
+// the handler's place.
+func (w *statusWriter) starting() bool {
+	if w.body == nil {
+		return true
+	}
+	if w.body.timedOut.Load() {
+		w.writeBodyTimeout()
+		return false
+	}
+	w.body.responding()
+	return true
 }
 
 func (w *statusWriter) WriteHeader(s int) {
+	if w.replaced {
+		return
+	}
 	if w.status == 0 {
+		if !w.starting() {
+			return
+		}
 		w.status = s
 	}
 	w.ResponseWriter.WriteHeader(s)
@@ -212,7 +267,13 @@ func (w *statusWriter) WriteHeader(s int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
+		if !w.starting() {
+			return len(b), nil
+		}
 		w.status = http.StatusOK
+	}
+	if w.replaced {
+		return len(b), nil
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -247,14 +308,14 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		d := time.Since(start)
-		s.o.Metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		s.o.Metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
 		s.o.Metrics.RequestDuration.WithLabelValues(route).Observe(d.Seconds())
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 			return
 		}
 		in := info.Snapshot()
 		fields := []zap.Field{
-			zap.String("request_id", id), zap.String("method", r.Method), zap.String("route", route),
+			zap.String("request_id", id), zap.String("method", logMethod(r.Method)), zap.String("route", route),
 			zap.Int("status", sw.status), zap.Float64("latency_ms", float64(d.Microseconds())/1000),
 			zap.Int64("bytes", sw.bytes), zap.String("remote", remoteIP(r)),
 		}
@@ -271,6 +332,24 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		s.o.Logger.Info("request", fields...)
 	})
+}
+
+// methodLabel is the method label of the request metrics: a closed set, so that free-form
+// methods cannot create series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// logMethod is the method as logged: a client's free-form method is cut to a sane length.
+func logMethod(m string) string {
+	if len(m) > 32 {
+		return m[:32] + "…"
+	}
+	return m
 }
 
 func remoteIP(r *http.Request) string {
