@@ -410,9 +410,10 @@ func TestIdeogramEveryOperationThroughTheFrontDoor(t *testing.T) {
 					"color_palette": map[string]any{"members": []any{map[string]any{"color_hex": "#ff0000", "color_weight": 0.5}}}},
 				want: want{n: 2, size: "1312x736", cost: "0.12"},
 				check: func(t *testing.T, ib imagesBody) {
-					for _, d := range ib.Data {
-						if *d.Seed != 42 {
-							t.Errorf("seed %d, want 42", *d.Seed)
+					for i, d := range ib.Data {
+						// A seed repeats across an Ideogram call: the front door makes one-image calls, seeds 42, 43.
+						if *d.Seed != 42+int64(i) {
+							t.Errorf("data[%d].seed = %d, want %d", i, *d.Seed, 42+i)
 						}
 						if d.RevisedPrompt != "Enhanced: a lighthouse at dusk" {
 							t.Errorf("revised_prompt %q: the magic-prompt rewrite is not carried", d.RevisedPrompt)
@@ -429,12 +430,12 @@ func TestIdeogramEveryOperationThroughTheFrontDoor(t *testing.T) {
 						t.Errorf("seed %d", *ib.Data[0].Seed)
 					}
 				}},
-			{name: "V_3 n=10 fans out into 8+2 with consecutive seeds", params: openai.ImageGenerateParams{Model: "V_3", N: openai.Int(10)},
+			{name: "V_3 n=10 with a seed fans out into ten one-image calls, seeds 7 to 16", params: openai.ImageGenerateParams{Model: "V_3", N: openai.Int(10)},
 				extra: map[string]any{"seed": 7, "rendering_speed": "TURBO"}, want: want{n: 10, size: "1024x1024", cost: "0.3"},
 				check: func(t *testing.T, ib imagesBody) {
 					for i, d := range ib.Data {
-						if s := map[bool]int64{true: 7, false: 15}[i < 8]; *d.Seed != s {
-							t.Errorf("data[%d].seed = %d, want %d", i, *d.Seed, s)
+						if *d.Seed != 7+int64(i) {
+							t.Errorf("data[%d].seed = %d, want %d", i, *d.Seed, 7+i)
 						}
 					}
 				}},
@@ -1164,10 +1165,10 @@ func TestIdeogramWhatTheFakeReceives(t *testing.T) {
 	})
 	t.Run("V_3 generate: quality=high is rendering_speed QUALITY", func(t *testing.T) {
 		generate(t, openai.ImageGenerateParams{Model: "V_3", N: openai.Int(2), Quality: openai.ImageGenerateParamsQualityHigh},
-			map[string]any{"prompt_enhancement": true, "negative_prompt": "fog", "seed": 42, "aspect_ratio": "16:9", "style_type": "realistic"})
+			map[string]any{"prompt_enhancement": true, "negative_prompt": "fog", "aspect_ratio": "16:9", "style_type": "realistic"})
 		c := lastUpstream(t, f)
 		expectEqual(t, "path", c.path, "/v1/ideogram-v3/generate")
-		for name, v := range map[string]string{"rendering_speed": "QUALITY", "magic_prompt": "ON", "negative_prompt": "fog", "seed": "42",
+		for name, v := range map[string]string{"rendering_speed": "QUALITY", "magic_prompt": "ON", "negative_prompt": "fog", "seed": "",
 			"aspect_ratio": "16x9", "num_images": "2", "style_type": "REALISTIC", "prompt": "a lighthouse", "model": "", "resolution": ""} {
 			expectEqual(t, name, c.field(t, name), v)
 		}
@@ -1309,14 +1310,14 @@ func TestIdeogramWhatTheFakeReceives(t *testing.T) {
 	})
 	t.Run("multipart knobs in Ideogram's wire form", func(t *testing.T) {
 		resp, body := g.postForm(t, "/v1/images/remix", []string{"model", "V_3", "prompt", "night", "color_palette", `{"name":"ember"}`,
-			"style_codes", "0a1b2c3d, 11223344", "magic_prompt", "auto", "aspect_ratio", "4:5", "seed", "11", "n", "3"}, file{"image", "a.png", src})
+			"style_codes", "0a1b2c3d, 11223344", "magic_prompt", "auto", "aspect_ratio", "4:5", "n", "3"}, file{"image", "a.png", src})
 		checkImages(t, resp, body, want{n: 3, size: "896x1120", cost: "0.18"})
 		c := lastUpstream(t, f)
 		expectEqual(t, "color_palette", c.field(t, "color_palette"), `{"name":"EMBER"}`)
 		expectEqual(t, "style_codes", c.fields["style_codes"], []string{"0a1b2c3d", "11223344"})
 		expectEqual(t, "magic_prompt", c.field(t, "magic_prompt"), "AUTO")
 		expectEqual(t, "aspect_ratio", c.field(t, "aspect_ratio"), "4x5")
-		expectEqual(t, "seed", c.field(t, "seed"), "11")
+		expectEqual(t, "seed", c.field(t, "seed"), "")
 		expectEqual(t, "num_images", c.field(t, "num_images"), "3")
 
 		resp, body = g.postForm(t, "/v1/images/remix", []string{"model", "V_2", "prompt", "night", "color_palette",

@@ -377,3 +377,34 @@ func TestDefaultTimeoutApplies(t *testing.T) {
 		t.Fatalf("got %v after %v", err, time.Since(start))
 	}
 }
+
+// TestModelNotFoundHasStatus: Ark's "no such model or endpoint" answers are KindModelNotFound
+// with the upstream status set, so the front door can tell them from a local refusal (status 0)
+// and fail over to the model's next channel.
+func TestModelNotFoundHasStatus(t *testing.T) {
+	e := newEnv(t, testKey)
+	inOK := `{"created":1,"data":[],"error":{"code":"ModelNotOpen","message":"not open. Request id: 1","param":"","type":"NotFound"}}`
+	cases := []struct {
+		name   string
+		fault  *providertest.Fault
+		model  string
+		status int
+	}{
+		{"unknown model, fake's 404", nil, "doubao-seedream-9-9-999999", http.StatusNotFound},
+		{"closed endpoint", &providertest.Fault{Status: 400, ContentType: "application/json",
+			Body: `{"error":{"code":"InvalidEndpoint.ClosedEndpoint","message":"closed. Request id: 1","param":"","type":"BadRequest"}}`}, ModelSeedream30T2I, 400},
+		{"model not open, in a 200", &providertest.Fault{Status: 200, ContentType: "application/json", Body: inOK}, ModelSeedream30T2I, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fault != nil {
+				e.fake.Script.Push(*tc.fault)
+			}
+			_, err := e.a.Generate(context.Background(), &providers.Request{Model: tc.model, Prompt: "fox"})
+			pe := arktest.AsError(t, err)
+			if pe.Kind != providers.KindModelNotFound || pe.Status != tc.status {
+				t.Fatalf("got %s status %d, want %s %d", pe.Kind, pe.Status, providers.KindModelNotFound, tc.status)
+			}
+		})
+	}
+}

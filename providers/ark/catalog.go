@@ -45,9 +45,10 @@ const (
 	seedreamMaxAspect = 16
 )
 
-// cny is a list price in yuan per image.
+// cny is a list price in yuan per image. No document gives an Ark price (the seeds quote none,
+// PROVIDERS.md cites no Volcengine price page), so every one is providers.Assumed.
 func cny(amount string) providers.Price {
-	return providers.Price{Unit: providers.PerImage, Currency: "CNY", Amount: money.MustParse(amount)}
+	return providers.Price{Unit: providers.PerImage, Currency: "CNY", Amount: money.MustParse(amount), Source: providers.Assumed}
 }
 
 // catalog is the built-in model list. Every limit is the validation the front door applies, so
@@ -56,8 +57,14 @@ func cny(amount string) providers.Price {
 //
 // Prices: neither the seeds nor PROVIDERS.md give Ark prices. The amounts below are Volcengine's
 // public per-image list prices as remembered by the author (not from a source in this
-// repository, unverified); 5.0 has no remembered price and is assumed equal to 4.5. Operators
-// should re-price them in config before billing real money.
+// repository, unverified); 5.0 has no remembered price and is assumed equal to 4.5. Every price's
+// Source is therefore providers.Assumed, and operators should re-price them in config before
+// billing real money. Ark has no free quota: seed 004's free images (免费额度) are Modelverse's
+// (providers/modelverse), for models Ark does not serve.
+//
+// Sizes: Size.Default is the upstream's documented default (§3.1 size row: 3.0-t2i 1024x1024,
+// 4.x 2048x2048), and the adapter writes it on the wire when a request names no size, so the size
+// billing resolves is the size sent (see wireSize).
 var catalog = []providers.Model{
 	{
 		ID:          ModelSeedream30T2I,

@@ -47,3 +47,19 @@ func TestCatalog(t *testing.T) {
 		t.Fatalf("4.5 size rule %+v", m.Size)
 	}
 }
+
+// TestPriceSources: neither the seeds nor PROVIDERS.md give an Ark price, so every price is
+// assumed; and Ark has no free quota (seed 004's free images are Modelverse's).
+func TestPriceSources(t *testing.T) {
+	for _, m := range (&Adapter{}).Models() {
+		if m.Price.IsZero() {
+			t.Errorf("%s: unpriced", m.ID)
+		}
+		if m.Price.Source != providers.Assumed {
+			t.Errorf("%s: price source %q, want %q", m.ID, m.Price.Source, providers.Assumed)
+		}
+		if m.Price.FreeImages != 0 {
+			t.Errorf("%s: %d free images, but no document gives Ark a free quota", m.ID, m.Price.FreeImages)
+		}
+	}
+}

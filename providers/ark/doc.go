@@ -12,15 +12,18 @@
 //   - There is no count field: every model has MaxN 1 and the front door fans larger n out.
 //   - Width×Height becomes size "WxH". Each model has its own vocabulary (3.0-t2i: sides
 //     512–2048; 4.0: 921,600–16,777,216 pixels; 4.5 and 5.0: 3,686,400–16,777,216 pixels;
-//     aspect 1:16–16:1 for 4.x/5.0); the symbolic "1K/2K/4K" sizes are not exposed.
+//     aspect 1:16–16:1 for 4.x/5.0); the symbolic "1K/2K/4K" sizes are not exposed. A request
+//     without a size sends the model's default (Model.Size.Default: 1024x1024 on 3.0-t2i,
+//     2048x2048 on 4.x/5.0), so what billing prices is what the upstream is asked for.
 //   - SeedEdit 3.0 (doubao-seededit-3-0-i2i-250628) is an edit without mask: exactly one JPEG or
 //     PNG image and an instruction; it takes no size (the adapter sends size "adaptive") and an
 //     explicit size is refused.
 //   - Seedream 4.0/4.5/5.0 take reference images on generate (up to 10/14/14) and also serve
 //     edits without mask; 3.0-t2i refuses any image.
 //   - Input images go inline as data URIs in "image" (a string for one, an array for several).
-//   - seed (−1 … 2147483647) and guidance_scale (1 … 10) exist only on 3.0-t2i and SeedEdit;
-//     output_format (jpeg|png) only on 5.0.
+//   - seed (−1 … 2147483647, −1 = random, seed 004) and guidance_scale (1 … 10) exist only on
+//     3.0-t2i and SeedEdit; output_format (jpeg|png) only on 5.0. A seed of −1 is sent as is and
+//     never echoed on the images.
 //   - watermark: the upstream default is true. The adapter always sends watermark=false unless
 //     the request's Extra["watermark"] is the JSON value true. "watermark" is the only Extra key.
 //   - response_format url|b64_json is passed through as a hint. Images are JPEG unless

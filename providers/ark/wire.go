@@ -109,7 +109,12 @@ func toWire(m *providers.Model, op providers.Operation, req *providers.Request) 
 	return w, nil
 }
 
-// wireSize returns the size field for the requested output size.
+// wireSize returns the size field for the requested output size. A request without a size on a
+// catalog model gets the model's default size written out (Size.Default, the upstream's own
+// default), so the size billed (billing resolves an omitted size to Size.Default) is the size
+// sent, not one the upstream is trusted to pick. SeedEdit takes only "adaptive": its output
+// follows the input image, which billing prices as an estimate (Quote.SizeEstimated). A model
+// outside the catalog sends a size only when the request has one.
 func wireSize(m *providers.Model, known bool, w, h int) (string, error) {
 	if known && m.ID == ModelSeedEdit30I2I {
 		if w != 0 || h != 0 {
@@ -118,6 +123,9 @@ func wireSize(m *providers.Model, known bool, w, h int) (string, error) {
 		return sizeAdaptive, nil
 	}
 	if w == 0 && h == 0 {
+		if known && !m.Size.Default.IsZero() {
+			return m.Size.Default.String(), nil
+		}
 		return "", nil
 	}
 	if w <= 0 || h <= 0 {

@@ -66,29 +66,61 @@ const maxV3InputImages = 4
 
 func usd(s string) money.Amount { return money.MustParse(s) }
 
-// legacyPrices are the V1/V2 list prices of seed 002 ("V2 & V1 计价", per image, USD):
-// generate and "text + reference image" (remix) per model, edit for 2.0 and 2.0 Turbo, upscale.
+// priceSource is the Source of every Ideogram price: seed 002 (AiHubMix's Ideogram page, its
+// "V3 计价" and "V2 & V1 计价" tables) states the amounts of generate, remix (and so variation,
+// which is a remix on the wire), edit, upscale, 3.0 reframe and 3.0 replace-background.
+//
+// Two tiers are NOT from seed 002 or any other source and are assumed: describe (every model,
+// describePrice) and legacy reframe (V_2, V_2 Turbo, V_2A, V_2A Turbo, at the model's generate
+// price). providers.Price has one Source for all its tiers, so it cannot say so itself; they
+// are listed in assumedTiers, which the catalog test checks, until a tier can carry its own source.
+const priceSource = "seed 002"
+
+// assumedTiers are the operations whose price tier is assumed rather than stated by seed 002, per
+// API generation (see priceSource).
+var assumedTiers = map[api][]providers.Operation{
+	apiLegacy: {providers.OpDescribe, providers.OpReframe},
+	apiV3:     {providers.OpDescribe},
+}
+
+// legacyPrices are the V1/V2 list prices of seed 002 ("V2 & V1 计价", per image, USD): generate and
+// "text + reference image" (remix) per model, edit for 2.0 and 2.0 Turbo. The table's lines:
+//
+//	2a 文字生图,或文字 + 参考图生图 US $0.04
+//	2a Turbo 文字生图,或文字 + 参考图生图(更快速但质量略低) US $0.025
+//	2.0 文字生图,或文字 + 参考图生图 US $0.08
+//	2.0 Turbo 文字生图,或文字 + 参考图生图(更快速但质量略低) US $0.05
+//	1.0 文字生图,或文字 + 参考图生图 US $0.06
+//	1.0 Turbo 文字生图,或文字 + 参考图生图(更快速但质量略低) US $0.02
+//	2.0 Edit 通过文字提示、参考图片和二进制蒙版重新生成图像 US $0.08
+//	2.0 Turbo Edit 通过文字提示、参考图片和二进制蒙版重新生成图像(更快速但质量略低) US $0.05
 var legacyPrices = map[string]struct{ generate, edit string }{
-	ModelV2A:      {generate: "0.04"},  // seed 002: 2a 文字生图 US $0.04
-	ModelV2ATurbo: {generate: "0.025"}, // seed 002: 2a Turbo US $0.025
+	ModelV2A:      {generate: "0.04"},
+	ModelV2ATurbo: {generate: "0.025"},
 	ModelV2:       {generate: "0.08", edit: "0.08"},
 	ModelV2Turbo:  {generate: "0.05", edit: "0.05"},
-	ModelV1:       {generate: "0.06"}, // seed 002: 1.0 US $0.06
-	ModelV1Turbo:  {generate: "0.02"}, // seed 002: 1.0 Turbo US $0.02
+	ModelV1:       {generate: "0.06"},
+	ModelV1Turbo:  {generate: "0.02"},
 }
 
 const (
-	// upscalePrice is seed 002's "Upscale … US $0.06" per image. Ideogram's own pricing page bills
+	// upscalePrice is seed 002's "Upscale 将参考图片分辨率提升至 2 倍,并可能增强图片效果 US $0.06"
+	// per image, for every model (the endpoint is the same). Ideogram's own pricing page bills
 	// upscale per input image rather than per output image.
 	upscalePrice = "0.06"
 	// describePrice is NOT from a seed: seed 002 and PROVIDERS.md give no describe price. $0.01 is
 	// inferred from a reseller's credit table (openai-hk.com: describe 400 credits against upscale
-	// 2400 credits, upscale being $0.06), so treat it as an estimate to confirm.
+	// 2400 credits, upscale being $0.06), so treat it as an assumption to confirm.
 	describePrice = "0.01"
 )
 
 // v3Prices are the Ideogram 3.0 list prices of seed 002 ("V3 计价", per image, USD) by operation and
-// rendering speed. Variation is a remix without a prompt and costs what remix costs.
+// rendering speed. Variation is a remix without a prompt and costs what remix costs. The table:
+//
+//	Ideogram 模型 Generate Remix Edit Reframe Replace BG
+//	3.0 Turbo US $0.03 US $0.03 US $0.06 US $0.06 US $0.06
+//	3.0 Default US $0.06 US $0.06 US $0.06 US $0.06 US $0.06
+//	3.0 Quality US $0.09 US $0.09 US $0.09 US $0.09 US $0.09
 var v3Prices = map[providers.Operation][3]string{ // TURBO, DEFAULT, QUALITY
 	providers.OpGenerate:          {"0.03", "0.06", "0.09"},
 	providers.OpRemix:             {"0.03", "0.06", "0.09"},
@@ -99,12 +131,12 @@ var v3Prices = map[providers.Operation][3]string{ // TURBO, DEFAULT, QUALITY
 }
 
 // legacyPrice builds the price of a legacy model: generate, remix and variation at the model's
-// generate price (seed 002: "文字生图，或文字 + 参考图生图"), edit where the model has it, upscale,
-// describe, and reframe. Seed 002 has no legacy reframe price: the model's generate price is used,
-// which is NOT from a source.
+// generate price (seed 002: "文字生图,或文字 + 参考图生图", text-to-image or text + reference
+// image), edit where the model has it, upscale, describe, and reframe. Seed 002 has no legacy
+// reframe price: the model's generate price is used, which is NOT from a source (assumedTiers).
 func legacyPrice(id string, ops []providers.Operation) providers.Price {
 	lp := legacyPrices[id]
-	p := providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: usd(lp.generate)}
+	p := providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: usd(lp.generate), Source: priceSource}
 	for _, op := range ops {
 		amount := lp.generate
 		switch op {
@@ -130,7 +162,7 @@ var qualitySpeeds = []string{"low", "medium", "high"}
 // way and a price matcher keyed on Request.Quality must not fall through to the DEFAULT price.
 // Amount is the DEFAULT generate price, which is what a request naming no speed pays.
 func v3Price() providers.Price {
-	p := providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: usd("0.06")}
+	p := providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: usd("0.06"), Source: priceSource}
 	for _, op := range []providers.Operation{providers.OpGenerate, providers.OpEdit, providers.OpVariation,
 		providers.OpRemix, providers.OpReframe, providers.OpReplaceBackground} {
 		for i, speed := range renderingSpeeds {
@@ -161,6 +193,17 @@ var defaultSize = providers.Size{W: 1024, H: 1024}
 
 // Catalog returns Ideogram's models with their capabilities and list prices. Each call returns a
 // fresh copy the caller may modify.
+//
+// Every model has SeedRepeats: Ideogram gives every image of a call the one seed it was sent, so
+// a seeded call of several images returns the same picture several times (seed 002: "单次生成多张
+// 图时不要使用 seed,否则会生成相同图像", do not use seed when generating several images in one
+// call, or the images will be identical). The front door then makes one-image calls with seed,
+// seed+1, ….
+//
+// Sizes: Size.Default (1024x1024) is what billing prices a request without a size at; the
+// adapter then sends Ideogram's default aspect ratio 1:1, which renders 1024x1024 (writeDefaults).
+// Edit and replace-background keep the source image's size and upscale doubles it: no size is
+// sent for them, and the upstream decides.
 func Catalog() []providers.Model {
 	legacySizes := providers.MustSizes(legacyResolutions...)
 	v1Extras := []string{ExtraMagicPrompt, ExtraAspectRatio, ExtraImageWeight, ExtraResemblance, ExtraDetail, ExtraDescribeModelVersion}
@@ -172,7 +215,7 @@ func Catalog() []providers.Model {
 
 	legacy := func(id, desc string, ops []providers.Operation, sizes providers.SizeRule, params providers.Param, extras []string) providers.Model {
 		return providers.Model{
-			ID: id, Description: desc, Operations: ops, Size: sizes, MaxN: MaxImages, MaxInputImages: 1,
+			ID: id, Description: desc, Operations: ops, Size: sizes, MaxN: MaxImages, SeedRepeats: true, MaxInputImages: 1,
 			Params: params, SeedMin: 0, SeedMax: MaxSeed, Extras: extras, Price: legacyPrice(id, ops), URLTTL: URLLifetime,
 		}
 	}
@@ -196,6 +239,7 @@ func Catalog() []providers.Model {
 			Size: providers.SizeRule{Sizes: providers.MustSizes(v3Resolutions...),
 				AspectRatios: append([]string(nil), v3AspectRatios...), Default: defaultSize},
 			MaxN:           MaxImages,
+			SeedRepeats:    true,
 			MaxInputImages: maxV3InputImages,
 			Params:         providers.ParamSeed | providers.ParamPromptEnhancement | providers.ParamNegativePrompt | providers.ParamReferenceImage,
 			Qualities:      []string{"low", "medium", "high"},

@@ -1,6 +1,7 @@
 package ideogram
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -144,5 +145,111 @@ func TestCatalogShape(t *testing.T) {
 	models[0].Size.Sizes = nil
 	if Catalog()[0].Extras[0] == "x" {
 		t.Error("Catalog shares slices between calls")
+	}
+}
+
+// Seed 002's price tables, verbatim: "💰 V3 计价" and the three tables of "💰 V2 & V1 计价"
+// (图像生成 generation, 图像编辑 editing, 图像增强 enhancement).
+const (
+	seed002V3Prices      = "Ideogram 模型 Generate Remix Edit Reframe Replace BG 3.0 Turbo US $0.03 US $0.03 US $0.06 US $0.06 US $0.06 3.0 Default US $0.06 US $0.06 US $0.06 US $0.06 US $0.06 3.0 Quality US $0.09 US $0.09 US $0.09 US $0.09 US $0.09"
+	seed002LegacyPrices  = "型号 功能 每张图片费用 2a 文字生图,或文字 + 参考图生图 US $0.04 2a Turbo 文字生图,或文字 + 参考图生图(更快速但质量略低) US $0.025 2.0 文字生图,或文字 + 参考图生图 US $0.08 2.0 Turbo 文字生图,或文字 + 参考图生图(更快速但质量略低) US $0.05 1.0 文字生图,或文字 + 参考图生图 US $0.06 1.0 Turbo 文字生图,或文字 + 参考图生图(更快速但质量略低) US $0.02"
+	seed002EditPrices    = "型号 功能 每张图片费用 2.0 Edit 通过文字提示、参考图片和二进制蒙版重新生成图像 US $0.08 2.0 Turbo Edit 通过文字提示、参考图片和二进制蒙版重新生成图像(更快速但质量略低) US $0.05"
+	seed002UpscalePrices = "型号 功能 每张图片费用 Upscale 将参考图片分辨率提升至 2 倍,并可能增强图片效果 US $0.06"
+)
+
+// TestPriceSources checks every price tier of every model against the amounts seed 002's tables
+// state, read from the seed's own lines above: each tier is either what the seed says (and the
+// price's Source is "seed 002") or one of the tiers the catalog declares assumed (describe,
+// legacy reframe), which no source prices.
+func TestPriceSources(t *testing.T) {
+	usdOf := func(s string) money.Amount { return money.MustParse(s) }
+	// want[model][op][speed] is the seed's amount; speed "" for legacy models.
+	want := map[string]map[providers.Operation]map[string]money.Amount{}
+	set := func(model string, op providers.Operation, speed string, amount string) {
+		if want[model] == nil {
+			want[model] = map[providers.Operation]map[string]money.Amount{}
+		}
+		if want[model][op] == nil {
+			want[model][op] = map[string]money.Amount{}
+		}
+		want[model][op][speed] = usdOf(amount)
+	}
+	// "3.0 Turbo US $0.03 US $0.03 US $0.06 US $0.06 US $0.06": Generate Remix Edit Reframe Replace BG.
+	v3Row := regexp.MustCompile(`3\.0 (Turbo|Default|Quality)((?: US \$[0-9.]+){5})`)
+	amount := regexp.MustCompile(`US \$([0-9.]+)`)
+	rows := v3Row.FindAllStringSubmatch(seed002V3Prices, -1)
+	if len(rows) != 3 {
+		t.Fatalf("read %d rows of the V3 table", len(rows))
+	}
+	for _, r := range rows {
+		speed := strings.ToUpper(r[1])
+		a := amount.FindAllStringSubmatch(r[2], -1)
+		for i, op := range []providers.Operation{providers.OpGenerate, providers.OpRemix, providers.OpEdit, providers.OpReframe, providers.OpReplaceBackground} {
+			set(ModelV3, op, speed, a[i][1])
+		}
+		set(ModelV3, providers.OpVariation, speed, a[1][1]) // a variation is a remix on the wire
+	}
+	// "2a 文字生图,或文字 + 参考图生图 US $0.04 2a Turbo …": generate and text + reference image (remix).
+	names := map[string]string{"2a": ModelV2A, "2a Turbo": ModelV2ATurbo, "2.0": ModelV2, "2.0 Turbo": ModelV2Turbo, "1.0": ModelV1, "1.0 Turbo": ModelV1Turbo}
+	legacyRow := regexp.MustCompile(`(2a Turbo|2a|2\.0 Turbo|2\.0|1\.0 Turbo|1\.0) 文字生图[^$]*US \$([0-9.]+)`)
+	rows = legacyRow.FindAllStringSubmatch(seed002LegacyPrices, -1)
+	if len(rows) != 6 {
+		t.Fatalf("read %d rows of the V2 & V1 generation table", len(rows))
+	}
+	for _, r := range rows {
+		for _, op := range []providers.Operation{providers.OpGenerate, providers.OpRemix, providers.OpVariation} {
+			set(names[r[1]], op, "", r[2])
+		}
+	}
+	editRow := regexp.MustCompile(`(2\.0 Turbo|2\.0) Edit [^$]*US \$([0-9.]+)`)
+	rows = editRow.FindAllStringSubmatch(seed002EditPrices, -1)
+	if len(rows) != 2 {
+		t.Fatalf("read %d rows of the editing table", len(rows))
+	}
+	for _, r := range rows {
+		set(names[r[1]], providers.OpEdit, "", r[2])
+	}
+	up := regexp.MustCompile(`Upscale [^$]*US \$([0-9.]+)`).FindStringSubmatch(seed002UpscalePrices)
+	if up == nil {
+		t.Fatal("no upscale price in the enhancement table")
+	}
+	for _, id := range []string{ModelV1, ModelV1Turbo, ModelV2, ModelV2Turbo, ModelV2A, ModelV2ATurbo} {
+		set(id, providers.OpUpscale, "", up[1])
+	}
+	set(ModelV3, providers.OpUpscale, "", up[1]) // the same /upscale endpoint, at no rendering speed
+
+	speedOf := map[string]string{"low": SpeedTurbo, "medium": SpeedDefault, "high": SpeedQuality, "": SpeedDefault}
+	for _, m := range Catalog() {
+		if m.Price.IsZero() || m.Price.Source != priceSource || priceSource != "seed 002" {
+			t.Errorf("%s: price source %q", m.ID, m.Price.Source)
+		}
+		if !m.SeedRepeats {
+			t.Errorf("%s: seed 002 says one seed repeats across a call's images, but SeedRepeats is false", m.ID)
+		}
+		gen := apiOf(m.ID)
+		for _, tier := range m.Price.Tiers {
+			if slices.Contains(assumedTiers[gen], tier.Operation) {
+				continue
+			}
+			speed := ""
+			if gen == apiV3 && tier.Operation != providers.OpUpscale {
+				speed = strings.ToUpper(tier.Quality)
+				if s, ok := speedOf[tier.Quality]; ok {
+					speed = s
+				}
+			}
+			w, ok := want[m.ID][tier.Operation][speed]
+			if !ok {
+				t.Errorf("%s: tier %+v is neither in seed 002 nor declared assumed", m.ID, tier)
+				continue
+			}
+			if tier.Amount != w {
+				t.Errorf("%s: tier %+v costs %s, seed 002 says %s", m.ID, tier, tier.Amount, w)
+			}
+		}
+		// The base amount is what a request without a tier pays: generate (at DEFAULT on 3.0).
+		if w := want[m.ID][providers.OpGenerate][map[api]string{apiV3: SpeedDefault}[gen]]; m.Price.Amount != w {
+			t.Errorf("%s: base amount %s, seed 002 says %s", m.ID, m.Price.Amount, w)
+		}
 	}
 }

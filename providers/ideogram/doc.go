@@ -32,6 +32,16 @@
 // style_reference_images. Each is refused with KindUnsupported where the model or the operation's
 // endpoint cannot carry it.
 //
+// What billing prices is what is sent: num_images is always sent (n, at least 1); a 3.0 call that
+// names no rendering speed sends DEFAULT (its price tier); a generate, remix or variation that
+// names no size sends the default aspect ratio 1:1, which Ideogram renders at 1024x1024, the
+// catalog's default size. Edit and replace-background keep the source image's size and upscale
+// doubles it; no size is sent for them.
+//
+// Seeds: Ideogram gives every image of a call the one seed sent, so a seeded call of several images
+// returns one picture several times (seed 002). Every catalog model has SeedRepeats, and the front
+// door splits a seeded n > 1 into one-image calls with seed, seed+1, ….
+//
 // Images: Images[0] is the source image of every operation but generate. Style reference images
 // (3.0 only, sent as style_reference_images) come after it, and Extra style_reference_images says
 // how many there are (the front door sets it from the style_reference_images file parts). Without
@@ -49,6 +59,9 @@
 // comes from exp when present, else URLLifetime. Errors: 422 {"error": "..."} is a safety rejection
 // (KindContentPolicy); 401, and 403 on remix and upscale, mean the key was refused
 // (KindUpstreamAuth); 429 (Ideogram allows 10 requests in flight) is KindUpstreamRateLimited.
+//
+// Prices are seed 002's (Price.Source "seed 002"), except the describe price and the legacy
+// reframe price, which no source gives and are assumed (see priceSource in catalog.go).
 //
 // Docs: https://developer.ideogram.ai/api-reference, https://docs.aihubmix.com/en/api/IdeogramAI,
 // pricing https://ideogram.ai/features/api-pricing.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,7 @@ func buildCall(m *providers.Model, op providers.Operation, req *providers.Reques
 	if k.styleRefs, err = splitImages(m, op, req, k); err != nil {
 		return nil, err
 	}
+	writeDefaults(m, op, &k)
 	gen := apiOf(m.ID)
 	switch op {
 	case providers.OpUpscale:
@@ -154,6 +156,40 @@ func buildCall(m *providers.Model, op providers.Operation, req *providers.Reques
 	}
 	return nil, unsupported("model", "Ideogram model %s does not support the %s operation", m.ID, op)
 }
+
+// defaultAspect is Ideogram's aspect ratio when a request names neither a ratio nor a
+// resolution (seed 002: image_request.aspect_ratio default "ASPECT_1_1"; 3.0: "1x1").
+const defaultAspect = "1:1"
+
+// sizedOps are the operations whose output size the request chooses (by resolution or aspect
+// ratio). Edit and replace-background keep the source image's size, upscale doubles it, and
+// reframe requires a resolution.
+var sizedOps = map[providers.Operation]bool{providers.OpGenerate: true, providers.OpRemix: true, providers.OpVariation: true}
+
+// writeDefaults fills in what Ideogram would otherwise choose itself, so that the call carries
+// every parameter billing prices the request by (internal/billing resolves an omitted size to
+// Model.Size.Default, 1024x1024, and an omitted rendering speed to the DEFAULT tier):
+//   - the size of a generate, remix or variation that names none: Ideogram's default aspect
+//     ratio 1:1, which it renders at 1024x1024 (seed 002's answers: "resolution": "1024x1024").
+//     The ratio, not the resolution 1024x1024, because seed 002 documents resolution for 2.0
+//     models only, while every model takes the ratio;
+//   - the rendering speed of a 3.0 call that names none: DEFAULT, Ideogram's documented default
+//     and the tier a request without a speed is priced at.
+//
+// The count is written by the builders (num_images is always sent, at least 1).
+func writeDefaults(m *providers.Model, op providers.Operation, k *knobs) {
+	gen := apiOf(m.ID)
+	if sizedOps[op] && k.size.IsZero() && k.aspect == "" {
+		k.aspect = defaultAspect
+	}
+	if gen == apiV3 && k.speed == "" && slices.Contains(opExtras[gen][op], ExtraRenderingSpeed) {
+		k.speed = SpeedDefault
+	}
+}
+
+// numImages is the num_images a call sends: the request's n, at least 1 (Ideogram's default),
+// always written so that the count billed is the count asked for.
+func numImages(req *providers.Request) int { return max(req.N, 1) }
 
 // checkCommon refuses what no Ideogram wire can carry and checks the count, seed, prompt, mask
 // and that no image is empty.
@@ -294,7 +330,7 @@ func legacyImageRequest(m *providers.Model, req *providers.Request, k knobs) ima
 		Seed:              req.Seed,
 		StyleType:         k.styleType,
 		NegativePrompt:    req.NegativePrompt,
-		NumImages:         req.N,
+		NumImages:         numImages(req),
 		ColorPalette:      k.palette,
 		ImageWeight:       k.imageWeight,
 	}
@@ -369,7 +405,7 @@ func buildUpscale(req *providers.Request, k knobs) (*call, error) {
 		Resemblance:       k.resemblance,
 		Detail:            k.detail,
 		MagicPromptOption: k.magic,
-		NumImages:         req.N,
+		NumImages:         numImages(req),
 		Seed:              req.Seed,
 	})
 	if err != nil {
@@ -434,9 +470,7 @@ func buildV3(op providers.Operation, p string, req *providers.Request, k knobs) 
 	if req.NegativePrompt != "" {
 		f.field("negative_prompt", req.NegativePrompt)
 	}
-	if req.N > 0 {
-		f.field("num_images", strconv.Itoa(req.N))
-	}
+	f.field("num_images", strconv.Itoa(numImages(req)))
 	if k.imageWeight != nil {
 		f.field("image_weight", strconv.Itoa(*k.imageWeight))
 	}
@@ -470,9 +504,7 @@ func buildV3(op providers.Operation, p string, req *providers.Request, k knobs) 
 
 // addCommonFields adds num_images and seed as flat form fields.
 func addCommonFields(f *form, req *providers.Request) {
-	if req.N > 0 {
-		f.field("num_images", strconv.Itoa(req.N))
-	}
+	f.field("num_images", strconv.Itoa(numImages(req)))
 	if req.Seed != nil {
 		f.field("seed", strconv.FormatInt(*req.Seed, 10))
 	}

@@ -103,6 +103,10 @@ func TestRequestTranslationGolden(t *testing.T) {
 			AspectRatio: "16:10", Extra: map[string]json.RawMessage{"magic_prompt": raw("AUTO")}}},
 		{"legacy_remix", providers.OpRemix, providers.Request{Model: ModelV2A, Prompt: "watercolor", Images: []providers.Image{src},
 			AspectRatio: "10:16", Extra: map[string]json.RawMessage{"image_weight": raw("60")}}},
+		// What Ideogram would choose itself, written out: resolution 1024x1024, num_images 1 and,
+		// on 3.0, rendering_speed DEFAULT.
+		{"legacy_generate_defaults", providers.OpGenerate, providers.Request{Model: ModelV2A, Prompt: "a lighthouse"}},
+		{"v3_generate_defaults", providers.OpGenerate, providers.Request{Model: ModelV3, Prompt: "a lighthouse"}},
 		{"legacy_variation", providers.OpVariation, providers.Request{Model: ModelV1, Images: []providers.Image{src}, N: 3}},
 		{"legacy_edit", providers.OpEdit, providers.Request{Model: ModelV2Turbo, Prompt: "a red hat", Images: []providers.Image{src},
 			Mask: mask, N: 1, Seed: ptr[int64](7), Width: 64, Height: 64, Extra: map[string]json.RawMessage{"style_type": raw("DESIGN")}}},

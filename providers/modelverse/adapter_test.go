@@ -325,3 +325,36 @@ func TestRegistration(t *testing.T) {
 		}
 	}
 }
+
+// TestModelNotFoundHasStatus: Modelverse's model_error ("No permission to use the model", what it
+// answers for an id it does not serve, such as a spelling it retired) is KindModelNotFound with
+// the upstream status set, so the front door can tell it from a local refusal (status 0) and
+// fail over to the model's next channel, for example one with the model's other spelling.
+func TestModelNotFoundHasStatus(t *testing.T) {
+	e := newEnv(t, testKey)
+	inOK := `{"created":1,"data":[],"error":{"message":"No permission to use the model","type":"invalid_request_error","param":"req-1","code":"model_error"}}`
+	cases := []struct {
+		name   string
+		fault  *providertest.Fault
+		model  string
+		status int
+	}{
+		{"unknown model, fake's 400", nil, "black-forest-labs/FLUX.2-pro", http.StatusBadRequest},
+		{"catalog model the account may not use", &providertest.Fault{Status: 400, ContentType: "application/json",
+			Body: `{"error":{"message":"No permission to use the model","type":"invalid_request_error","param":"req-1","code":"model_error"}}`}, fluxDevNew, 400},
+		{"model_error in a 200", &providertest.Fault{Status: 200, ContentType: "application/json", Body: inOK}, fluxDevID, 200},
+		{"404", &providertest.Fault{Status: 404, ContentType: "application/json", Body: `{"error":{"message":"Not Found","type":"invalid_request_error","param":"req-1","code":"not_found"}}`}, fluxDevID, 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.fault != nil {
+				e.fake.Script.Push(*tc.fault)
+			}
+			_, err := e.a.Generate(context.Background(), &providers.Request{Model: tc.model, Prompt: "cat"})
+			pe := arktest.AsError(t, err)
+			if pe.Kind != providers.KindModelNotFound || pe.Status != tc.status {
+				t.Fatalf("got %s status %d, want %s %d", pe.Kind, pe.Status, providers.KindModelNotFound, tc.status)
+			}
+		})
+	}
+}

@@ -35,6 +35,10 @@ const (
 // aspectRatios are the aspect_ratio values of the Kontext text2image and multi models.
 var aspectRatios = []string{"21:9", "16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "9:21"}
 
+// defaultAspectRatio is the text2image models' aspect_ratio when none is sent (seed 004:
+// "aspect_ratio string 默认值 1:1").
+const defaultAspectRatio = "1:1"
+
 // kind is a model family: the fields a model takes on the wire.
 type kind int
 
@@ -46,40 +50,86 @@ const (
 	step1xEdit                 // image (required), steps, negative_prompt
 )
 
-// entry is one model id with its family, free quota and assumed price.
-type entry struct {
-	id    string
-	kind  kind
+// upstream is one Modelverse model: the id seed 004 lists it under, the lower-case id Modelverse
+// renamed it to three days later (PROVIDERS.md §3.2 model row; api_doc/image-generation.md
+// @ 5137512), its family, its free quota and its assumed price. Both ids are in the catalog and
+// both name this one upstream model: requests under either spelling draw on one free quota.
+type upstream struct {
+	seedID    string
+	renamedID string
+	kind      kind
+	// free is the model's free quota (seed 004's table "生图模型列表", column "免费额度（张图）"):
+	// trial images of the Modelverse account that holds the channel's API key, not of a gateway
+	// key. They lower what the operator pays Modelverse (cost), not what a key is charged
+	// (price). This table is the one place the catalog states them; Price.FreeImages carries the
+	// same number on both spellings of the model.
 	free  int
 	price string
 	desc  string
 }
 
-// Prices: the seed and PROVIDERS.md give none. The amounts are assumptions in CNY per image,
-// not from a source: Black Forest Labs' USD list prices (FLUX.1 [dev] $0.025, Kontext [pro]
-// $0.04, Kontext [max] $0.08) at about 7.2 CNY/USD, and Step1X-Edit like FLUX.1-dev. Operators
-// must re-price them in config before billing real money. Free quotas are seed 004's table
-// (免费额度): 10 images for FLUX.1-dev, 5 for every other model.
+// Prices: neither seed 004 nor PROVIDERS.md gives a Modelverse price, so every price's Source is
+// providers.Assumed. The amounts are assumptions in CNY per image: Black Forest Labs' USD list
+// prices (FLUX.1 [dev] $0.025, Kontext [pro] $0.04, Kontext [max] $0.08) at about 7.2 CNY/USD,
+// and Step1X-Edit like FLUX.1-dev. Operators must re-price them in config before billing real
+// money.
 //
-// Each model is listed under both its seed-revision id and the lower-case id Modelverse renamed
-// it to three days later (PROVIDERS.md §3.2 model row). Ids contain '/'; they are never split.
-var entries = []entry{
-	{"black-forest-labs/FLUX.1-dev", fluxDev, 10, "0.18", "FLUX.1 [dev]: text-to-image or image-to-image with strength"},
-	{"black-forest-labs/flux.1-dev", fluxDev, 10, "0.18", "FLUX.1 [dev] (renamed id): text-to-image or image-to-image with strength"},
-	{"black-forest-labs/Flux-Kontext-Max", kontextSingle, 5, "0.58", "FLUX.1 Kontext [max]: edits one image following the prompt"},
-	{"black-forest-labs/flux-kontext-max", kontextSingle, 5, "0.58", "FLUX.1 Kontext [max] (renamed id): edits one image following the prompt"},
-	{"black-forest-labs/Flux-Kontext-Max-multi", kontextMulti, 5, "0.58", "FLUX.1 Kontext [max] multi: combines several images following the prompt"},
-	{"black-forest-labs/flux-kontext-max/multi", kontextMulti, 5, "0.58", "FLUX.1 Kontext [max] multi (renamed id): combines several images following the prompt"},
-	{"black-forest-labs/Flux-Kontext-Max-text2image", kontextText2Im, 5, "0.58", "FLUX.1 Kontext [max] text-to-image by aspect ratio"},
-	{"black-forest-labs/flux-kontext-max/text-to-image", kontextText2Im, 5, "0.58", "FLUX.1 Kontext [max] text-to-image by aspect ratio (renamed id)"},
-	{"black-forest-labs/Flux-Kontext-Pro", kontextSingle, 5, "0.29", "FLUX.1 Kontext [pro]: edits one image following the prompt"},
-	{"black-forest-labs/flux-kontext-pro", kontextSingle, 5, "0.29", "FLUX.1 Kontext [pro] (renamed id): edits one image following the prompt"},
-	{"black-forest-labs/Flux-Kontext-Pro-multi", kontextMulti, 5, "0.29", "FLUX.1 Kontext [pro] multi: combines several images following the prompt"},
-	{"black-forest-labs/flux-kontext-pro/multi", kontextMulti, 5, "0.29", "FLUX.1 Kontext [pro] multi (renamed id): combines several images following the prompt"},
-	{"black-forest-labs/Flux-Kontext-Pro-text2image", kontextText2Im, 5, "0.29", "FLUX.1 Kontext [pro] text-to-image by aspect ratio"},
-	{"black-forest-labs/flux-kontext-pro/text-to-image", kontextText2Im, 5, "0.29", "FLUX.1 Kontext [pro] text-to-image by aspect ratio (renamed id)"},
-	{"stepfun-ai/Step1X-Edit", step1xEdit, 5, "0.18", "Step1X-Edit: edits one image following the prompt, with negative prompt and steps"},
-	{"stepfun-ai/step1x-edit", step1xEdit, 5, "0.18", "Step1X-Edit (renamed id): edits one image following the prompt, with negative prompt and steps"},
+// Ids contain '/'; they are never split.
+var upstreams = []upstream{
+	// seed 004: "| black-forest-labs/FLUX.1-dev | 英文模型 | 10 |"
+	{"black-forest-labs/FLUX.1-dev", "black-forest-labs/flux.1-dev", fluxDev, 10, "0.18",
+		"FLUX.1 [dev]: text-to-image or image-to-image with strength"},
+	// seed 004: "| black-forest-labs/Flux-Kontext-Max | 英文模型 | 5 |"
+	{"black-forest-labs/Flux-Kontext-Max", "black-forest-labs/flux-kontext-max", kontextSingle, 5, "0.58",
+		"FLUX.1 Kontext [max]: edits one image following the prompt"},
+	// seed 004: "| black-forest-labs/Flux-Kontext-Max-multi | | 5 |"
+	{"black-forest-labs/Flux-Kontext-Max-multi", "black-forest-labs/flux-kontext-max/multi", kontextMulti, 5, "0.58",
+		"FLUX.1 Kontext [max] multi: combines several images following the prompt"},
+	// seed 004: "| black-forest-labs/Flux-Kontext-Max-text2image | | 5 |"
+	{"black-forest-labs/Flux-Kontext-Max-text2image", "black-forest-labs/flux-kontext-max/text-to-image", kontextText2Im, 5, "0.58",
+		"FLUX.1 Kontext [max] text-to-image by aspect ratio"},
+	// seed 004: "| black-forest-labs/Flux-Kontext-Pro | | 5 |"
+	{"black-forest-labs/Flux-Kontext-Pro", "black-forest-labs/flux-kontext-pro", kontextSingle, 5, "0.29",
+		"FLUX.1 Kontext [pro]: edits one image following the prompt"},
+	// seed 004: "| black-forest-labs/Flux-Kontext-Pro-multi | | 5 |"
+	{"black-forest-labs/Flux-Kontext-Pro-multi", "black-forest-labs/flux-kontext-pro/multi", kontextMulti, 5, "0.29",
+		"FLUX.1 Kontext [pro] multi: combines several images following the prompt"},
+	// seed 004: "| black-forest-labs/Flux-Kontext-Pro-text2image | | 5 |"
+	{"black-forest-labs/Flux-Kontext-Pro-text2image", "black-forest-labs/flux-kontext-pro/text-to-image", kontextText2Im, 5, "0.29",
+		"FLUX.1 Kontext [pro] text-to-image by aspect ratio"},
+	// seed 004: "| stepfun-ai/Step1X-Edit | | 5 |"
+	{"stepfun-ai/Step1X-Edit", "stepfun-ai/step1x-edit", step1xEdit, 5, "0.18",
+		"Step1X-Edit: edits one image following the prompt, with negative prompt and steps"},
+}
+
+// entry is one catalog id: a spelling of an upstream model.
+type entry struct {
+	id string
+	*upstream
+}
+
+// entries lists every catalog id, each model's seed spelling first and its renamed one second.
+var entries = func() []entry {
+	out := make([]entry, 0, 2*len(upstreams))
+	for i := range upstreams {
+		u := &upstreams[i]
+		out = append(out, entry{u.seedID, u}, entry{u.renamedID, u})
+	}
+	return out
+}()
+
+// UpstreamModel returns the id seed 004 lists a catalog model under, for either of its two
+// spellings ("black-forest-labs/flux.1-dev" → "black-forest-labs/FLUX.1-dev"), and id itself
+// for an id outside the catalog. Two ids with the same UpstreamModel are one model upstream and
+// share its free quota on a channel (an upstream account): count a free pool by channel and
+// UpstreamModel, never by the id a request names.
+func UpstreamModel(id string) string {
+	for _, e := range entries {
+		if e.id == id {
+			return e.seedID
+		}
+	}
+	return id
 }
 
 // modelOf builds the catalog entry of e. The fields are seed 004's per-model lists exactly:
@@ -89,14 +139,19 @@ var entries = []entry{
 // text2image models and, per PROVIDERS.md §3.2, the multi models; steps on FLUX.1-dev and
 // Step1X; negative_prompt on Step1X; seed and guidance_scale on all.
 func modelOf(e entry) providers.Model {
+	desc := e.desc
+	if e.id != e.seedID {
+		desc += " (Modelverse's renamed id of " + e.seedID + ", the same upstream model)"
+	}
 	m := providers.Model{
 		ID:          e.id,
-		Description: e.desc,
+		Description: desc,
 		MaxN:        1,
 		Params:      providers.ParamSeed | providers.ParamGuidance,
 		MinGuidance: guidanceMin, MaxGuidance: guidanceMax,
 		SeedMin: seedMin, SeedMax: seedMax,
-		Price:  providers.Price{Unit: providers.PerImage, Currency: "CNY", Amount: money.MustParse(e.price), FreeImages: e.free},
+		Price: providers.Price{Unit: providers.PerImage, Currency: "CNY", Amount: money.MustParse(e.price),
+			FreeImages: e.free, Source: providers.Assumed},
 		URLTTL: URLTTL,
 	}
 	switch e.kind {

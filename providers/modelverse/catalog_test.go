@@ -1,7 +1,9 @@
 package modelverse
 
 import (
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,5 +81,69 @@ func TestCatalog(t *testing.T) {
 	ms[0].Operations[0] = "changed"
 	if a.Models()[0].Operations[0] == "changed" {
 		t.Fatal("Models exposes the built-in catalog")
+	}
+}
+
+// seed004Quotas is seed 004's model table ("生图模型列表") as the seed prints it: model,
+// description, free quota in images (免费额度（张图）).
+const seed004Quotas = `| 模型 | 描述 | 免费额度（张图） |
+| - | - | - |
+| black-forest-labs/FLUX.1-dev | 英文模型 | 10 |
+| black-forest-labs/Flux-Kontext-Max | 英文模型 | 5 |
+| black-forest-labs/Flux-Kontext-Max-multi | | 5 |
+| black-forest-labs/Flux-Kontext-Max-text2image | | 5 |
+| black-forest-labs/Flux-Kontext-Pro | | 5 |
+| black-forest-labs/Flux-Kontext-Pro-multi | | 5 |
+| black-forest-labs/Flux-Kontext-Pro-text2image | | 5 |
+| stepfun-ai/Step1X-Edit | | 5 |`
+
+// TestFreeQuotasFromSeed reads seed 004's table and checks that every model it lists has that
+// free quota, under both its spellings, and that the two spellings name one upstream model.
+func TestFreeQuotasFromSeed(t *testing.T) {
+	row := regexp.MustCompile(`^\| ([^ |]+) \|[^|]*\| ([0-9]+) \|$`)
+	quota := map[string]int{}
+	for _, line := range strings.Split(seed004Quotas, "\n") {
+		if m := row.FindStringSubmatch(line); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			quota[m[1]] = n
+		}
+	}
+	if len(quota) != 8 {
+		t.Fatalf("read %d rows from the seed's table", len(quota))
+	}
+	ms := (&Adapter{}).Models()
+	pools := map[string][]string{}
+	for _, m := range ms {
+		up := UpstreamModel(m.ID)
+		pools[up] = append(pools[up], m.ID)
+		want, ok := quota[up]
+		if !ok {
+			t.Errorf("%s: upstream model %s is not in seed 004's table", m.ID, up)
+			continue
+		}
+		if m.Price.FreeImages != want {
+			t.Errorf("%s: %d free images, seed 004 says %d for %s", m.ID, m.Price.FreeImages, want, up)
+		}
+	}
+	for up, ids := range pools {
+		if len(ids) != 2 || ids[0] != up || ids[1] == up {
+			t.Errorf("upstream model %s is spelled %v, want its seed id and its renamed id", up, ids)
+		}
+	}
+	if got := UpstreamModel("black-forest-labs/flux-kontext-pro/text-to-image"); got != "black-forest-labs/Flux-Kontext-Pro-text2image" {
+		t.Errorf("UpstreamModel(renamed text2image) = %s", got)
+	}
+	if got := UpstreamModel("doubao-seedream-4.5"); got != "doubao-seedream-4.5" {
+		t.Errorf("UpstreamModel of an id outside the catalog = %s", got)
+	}
+}
+
+// TestPriceSources: neither seed 004 nor PROVIDERS.md gives a Modelverse price, so every price
+// is assumed.
+func TestPriceSources(t *testing.T) {
+	for _, m := range (&Adapter{}).Models() {
+		if m.Price.IsZero() || m.Price.Source != providers.Assumed {
+			t.Errorf("%s: price %s %s with source %q, want an assumed price", m.ID, m.Price.Currency, m.Price.Amount, m.Price.Source)
+		}
 	}
 }

@@ -12,7 +12,14 @@
 // "…/Flux-Kontext-Pro-multi", "stepfun-ai/Step1X-Edit") and the lower-case ids Modelverse
 // renamed them to ("black-forest-labs/flux.1-dev", "…/flux-kontext-pro/multi",
 // "…/flux-kontext-pro/text-to-image", "stepfun-ai/step1x-edit"). Both are in the catalog and
-// sent exactly as given.
+// sent exactly as given; they name one upstream model (UpstreamModel maps either to the seed's).
+//
+// Free quotas: seed 004 gives each model free images (FLUX.1-dev 10, every other model 5). They
+// are a trial quota of the Modelverse account that holds the channel's key, shared by every
+// request sent with it and by both spellings of a model; they lower the operator's cost, not a
+// key's price. The catalog states them once per upstream model (see upstreams in catalog.go) and
+// carries them in Price.FreeImages on both spellings. Prices: none is documented; every one is
+// providers.Assumed.
 //
 // Each model takes its own fields, exactly as the seed lists them:
 //   - FLUX.1-dev: generate; n 1–4; size WxH with sides 256–1536; one optional reference image
@@ -23,7 +30,13 @@
 //     assumption); aspect_ratio 21:9 … 9:21.
 //   - Kontext Pro/Max text2image: generate; n 1–4; aspect_ratio 21:9 … 9:21 only.
 //   - Step1X-Edit: edit without mask; exactly one image; steps 1–50; negative_prompt.
-//   - All: seed −1 … 2147483647 and guidance_scale 1–10.
+//   - All: seed −1 … 2147483647 (−1 = random, never echoed on the images) and guidance_scale
+//     1–10.
+//
+// What billing prices is what is sent: a request that leaves them out gets the seed's defaults
+// written on the wire (n 1 where n exists; size 1024x1024 on FLUX.1-dev; steps 28 on FLUX.1-dev
+// and Step1X; aspect_ratio 1:1 on text2image). Where the upstream picks the pixels itself (an
+// aspect ratio, an edit that follows its input) billing prices an estimated size.
 //
 // Input images go inline as data URIs. response_format is sent only for FLUX.1-dev (the later
 // revision of the docs lists it only there); other models answer with URLs that the front door

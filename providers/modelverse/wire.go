@@ -70,14 +70,12 @@ func toWire(m *providers.Model, k kind, op providers.Operation, req *providers.R
 	}
 	w := &wireRequest{Model: req.Model, Prompt: req.Prompt, Seed: req.Seed, GuidanceScale: req.GuidanceScale,
 		Steps: req.Steps, Strength: req.Strength, NegativePrompt: req.NegativePrompt}
-	if req.N > 1 {
-		w.N = req.N
-	}
 	if k != unknownKind {
 		if err := checkRanges(m, req); err != nil {
 			return nil, err
 		}
 	}
+	setBilled(w, m, k, req)
 	// response_format is documented for every model in the seed but only for FLUX.1-dev in the
 	// later revision; it is sent where both agree, and elsewhere the URL default is used.
 	if k == fluxDev && (req.ResponseFormat == "url" || req.ResponseFormat == "b64_json") {
@@ -90,6 +88,26 @@ func toWire(m *providers.Model, k kind, op providers.Operation, req *providers.R
 		return nil, err
 	}
 	return w, nil
+}
+
+// setBilled writes out, for a catalog model, the parameters billing prices a request by even
+// when the request leaves them to the upstream: the count on the models that take n (billing
+// prices max(n, 1) images) and the steps on the models that take steps (billing prices the
+// catalog's DefaultSteps, the seed's 28, where the per-model pages say 20). Size and aspect ratio
+// are written by setSize. A model outside the catalog sends only what the request has.
+func setBilled(w *wireRequest, m *providers.Model, k kind, req *providers.Request) {
+	if k == unknownKind {
+		if req.N > 1 {
+			w.N = req.N
+		}
+		return
+	}
+	if m.MaxN > 1 {
+		w.N = max(req.N, 1)
+	}
+	if m.Params.Has(providers.ParamSteps) && w.Steps == 0 {
+		w.Steps = m.DefaultSteps
+	}
 }
 
 // checkRanges checks numeric parameters against the catalog's bounds.
@@ -129,6 +147,17 @@ func setSize(w *wireRequest, m *providers.Model, k kind, req *providers.Request)
 		return nil
 	}
 	if !hasSize {
+		// The upstream's defaults, written out (seed 004: size 默认值 1024x1024 on FLUX.1-dev,
+		// aspect_ratio 默认值 1:1 on the text2image models): the size billing resolves for
+		// FLUX.1-dev (Size.Default) is then the size sent. The Kontext and Step1X edits take
+		// no size (the output follows the input) and the multi models document no default
+		// ratio: billing prices those at an estimated size (Quote.SizeEstimated).
+		switch k {
+		case fluxDev:
+			w.Size = m.Size.Default.String()
+		case kontextText2Im:
+			w.AspectRatio = defaultAspectRatio
+		}
 		return nil
 	}
 	if req.Width <= 0 || req.Height <= 0 {

@@ -36,6 +36,9 @@ func TestRequestGolden(t *testing.T) {
 		{"kontext_text2image", providers.OpGenerate, providers.Request{Model: kontextT2IN, Prompt: "a cat", N: 2, AspectRatio: "3:4"}},
 		{"step1x_edit", providers.OpEdit, providers.Request{Model: step1xID, Prompt: "make the cat wear a hat", NegativePrompt: "blurry, low quality",
 			Steps: 50, Images: []providers.Image{png}}},
+		// The upstream's defaults written out: steps 28 on Step1X, aspect_ratio 1:1 and n 1 on text2image.
+		{"step1x_edit_defaults", providers.OpEdit, providers.Request{Model: step1xNew, Prompt: "a hat", Images: []providers.Image{png}}},
+		{"kontext_text2image_defaults", providers.OpGenerate, providers.Request{Model: kontextT2I, Prompt: "a cat"}},
 		{"passthrough_two_images", providers.OpEdit, providers.Request{Model: "doubao-seedream-4.5", Prompt: "mix", Width: 2560, Height: 1440,
 			Images: []providers.Image{png, jpg}}},
 	}

@@ -32,8 +32,9 @@ func usd(s string) money.Amount { return money.MustParse(s) }
 //
 // Prices: every price below is OpenAI's public list price per image in USD (its pricing page),
 // supplied in the engineering brief. None of them comes from the seeds or PROVIDERS.md, which
-// quote no OpenAI prices. gpt-image prices are per output image only: the input text and image
-// tokens OpenAI also bills for (notably the source images of an edit) are not modelled.
+// quote no OpenAI prices and cite no dated OpenAI pricing page, so every Source is
+// providers.Assumed. gpt-image prices are per output image only: the input text and image tokens
+// OpenAI also bills for (notably the source images of an edit) are not modelled.
 func openAIModels() []providers.Model {
 	return []providers.Model{
 		{
@@ -54,6 +55,7 @@ func openAIModels() []providers.Model {
 				Unit:     providers.PerImage,
 				Currency: "USD",
 				Amount:   usd("0.02"),
+				Source:   providers.Assumed,
 				Tiers: []providers.PriceTier{
 					{Size: "1024x1024", Amount: usd("0.02")},
 					{Size: "512x512", Amount: usd("0.018")},
@@ -81,6 +83,7 @@ func openAIModels() []providers.Model {
 				Unit:     providers.PerImage,
 				Currency: "USD",
 				Amount:   usd("0.04"),
+				Source:   providers.Assumed,
 				Tiers: []providers.PriceTier{
 					{Quality: "hd", Size: "1024x1024", Amount: usd("0.08")},
 					{Quality: "hd", Size: "1792x1024", Amount: usd("0.12")},
@@ -152,6 +155,7 @@ func gptImageModel(id, desc string, extras []string, prices [3][2]string) provid
 			Currency: "USD",
 			Amount:   highWide,
 			Tiers:    tiers,
+			Source:   providers.Assumed,
 		},
 		// gpt-image answers with bytes, never URLs, and OpenAI's clients expect b64_json from it.
 		DefaultResponseFormat: "b64_json",
@@ -202,8 +206,8 @@ const allExtensions = providers.ParamNegativePrompt | providers.ParamSeed | prov
 // for int32 backends); midjourney-v6 ("various ratios") bounded like flux-1.1-pro at 2048; no
 // extension fields for dall-e-3, which is OpenAI's model with its own fixed sizes.
 //
-// Prices: seed 001 quotes none, so the models carry no price. A deployment must price them in
-// config; until it does they are zero-priced.
+// Prices: seed 001 quotes none, so the models carry no price (and so no price Source). A
+// deployment must price them in config; until it does they are unpriced.
 func compatibleModels(ext providers.Param, maxN int, ttl time.Duration) []providers.Model {
 	free := func(id, desc string, maxSide int) providers.Model {
 		m := providers.Model{

@@ -23,6 +23,9 @@
 //     clock (Options.Now).
 //   - sequential_image_generation "auto" with sequential_image_generation_options.max_images k
 //     returns k images (a group).
+//   - Fields left out take Ark's documented defaults, not the gateway catalog's: size 1024x1024
+//     on 3.0-t2i and 2048x2048 (2K) on 4.x/5.0, SeedEdit's output the input image's size; no
+//     seed, or seed −1, is a random seed (seed 004: −1 = random), a fixed seed a fixed image.
 //
 // Prompt triggers simulate the content filter: a prompt containing "fake:sensitive-input" gets a
 // 400 InputTextSensitiveContentDetected; "fake:sensitive-output" a 400

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -238,5 +239,29 @@ func TestScriptFirstAndLatency(t *testing.T) {
 	rec := f.LastRequest()
 	if rec.Method != http.MethodPost || rec.Header.Get("Authorization") != "Bearer "+DefaultKey || !bytes.Contains(rec.Body, []byte("seedream")) {
 		t.Fatalf("recorded %+v", rec)
+	}
+}
+
+// TestSeedMinusOneIsRandom: seed −1 means "random" (seed 004's range [-1, 2147483647]): two
+// calls with it make images of different seeds, while a fixed seed makes the same image.
+func TestSeedMinusOneIsRandom(t *testing.T) {
+	_, srv := newServer(t, Options{})
+	seedOf := func(seed int) string {
+		a := post(t, srv, GenerationsPath, DefaultKey, "application/json",
+			fmt.Sprintf(`{"model":"doubao-seedream-3-0-t2i-250415","prompt":"p","size":"512x512","seed":%d}`, seed))
+		var resp struct{ Data []struct{ URL string } }
+		if err := json.Unmarshal(a.Raw, &resp); err != nil || a.Status != 200 || len(resp.Data) != 1 {
+			t.Fatalf("%d %s", a.Status, a.Raw)
+		}
+		// The image's name starts with its seed: /fake-tos/<model>/<seed>_<w>x<h>_<n>.<format>.
+		name := resp.Data[0].URL[strings.LastIndexByte(resp.Data[0].URL, '/')+1:]
+		s, _, _ := strings.Cut(name, "_")
+		return s
+	}
+	if a, b := seedOf(-1), seedOf(-1); a == b || strings.HasPrefix(a, "-") {
+		t.Fatalf("seed -1 gave seeds %s and %s: not random", a, b)
+	}
+	if a, b := seedOf(5), seedOf(5); a != "5" || b != "5" {
+		t.Fatalf("seed 5 gave seeds %s and %s", a, b)
 	}
 }

@@ -18,7 +18,11 @@
 //
 // Answers have Ideogram's shape: created as an ISO-8601 string, data[] items with prompt (prefixed
 // "Enhanced: " to play MagicPrompt), resolution, is_image_safe, seed, url and style_type, and
-// upscaled_resolution on upscale. A prompt containing UnsafeTrigger gets its first image back with
+// upscaled_resolution on upscale. Fields left out take Ideogram's documented defaults (model V_2,
+// aspect ratio 1:1 rendered at 1024x1024, num_images 1, describe_model_version V_3), never the
+// gateway catalog's. As upstream, a seeded call of several images gives every image that seed and
+// so the same picture (seed 002: "单次生成多张图时不要使用 seed,否则会生成相同图像"); without a seed
+// each image gets its own. A prompt containing UnsafeTrigger gets its first image back with
 // is_image_safe=false and no url; a prompt containing RejectTrigger gets the 422 safety answer.
 // More than Options.MaxInFlight calls in flight get 429.
 //

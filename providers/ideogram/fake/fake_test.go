@@ -387,3 +387,61 @@ func TestScriptAndLatency(t *testing.T) {
 		t.Fatal("latency was not applied")
 	}
 }
+
+// TestSeedRepeatsAcrossABatch: as seed 002 warns ("单次生成多张图时不要使用 seed,否则会生成相同图像",
+// do not use seed when generating several images in one call, or the images will be identical),
+// a seeded call of several images answers the same seed and the same picture for each; without a
+// seed, each image has its own.
+func TestSeedRepeatsAcrossABatch(t *testing.T) {
+	f := New(Options{PublicURL: "http://sim.example"})
+	images := func(r result) (seeds []int64, pics [][]byte) {
+		t.Helper()
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		var out struct {
+			Data []struct {
+				Seed int64  `json:"seed"`
+				URL  string `json:"url"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(r.body, &out); err != nil || len(out.Data) != 3 {
+			t.Fatalf("%v %s", err, r.body)
+		}
+		for _, d := range out.Data {
+			req := httptest.NewRequest(http.MethodGet, strings.TrimPrefix(d.URL, "http://sim.example"), nil)
+			rec := httptest.NewRecorder()
+			f.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				t.Fatalf("download %s: %d", d.URL, rec.Code)
+			}
+			seeds, pics = append(seeds, d.Seed), append(pics, rec.Body.Bytes())
+		}
+		return seeds, pics
+	}
+	for name, call := range map[string]func(seed string) result{
+		"legacy": func(seed string) result {
+			return jsonGen(t, f, `{"prompt":"a cat","model":"V_2","num_images":3`+seed+`}`)
+		},
+		"3.0": func(seed string) result {
+			parts := []part{field("prompt", "a cat"), field("num_images", "3")}
+			if seed != "" {
+				parts = append(parts, field("seed", strings.TrimPrefix(seed, `,"seed":`)))
+			}
+			return post(t, f, "/v1/ideogram-v3/generate", parts...)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			seeds, pics := images(call(`,"seed":1234`))
+			for i := range seeds {
+				if seeds[i] != 1234 || !bytes.Equal(pics[i], pics[0]) {
+					t.Fatalf("seeded batch: image %d has seed %d and is the same picture: %v", i, seeds[i], bytes.Equal(pics[i], pics[0]))
+				}
+			}
+			seeds, pics = images(call(""))
+			if seeds[0] == seeds[1] || seeds[1] == seeds[2] || bytes.Equal(pics[0], pics[1]) {
+				t.Fatalf("unseeded batch repeats: seeds %v", seeds)
+			}
+		})
+	}
+}

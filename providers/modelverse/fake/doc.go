@@ -18,6 +18,10 @@
 //     Step1X; negative_prompt on Step1X; seed −1 … 2147483647 and guidance_scale 1–10 on all. A
 //     field the model does not take, an unknown field, a wrong type or a value out of range is a
 //     400 param_error [INFER: the real API may ignore unknown fields].
+//   - Fields left out take seed 004's defaults, not the gateway catalog's: n 1, size 1024x1024
+//     on FLUX.1-dev, aspect_ratio 1:1 on text2image; a single-image edit keeps its input's size.
+//     No seed, or seed −1, gives each image a random seed (seed 004: "如果不提供，则自动生成随机
+//     种子"); a fixed seed s gives the images of one call seeds s, s+1, … [INFER].
 //   - Errors are {"error":{"message","type","param":<request id>,"code"}}; the request id is
 //     also sent as X-Request-Id [INFER].
 //   - Answers {"created","data":[{"url"}|{"b64_json":"data:image/png;base64,…"}],"usage":

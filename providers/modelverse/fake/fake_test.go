@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"io"
 	"net/http"
@@ -200,5 +201,35 @@ func TestPublicURLAndScript(t *testing.T) {
 	a = arktest.Post(t, srv2, GenerationsPath, DefaultKey, "application/json", `{"model":"black-forest-labs/FLUX.1-dev","prompt":"p"}`)
 	if !bytes.Contains(a.Raw, []byte(`"url":"http://sim.example:9090/modelverse/image/`)) {
 		t.Fatalf("PublicURL not used: %s", a.Raw)
+	}
+}
+
+// TestSeedMinusOneIsRandom: seed −1 means "random" (seed 004: "取值范围为 [-1, 2147483647]。如果不
+// 提供，则自动生成随机种子"): each image of a call with it gets its own random seed, and two calls
+// differ; a fixed seed gives seed, seed+1, … to the images of one call.
+func TestSeedMinusOneIsRandom(t *testing.T) {
+	_, srv := newServer(t, Options{})
+	seeds := func(seed int) []string {
+		a := arktest.Post(t, srv, GenerationsPath, DefaultKey, "application/json",
+			fmt.Sprintf(`{"model":"black-forest-labs/FLUX.1-dev","prompt":"p","n":2,"size":"256x256","seed":%d}`, seed))
+		var resp struct{ Data []struct{ URL string } }
+		if err := json.Unmarshal(a.Raw, &resp); err != nil || a.Status != 200 || len(resp.Data) != 2 {
+			t.Fatalf("%d %s", a.Status, a.Raw)
+		}
+		var out []string
+		for _, d := range resp.Data {
+			// /image/<seed>_<w>x<h>_<n>.png
+			name := d.URL[strings.LastIndexByte(d.URL, '/')+1:]
+			s, _, _ := strings.Cut(name, "_")
+			out = append(out, s)
+		}
+		return out
+	}
+	a, b := seeds(-1), seeds(-1)
+	if a[0] == a[1] || a[0] == b[0] || strings.HasPrefix(a[0], "-") || strings.HasPrefix(b[1], "-") {
+		t.Fatalf("seed -1 gave seeds %v and %v: not random", a, b)
+	}
+	if got := seeds(41); got[0] != "41" || got[1] != "42" {
+		t.Fatalf("seed 41 gave seeds %v", got)
 	}
 }
