@@ -58,8 +58,18 @@ type Quote struct {
 	// "CNY 0.0032 per megapixel-step × 0.5 MP (1024x512) × 4 steps = CNY 0.0064 per image".
 	Rule string
 
-	// exact is the cost of one image in micro-units of Currency; nil for a zero quote.
-	exact *big.Rat
+	// exact is the cost of one image in micro-units of Currency; nil for a zero quote. list is
+	// the same in micro-units of ListCurrency.
+	exact, list *big.Rat
+}
+
+// ListFor is For in the list currency (ListCurrency): k images at the vendor's own amount.
+func (q Quote) ListFor(k int) money.Amount {
+	if k <= 0 || q.list == nil || q.list.Sign() == 0 {
+		return 0
+	}
+	a, _ := roundHalfUp(new(big.Rat).Mul(q.list, new(big.Rat).SetInt64(int64(k))))
+	return a
 }
 
 // For is the cost of k images: k × the exact per-image cost, rounded half up to the micro-unit.
@@ -169,7 +179,7 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 	if p.Unit != providers.PerImage {
 		fmt.Fprintf(&rule, " = %s %s per image", q.ListCurrency, microText(list))
 	}
-	q.exact = new(big.Rat).Mul(list, rate)
+	q.exact, q.list = new(big.Rat).Mul(list, rate), list
 	if q.ListCurrency != e.currency {
 		fmt.Fprintf(&rule, "; at %s %s per %s = %s %s per image", e.rateText[q.ListCurrency], e.currency, q.ListCurrency, e.currency, microText(q.exact))
 	}

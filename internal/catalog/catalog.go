@@ -35,6 +35,9 @@ type Route struct {
 	// sets one, else the price of the channel's model (with any re-pricing applied). Routes of
 	// one entry may differ: a fallback is billed at its own price, not the primary's.
 	Price providers.Price
+	// Cost is what the provider charges the operator for it: the channel's model price as the
+	// catalog (or a model's define) states it, before any price set in config.
+	Cost providers.Price
 }
 
 // Entry is one public model name.
@@ -219,6 +222,7 @@ func (c *Catalog) priceRoutes(ownPrice map[*Entry]bool) {
 		copy(routes, e.Routes)
 		for i := range routes {
 			r := &routes[i]
+			r.Cost = r.Model.Price
 			switch q := c.byName[r.Channel+"/"+r.Model.ID]; {
 			case ownPrice[e]:
 				r.Price = e.Model.Price

@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/imagegw/imagegw/internal/billing"
+	"github.com/imagegw/imagegw/internal/catalog"
 	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/ratelimit"
@@ -291,7 +292,7 @@ func (t *ticket) priceRoutes() error {
 // unless the channel charges its own), and at what the upstream reported making where it said
 // (gpt-image with size or quality "auto"), never above the admission quote's price per image
 // (the hold). Free images (the key's, for the primary's price) go to the first images.
-func (t *ticket) settle(o frontdoor.Outcome) billing.Settlement {
+func (t *ticket) settle(o frontdoor.Outcome) (billing.Settlement, upstreamCost) {
 	delivered := max(o.Delivered, 0)
 	type group struct {
 		channel string
@@ -314,56 +315,105 @@ func (t *ticket) settle(o frontdoor.Outcome) billing.Settlement {
 		}
 		counts[g] += rest
 	}
-	s := billing.Settlement{}
+	s, up := billing.Settlement{}, upstreamCost{}
 	freeLeft := t.free
 	for _, g := range order {
 		n := counts[g]
+		route := t.route(g.channel)
 		base, own := t.others[g.channel]
-		if !own {
-			if !t.priced {
-				continue // an unpriced primary: free
-			}
+		var q billing.Quote
+		switch {
+		case own:
+			q = t.requote(base, route, g.size, g.quality)
+		case t.priced:
 			base = t.quote
+			q = t.requote(base, route, g.size, g.quality)
 			f := min(n, freeLeft)
 			freeLeft -= f
 			s.FreeUsed += f
 			n -= f
 		}
-		q := t.requote(base, g.channel, g.size, g.quality)
 		s.Charged += n
 		s.Cost += min(q.For(n), base.For(n))
+		// What the provider charges for every image it made, free to the key or not.
+		c := q
+		if !route.Cost.Equal(route.Price) {
+			c = t.quoteAt(route, route.Cost, g.size, g.quality)
+		}
+		up.add(c, counts[g])
 	}
 	s.FreeReturned = freeLeft
-	return s
+	return s, up
+}
+
+// upstreamCost is what the providers charge for a request's images.
+type upstreamCost struct {
+	cost, list money.Amount
+	currency   string // of list; "" when unpriced or mixed
+	mixed      bool
+}
+
+func (u *upstreamCost) add(q billing.Quote, n int) {
+	if n <= 0 || q.ListCurrency == "" {
+		return
+	}
+	u.cost += q.For(n)
+	switch {
+	case u.mixed:
+	case u.currency == "" || u.currency == q.ListCurrency:
+		u.currency, u.list = q.ListCurrency, u.list+q.ListFor(n)
+	default:
+		u.mixed, u.currency, u.list = true, "", 0
+	}
+}
+
+// route is the entry's route of a channel (the primary for "").
+func (t *ticket) route(channel string) catalog.Route {
+	for _, r := range t.a.Entry.Routes {
+		if r.Channel == channel {
+			return r
+		}
+	}
+	return t.a.Entry.Routes[0]
 }
 
 // requote prices the request again at the size and quality an upstream reported making, when
 // they differ from what was asked; else (or when that cannot be priced) it is base.
-func (t *ticket) requote(base billing.Quote, channel string, size providers.Size, quality string) billing.Quote {
-	req := *t.a.Request
-	changed := false
-	if !size.IsZero() && (size.W != req.Width || size.H != req.Height) {
-		req.Width, req.Height, req.AspectRatio, changed = size.W, size.H, "", true
-	}
-	if quality != "" && quality != req.Quality {
-		req.Quality, changed = quality, true
-	}
-	if !changed {
+func (t *ticket) requote(base billing.Quote, route catalog.Route, size providers.Size, quality string) billing.Quote {
+	if !t.reported(size, quality) {
 		return base
 	}
-	m := t.a.Entry.Model
-	for _, r := range t.a.Entry.Routes {
-		if r.Channel == channel {
-			m = *r.Model
-			m.Price = r.Price
-			break
-		}
-	}
-	q, err := t.m.o.Engine.Quote(&m, &req)
+	q, err := t.quoteOn(route, route.Price, size, quality)
 	if err != nil {
 		return base
 	}
 	return q
+}
+
+// quoteAt prices the request on route at price p (and what the upstream reported making); a
+// zero quote when it cannot be priced.
+func (t *ticket) quoteAt(route catalog.Route, p providers.Price, size providers.Size, quality string) billing.Quote {
+	q, _ := t.quoteOn(route, p, size, quality)
+	return q
+}
+
+// reported says whether the upstream reported making something other than what was asked.
+func (t *ticket) reported(size providers.Size, quality string) bool {
+	req := t.a.Request
+	return !size.IsZero() && (size.W != req.Width || size.H != req.Height) || quality != "" && quality != req.Quality
+}
+
+func (t *ticket) quoteOn(route catalog.Route, p providers.Price, size providers.Size, quality string) (billing.Quote, error) {
+	req := *t.a.Request
+	if !size.IsZero() {
+		req.Width, req.Height, req.AspectRatio = size.W, size.H, ""
+	}
+	if quality != "" {
+		req.Quality = quality
+	}
+	m := *route.Model
+	m.Price = p
+	return t.m.o.Engine.Quote(&m, &req)
 }
 
 // unavailable is a 503 with a short Retry-After: a dependency of the gateway failed.
@@ -477,7 +527,7 @@ func (t *ticket) undo(ctx context.Context) {
 func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Receipt {
 	m, req := t.m, t.a.Request
 	delivered := max(o.Delivered, 0)
-	s := t.settle(o)
+	s, up := t.settle(o)
 	var slice string
 	if t.a.Key != nil {
 		if s.FreeReturned > 0 {
@@ -511,6 +561,7 @@ func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Rece
 		} else {
 			ev := t.event(o)
 			ev.Cost, ev.Slice = s.Cost, slice
+			ev.UpstreamCost, ev.UpstreamListCost, ev.UpstreamCurrency = up.cost, up.list, up.currency
 			if err := t.entry.Commit(ev); err != nil {
 				receipt.Err = unavailable("The usage ledger is unavailable; nothing was charged.", err)
 				s.Cost = 0
