@@ -159,6 +159,9 @@ type Model struct {
 	// MaxN is the most images one upstream call can return; 1 for upstreams without a count
 	// field. The front door fans larger requests out into several calls.
 	MaxN int
+	// Upstream names the upstream model when several ids spell one (Modelverse's renamed ids):
+	// they share its free quota. Empty means ID.
+	Upstream string
 	// SeedRepeats: one seed makes every image of a call the same picture (seed 002: "do not use
 	// seed when generating several images at once"). With a seed, the front door makes calls of
 	// one image each, seeds seed, seed+1, ….
@@ -237,7 +240,9 @@ type Price struct {
 	Amount   money.Amount
 	// Tiers override Amount for matching requests; the first match wins. Empty fields match any.
 	Tiers []PriceTier
-	// FreeImages per key are free before charging starts (seed 004's quotas).
+	// FreeImages is the upstream account's free quota for the model (seed 004): that many
+	// images cost the operator nothing, once per channel across replicas. Keys pay for them
+	// unless the operator gives keys free images too (billing.key_free_images).
 	FreeImages int
 	// Source says where the amount comes from: a seed ("seed 000"), a vendor page and the date
 	// it was read ("https://… (2026-11-20)"), "config" for an operator's price, or "assumed"

@@ -18,8 +18,9 @@ import (
 var usageParams = map[string]bool{"key": true, "model": true, "since": true, "until": true, "by": true, "limit": true}
 
 // UsageHandler serves GET /admin/v1/usage: the ledger's events (newest first, at most limit,
-// default 100) or, with by=day|model|key, its sums; filtered by key, model, since (24h, 7d, a
-// date or an RFC 3339 time) and until. Amounts are decimal strings in JSON. With key, the
+// default 100) or, with by=day|model|key|channel, its sums; filtered by key, model, since (24h,
+// 7d, a date or an RFC 3339 time) and until. Amounts are decimal strings in JSON: price is what
+// keys were charged, cost what providers charge, margin the difference. With key, the
 // answer includes the key's budget position in its current period (spent, held, remaining),
 // and an unknown key is a 404. currency is the deployment currency.
 func UsageHandler(st store.Store, currency string) http.HandlerFunc {
@@ -63,7 +64,7 @@ func UsageHandler(st store.Store, currency string) http.HandlerFunc {
 			return
 		}
 		if _, err := usage.ParseBy(q.By); err != nil {
-			frontdoor.WriteError(w, providers.ParamError("by", "Invalid value for 'by': must be day, model or key."))
+			frontdoor.WriteError(w, providers.ParamError("by", "Invalid value for 'by': must be day, model, key or channel."))
 			return
 		}
 		if s := vals.Get("limit"); s != "" {

@@ -69,6 +69,9 @@ type Options struct {
 	// Escrow holds budgets in memory (required for keys with a budget).
 	Escrow  *billing.Escrow
 	Limiter ratelimit.Limiter
+	// KeyFreeImages gives every key the models' free images (Price.FreeImages) before it pays;
+	// off, they only lower the operator's cost, once per channel (the upstream account's quota).
+	KeyFreeImages bool
 	// KeyDefaults apply to keys that set no limit of their own.
 	KeyDefaults Limits
 	// Channels are the per-channel limits protecting upstream accounts.
@@ -292,7 +295,7 @@ func (t *ticket) priceRoutes() error {
 // unless the channel charges its own), and at what the upstream reported making where it said
 // (gpt-image with size or quality "auto"), never above the admission quote's price per image
 // (the hold). Free images (the key's, for the primary's price) go to the first images.
-func (t *ticket) settle(o frontdoor.Outcome) (billing.Settlement, upstreamCost) {
+func (t *ticket) settle(ctx context.Context, o frontdoor.Outcome) (billing.Settlement, upstreamCost) {
 	delivered := max(o.Delivered, 0)
 	type group struct {
 		channel string
@@ -335,12 +338,19 @@ func (t *ticket) settle(o frontdoor.Outcome) (billing.Settlement, upstreamCost) 
 		}
 		s.Charged += n
 		s.Cost += min(q.For(n), base.For(n))
-		// What the provider charges for every image it made, free to the key or not.
+		// What the provider charges for every image it made, free to the key or not, less the
+		// upstream account's free images.
 		c := q
 		if !route.Cost.Equal(route.Price) {
 			c = t.quoteAt(route, route.Cost, g.size, g.quality)
 		}
-		up.add(c, counts[g])
+		paid := counts[g]
+		if route.Cost.FreeImages > 0 {
+			free := min(t.m.channelFree(ctx, route, paid), paid)
+			up.free += free
+			paid -= free
+		}
+		up.add(c, paid)
 	}
 	s.FreeReturned = freeLeft
 	return s, up
@@ -351,6 +361,7 @@ type upstreamCost struct {
 	cost, list money.Amount
 	currency   string // of list; "" when unpriced or mixed
 	mixed      bool
+	free       int // images from the upstream accounts' free quotas
 }
 
 func (u *upstreamCost) add(q billing.Quote, n int) {
@@ -443,7 +454,7 @@ func refusal(d ratelimit.Decision, lim Limits) *providers.Error {
 // reserve takes free images and holds the worst-case cost of the rest against the key's budget.
 func (t *ticket) reserve(ctx context.Context) error {
 	m, k, q := t.m, t.a.Key, t.quote
-	if q.FreeImages > 0 {
+	if q.FreeImages > 0 && m.o.KeyFreeImages {
 		free, err := m.takeFree(ctx, k.ID, t.a.Entry.Name, q.Images, q.FreeImages)
 		if err != nil {
 			return unavailable("The billing store is unavailable.", err)
@@ -480,17 +491,43 @@ func (t *ticket) reserve(ctx context.Context) error {
 // takeFree takes up to n images of the key's free quota for model, asking the store only while
 // the quota is not known to be used up.
 func (m *Meter) takeFree(ctx context.Context, keyID, model string, n, quota int) (int, error) {
-	ck := freeKey(keyID, model)
+	return m.takeFrom(ctx, freeKey(keyID, model), n, func(ctx context.Context) (int, error) {
+		return m.o.Store.ConsumeFreeImages(ctx, keyID, model, n, quota)
+	})
+}
+
+// takeFrom takes up to n free images with consume, unless the pool ck is known to be used up
+// (then it makes no store call); a pool found short is believed used up for exhaustedFor.
+func (m *Meter) takeFrom(ctx context.Context, ck string, n int, consume func(context.Context) (int, error)) (int, error) {
 	if until, ok := m.exhausted.Load(ck); ok && m.o.Now().Before(until.(time.Time)) {
 		return 0, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, store.Within(ctx, m.o.StoreTimeout))
 	defer cancel()
-	free, err := m.o.Store.ConsumeFreeImages(ctx, keyID, model, n, quota)
+	free, err := consume(ctx)
 	if err == nil && free < n {
 		m.exhausted.Store(ck, m.o.Now().Add(exhaustedFor))
 	}
 	return free, err
+}
+
+// channelFree takes up to n images of the free quota of the channel's upstream account for the
+// route's model (one pool per channel and upstream model, whatever id spelled it, across
+// replicas); it returns how many it got. A store failure counts as none (the cost recorded is
+// then the full one).
+func (m *Meter) channelFree(ctx context.Context, route catalog.Route, n int) int {
+	model := route.Model.Upstream
+	if model == "" {
+		model = route.Model.ID
+	}
+	free, err := m.takeFrom(ctx, "channel\x00"+route.Channel+"\x00"+model, n, func(ctx context.Context) (int, error) {
+		return m.o.Store.ConsumeUpstreamFree(ctx, route.Channel, model, n, route.Cost.FreeImages)
+	})
+	if err != nil {
+		m.o.Logger.Warn("upstream free images", zap.String("channel", route.Channel), zap.Error(err))
+		return 0
+	}
+	return free
 }
 
 // returnFree gives back free images not delivered.
@@ -527,7 +564,7 @@ func (t *ticket) undo(ctx context.Context) {
 func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Receipt {
 	m, req := t.m, t.a.Request
 	delivered := max(o.Delivered, 0)
-	s, up := t.settle(o)
+	s, up := t.settle(ctx, o)
 	var slice string
 	if t.a.Key != nil {
 		if s.FreeReturned > 0 {

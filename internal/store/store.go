@@ -205,10 +205,14 @@ type UsageFilter struct {
 // UsageGroup is one aggregate row of a usage query. SumUsage returns one row per group and
 // currency (one per group in a single-currency deployment), ordered by group, then currency.
 type UsageGroup struct {
-	Group         string // the day ("2026-11-22"), model, or key id, per GroupBy
-	Requests      int64
-	Images        int64 // delivered
-	Cost          money.Amount
+	Group    string // the day ("2026-11-22"), model, key id or channel, per GroupBy
+	Requests int64
+	Images   int64 // delivered
+	// Cost is the sum of the events' Cost: what the keys were charged (their price).
+	Cost money.Amount
+	// UpstreamCost is the sum of the events' UpstreamCost: what the providers charge the
+	// operator, in Currency.
+	UpstreamCost  money.Amount
 	Currency      string
 	Failed        int64
 	Indeterminate int64
@@ -216,9 +220,10 @@ type UsageGroup struct {
 
 // GroupBy values for SumUsage.
 const (
-	GroupByDay   = "day"
-	GroupByModel = "model"
-	GroupByKey   = "key"
+	GroupByDay     = "day"
+	GroupByModel   = "model"
+	GroupByKey     = "key"
+	GroupByChannel = "channel" // the configured channel that served the request
 )
 
 // Store is everything the gateway persists.
@@ -266,6 +271,9 @@ type Store interface {
 	ConsumeFreeImages(ctx context.Context, keyID, model string, n, quota int) (int, error)
 	// ReturnFreeImages gives back free images that were taken but not delivered.
 	ReturnFreeImages(ctx context.Context, keyID, model string, n int) error
+	// ConsumeUpstreamFree atomically takes up to n images from the free quota (quota images in
+	// all) of a channel's upstream account for an upstream model, and returns how many it took.
+	ConsumeUpstreamFree(ctx context.Context, channel, model string, n, quota int) (int, error)
 
 	// InsertUsage writes events in one transaction. Events whose RequestID is already in the
 	// ledger are skipped, so replaying a batch is safe (exactly-once by request id). In the same

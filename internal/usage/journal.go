@@ -63,20 +63,27 @@ type line struct {
 	UpstreamMS int64        `json:"upstream_ms,omitempty"`
 	Slice      string       `json:"slice,omitempty"`
 	ClientID   string       `json:"client_request_id,omitempty"`
+	// The provider's cost (store.UsageEvent.UpstreamCost and friends); absent in lines written
+	// before it was recorded, which replay with no upstream cost.
+	UpstreamCost     money.Amount `json:"upstream_cost,omitempty"`
+	UpstreamListCost money.Amount `json:"upstream_list_cost,omitempty"`
+	UpstreamCurrency string       `json:"upstream_currency,omitempty"`
 }
 
 func toLine(kind, run string, seq uint64, e store.UsageEvent) line {
 	return line{Kind: kind, Run: run, Seq: seq, RequestID: e.RequestID, Time: e.Time, KeyID: e.KeyID, Model: e.Model,
 		Provider: e.Provider, Channel: e.Channel, Operation: e.Operation, NRequested: e.NRequested, NDelivered: e.NDelivered,
 		Width: e.Width, Height: e.Height, Steps: e.Steps, Cost: e.Cost, Currency: e.Currency, Status: e.Status,
-		ErrorKind: e.ErrorKind, LatencyMS: e.LatencyMS, UpstreamMS: e.UpstreamMS, Slice: e.Slice, ClientID: e.ClientRequestID}
+		ErrorKind: e.ErrorKind, LatencyMS: e.LatencyMS, UpstreamMS: e.UpstreamMS, Slice: e.Slice, ClientID: e.ClientRequestID,
+		UpstreamCost: e.UpstreamCost, UpstreamListCost: e.UpstreamListCost, UpstreamCurrency: e.UpstreamCurrency}
 }
 
 func (l *line) event() store.UsageEvent {
 	return store.UsageEvent{RequestID: l.RequestID, Time: l.Time, KeyID: l.KeyID, Model: l.Model, Provider: l.Provider,
 		Channel: l.Channel, Operation: l.Operation, NRequested: l.NRequested, NDelivered: l.NDelivered, Width: l.Width,
 		Height: l.Height, Steps: l.Steps, Cost: l.Cost, Currency: l.Currency, Status: l.Status, ErrorKind: l.ErrorKind,
-		LatencyMS: l.LatencyMS, UpstreamMS: l.UpstreamMS, Slice: l.Slice, ClientRequestID: l.ClientID}
+		LatencyMS: l.LatencyMS, UpstreamMS: l.UpstreamMS, Slice: l.Slice, ClientRequestID: l.ClientID,
+		UpstreamCost: l.UpstreamCost, UpstreamListCost: l.UpstreamListCost, UpstreamCurrency: l.UpstreamCurrency}
 }
 
 // segment is one journal file. Appenders write whole lines under journal.mu; size only grows

@@ -11,21 +11,25 @@ import (
 )
 
 // WriteCSV writes the report's rows as CSV with a header: events, or groups with By. Amounts
-// are decimal strings; times are RFC 3339 in UTC. Totals and the key's budget are not included.
+// are decimal strings (price: what keys were charged; cost: what providers charge; margin:
+// price − cost); times are RFC 3339 in UTC. Totals and the key's budget are not included.
 func WriteCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
 	if r.Filter.By == "" {
 		_ = cw.Write([]string{"request_id", "time", "key_id", "model", "provider", "channel", "operation", "n_requested",
-			"n_delivered", "width", "height", "steps", "cost", "currency", "status", "error_kind", "latency_ms", "upstream_ms", "client_request_id"})
+			"n_delivered", "width", "height", "steps", "price", "cost", "currency", "list_cost", "list_currency", "status", "error_kind",
+			"latency_ms", "upstream_ms", "client_request_id"})
 		for _, e := range r.events {
 			_ = cw.Write([]string{e.RequestID, e.Time.UTC().Format(time.RFC3339Nano), e.KeyID, e.Model, e.Provider, e.Channel,
 				e.Operation, itoa(e.NRequested), itoa(e.NDelivered), itoa(e.Width), itoa(e.Height), itoa(e.Steps),
-				e.Cost.String(), e.Currency, e.Status, e.ErrorKind, i64(e.LatencyMS), i64(e.UpstreamMS), e.ClientRequestID})
+				e.Price.String(), e.Cost.String(), e.Currency, e.ListCost.String(), e.ListCurrency, e.Status, e.ErrorKind,
+				i64(e.LatencyMS), i64(e.UpstreamMS), e.ClientRequestID})
 		}
 	} else {
-		_ = cw.Write([]string{r.Filter.By, "requests", "images", "cost", "currency", "failed", "indeterminate"})
+		_ = cw.Write([]string{r.Filter.By, "requests", "images", "cost", "price", "margin", "currency", "failed", "indeterminate"})
 		for _, g := range r.groups {
-			_ = cw.Write([]string{g.Group, i64(g.Requests), i64(g.Images), g.Cost.String(), g.Currency, i64(g.Failed), i64(g.Indeterminate)})
+			_ = cw.Write([]string{g.Group, i64(g.Requests), i64(g.Images), g.Cost.String(), g.Price.String(), g.Margin.String(),
+				g.Currency, i64(g.Failed), i64(g.Indeterminate)})
 		}
 	}
 	cw.Flush()
@@ -36,13 +40,14 @@ func WriteCSV(w io.Writer, r *Report) error {
 }
 
 // WriteTable writes the report for people: the rows, the totals and, for one key, its budget.
+// PRICE is what keys were charged, COST what providers charge, MARGIN the difference.
 func WriteTable(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	switch {
 	case len(r.events) == 0 && len(r.groups) == 0:
 		// No rows: no header either.
 	case r.Filter.By == "":
-		fmt.Fprintln(tw, "TIME\tREQUEST\tKEY\tMODEL\tOPERATION\tIMAGES\tSIZE\tSTEPS\tCOST\tSTATUS")
+		fmt.Fprintln(tw, "TIME\tREQUEST\tKEY\tMODEL\tOPERATION\tIMAGES\tSIZE\tSTEPS\tPRICE\tCOST\tSTATUS")
 		for _, e := range r.events {
 			size := "-"
 			if e.Width > 0 && e.Height > 0 {
@@ -56,13 +61,14 @@ func WriteTable(w io.Writer, r *Report) error {
 			if e.ErrorKind != "" {
 				status += " (" + e.ErrorKind + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s %s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.RequestID,
-				e.KeyID, e.Model, e.Operation, e.NDelivered, e.NRequested, size, steps, e.Cost, e.Currency, status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s %s\t%s %s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.RequestID,
+				e.KeyID, e.Model, e.Operation, e.NDelivered, e.NRequested, size, steps, e.Price, e.Currency, e.Cost, e.Currency, status)
 		}
 	default:
-		fmt.Fprintf(tw, "%s\tREQUESTS\tIMAGES\tCOST\tFAILED\tINDETERMINATE\n", strings.ToUpper(r.Filter.By))
+		fmt.Fprintf(tw, "%s\tREQUESTS\tIMAGES\tCOST\tPRICE\tMARGIN\tCURRENCY\tFAILED\tINDETERMINATE\n", strings.ToUpper(r.Filter.By))
 		for _, g := range r.groups {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s %s\t%d\t%d\n", g.Group, g.Requests, g.Images, g.Cost, g.Currency, g.Failed, g.Indeterminate)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", g.Group, g.Requests, g.Images, g.Cost, g.Price, g.Margin, g.Currency,
+				g.Failed, g.Indeterminate)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -75,7 +81,8 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintln(w, "No usage matches.")
 	}
 	for _, t := range r.Totals {
-		fmt.Fprintf(w, "\nTotal: %d requests, %d images, %s %s", t.Requests, t.Images, t.Cost, t.Currency)
+		fmt.Fprintf(w, "\nTotal: %d requests, %d images, cost %s %s, price %s %s, margin %s %s", t.Requests, t.Images,
+			t.Cost, t.Currency, t.Price, t.Currency, t.Margin, t.Currency)
 		if t.Failed > 0 || t.Indeterminate > 0 {
 			fmt.Fprintf(w, " (%d failed, %d indeterminate)", t.Failed, t.Indeterminate)
 		}

@@ -31,13 +31,13 @@ type Reader interface {
 	Balance(ctx context.Context, keyID, period string, periodStart time.Time) (store.Balance, error)
 }
 
-// Query selects a report: events (By empty) or sums by day, model or key.
+// Query selects a report: events (By empty) or sums by day, model, key or channel.
 type Query struct {
 	KeyID string
 	Model string
 	// Since is inclusive and Until exclusive; zero means unbounded.
 	Since, Until time.Time
-	// By is "", store.GroupByDay, store.GroupByModel or store.GroupByKey.
+	// By is "", store.GroupByDay, store.GroupByModel, store.GroupByKey or store.GroupByChannel.
 	By string
 	// Limit caps the events listed (0: DefaultLimit); sums are never capped.
 	Limit int
@@ -70,16 +70,18 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%w: since %q is not a duration (24h, 7d), a date (2026-11-01) or an RFC 3339 time", ErrInvalidQuery, s)
 }
 
-// ParseBy checks a grouping: "", "day", "model" or "key".
+// ParseBy checks a grouping: "", "day", "model", "key" or "channel".
 func ParseBy(s string) (string, error) {
 	switch s {
-	case "", store.GroupByDay, store.GroupByModel, store.GroupByKey:
+	case "", store.GroupByDay, store.GroupByModel, store.GroupByKey, store.GroupByChannel:
 		return s, nil
 	}
-	return "", fmt.Errorf("%w: by %q is not day, model or key", ErrInvalidQuery, s)
+	return "", fmt.Errorf("%w: by %q is not day, model, key or channel", ErrInvalidQuery, s)
 }
 
-// Event is one ledger row as reports show it; amounts are decimal strings in JSON.
+// Event is one ledger row as reports show it; amounts are decimal strings in JSON. Price is what
+// the key was charged and Cost what the provider charges the operator, both in Currency (the
+// deployment's); ListCost is Cost in the provider's own currency, ListCurrency.
 type Event struct {
 	RequestID  string       `json:"request_id"`
 	Time       time.Time    `json:"time"`
@@ -93,38 +95,50 @@ type Event struct {
 	Width      int          `json:"width"`
 	Height     int          `json:"height"`
 	Steps      int          `json:"steps"`
+	Price      money.Amount `json:"price"`
 	Cost       money.Amount `json:"cost"`
 	Currency   string       `json:"currency"`
-	// UpstreamCost is what the provider charges for the request (Currency); UpstreamListCost
-	// the same in its own currency.
-	UpstreamCost     money.Amount `json:"upstream_cost"`
-	UpstreamListCost money.Amount `json:"upstream_list_cost"`
-	UpstreamCurrency string       `json:"upstream_currency,omitempty"`
-	Status           string       `json:"status"`
-	ErrorKind        string       `json:"error_kind"`
-	LatencyMS        int64        `json:"latency_ms"`
-	UpstreamMS       int64        `json:"upstream_ms"`
+	ListCost   money.Amount `json:"list_cost"`
+	// ListCurrency is the provider's currency; empty for an unpriced model.
+	ListCurrency string `json:"list_currency,omitempty"`
+	Status       string `json:"status"`
+	ErrorKind    string `json:"error_kind"`
+	LatencyMS    int64  `json:"latency_ms"`
+	UpstreamMS   int64  `json:"upstream_ms"`
 	// ClientRequestID is the id the client sent with the request, if any (a label, not unique).
 	ClientRequestID string `json:"client_request_id,omitempty"`
-	Slice           string `json:"-"` // internal: the budget slice charged
 }
 
-// Group is one aggregate row: the requests of one day, model or key in one currency.
+func toEvent(e store.UsageEvent) Event {
+	return Event{RequestID: e.RequestID, Time: e.Time, KeyID: e.KeyID, Model: e.Model, Provider: e.Provider, Channel: e.Channel,
+		Operation: e.Operation, NRequested: e.NRequested, NDelivered: e.NDelivered, Width: e.Width, Height: e.Height, Steps: e.Steps,
+		Price: e.Cost, Cost: e.UpstreamCost, Currency: e.Currency, ListCost: e.UpstreamListCost, ListCurrency: e.UpstreamCurrency,
+		Status: e.Status, ErrorKind: e.ErrorKind, LatencyMS: e.LatencyMS, UpstreamMS: e.UpstreamMS, ClientRequestID: e.ClientRequestID}
+}
+
+// Group is one aggregate row: the requests of one day, model, key or channel in one currency.
+// Cost is what the providers charge the operator for them, Price what the keys were charged
+// (their budgets' spend), and Margin is Price − Cost (negative when sold at a loss).
 type Group struct {
 	Group         string       `json:"group"`
 	Requests      int64        `json:"requests"`
 	Images        int64        `json:"images"`
 	Cost          money.Amount `json:"cost"`
+	Price         money.Amount `json:"price"`
+	Margin        money.Amount `json:"margin"`
 	Currency      string       `json:"currency"`
 	Failed        int64        `json:"failed"`
 	Indeterminate int64        `json:"indeterminate"`
 }
 
-// Total sums every matching event of one currency (not only the events listed).
+// Total sums every matching event of one currency (not only the events listed); its amounts
+// are a Group's.
 type Total struct {
 	Requests      int64        `json:"requests"`
 	Images        int64        `json:"images"`
 	Cost          money.Amount `json:"cost"`
+	Price         money.Amount `json:"price"`
+	Margin        money.Amount `json:"margin"`
 	Currency      string       `json:"currency"`
 	Failed        int64        `json:"failed"`
 	Indeterminate int64        `json:"indeterminate"`
@@ -220,7 +234,7 @@ func Build(ctx context.Context, st Reader, q Query, currency string, now time.Ti
 		}
 		r.events = make([]Event, len(evs))
 		for i, e := range evs {
-			r.events[i] = Event(e)
+			r.events[i] = toEvent(e)
 		}
 		r.Data = r.events
 	}
@@ -237,7 +251,9 @@ func Build(ctx context.Context, st Reader, q Query, currency string, now time.Ti
 		}
 		t.Requests += g.Requests
 		t.Images += g.Images
-		t.Cost += g.Cost
+		t.Cost += g.UpstreamCost
+		t.Price += g.Cost
+		t.Margin += g.Cost - g.UpstreamCost
 		t.Failed += g.Failed
 		t.Indeterminate += g.Indeterminate
 	}
@@ -248,7 +264,8 @@ func Build(ctx context.Context, st Reader, q Query, currency string, now time.Ti
 	if by != "" {
 		r.groups = make([]Group, len(groups))
 		for i, g := range groups {
-			r.groups[i] = Group(g)
+			r.groups[i] = Group{Group: g.Group, Requests: g.Requests, Images: g.Images, Cost: g.UpstreamCost, Price: g.Cost,
+				Margin: g.Cost - g.UpstreamCost, Currency: g.Currency, Failed: g.Failed, Indeterminate: g.Indeterminate}
 		}
 		r.Data = r.groups
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // seedLedger writes a small ledger over two days, two keys and two models, and gives key_a a
-// monthly budget of 1.00 with 0.30 spent and 0.05 held this month.
+// monthly budget of 1.00 with 0.30 spent and 0.05 held this month. Prices (what the keys were
+// charged) are 0.0128, 0, 0.27 and 0.0064; the providers' costs 0.01, 0, 0.2 and 0.005.
 func seedLedger(t *testing.T, now time.Time) store.Store {
 	t.Helper()
 	st := openSQLite(t)
@@ -31,10 +32,10 @@ func seedLedger(t *testing.T, now time.Time) store.Store {
 	}
 	day1 := seedDay(now)
 	evs := []store.UsageEvent{
-		{RequestID: "r1", Time: day1, KeyID: "key_a", Model: "flux", Operation: "generate", NRequested: 2, NDelivered: 2, Width: 1024, Height: 512, Steps: 4, Cost: money.MustParse("0.0128"), Currency: "CNY", Status: store.StatusOK},
+		{RequestID: "r1", Time: day1, KeyID: "key_a", Model: "flux", Operation: "generate", NRequested: 2, NDelivered: 2, Width: 1024, Height: 512, Steps: 4, Cost: money.MustParse("0.0128"), Currency: "CNY", UpstreamCost: money.MustParse("0.01"), UpstreamListCost: money.MustParse("0.0014"), UpstreamCurrency: "USD", Status: store.StatusOK},
 		{RequestID: "r2", Time: day1.Add(time.Hour), KeyID: "key_b", Model: "ideogram", Operation: "edit", NRequested: 1, NDelivered: 0, Cost: 0, Currency: "CNY", Status: store.StatusFailed, ErrorKind: "upstream_unavailable"},
-		{RequestID: "r3", Time: day1.Add(24 * time.Hour), KeyID: "key_a", Model: "ideogram", Operation: "generate", NRequested: 4, NDelivered: 3, Cost: money.MustParse("0.27"), Currency: "CNY", Status: store.StatusOK},
-		{RequestID: "r4", Time: day1.Add(25 * time.Hour), KeyID: "key_a", Model: "flux", Operation: "generate", NRequested: 1, NDelivered: 0, Cost: money.MustParse("0.0064"), Currency: "CNY", Status: store.StatusIndeterminate, ErrorKind: "upstream_timeout"},
+		{RequestID: "r3", Time: day1.Add(24 * time.Hour), KeyID: "key_a", Model: "ideogram", Operation: "generate", NRequested: 4, NDelivered: 3, Cost: money.MustParse("0.27"), Currency: "CNY", UpstreamCost: money.MustParse("0.2"), UpstreamListCost: money.MustParse("0.2"), UpstreamCurrency: "CNY", Status: store.StatusOK},
+		{RequestID: "r4", Time: day1.Add(25 * time.Hour), KeyID: "key_a", Model: "flux", Operation: "generate", NRequested: 1, NDelivered: 0, Cost: money.MustParse("0.0064"), Currency: "CNY", UpstreamCost: money.MustParse("0.005"), UpstreamListCost: money.MustParse("0.005"), UpstreamCurrency: "CNY", Status: store.StatusIndeterminate, ErrorKind: "upstream_timeout"},
 	}
 	if err := st.InsertUsage(ctx, evs); err != nil {
 		t.Fatal(err)
@@ -67,8 +68,14 @@ func TestReport(t *testing.T) {
 		if strings.Join(ids, ",") != "r4,r3,r2,r1" {
 			t.Errorf("events %v, want newest first", ids)
 		}
-		if len(r.Totals) != 1 || r.Totals[0] != (Total{Requests: 4, Images: 5, Cost: money.MustParse("0.2892"), Currency: "CNY", Failed: 1, Indeterminate: 1}) {
+		// price 0.0128 + 0 + 0.27 + 0.0064 = 0.2892; cost 0.01 + 0 + 0.2 + 0.005 = 0.215.
+		if len(r.Totals) != 1 || r.Totals[0] != (Total{Requests: 4, Images: 5, Cost: money.MustParse("0.215"), Price: money.MustParse("0.2892"),
+			Margin: money.MustParse("0.0742"), Currency: "CNY", Failed: 1, Indeterminate: 1}) {
 			t.Errorf("totals %+v", r.Totals)
+		}
+		if e := r.Events()[3]; e.RequestID != "r1" || e.Price != money.MustParse("0.0128") || e.Cost != money.MustParse("0.01") ||
+			e.ListCost != money.MustParse("0.0014") || e.ListCurrency != "USD" || e.Currency != "CNY" {
+			t.Errorf("event r1 %+v", e)
 		}
 		if r.Key != nil || r.Truncated {
 			t.Errorf("key %+v truncated %v", r.Key, r.Truncated)
@@ -88,7 +95,7 @@ func TestReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Events()) != 2 || r.Totals[0].Cost != money.MustParse("0.0192") {
+		if len(r.Events()) != 2 || r.Totals[0].Price != money.MustParse("0.0192") || r.Totals[0].Cost != money.MustParse("0.015") {
 			t.Errorf("flux: %d events, totals %+v", len(r.Events()), r.Totals)
 		}
 		r, err = Build(ctx, st, Query{Since: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)}, "CNY", now)
@@ -105,7 +112,8 @@ func TestReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := r.Groups()
-		if len(g) != 2 || g[0].Group != day1 || g[1].Group != day2 || g[0].Requests != 2 || g[1].Cost != money.MustParse("0.2764") {
+		if len(g) != 2 || g[0].Group != day1 || g[1].Group != day2 || g[0].Requests != 2 || g[1].Price != money.MustParse("0.2764") ||
+			g[1].Cost != money.MustParse("0.205") || g[1].Margin != money.MustParse("0.0714") {
 			t.Errorf("by day %+v", g)
 		}
 	})
@@ -115,7 +123,8 @@ func TestReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := r.Groups()
-		if len(g) != 2 || g[0].Group != "flux" || g[0].Images != 2 || g[0].Indeterminate != 1 || g[1].Group != "ideogram" || g[1].Cost != money.MustParse("0.27") {
+		if len(g) != 2 || g[0].Group != "flux" || g[0].Images != 2 || g[0].Indeterminate != 1 || g[1].Group != "ideogram" || g[1].Price != money.MustParse("0.27") ||
+			g[1].Cost != money.MustParse("0.2") || g[1].Margin != money.MustParse("0.07") {
 			t.Errorf("by model %+v", g)
 		}
 	})
@@ -141,7 +150,7 @@ func TestReport(t *testing.T) {
 			t.Errorf("key budget %+v", k)
 		}
 		b, _ := json.Marshal(r)
-		for _, want := range []string{`"budget":"1"`, `"spent":"` + spent.String() + `"`, `"held":"0.05"`, `"cost":"0.2892"`, `"group":"key_a"`} {
+		for _, want := range []string{`"budget":"1"`, `"spent":"` + spent.String() + `"`, `"held":"0.05"`, `"price":"0.2892"`, `"cost":"0.215"`, `"margin":"0.0742"`, `"group":"key_a"`} {
 			if !bytes.Contains(b, []byte(want)) {
 				t.Errorf("JSON %s lacks %s", b, want)
 			}
@@ -176,10 +185,16 @@ func TestReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := buf.String()
-		for _, want := range []string{"REQUEST", "r3", "3/4", "1024x512", "0.27 CNY", "indeterminate (upstream_timeout)",
-			"Total: 3 requests, 5 images, 0.2892 CNY (0 failed, 1 indeterminate)", "spent " + r.Key.Spent.String() + " CNY, reserved by gateways 0.05 CNY, remaining " + r.Key.Remaining.String() + " CNY"} {
+		for _, want := range []string{"REQUEST", "PRICE", "COST", "r3", "3/4", "1024x512", "0.27 CNY", "indeterminate (upstream_timeout)",
+			"Total: 3 requests, 5 images, cost 0.215 CNY, price 0.2892 CNY, margin 0.0742 CNY (0 failed, 1 indeterminate)", "spent " + r.Key.Spent.String() + " CNY, reserved by gateways 0.05 CNY, remaining " + r.Key.Remaining.String() + " CNY"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("table lacks %q:\n%s", want, out)
+			}
+		}
+		for _, l := range strings.Split(out, "\n") {
+			// r3: price 0.27 CNY, then cost 0.2 CNY.
+			if f := strings.Fields(l); len(f) > 1 && f[1] == "r3" && !strings.Contains(strings.Join(f, " "), " 0.27 CNY 0.2 CNY ok") {
+				t.Errorf("r3's row lacks its price and cost: %q", l)
 			}
 		}
 		buf.Reset()
@@ -187,13 +202,14 @@ func TestReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-		if len(lines) != 4 || !strings.HasPrefix(lines[0], "request_id,time,key_id,model") || !strings.Contains(lines[2], "r3,") || !strings.Contains(lines[2], ",0.27,CNY,ok,") {
+		if len(lines) != 4 || !strings.HasPrefix(lines[0], "request_id,time,key_id,model") || !strings.Contains(lines[0], ",steps,price,cost,currency,list_cost,list_currency,status,") ||
+			!strings.Contains(lines[2], "r3,") || !strings.Contains(lines[2], ",0.27,0.2,CNY,0.2,CNY,ok,") {
 			t.Errorf("csv:\n%s", buf.String())
 		}
 		r, _ = Build(ctx, st, Query{By: store.GroupByModel}, "CNY", now)
 		buf.Reset()
 		_ = WriteCSV(&buf, r)
-		if want := "model,requests,images,cost,currency,failed,indeterminate\nflux,2,2,0.0192,CNY,0,1\nideogram,2,3,0.27,CNY,1,0\n"; buf.String() != want {
+		if want := "model,requests,images,cost,price,margin,currency,failed,indeterminate\nflux,2,2,0.015,0.0192,0.0042,CNY,0,1\nideogram,2,3,0.2,0.27,0.07,CNY,1,0\n"; buf.String() != want {
 			t.Errorf("csv by model:\n%s\nwant\n%s", buf.String(), want)
 		}
 		buf.Reset()

@@ -145,6 +145,7 @@ func modelOf(e entry) providers.Model {
 	}
 	m := providers.Model{
 		ID:          e.id,
+		Upstream:    e.seedID,
 		Description: desc,
 		MaxN:        1,
 		Params:      providers.ParamSeed | providers.ParamGuidance,

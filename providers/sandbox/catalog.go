@@ -72,7 +72,7 @@ func catalog() []providers.Model {
 			MinGuidance: 0, MaxGuidance: 20,
 			SeedMin: 0, SeedMax: math.MaxInt64,
 			// Not from a source: a round per-image price for billing tests.
-			Price: providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: money.MustParse("0.01")},
+			Price: providers.Price{Unit: providers.PerImage, Currency: "USD", Amount: money.MustParse("0.01"), Source: "sandbox test price"},
 		},
 		{
 			ID:           ModelSteps,
@@ -85,7 +85,7 @@ func catalog() []providers.Model {
 			MinGuidance: 0, MaxGuidance: 20,
 			SeedMin: 0, SeedMax: math.MaxInt64,
 			// Seed 000, "Billing": ¥0.0032 per million pixels per step (the SD 3.5 large turbo example).
-			Price: providers.Price{Unit: providers.PerMegapixelStep, Currency: "CNY", Amount: money.MustParse("0.0032")},
+			Price: providers.Price{Unit: providers.PerMegapixelStep, Currency: "CNY", Amount: money.MustParse("0.0032"), Source: "seed 000"},
 		},
 		{
 			ID:          ModelFixed,
@@ -98,7 +98,7 @@ func catalog() []providers.Model {
 			FixedSteps: 4, DefaultSteps: 4,
 			SeedMin: 0, SeedMax: math.MaxInt64,
 			// Seed 000, "Billing": ¥0.0032 per million pixels per step; 1024x512 at 4 steps = ¥0.0064.
-			Price: providers.Price{Unit: providers.PerMegapixelStep, Currency: "CNY", Amount: money.MustParse("0.0032")},
+			Price: providers.Price{Unit: providers.PerMegapixelStep, Currency: "CNY", Amount: money.MustParse("0.0032"), Source: "seed 000"},
 		},
 	}
 }

@@ -56,3 +56,35 @@ func (s *Store) ReturnFreeImages(ctx context.Context, keyID, model string, n int
 	}
 	return nil
 }
+
+// ConsumeUpstreamFree takes up to n images from the channel's free quota for model: one batch
+// (one implicit transaction, one round trip) that locks the pool row, reads it and updates it,
+// as ConsumeFreeImages does.
+func (s *Store) ConsumeUpstreamFree(ctx context.Context, channel, model string, n, quota int) (int, error) {
+	if n <= 0 || quota <= 0 {
+		return 0, nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO upstream_free (channel, model) VALUES ($1, $2) ON CONFLICT (channel, model) DO NOTHING`, channel, model)
+	b.Queue(`SELECT used FROM upstream_free WHERE channel = $1 AND model = $2 FOR UPDATE`, channel, model)
+	b.Queue(`UPDATE upstream_free SET used = used + LEAST($3::int, GREATEST($4::int - used, 0))
+		WHERE channel = $1 AND model = $2 RETURNING used`, channel, model, n, quota)
+	br := s.pool.SendBatch(ctx, b)
+	var before, after int
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if err := br.QueryRow().Scan(&before); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&after)
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: consume upstream free images: %w", err)
+	}
+	return after - before, nil
+}

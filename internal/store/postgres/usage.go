@@ -11,7 +11,8 @@ import (
 )
 
 const usageColumns = `request_id, time, key_id, model, provider, channel, operation, n_requested,
-	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id`
+	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id,
+	upstream_cost, upstream_list_cost, upstream_currency`
 
 // insertUsage inserts the events (skipping request ids already in the ledger) and, for the
 // rows it inserted, adds their cost to key_spend (total, day, month) and takes it off their
@@ -19,13 +20,16 @@ const usageColumns = `request_id, time, key_id, model, provider, channel, operat
 const insertUsage = `WITH input AS (
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
 			$7::text[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::bigint[], $14::text[],
-			$15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[])
+			$15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[], $21::bigint[],
+			$22::bigint[], $23::text[])
 		AS t(request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,
-			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, slice, client_request_id)
+			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, slice, client_request_id,
+			upstream_cost, upstream_list_cost, upstream_currency)
 	), ins AS (
 		INSERT INTO usage_events (` + usageColumns + `)
 		SELECT request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,
-			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id
+			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id,
+			upstream_cost, upstream_list_cost, upstream_currency
 		FROM input ORDER BY request_id
 		ON CONFLICT (request_id) DO NOTHING
 		RETURNING request_id
@@ -59,12 +63,12 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 	}
 	n := len(events)
 	var (
-		ids, keys, models, provs, chans, ops, curs, stats, kinds, slices, clients = make([]string, n), make([]string, n),
+		ids, keys, models, provs, chans, ops, curs, stats, kinds, slices, clients, upCurs = make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
-			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		times                     = make([]time.Time, n)
-		nreq, ndel, ws, hs, steps = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		costs, lat, up            = make([]int64, n), make([]int64, n), make([]int64, n)
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		times                          = make([]time.Time, n)
+		nreq, ndel, ws, hs, steps      = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+		costs, lat, up, upCost, upList = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	)
 	for i, e := range events {
 		if e.RequestID == "" {
@@ -73,11 +77,11 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 		ids[i], times[i], keys[i], models[i], provs[i], chans[i], ops[i] = e.RequestID, e.Time, e.KeyID, e.Model, e.Provider, e.Channel, e.Operation
 		nreq[i], ndel[i], ws[i], hs[i], steps[i] = int32(e.NRequested), int32(e.NDelivered), int32(e.Width), int32(e.Height), int32(e.Steps)
 		costs[i], curs[i], stats[i], kinds[i], lat[i], up[i], slices[i] = int64(e.Cost), e.Currency, e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.Slice
-		clients[i] = e.ClientRequestID
+		clients[i], upCost[i], upList[i], upCurs[i] = e.ClientRequestID, int64(e.UpstreamCost), int64(e.UpstreamListCost), e.UpstreamCurrency
 	}
 	var inserted int64
 	err := s.pool.QueryRow(ctx, insertUsage, ids, times, keys, models, provs, chans, ops, nreq, ndel, ws, hs, steps,
-		costs, curs, stats, kinds, lat, up, slices, clients).Scan(&inserted)
+		costs, curs, stats, kinds, lat, up, slices, clients, upCost, upList, upCurs).Scan(&inserted)
 	if err != nil {
 		return fmt.Errorf("postgres: insert usage: %w", err)
 	}
@@ -127,13 +131,14 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter, limit int) (
 	var events []store.UsageEvent
 	for rows.Next() {
 		var e store.UsageEvent
-		var cost int64
+		var cost, upCost, upList int64
 		if err := rows.Scan(&e.RequestID, &e.Time, &e.KeyID, &e.Model, &e.Provider, &e.Channel, &e.Operation,
 			&e.NRequested, &e.NDelivered, &e.Width, &e.Height, &e.Steps, &cost, &e.Currency, &e.Status,
-			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS, &e.ClientRequestID); err != nil {
+			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS, &e.ClientRequestID, &upCost, &upList, &e.UpstreamCurrency); err != nil {
 			return nil, fmt.Errorf("postgres: list usage: %w", err)
 		}
 		e.Time, e.Cost = e.Time.UTC(), money.Amount(cost)
+		e.UpstreamCost, e.UpstreamListCost = money.Amount(upCost), money.Amount(upList)
 		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -142,8 +147,9 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter, limit int) (
 	return events, nil
 }
 
-// SumUsage aggregates matching events per group and currency, ordered by group then currency.
-// Days are UTC dates ("2026-11-22").
+// SumUsage aggregates matching events per group and currency, ordered by group then currency,
+// summing both the keys' charges (Cost) and the providers' (UpstreamCost). Days are UTC dates
+// ("2026-11-22").
 func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageGroup, error) {
 	var g string
 	switch groupBy {
@@ -153,13 +159,15 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 		g = `model`
 	case store.GroupByKey:
 		g = `key_id`
+	case store.GroupByChannel:
+		g = `channel`
 	default:
-		return nil, fmt.Errorf("postgres: sum usage: unknown grouping %q (want %q, %q or %q)",
-			groupBy, store.GroupByDay, store.GroupByModel, store.GroupByKey)
+		return nil, fmt.Errorf("postgres: sum usage: unknown grouping %q (want %q, %q, %q or %q)",
+			groupBy, store.GroupByDay, store.GroupByModel, store.GroupByKey, store.GroupByChannel)
 	}
 	w, args := where(f, []any{store.StatusFailed, store.StatusIndeterminate})
 	q := `SELECT ` + g + ` AS grp, currency, COUNT(*), COALESCE(SUM(n_delivered), 0)::bigint,
-			COALESCE(SUM(cost), 0)::bigint,
+			COALESCE(SUM(cost), 0)::bigint, COALESCE(SUM(upstream_cost), 0)::bigint,
 			COUNT(*) FILTER (WHERE status = $1), COUNT(*) FILTER (WHERE status = $2)
 		FROM usage_events` + w + `
 		GROUP BY grp, currency ORDER BY ` + g + ` COLLATE "C", currency COLLATE "C"`
@@ -171,11 +179,11 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 	var groups []store.UsageGroup
 	for rows.Next() {
 		var u store.UsageGroup
-		var cost int64
-		if err := rows.Scan(&u.Group, &u.Currency, &u.Requests, &u.Images, &cost, &u.Failed, &u.Indeterminate); err != nil {
+		var cost, upCost int64
+		if err := rows.Scan(&u.Group, &u.Currency, &u.Requests, &u.Images, &cost, &upCost, &u.Failed, &u.Indeterminate); err != nil {
 			return nil, fmt.Errorf("postgres: sum usage: %w", err)
 		}
-		u.Cost = money.Amount(cost)
+		u.Cost, u.UpstreamCost = money.Amount(cost), money.Amount(upCost)
 		groups = append(groups, u)
 	}
 	if err := rows.Err(); err != nil {

@@ -52,3 +52,27 @@ func (s *Store) ReturnFreeImages(ctx context.Context, keyID, model string, n int
 	}
 	return nil
 }
+
+// ConsumeUpstreamFree takes up to n images from the channel's free quota for model, in one
+// immediate transaction, and returns how many it took.
+func (s *Store) ConsumeUpstreamFree(ctx context.Context, channel, model string, n, quota int) (int, error) {
+	if n <= 0 || quota <= 0 {
+		return 0, nil
+	}
+	var took int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var used int
+		err := tx.QueryRowContext(ctx, `SELECT used FROM upstream_free WHERE channel = ? AND model = ?`, channel, model).Scan(&used)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		took = min(n, max(quota-used, 0))
+		_, err = tx.ExecContext(ctx, `INSERT INTO upstream_free (channel, model, used) VALUES (?, ?, ?)
+			ON CONFLICT (channel, model) DO UPDATE SET used = used + excluded.used`, channel, model, took)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: consume upstream free images: %w", err)
+	}
+	return took, nil
+}

@@ -11,7 +11,8 @@ import (
 )
 
 const usageColumns = `request_id, time, key_id, model, provider, channel, operation, n_requested,
-	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id`
+	n_delivered, width, height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, client_request_id,
+	upstream_cost, upstream_list_cost, upstream_currency`
 
 // InsertUsage writes the events in one transaction, skipping request ids already in the ledger,
 // and adds the cost of those it inserted to their keys' spend (see addSpend).
@@ -26,7 +27,7 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_events (`+usageColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (request_id) DO NOTHING`)
 		if err != nil {
 			return err
@@ -36,7 +37,8 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 		for _, e := range events {
 			res, err := stmt.ExecContext(ctx, e.RequestID, micros(e.Time), e.KeyID, e.Model, e.Provider, e.Channel,
 				e.Operation, e.NRequested, e.NDelivered, e.Width, e.Height, e.Steps, int64(e.Cost), e.Currency,
-				e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.ClientRequestID)
+				e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.ClientRequestID, int64(e.UpstreamCost), int64(e.UpstreamListCost),
+				e.UpstreamCurrency)
 			if err != nil {
 				return fmt.Errorf("request %s: %w", e.RequestID, err)
 			}
@@ -95,13 +97,14 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter, limit int) (
 	var events []store.UsageEvent
 	for rows.Next() {
 		var e store.UsageEvent
-		var t, cost int64
+		var t, cost, upCost, upList int64
 		if err := rows.Scan(&e.RequestID, &t, &e.KeyID, &e.Model, &e.Provider, &e.Channel, &e.Operation,
 			&e.NRequested, &e.NDelivered, &e.Width, &e.Height, &e.Steps, &cost, &e.Currency, &e.Status,
-			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS, &e.ClientRequestID); err != nil {
+			&e.ErrorKind, &e.LatencyMS, &e.UpstreamMS, &e.ClientRequestID, &upCost, &upList, &e.UpstreamCurrency); err != nil {
 			return nil, fmt.Errorf("sqlite: list usage: %w", err)
 		}
 		e.Time, e.Cost = fromMicros(t), money.Amount(cost)
+		e.UpstreamCost, e.UpstreamListCost = money.Amount(upCost), money.Amount(upList)
 		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -110,8 +113,9 @@ func (s *Store) ListUsage(ctx context.Context, f store.UsageFilter, limit int) (
 	return events, nil
 }
 
-// SumUsage aggregates matching events per group and currency, ordered by group then currency.
-// Days are UTC dates ("2026-11-22").
+// SumUsage aggregates matching events per group and currency, ordered by group then currency,
+// summing both the keys' charges (Cost) and the providers' (UpstreamCost). Days are UTC dates
+// ("2026-11-22").
 func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy string) ([]store.UsageGroup, error) {
 	var g string
 	switch groupBy {
@@ -121,14 +125,16 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 		g = `model`
 	case store.GroupByKey:
 		g = `key_id`
+	case store.GroupByChannel:
+		g = `channel`
 	default:
-		return nil, fmt.Errorf("sqlite: sum usage: unknown grouping %q (want %q, %q or %q)",
-			groupBy, store.GroupByDay, store.GroupByModel, store.GroupByKey)
+		return nil, fmt.Errorf("sqlite: sum usage: unknown grouping %q (want %q, %q, %q or %q)",
+			groupBy, store.GroupByDay, store.GroupByModel, store.GroupByKey, store.GroupByChannel)
 	}
 	w, wargs := where(f)
 	args := append([]any{store.StatusFailed, store.StatusIndeterminate}, wargs...)
 	q := `SELECT ` + g + ` AS grp, currency, COUNT(*), COALESCE(SUM(n_delivered), 0), COALESCE(SUM(cost), 0),
-			COALESCE(SUM(status = ?), 0), COALESCE(SUM(status = ?), 0)
+			COALESCE(SUM(upstream_cost), 0), COALESCE(SUM(status = ?), 0), COALESCE(SUM(status = ?), 0)
 		FROM usage_events` + w + `
 		GROUP BY grp, currency ORDER BY grp, currency`
 	rows, err := s.r.QueryContext(ctx, q, args...)
@@ -139,11 +145,11 @@ func (s *Store) SumUsage(ctx context.Context, f store.UsageFilter, groupBy strin
 	var groups []store.UsageGroup
 	for rows.Next() {
 		var u store.UsageGroup
-		var cost int64
-		if err := rows.Scan(&u.Group, &u.Currency, &u.Requests, &u.Images, &cost, &u.Failed, &u.Indeterminate); err != nil {
+		var cost, upCost int64
+		if err := rows.Scan(&u.Group, &u.Currency, &u.Requests, &u.Images, &cost, &upCost, &u.Failed, &u.Indeterminate); err != nil {
 			return nil, fmt.Errorf("sqlite: sum usage: %w", err)
 		}
-		u.Cost = money.Amount(cost)
+		u.Cost, u.UpstreamCost = money.Amount(cost), money.Amount(upCost)
 		groups = append(groups, u)
 	}
 	if err := rows.Err(); err != nil {

@@ -53,10 +53,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReconcileSpend", testReconcileSpend},
 		{"FreeImages", testFreeImages},
 		{"FreeImagesConcurrent", testFreeImagesConcurrent},
+		{"UpstreamFree", testUpstreamFree},
 		{"UsageRoundTrip", testUsageRoundTrip},
 		{"UsageIdempotent", testUsageIdempotent},
 		{"ListUsage", testListUsage},
 		{"SumUsage", testSumUsage},
+		{"SumUsageCostAndPrice", testSumUsageCostAndPrice},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh(t)) })
@@ -495,20 +497,27 @@ func event(i int, at time.Time, keyID, model, status string, delivered int, cost
 		Steps:           4,
 		Cost:            money.MustParse(cost),
 		Currency:        "USD",
-		Status:          status,
-		ErrorKind:       map[string]string{store.StatusFailed: "upstream_error", store.StatusIndeterminate: "timeout"}[status],
-		LatencyMS:       int64(1000 + i),
-		UpstreamMS:      int64(900 + i),
+		// The provider's cost is its own amount (here 75% of the price), in USD and in its
+		// list currency.
+		UpstreamCost:     money.MustParse(cost) * 3 / 4,
+		UpstreamListCost: money.MustParse(cost) * 3 / 4 * 50 / 7,
+		UpstreamCurrency: "CNY",
+		Status:           status,
+		ErrorKind:        map[string]string{store.StatusFailed: "upstream_error", store.StatusIndeterminate: "timeout"}[status],
+		LatencyMS:        int64(1000 + i),
+		UpstreamMS:       int64(900 + i),
 	}
 }
 
-// ledger is a varied set of events over three UTC days, two keys, three models and two
-// currencies, with times on the day boundaries.
+// ledger is a varied set of events over three UTC days, two keys, three models, three channels
+// and two currencies, with times on the day boundaries; some are free upstream (no cost, a
+// price) and some cost more than their price.
 func ledger() []store.UsageEvent {
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	var evs []store.UsageEvent
 	keys := []string{"key_0001", "key_0002"}
 	models := []string{"flux-dev", "flux-schnell", "gpt-image-1"}
+	channels := []string{"sf-main", "sf-backup", "ark"}
 	statuses := []string{store.StatusOK, store.StatusOK, store.StatusFailed, store.StatusOK, store.StatusIndeterminate}
 	offsets := []time.Duration{0, time.Hour, 12*time.Hour + 30*time.Minute, 24*time.Hour - time.Microsecond}
 	i := 0
@@ -525,6 +534,13 @@ func ledger() []store.UsageEvent {
 					keys[i%2], models[i%3], st, delivered, cost)
 				if i%11 == 0 {
 					e.Currency = "CNY"
+				}
+				e.Channel = channels[(i/2)%len(channels)]
+				switch i % 7 {
+				case 1: // the upstream account's free quota paid
+					e.UpstreamCost, e.UpstreamListCost = 0, 0
+				case 4: // sold at a loss
+					e.UpstreamCost = e.Cost + money.MustParse("0.0011")
 				}
 				evs = append(evs, e)
 			}
@@ -578,6 +594,9 @@ func testUsageRoundTrip(t *testing.T, s store.Store) {
 		t.Fatalf("ListUsage returned %d events, want 1", len(got))
 	}
 	want.Time = base
+	if want.UpstreamCost != money.MustParse("0.0048") || want.UpstreamListCost != money.MustParse("0.034285") || want.UpstreamCurrency != "CNY" {
+		t.Fatalf("the round-trip event's upstream cost is %s (%s %s); the test means to set it", want.UpstreamCost, want.UpstreamListCost, want.UpstreamCurrency)
+	}
 	if g, w := fmt.Sprintf("%+v", got[0]), fmt.Sprintf("%+v", want); g != w || got[0].Time.Location() != time.UTC {
 		t.Errorf("event round trip:\n got %s (time in %v)\nwant %s", g, got[0].Time.Location(), w)
 	}
@@ -674,6 +693,8 @@ func sums(evs []store.UsageEvent, groupBy string) []store.UsageGroup {
 			g = e.Model
 		case store.GroupByKey:
 			g = e.KeyID
+		case store.GroupByChannel:
+			g = e.Channel
 		}
 		u := idx[[2]string{g, e.Currency}]
 		if u == nil {
@@ -684,6 +705,7 @@ func sums(evs []store.UsageEvent, groupBy string) []store.UsageGroup {
 		u.Requests++
 		u.Images += int64(e.NDelivered)
 		u.Cost += e.Cost
+		u.UpstreamCost += e.UpstreamCost
 		switch e.Status {
 		case store.StatusFailed:
 			u.Failed++
@@ -709,7 +731,7 @@ func testSumUsage(t *testing.T, s store.Store) {
 	evs := ledger()
 	insert(t, s, evs)
 	for name, f := range usageFilters() {
-		for _, by := range []string{store.GroupByDay, store.GroupByModel, store.GroupByKey} {
+		for _, by := range []string{store.GroupByDay, store.GroupByModel, store.GroupByKey, store.GroupByChannel} {
 			got, err := s.SumUsage(ctx, f, by)
 			if err != nil {
 				t.Fatalf("SumUsage(%s, %s): %v", name, by, err)
@@ -726,5 +748,42 @@ func testSumUsage(t *testing.T, s store.Store) {
 	// The ledger really spans three days with boundary times.
 	if got, _ := s.SumUsage(ctx, store.UsageFilter{}, store.GroupByDay); len(got) < 3 || got[0].Group != "2026-11-20" {
 		t.Errorf("SumUsage by day = %+v, want groups from 2026-11-20", got)
+	}
+}
+
+// testSumUsageCostAndPrice: sums keep the keys' charges (Cost) and the providers' (UpstreamCost)
+// apart, per channel; amounts computed by hand.
+func testSumUsageCostAndPrice(t *testing.T, s store.Store) {
+	withBudget(t, s, 1, "1")
+	at := base.Add(-time.Hour)
+	ev := func(id, channel, price, cost string) store.UsageEvent {
+		return store.UsageEvent{RequestID: id, Time: at, KeyID: "key_0001", Model: "flux-dev", Provider: "siliconflow",
+			Channel: channel, Operation: "generate", NRequested: 1, NDelivered: 1, Cost: money.MustParse(price), Currency: "USD",
+			UpstreamCost: money.MustParse(cost), UpstreamListCost: money.MustParse(cost) * 7, UpstreamCurrency: "CNY", Status: store.StatusOK}
+	}
+	// Three events priced 0.01, 0.01 and 0.02 whose providers charge 0.008, 0 (free quota) and 0.015.
+	insert(t, s, []store.UsageEvent{ev("r1", "sf-main", "0.01", "0.008"), ev("r2", "sf-main", "0.01", "0"), ev("r3", "ark", "0.02", "0.015")})
+	got, err := s.SumUsage(t.Context(), store.UsageFilter{}, store.GroupByChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.UsageGroup{
+		{Group: "ark", Requests: 1, Images: 1, Cost: money.MustParse("0.02"), UpstreamCost: money.MustParse("0.015"), Currency: "USD"},
+		{Group: "sf-main", Requests: 2, Images: 2, Cost: money.MustParse("0.02"), UpstreamCost: money.MustParse("0.008"), Currency: "USD"},
+	}
+	if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != w {
+		t.Errorf("SumUsage by channel:\n got %s\nwant %s", g, w)
+	}
+	got, err = s.SumUsage(t.Context(), store.UsageFilter{}, store.GroupByKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Cost != money.MustParse("0.04") || got[0].UpstreamCost != money.MustParse("0.023") {
+		t.Errorf("SumUsage by key = %+v; want price 0.04, upstream cost 0.023", got)
+	}
+	// The key's spend is its price, never the provider's cost.
+	b, err := s.Balance(t.Context(), "key_0001", store.PeriodTotal, total)
+	if err != nil || b.Spent != money.MustParse("0.04") {
+		t.Errorf("Balance = %+v, %v; want spent 0.04", b, err)
 	}
 }
