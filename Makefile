@@ -5,9 +5,11 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: run test test-short build sim bench bench-load fuzz vet fmt clean
 
-## run: start the gateway on 127.0.0.1:8080 with the embedded defaults (SQLite in ./data, sandbox provider)
+## run: build bin/imagegw and start the gateway on 127.0.0.1:8080 with the embedded defaults (SQLite in ./data, sandbox provider)
 run:
-	$(GO) run ./cmd/imagegw serve
+	@echo 'building bin/imagegw (the first build downloads modules and takes a minute or two)…'
+	@CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/imagegw ./cmd/imagegw
+	./bin/imagegw serve
 
 ## test: vet and run every test with the race detector (Postgres and Redis tests skip unless reachable; CI=true makes them required)
 test: vet
@@ -17,12 +19,15 @@ test: vet
 test-short:
 	$(GO) test -count=1 ./...
 
-## build: build the gateway and the simulator into ./bin
+## build: build the gateway and the simulator into ./bin (bin/imagegw, bin/imagegw-sim, bin/imagegw-load)
 build:
+	@echo 'building into bin/ (the first build downloads modules and takes a minute or two)…'
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	@echo 'built:' $$(ls bin)
 
 ## sim: run every provider's fake API on 127.0.0.1:9090 (see `go run ./cmd/imagegw-sim -print-env`)
 sim:
+	@echo 'building imagegw-sim (the first build downloads modules and takes a minute or two)…'
 	$(GO) run ./cmd/imagegw-sim
 
 ## bench: run the benchmarks

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -91,22 +92,56 @@ func Env(addr string) []string {
 	return append(out, "IMAGEGW_OUTBOUND_ALLOW_HOSTS="+addr)
 }
 
+const usage = `imagegw-sim — every provider's fake API on one port, for offline development, demos and CI
+
+Usage: imagegw-sim [-addr HOST:PORT] [-latency DURATION] [-print-env]
+
+  go run ./cmd/imagegw-sim                          # listen on 127.0.0.1:9090
+  eval "$(go run ./cmd/imagegw-sim -print-env)"     # point a gateway (in this shell) at it
+
+Flags:
+`
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:9090", "listen address")
-	printEnv := flag.Bool("print-env", false, "print the export lines that point a gateway at this simulator, and exit")
-	latency := flag.Duration("latency", 0, "simulated generation latency added by every fake")
-	flag.Parse()
+	os.Exit(run(os.Args[1:]))
+}
+
+// run parses the command line and runs the simulator; it returns the exit status. The flags
+// live in a flag set of their own: flags that packages register on the global set for their
+// tests (providertest's -update) are neither shown nor accepted.
+func run(args []string) int {
+	fs := flag.NewFlagSet("imagegw-sim", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
+	printEnv := fs.Bool("print-env", false, "print the export lines that point a gateway at this simulator, and exit")
+	latency := fs.Duration("latency", 0, "simulated generation latency added by every fake (e.g. 2s)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Print(usage)
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "imagegw-sim:", err)
+		fmt.Fprintln(os.Stderr, "run 'imagegw-sim -h' for usage")
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "imagegw-sim: unexpected argument %q\nrun 'imagegw-sim -h' for usage\n", fs.Arg(0))
+		return 2
+	}
 	if *printEnv {
 		for _, kv := range Env(*addr) {
 			k, v, _ := strings.Cut(kv, "=")
 			fmt.Printf("export %s=%q\n", k, v)
 		}
-		return
+		return 0
 	}
 	if err := serve(*addr, *latency); err != nil {
 		fmt.Fprintln(os.Stderr, "imagegw-sim:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func serve(addr string, latency time.Duration) error {

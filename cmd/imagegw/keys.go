@@ -6,7 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +18,8 @@ import (
 	"github.com/imagegw/imagegw/internal/admin"
 	"github.com/imagegw/imagegw/internal/app"
 	"github.com/imagegw/imagegw/internal/auth"
+	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/providers"
@@ -29,19 +35,19 @@ type keyFlags struct {
 }
 
 func (f *keyFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.name, "name", "", "a name for the key")
-	fs.StringVar(&f.models, "models", "", "comma-separated models the key may use (default: all)")
-	fs.DurationVar(&f.expires, "expires", 0, "expire the key after this long (e.g. 720h)")
+	fs.StringVar(&f.name, "name", "", "a `name` for the key")
+	fs.StringVar(&f.models, "models", "", "comma-separated `models` the key may use (default: all)")
+	fs.Var(durationFlag{&f.expires}, "expires", "expire the key after this long: a `duration` like 30d or 12h")
 	fs.BoolVar(&f.noExpiry, "no-expiry", false, "remove the key's expiry (update)")
-	fs.StringVar(&f.budget, "budget", "", "budget in the deployment currency (e.g. 25.00)")
+	fs.StringVar(&f.budget, "budget", "", "budget `amount` in the deployment currency (e.g. 25.00)")
 	fs.BoolVar(&f.noBudget, "no-budget", false, "remove the key's budget (update)")
-	fs.StringVar(&f.period, "budget-period", "", "total (default), daily or monthly")
-	fs.IntVar(&f.rpm, "rpm", 0, "requests per minute (0 = unlimited)")
+	fs.StringVar(&f.period, "budget-period", "", "budget `period`: total (default), daily or monthly")
+	fs.IntVar(&f.rpm, "rpm", 0, "requests per minute (0 = unlimited; default: the configured rate_limit)")
 	fs.IntVar(&f.ipm, "ipm", 0, "images per minute (0 = unlimited)")
 	fs.IntVar(&f.mppm, "mppm", 0, "megapixels per minute (0 = unlimited)")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "requests in flight (0 = unlimited)")
 	fs.BoolVar(&f.mapNearest, "map-nearest", false, "map unsupported sizes to the nearest supported one by default")
-	fs.BoolVar(&f.jsonOut, "json", false, "print JSON")
+	fs.BoolVar(&f.jsonOut, "json", false, "print JSON (the admin API's shape)")
 }
 
 // fields converts the flags that were given into admin.Fields.
@@ -113,10 +119,17 @@ func (f *keyFlags) fields(fs *flag.FlagSet) (admin.Fields, error) {
 }
 
 func keys(args []string) error {
+	subs := strings.Join(subcommands["keys"], ", ")
 	if len(args) == 0 {
-		return usageError{"keys: missing subcommand (create, list, show, update, revoke)"}
+		return usageError{"keys: missing subcommand (" + subs + ")"}
 	}
 	sub, rest := args[0], args[1:]
+	if isHelp(sub) {
+		return showGroupHelp("keys")
+	}
+	if !slices.Contains(subcommands["keys"], sub) {
+		return usageError{fmt.Sprintf("keys: unknown subcommand %q (%s)", sub, subs)}
+	}
 	// "keys update ID --flags": the ID may come before the flags (Go's flag package stops at the
 	// first argument that is not a flag).
 	var posID string
@@ -128,19 +141,12 @@ func keys(args []string) error {
 		if sub == "create" || sub == "update" {
 			kf.register(fs)
 		} else {
-			fs.BoolVar(&kf.jsonOut, "json", false, "print JSON")
+			fs.BoolVar(&kf.jsonOut, "json", false, "print JSON (the admin API's shape)")
 		}
 	})
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	st, err := app.OpenStore(ctx, c, true)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	now := time.Now()
 	arg := func() (string, error) {
 		var id string
 		switch {
@@ -156,18 +162,48 @@ func keys(args []string) error {
 		}
 		return id, nil
 	}
+	// Arguments and flags are checked before the store is opened.
+	var id string
+	var f admin.Fields
 	switch sub {
-	case "create":
+	case "create", "list":
 		if posID != "" || fs.NArg() > 0 {
-			return usageError{"keys create: unexpected argument; give the name with --name"}
+			if sub == "create" {
+				return usageError{"keys create: unexpected argument; give the name with --name"}
+			}
+			extra := posID
+			if extra == "" {
+				extra = fs.Arg(0)
+			}
+			return usageError{fmt.Sprintf("keys list: unexpected argument %q", extra)}
 		}
-		f, err := kf.fields(fs)
-		if err != nil {
-			return usageError{err.Error()}
+	default:
+		if id, err = arg(); err != nil {
+			return err
 		}
-		if f.Name == nil || *f.Name == "" {
+	}
+	if sub == "create" || sub == "update" {
+		if f, err = kf.fields(fs); err != nil {
+			return usageError{"keys " + sub + ": " + err.Error()}
+		}
+		if sub == "create" && (f.Name == nil || *f.Name == "") {
 			return usageError{"keys create: --name is required"}
 		}
+		if f.Models != nil && len(*f.Models) > 0 {
+			if err := checkModels(sub, c, *f.Models); err != nil {
+				return err
+			}
+		}
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	switch sub {
+	case "create":
 		k := &store.Key{}
 		f.Apply(k)
 		secret, err := auth.Create(ctx, st, k)
@@ -210,41 +246,197 @@ func keys(args []string) error {
 		}
 		return tw.Flush()
 	case "show":
-		id, err := arg()
-		if err != nil {
-			return err
-		}
 		k, err := st.Key(ctx, id)
 		if err != nil {
 			return notFound(id, err)
 		}
-		return printJSON(admin.View(k, now))
+		if kf.jsonOut {
+			return printJSON(admin.View(k, now))
+		}
+		return writeKey(os.Stdout, admin.View(k, now), c.Billing.Currency)
 	case "update":
-		id, err := arg()
-		if err != nil {
-			return err
-		}
-		f, err := kf.fields(fs)
-		if err != nil {
-			return usageError{err.Error()}
-		}
 		k, err := st.UpdateKey(ctx, id, f.Update())
 		if err != nil {
 			return notFound(id, err)
 		}
-		return printJSON(admin.View(k, now))
-	case "revoke":
-		id, err := arg()
-		if err != nil {
-			return err
+		if kf.jsonOut {
+			return printJSON(admin.View(k, now))
 		}
+		fmt.Printf("Updated key %s.\n\n", id)
+		return writeKey(os.Stdout, admin.View(k, now), c.Billing.Currency)
+	case "revoke":
 		if err := st.RevokeKey(ctx, id, now.UTC()); err != nil {
 			return notFound(id, err)
+		}
+		if kf.jsonOut {
+			k, err := st.Key(ctx, id)
+			if err != nil {
+				return notFound(id, err)
+			}
+			return printJSON(admin.View(k, now))
 		}
 		fmt.Printf("Revoked key %s. Gateways stop accepting it within %s.\n", id, c.Limits.KeyCacheTTL.D())
 		return nil
 	}
-	return usageError{fmt.Sprintf("keys: unknown subcommand %q", sub)}
+	return usageError{fmt.Sprintf("keys: unknown subcommand %q (%s)", sub, subs)}
+}
+
+// writeKey prints one key for people: a field a line.
+func writeKey(w io.Writer, v admin.KeyView, currency string) error {
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	limit := func(p *int) string {
+		switch {
+		case p == nil:
+			return "default"
+		case *p == 0:
+			return "unlimited"
+		}
+		return strconv.Itoa(*p)
+	}
+	models, budget, exp, revoked, nearest := "all", "none", "never", "-", "default"
+	if len(v.Models) > 0 {
+		models = strings.Join(v.Models, ", ")
+	}
+	if v.Budget != nil {
+		budget = *v.Budget + " " + currency + " " + v.BudgetPeriod
+	}
+	if v.ExpiresAt != nil {
+		exp = v.ExpiresAt.Format(time.RFC3339)
+	}
+	if v.RevokedAt != nil {
+		revoked = v.RevokedAt.Format(time.RFC3339)
+	}
+	if v.MapNearest != nil {
+		nearest = strconv.FormatBool(*v.MapNearest)
+	}
+	for _, row := range [][2]string{
+		{"ID", v.ID}, {"Name", v.Name}, {"Prefix", v.Prefix + "…"}, {"Status", v.Status}, {"Models", models},
+		{"Budget", budget}, {"Expires", exp},
+		{"Limits", fmt.Sprintf("rpm %s, ipm %s, mppm %s, concurrency %s", limit(v.RPM), limit(v.IPM), limit(v.MPPM), limit(v.Concurrency))},
+		{"Map nearest", nearest}, {"Created", v.CreatedAt.Format(time.RFC3339)}, {"Revoked", revoked},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
+}
+
+// checkModels refuses model names the configured catalog does not serve (built as serve builds
+// it), naming the nearest known ones.
+func checkModels(sub string, c *config.Config, models []string) error {
+	_, cat, err := app.BuildCatalog(c, nil, nil)
+	if err != nil {
+		return fmt.Errorf("cannot check --models against the configured catalog: %w", err)
+	}
+	// Names a client sends: the listed ones (bare ids and aliases); "<channel>/<id>" and
+	// "<type>/<id>" are suggested only for a name written that way.
+	var listed, qualified []string
+	seen := map[string]bool{}
+	for _, e := range cat.List() {
+		listed = append(listed, e.Name)
+		seen[e.Name] = true
+	}
+	for _, e := range cat.List() {
+		for _, n := range qualifiedNames(e) {
+			if !seen[n] {
+				seen[n] = true
+				qualified = append(qualified, n)
+			}
+		}
+	}
+	var problems []string
+	for _, m := range models {
+		if _, err := cat.Lookup(m); err == nil {
+			continue
+		}
+		names := listed
+		if strings.Contains(m, "/") {
+			names = append(append([]string{}, listed...), qualified...)
+		}
+		if near := nearest(m, names, 4); len(near) > 0 {
+			problems = append(problems, fmt.Sprintf("unknown model %q (did you mean %s?)", m, strings.Join(near, ", ")))
+		} else {
+			problems = append(problems, fmt.Sprintf("unknown model %q", m))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	msg := "keys " + sub + ": --models: " + strings.Join(problems, "; ")
+	if !strings.Contains(msg, "did you mean") {
+		known := listed
+		if len(known) > 8 {
+			known = append(known[:8:8], "…")
+		}
+		msg += " (known: " + strings.Join(known, ", ") + ")"
+	}
+	return usageError{msg}
+}
+
+// qualifiedNames are the "<channel>/<id>" and "<type>/<id>" names of an entry's routes.
+func qualifiedNames(e *catalog.Entry) []string {
+	var out []string
+	for _, r := range e.Routes {
+		out = append(out, r.Channel+"/"+r.Model.ID, r.Type+"/"+r.Model.ID)
+	}
+	return out
+}
+
+// nearest returns up to n of names closest to s: by edit distance (case-insensitive, at most 2
+// or a quarter of s), or containing s or contained in it.
+func nearest(s string, names []string, n int) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	ls := strings.ToLower(s)
+	var cs []cand
+	for _, name := range names {
+		ln := strings.ToLower(name)
+		d := editDistance(ls, ln)
+		switch {
+		case d <= max(2, len(ls)/4):
+		case len(ls) >= 3 && (strings.Contains(ln, ls) || strings.Contains(ls, ln)):
+			d = max(len(ls), len(ln))
+		default:
+			continue
+		}
+		cs = append(cs, cand{name, d})
+	}
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].d != cs[j].d {
+			return cs[i].d < cs[j].d
+		}
+		return cs[i].name < cs[j].name
+	})
+	var out []string
+	for _, c := range cs {
+		if len(out) == n {
+			break
+		}
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func notFound(id string, err error) error {

@@ -48,13 +48,13 @@ func mustRun(t *testing.T, args ...string) string {
 
 func testKeysCLI(t *testing.T) {
 	var created admin.KeyView
-	out := mustRun(t, "keys", "create", "--name", "app", "--models", "sandbox-image, flux-fast", "--expires", "720h",
+	out := mustRun(t, "keys", "create", "--name", "app", "--models", "sandbox-image, sandbox-steps", "--expires", "30d",
 		"--budget", "25.00", "--budget-period", "monthly", "--rpm", "60", "--ipm", "120", "--mppm", "500", "--concurrency", "4", "--json")
 	if err := json.Unmarshal([]byte(out), &created); err != nil {
 		t.Fatalf("keys create --json: %v\n%s", err, out)
 	}
-	if !strings.HasPrefix(created.Key, "igw_") || created.Name != "app" || len(created.Models) != 2 || created.Models[1] != "flux-fast" ||
-		created.ExpiresAt == nil || created.Budget == nil || *created.Budget != "25" || created.BudgetPeriod != "monthly" ||
+	if !strings.HasPrefix(created.Key, "igw_") || created.Name != "app" || len(created.Models) != 2 || created.Models[1] != "sandbox-steps" ||
+		created.ExpiresAt == nil || created.ExpiresAt.Sub(time.Now()) < 29*24*time.Hour || created.ExpiresAt.Sub(time.Now()) > 30*24*time.Hour || created.Budget == nil || *created.Budget != "25" || created.BudgetPeriod != "monthly" ||
 		*created.RPM != 60 || *created.IPM != 120 || *created.MPPM != 500 || *created.Concurrency != 4 {
 		t.Fatalf("created %+v", created)
 	}
@@ -75,15 +75,24 @@ func testKeysCLI(t *testing.T) {
 		t.Fatalf("keys list table:\n%s", table)
 	}
 	var upd admin.KeyView
-	json.Unmarshal([]byte(mustRun(t, "keys", "update", created.ID, "--name", "renamed", "--no-expiry", "--no-budget", "--rpm", "0")), &upd)
+	json.Unmarshal([]byte(mustRun(t, "keys", "update", created.ID, "--name", "renamed", "--no-expiry", "--no-budget", "--rpm", "0", "--json")), &upd)
 	if upd.Name != "renamed" || upd.ExpiresAt != nil || upd.Budget != nil || *upd.RPM != 0 || *upd.IPM != 120 {
 		t.Fatalf("keys update: %+v", upd)
+	}
+	// Without --json, update and show print for people.
+	if out := mustRun(t, "keys", "update", created.ID, "--ipm", "90", "--expires", "1d12h"); !strings.Contains(out, "Updated key "+created.ID) ||
+		!strings.Contains(out, "ipm 90") || !strings.Contains(out, "rpm unlimited") || strings.Contains(out, "{") {
+		t.Fatalf("keys update (text):\n%s", out)
+	}
+	if out := mustRun(t, "keys", "show", created.ID); !strings.Contains(out, "Name:") || !strings.Contains(out, "renamed") ||
+		!strings.Contains(out, "sandbox-image, sandbox-steps") || strings.Contains(out, "{") {
+		t.Fatalf("keys show (text):\n%s", out)
 	}
 	if out := mustRun(t, "keys", "revoke", created.ID); !strings.Contains(out, "Revoked key "+created.ID) {
 		t.Fatalf("keys revoke: %s", out)
 	}
 	var shown admin.KeyView
-	json.Unmarshal([]byte(mustRun(t, "keys", "show", created.ID)), &shown)
+	json.Unmarshal([]byte(mustRun(t, "keys", "show", created.ID, "--json")), &shown)
 	if shown.Status != "revoked" || shown.RevokedAt == nil {
 		t.Fatalf("keys show after revoke: %+v", shown)
 	}

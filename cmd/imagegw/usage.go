@@ -13,9 +13,10 @@ import (
 	ledger "github.com/imagegw/imagegw/internal/usage"
 )
 
-// usageCmd prints the usage ledger: events (newest first) or sums --by day, model or key, as a
-// table, CSV (--csv) or JSON (--json, the admin API's shape). With --key it also prints the
-// key's budget position for its current period.
+// usageCmd prints the usage ledger: events (newest first) or sums --by day, model, key or
+// channel, as a table, CSV (--csv) or JSON (--json, the admin API's shape). Sums and totals show
+// cost (what providers charge), price (what keys were charged) and margin (price − cost). With
+// --key it also prints the key's budget position for its current period.
 func usageCmd(args []string) error {
 	var keyID, model, since, until, by string
 	var limit int
@@ -25,7 +26,7 @@ func usageCmd(args []string) error {
 		fs.StringVar(&model, "model", "", "only this public model's usage")
 		fs.StringVar(&since, "since", "", "from this long ago (24h, 7d), date (2026-11-01) or RFC 3339 time")
 		fs.StringVar(&until, "until", "", "up to (excluding) this date or RFC 3339 time")
-		fs.StringVar(&by, "by", "", "sum by day, model or key instead of listing events")
+		fs.StringVar(&by, "by", "", "sum by day, model, key or channel instead of listing events")
 		fs.IntVar(&limit, "limit", ledger.DefaultLimit, "the most events to list")
 		fs.BoolVar(&csvOut, "csv", false, "print CSV")
 		fs.BoolVar(&jsonOut, "json", false, "print JSON")

@@ -20,6 +20,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/imagegw/imagegw/internal/auth"
+	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
@@ -243,7 +244,7 @@ func ParseFields(body []byte, now time.Time) (Fields, error) {
 			var s string
 			if err = json.Unmarshal(v, &s); err == nil {
 				var d time.Duration
-				if d, err = time.ParseDuration(s); err == nil && d > 0 {
+				if d, err = config.ParseDuration(s); err == nil && d > 0 {
 					t := now.Add(d).UTC()
 					f.ExpiresAt = &t
 				} else if err == nil {

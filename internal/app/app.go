@@ -142,28 +142,11 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	client := httpx.New(hopts)
 	a.closers = append(a.closers, client.CloseIdleConnections)
 
-	var channels []catalog.Channel
-	if c.Sandbox {
-		p, err := providers.New("sandbox", providers.Config{Name: "sandbox", Logger: log, HTTP: client})
-		if err != nil {
-			return nil, err
-		}
-		channels = append(channels, catalog.Channel{Name: "sandbox", Type: "sandbox", Provider: p})
-	}
-	for _, ch := range c.Providers {
-		p, err := providers.New(ch.Type, providers.Config{
-			Name: ch.Name, BaseURL: ch.BaseURL, APIKey: ch.APIKey.Value(), Timeout: ch.Timeout.D(),
-			Options: ch.Options, HTTP: client, Logger: log,
-		})
-		if err != nil {
-			return nil, err
-		}
-		channels = append(channels, catalog.Channel{Name: ch.Name, Type: ch.Type, Provider: p, Models: ch.Models})
-	}
-	a.Catalog, err = catalog.Build(channels, c.Models)
+	channels, cat, err := BuildCatalog(c, client, log)
 	if err != nil {
 		return nil, err
 	}
+	a.Catalog = cat
 	a.Auth = auth.New(a.Store, auth.Options{TTL: c.Limits.KeyCacheTTL.D(), Timeout: c.Store.Timeout.D(),
 		StaleFor: c.Limits.KeyStaleFor.D(), Logger: log.Named("auth"), StaleServes: a.Metrics.KeyStaleServes})
 	mtr, err := a.newMeter(ctx, channels)
@@ -317,6 +300,7 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 		Store: a.Store, Engine: engine, Limiter: limiter, Recorder: rec, Metrics: bm, Logger: log.Named("meter"),
 		KeyDefaults: meter.Limits{RPM: c.RateLimit.RPM, IPM: c.RateLimit.IPM, MPPM: c.RateLimit.MPPM, Concurrency: c.RateLimit.Concurrency},
 		Channels:    chLimits, Escrow: escrow, StoreTimeout: c.Store.Timeout.D(), LeaseTTL: c.RateLimit.LeaseTTL.D(),
+		UnpricedWithBudget: c.Billing.UnpricedWithBudget, KeyFreeImages: c.Billing.KeyFreeImages,
 	}), nil
 }
 

@@ -28,12 +28,13 @@ type Config struct {
 	// PublicURL is the gateway's external base URL (for hosted image links); empty means the
 	// request's own scheme and host.
 	PublicURL string `yaml:"public_url"`
-	// DatabaseURL is "postgres://…", "sqlite:PATH" or empty for SQLite under DataDir.
-	DatabaseURL Secret `yaml:"database_url"`
+	// DatabaseURL is "postgres://…", "sqlite:PATH" or empty for SQLite under DataDir. Only its
+	// password is redacted when printed.
+	DatabaseURL SecretURL `yaml:"database_url"`
 	// MigrateOnStart applies embedded migrations when serve starts.
 	MigrateOnStart bool `yaml:"migrate_on_start"`
 	// RedisURL enables the shared Redis rate limiter; empty means the in-process limiter.
-	RedisURL Secret `yaml:"redis_url"`
+	RedisURL SecretURL `yaml:"redis_url"`
 	// AdminToken enables the admin API (bearer token); empty disables it.
 	AdminToken Secret `yaml:"admin_token"`
 	// DataDir holds the SQLite database and hosted images by default.
@@ -55,6 +56,10 @@ type Config struct {
 	Models []ModelConfig `yaml:"models"`
 
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	// env maps a setting ("addr", "providers[2].base_url") to the environment variable that set
+	// it, so problems name the variable to fix.
+	env map[string]string
 }
 
 // LogConfig configures zap.
@@ -135,6 +140,13 @@ type BillingConfig struct {
 	// OutboxDir holds the usage journal: every charge is durable there before its response, and
 	// waits there while the store is unreachable. One per process.
 	OutboxDir string `yaml:"outbox_dir"`
+	// UnpricedWithBudget lets keys with a budget use models without a price (free to them).
+	// Off (the default), they are refused with 403: a budget could not bound them.
+	UnpricedWithBudget bool `yaml:"unpriced_with_budget"`
+	// KeyFreeImages gives every key the models' free images (seed 004's quotas) before it pays.
+	// Off (the default), those quotas are the upstream account's: they lower the operator's
+	// cost, once per channel, not the keys' price.
+	KeyFreeImages bool `yaml:"key_free_images"`
 }
 
 // ImagesConfig configures gateway-hosted images (bytes served under an unguessable URL).
@@ -277,20 +289,65 @@ type PriceTier struct {
 	Amount    string `yaml:"amount"`
 }
 
-// Duration is a time.Duration that reads "30s" in YAML.
+// Duration is a time.Duration that reads "30s", "12h" or "7d" in YAML (see ParseDuration).
 type Duration time.Duration
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML reads a Go duration string.
+// UnmarshalYAML reads a duration. A bad one is a *yaml.TypeError, so decoding goes on and the
+// file's other problems are reported with it.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (like 30s or 5m)", n.Line, n.Value)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// maxDays bounds the days of a duration (about 274 years; time.Duration holds 292).
+const maxDays = 100000
+
+// ParseDuration reads a duration as Go writes it ("90s", "15m", "12h", "1h30m") or with a
+// leading whole number of days ("7d", "30d", "1d12h"). The configuration (file and environment)
+// and the imagegw command line take durations through it, the same spellings as
+// `imagegw usage --since`.
+func ParseDuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("%q is not a duration (like 30s, 15m, 12h or 7d)", s)
+	t := strings.TrimSpace(s)
+	neg := false
+	if rest, ok := strings.CutPrefix(t, "-"); ok {
+		neg, t = true, rest
+	} else {
+		t = strings.TrimPrefix(t, "+")
+	}
+	var days time.Duration
+	if i := strings.IndexByte(t, 'd'); i >= 0 {
+		n, err := strconv.Atoi(t[:i])
+		if err != nil || n < 0 || n > maxDays || strings.ContainsAny(t[:i], "+-") {
+			return 0, bad
+		}
+		days, t = time.Duration(n)*24*time.Hour, t[i+1:]
+		if t == "" {
+			if neg {
+				return -days, nil
+			}
+			return days, nil
+		}
+	}
+	if strings.HasPrefix(t, "-") || strings.HasPrefix(t, "+") {
+		return 0, bad
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d > math.MaxInt64-days {
+		return 0, bad
+	}
+	d += days
+	if neg {
+		d = -d
+	}
+	return d, nil
 }
 
 // MarshalYAML prints a Go duration string.
@@ -328,26 +385,119 @@ func Default() *Config {
 }
 
 // Load reads the YAML file at path (none when empty) over the defaults, applies environment
-// overrides from getenv, fills derived defaults and validates. All problems come back at once.
+// overrides from getenv, fills derived defaults and validates. All problems come back at once,
+// as an *Error: those of the file, of the environment and of the values they make.
 func Load(path string, getenv func(string) string) (*Config, error) {
+	return LoadChecked(path, getenv, nil)
+}
+
+// LoadChecked is Load with a further check of the loaded configuration (imagegw builds the
+// model catalog with it, as serve does): its problems are reported with the file's and the
+// environment's. check runs whenever the file could be read and parsed, even when other problems
+// were found, so one run reports everything; its problems that repeat one already found are
+// dropped.
+func LoadChecked(path string, getenv func(string) string, check func(*Config) error) (*Config, error) {
 	c := Default()
+	e := &Error{File: path}
+	parsed := true
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		if err := c.decode(b); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+		var te *yaml.TypeError
+		switch err := c.decode(b); {
+		case errors.As(err, &te):
+			// Values of the wrong type or unknown fields: the rest of the file was read.
+			for _, m := range te.Errors {
+				e.add(errors.New(typeError(m)))
+			}
+		case err != nil:
+			// A syntax error: the file's values are unknown, so only the environment is checked.
+			e.add(errors.New(strings.TrimPrefix(err.Error(), "yaml: ")))
+			parsed = false
 		}
 	}
-	if err := c.applyEnv(getenv); err != nil {
-		return nil, err
-	}
+	e.add(c.applyEnv(getenv))
 	c.fill()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if parsed {
+		e.add(c.Validate())
+		if check != nil {
+			e.add(check(c))
+		}
+	}
+	if len(e.Problems) > 0 {
+		return nil, e
 	}
 	return c, nil
+}
+
+// Error is every problem found in a configuration.
+type Error struct {
+	// File is the configuration file ("" when there is none).
+	File string
+	// Problems are one error per problem, each naming the setting (or environment variable) at
+	// fault.
+	Problems []error
+}
+
+// Error lists the problems, one a line after the first.
+func (e *Error) Error() string {
+	head := "configuration"
+	if e.File != "" {
+		head = "configuration " + e.File
+	}
+	if len(e.Problems) == 1 {
+		return head + ": " + e.Problems[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problems:", head, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems.
+func (e *Error) Unwrap() []error { return e.Problems }
+
+// add appends err's problems (each of a joined error, or of a nested *Error), skipping those
+// already listed.
+func (e *Error) add(err error) {
+	if err == nil {
+		return
+	}
+	var inner *Error
+	if errors.As(err, &inner) && inner != e {
+		for _, p := range inner.Problems {
+			e.add(p)
+		}
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, p := range j.Unwrap() {
+			e.add(p)
+		}
+		return
+	}
+	for _, p := range e.Problems {
+		if p.Error() == err.Error() {
+			return
+		}
+	}
+	e.Problems = append(e.Problems, err)
+}
+
+var unknownFieldRE = regexp.MustCompile(`^(line \d+): field (\S+) not found in type \S+$`)
+
+// typeError rewords a yaml.v3 type error for an operator: "line 3: field listen not found in
+// type config.Config" becomes "line 3: unknown setting \"listen\"".
+func typeError(m string) string {
+	if s := unknownFieldRE.FindStringSubmatch(m); s != nil {
+		return fmt.Sprintf("%s: unknown setting %q", s[1], s[2])
+	}
+	return m
 }
 
 func (c *Config) decode(b []byte) error {
@@ -359,34 +509,61 @@ func (c *Config) decode(b []byte) error {
 	return nil
 }
 
+// from names a setting for a problem: "addr", or "IMAGEGW_ADDR (addr)" when the environment set it.
+func (c *Config) from(key string) string {
+	if v := c.env[key]; v != "" {
+		return v + " (" + key + ")"
+	}
+	return key
+}
+
+// setByEnv records that the environment variable name set key.
+func (c *Config) setByEnv(key, name string) {
+	if c.env == nil {
+		c.env = map[string]string{}
+	}
+	c.env[key] = name
+}
+
 // envName turns a provider type into its env prefix: "openai-compatible" → "OPENAI_COMPATIBLE".
 func envName(t string) string {
 	return strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(t))
 }
 
+// applyEnv applies the environment over the file. Every bad variable is reported, and the
+// settings it makes are remembered so that Validate names the variable at fault.
 func (c *Config) applyEnv(getenv func(string) string) error {
 	var errs []error
-	str := func(name string, dst *string) {
+	str := func(name, key string, dst *string) {
 		if v := getenv(name); v != "" {
 			*dst = v
+			c.setByEnv(key, name)
 		}
 	}
-	sec := func(name string, dst *Secret) {
+	sec := func(name, key string, dst *Secret) {
 		if v := getenv(name); v != "" {
 			*dst = Secret(v)
+			c.setByEnv(key, name)
 		}
 	}
-	duration := func(name string, dst *Duration) {
+	secURL := func(name, key string, dst *SecretURL) {
 		if v := getenv(name); v != "" {
-			d, err := time.ParseDuration(v)
+			*dst = SecretURL(v)
+			c.setByEnv(key, name)
+		}
+	}
+	duration := func(name, key string, dst *Duration) {
+		if v := getenv(name); v != "" {
+			d, err := ParseDuration(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %q is not a duration (like 2s or 10m)", name, v))
+				errs = append(errs, fmt.Errorf("%s: %v", name, err))
 				return
 			}
 			*dst = Duration(d)
+			c.setByEnv(key, name)
 		}
 	}
-	integer := func(name string, dst *int64) {
+	integer := func(name, key string, dst *int64) {
 		if v := getenv(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -394,44 +571,47 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 				return
 			}
 			*dst = n
+			c.setByEnv(key, name)
 		}
 	}
 	boolean := func(name string, dst *bool) {
 		if v := getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %q is not a boolean", name, v))
+				errs = append(errs, fmt.Errorf("%s: %q is not a boolean (true or false)", name, v))
 				return
 			}
 			*dst = b
 		}
 	}
-	str("IMAGEGW_ADDR", &c.Addr)
-	str("IMAGEGW_PUBLIC_URL", &c.PublicURL)
-	sec("IMAGEGW_DATABASE_URL", &c.DatabaseURL)
-	sec("IMAGEGW_REDIS_URL", &c.RedisURL)
-	sec("IMAGEGW_ADMIN_TOKEN", &c.AdminToken)
-	str("IMAGEGW_DATA_DIR", &c.DataDir)
-	str("IMAGEGW_LOG_LEVEL", &c.Log.Level)
-	str("IMAGEGW_LOG_FORMAT", &c.Log.Format)
-	str("IMAGEGW_CURRENCY", &c.Billing.Currency)
-	str("IMAGEGW_RATE_LIMIT_FAILURE_POLICY", &c.RateLimit.FailurePolicy)
+	str("IMAGEGW_ADDR", "addr", &c.Addr)
+	str("IMAGEGW_PUBLIC_URL", "public_url", &c.PublicURL)
+	secURL("IMAGEGW_DATABASE_URL", "database_url", &c.DatabaseURL)
+	secURL("IMAGEGW_REDIS_URL", "redis_url", &c.RedisURL)
+	sec("IMAGEGW_ADMIN_TOKEN", "admin_token", &c.AdminToken)
+	str("IMAGEGW_DATA_DIR", "data_dir", &c.DataDir)
+	str("IMAGEGW_LOG_LEVEL", "log.level", &c.Log.Level)
+	str("IMAGEGW_LOG_FORMAT", "log.format", &c.Log.Format)
+	str("IMAGEGW_CURRENCY", "billing.currency", &c.Billing.Currency)
+	str("IMAGEGW_RATE_LIMIT_FAILURE_POLICY", "rate_limit.failure_policy", &c.RateLimit.FailurePolicy)
 	boolean("IMAGEGW_SANDBOX", &c.Sandbox)
 	boolean("IMAGEGW_MIGRATE_ON_START", &c.MigrateOnStart)
 	boolean("IMAGEGW_MAP_NEAREST", &c.Limits.MapNearest)
 	boolean("IMAGEGW_JOURNAL_FSYNC", &c.Billing.JournalFsync)
-	duration("IMAGEGW_STORE_TIMEOUT", &c.Store.Timeout)
-	duration("IMAGEGW_KEY_STALE_FOR", &c.Limits.KeyStaleFor)
+	boolean("IMAGEGW_UNPRICED_WITH_BUDGET", &c.Billing.UnpricedWithBudget)
+	boolean("IMAGEGW_KEY_FREE_IMAGES", &c.Billing.KeyFreeImages)
+	duration("IMAGEGW_STORE_TIMEOUT", "store.timeout", &c.Store.Timeout)
+	duration("IMAGEGW_KEY_STALE_FOR", "limits.key_stale_for", &c.Limits.KeyStaleFor)
 	maxConns := int64(c.Limits.MaxConnections)
-	integer("IMAGEGW_MAX_CONNECTIONS", &maxConns)
+	integer("IMAGEGW_MAX_CONNECTIONS", "limits.max_connections", &maxConns)
 	if maxConns < math.MinInt32 || maxConns > math.MaxInt32 {
 		errs = append(errs, fmt.Errorf("IMAGEGW_MAX_CONNECTIONS: %d is out of range", maxConns))
 	} else {
 		c.Limits.MaxConnections = int(maxConns)
 	}
-	integer("IMAGEGW_BODY_MIN_RATE", &c.Limits.BodyMinRate)
-	duration("IMAGEGW_BODY_READ_GRACE", &c.Limits.BodyReadGrace)
-	duration("IMAGEGW_BODY_READ_TIMEOUT", &c.Limits.BodyReadTimeout)
+	integer("IMAGEGW_BODY_MIN_RATE", "limits.body_min_rate", &c.Limits.BodyMinRate)
+	duration("IMAGEGW_BODY_READ_GRACE", "limits.body_read_grace", &c.Limits.BodyReadGrace)
+	duration("IMAGEGW_BODY_READ_TIMEOUT", "limits.body_read_timeout", &c.Limits.BodyReadTimeout)
 	if v := getenv("IMAGEGW_OUTBOUND_ALLOW_HOSTS"); v != "" {
 		for _, h := range strings.Split(v, ",") {
 			if h = strings.TrimSpace(h); h != "" && !slices.Contains(c.Outbound.AllowHosts, h) {
@@ -445,18 +625,21 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 		if t == "sandbox" {
 			continue
 		}
-		key, base := getenv(envName(t)+"_API_KEY"), getenv(envName(t)+"_BASE_URL")
+		keyVar, baseVar := envName(t)+"_API_KEY", envName(t)+"_BASE_URL"
+		key, base := getenv(keyVar), getenv(baseVar)
 		if key == "" {
 			continue
 		}
 		i := slices.IndexFunc(c.Providers, func(ch ChannelConfig) bool { return ch.Name == t })
 		if i < 0 {
-			c.Providers = append(c.Providers, ChannelConfig{Name: t, Type: t, APIKey: Secret(key), BaseURL: base})
-			continue
+			i = len(c.Providers)
+			c.Providers = append(c.Providers, ChannelConfig{Name: t, Type: t})
+			c.setByEnv(fmt.Sprintf("providers[%d]", i), keyVar)
 		}
 		c.Providers[i].APIKey = Secret(key)
 		if base != "" {
 			c.Providers[i].BaseURL = base
+			c.setByEnv(fmt.Sprintf("providers[%d].base_url", i), baseVar)
 		}
 	}
 	return errors.Join(errs...)
@@ -506,25 +689,25 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		bad("addr: %q is not host:port", c.Addr)
+		bad("%s: %q is not host:port", c.from("addr"), c.Addr)
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("public_url: %q is not an absolute http(s) URL", c.PublicURL)
+			bad("%s: %q is not an absolute http(s) URL", c.from("public_url"), c.PublicURL)
 		}
 	}
 	if d := c.DatabaseURL.Value(); d != "" && !strings.HasPrefix(d, "postgres://") && !strings.HasPrefix(d, "postgresql://") &&
 		!strings.HasPrefix(d, "sqlite:") && !strings.HasPrefix(d, "file:") {
-		bad("database_url: must start with postgres://, postgresql:// or sqlite:")
+		bad("%s: must start with postgres://, postgresql:// or sqlite:", c.from("database_url"))
 	}
 	if r := c.RedisURL.Value(); r != "" && !strings.HasPrefix(r, "redis://") && !strings.HasPrefix(r, "rediss://") {
-		bad("redis_url: must start with redis:// or rediss://")
+		bad("%s: must start with redis:// or rediss://", c.from("redis_url"))
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
-		bad("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+		bad("%s: %q is not one of debug, info, warn, error", c.from("log.level"), c.Log.Level)
 	}
 	if c.Log.Format != "json" && c.Log.Format != "console" {
-		bad("log.format: %q is not json or console", c.Log.Format)
+		bad("%s: %q is not json or console", c.from("log.format"), c.Log.Format)
 	}
 	if c.Limits.MaxBodyBytes <= 0 || c.Limits.MaxImagePixels <= 0 || c.Limits.MaxImageBytes <= 0 {
 		bad("limits: max_body_bytes, max_image_pixels and max_image_bytes must be positive")
@@ -533,25 +716,25 @@ func (c *Config) Validate() error {
 		bad("limits.max_n: %d is not within 1..100", c.Limits.MaxN)
 	}
 	if c.Limits.KeyStaleFor < 0 {
-		bad("limits.key_stale_for: %v must not be negative", c.Limits.KeyStaleFor.D())
+		bad("%s: %v must not be negative", c.from("limits.key_stale_for"), c.Limits.KeyStaleFor.D())
 	}
 	if n := c.Limits.MaxConnections; n > 0 && n < MinMaxConnections {
-		bad("limits.max_connections: %d is below %d (0: 80%% of the open-file limit, negative: unlimited)", n, MinMaxConnections)
+		bad("%s: %d is below %d (0: 80%% of the open-file limit, negative: unlimited)", c.from("limits.max_connections"), n, MinMaxConnections)
 	}
 	if r := c.Limits.BodyMinRate; r > MaxBodyMinRate {
-		bad("limits.body_min_rate: %d bytes/s is above %d: it would cut every client (0: the default, negative: no minimum)", r, int64(MaxBodyMinRate))
+		bad("%s: %d bytes/s is above %d: it would cut every client (0: the default, negative: no minimum)", c.from("limits.body_min_rate"), r, int64(MaxBodyMinRate))
 	}
 	grace, timeout := c.Limits.BodyReadGrace.D(), c.Limits.BodyReadTimeout.D()
 	if grace < 0 {
-		bad("limits.body_read_grace: %v must not be negative (0: the default, 10s)", grace)
+		bad("%s: %v must not be negative (0: the default, 10s)", c.from("limits.body_read_grace"), grace)
 	} else if grace > 0 && grace < 100*time.Millisecond {
-		bad("limits.body_read_grace: %v is below 100ms", grace)
+		bad("%s: %v is below 100ms", c.from("limits.body_read_grace"), grace)
 	}
 	if timeout > 0 && timeout < time.Second {
-		bad("limits.body_read_timeout: %v is below 1s (0: the default, 10m; negative: no bound)", timeout)
+		bad("%s: %v is below 1s (0: the default, 10m; negative: no bound)", c.from("limits.body_read_timeout"), timeout)
 	}
 	if grace > 0 && timeout > 0 && grace > timeout {
-		bad("limits.body_read_grace: %v is longer than limits.body_read_timeout (%v)", grace, timeout)
+		bad("%s: %v is longer than limits.body_read_timeout (%v)", c.from("limits.body_read_grace"), grace, timeout)
 	}
 	if c.Billing.SliceTTL.D() < time.Second {
 		bad("billing.slice_ttl: %v must be at least 1s", c.Billing.SliceTTL.D())
@@ -560,10 +743,10 @@ func (c *Config) Validate() error {
 		bad("billing.slice_window: %v must be positive", c.Billing.SliceWindow.D())
 	}
 	if c.Store.Timeout <= 0 {
-		bad("store.timeout: %v must be positive", c.Store.Timeout.D())
+		bad("%s: %v must be positive", c.from("store.timeout"), c.Store.Timeout.D())
 	}
 	if c.RateLimit.FailurePolicy != "open" && c.RateLimit.FailurePolicy != "closed" {
-		bad("rate_limit.failure_policy: %q is not open or closed", c.RateLimit.FailurePolicy)
+		bad("%s: %q is not open or closed", c.from("rate_limit.failure_policy"), c.RateLimit.FailurePolicy)
 	}
 	if c.RateLimit.RPM < 0 || c.RateLimit.IPM < 0 || c.RateLimit.MPPM < 0 || c.RateLimit.Concurrency < 0 {
 		bad("rate_limit: limits must not be negative")
@@ -572,7 +755,7 @@ func (c *Config) Validate() error {
 		bad("rate_limit.lease_ttl: %v is below 1s", c.RateLimit.LeaseTTL.D())
 	}
 	if !currencyRE.MatchString(c.Billing.Currency) {
-		bad("billing.currency: %q is not a 3-letter currency code", c.Billing.Currency)
+		bad("%s: %q is not a 3-letter currency code", c.from("billing.currency"), c.Billing.Currency)
 	}
 	for cur, r := range c.Billing.Rates {
 		if a, err := money.Parse(r); err != nil || a <= 0 {
@@ -582,7 +765,10 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, ch := range c.Providers {
 		where := fmt.Sprintf("providers[%d]", i)
-		if ch.Name != "" {
+		switch v := c.env[where]; {
+		case v != "":
+			where = fmt.Sprintf("%s (channel %s)", v, ch.Name)
+		case ch.Name != "":
 			where = fmt.Sprintf("providers[%d] (%s)", i, ch.Name)
 		}
 		switch {
@@ -600,7 +786,11 @@ func (c *Config) Validate() error {
 		seen[ch.Name] = true
 		if ch.BaseURL != "" {
 			if u, err := url.Parse(ch.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad("%s: base_url is not an absolute http(s) URL", where)
+				if v := c.env[fmt.Sprintf("providers[%d].base_url", i)]; v != "" {
+					bad("%s: %q is not an absolute http(s) URL", v, RedactURL(ch.BaseURL))
+				} else {
+					bad("%s: base_url is not an absolute http(s) URL", where)
+				}
 			}
 		}
 		if ch.Type != "sandbox" && ch.APIKey == "" {

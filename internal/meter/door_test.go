@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/gatewaytest"
+	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
 )
 
@@ -131,5 +133,28 @@ func TestAdapterRefusalsAreNotLedgerEvents(t *testing.T) {
 	evs := waitUsage(t, g.App.Store, k.ID, 1)
 	if evs[0].Status != store.StatusFailed || evs[0].ErrorKind != "invalid_request" || evs[0].Cost != 0 {
 		t.Fatalf("the ledger holds %+v, want the upstream's refusal only", evs[0])
+	}
+}
+
+// A key with a budget cannot use a model without a price (its budget could not bound it) unless
+// the operator allows it; a key without a budget can.
+func TestUnpricedModelNeedsPermissionWithABudget(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		g := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) {
+			// Never reached: the refusal comes before any upstream call.
+			c.Providers = append(c.Providers, config.ChannelConfig{Name: "compat", Type: "openai-compatible", BaseURL: "http://127.0.0.1:9/v1", APIKey: "k"})
+			c.Billing.UnpricedWithBudget = allow
+		}})
+		budget := money.MustParse("5")
+		budgeted := g.NewKey(t, &store.Key{Name: "budgeted", Budget: &budget})
+		resp, body := post(t, g.URL, "/v1/images/generations", budgeted, `{"model":"compat/flux-dev","prompt":"x"}`)
+		refused := resp.StatusCode == 403 && strings.Contains(string(body), "billing.unpriced_with_budget")
+		if refused == allow {
+			t.Errorf("allow=%v: budgeted key got %d %s", allow, resp.StatusCode, body)
+		}
+		resp, body = post(t, g.URL, "/v1/images/generations", g.Key, `{"model":"compat/flux-dev","prompt":"x"}`)
+		if resp.StatusCode == 403 {
+			t.Errorf("a key without a budget was refused: %s", body)
+		}
 	}
 }

@@ -72,6 +72,9 @@ type Options struct {
 	// KeyFreeImages gives every key the models' free images (Price.FreeImages) before it pays;
 	// off, they only lower the operator's cost, once per channel (the upstream account's quota).
 	KeyFreeImages bool
+	// UnpricedWithBudget lets keys with a budget use models without a price (free to them);
+	// off, such a request is refused: a budget would not bound it.
+	UnpricedWithBudget bool
 	// KeyDefaults apply to keys that set no limit of their own.
 	KeyDefaults Limits
 	// Channels are the per-channel limits protecting upstream accounts.
@@ -228,6 +231,11 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 		if err := t.priceRoutes(); err != nil {
 			return nil, err
 		}
+	}
+	if !t.priced && t.worst == 0 && a.Key != nil && a.Key.Budget != nil && !m.o.UnpricedWithBudget {
+		return nil, &providers.Error{Kind: providers.KindPermissionDenied, Param: "model",
+			Message: fmt.Sprintf("The model '%s' has no price, so this API key's budget could not bound it; "+
+				"the operator can price it in config (models[].price) or allow budgeted keys to use unpriced models (billing.unpriced_with_budget: true).", a.Entry.Name)}
 	}
 
 	if lim := m.keyLimits(a.Key); a.Key != nil && m.o.Limiter != nil && !lim.zero() {
