@@ -79,9 +79,11 @@ func waitLedger(t *testing.T, s *suite, ok func([]store.UsageEvent) bool) []stor
 }
 
 // hostileBody is an endless-looking JSON body of n bytes: prefix, then filler.
+// The transport may still be writing it after the response came back, so sent is atomic.
 type hostileBody struct {
 	prefix, filler string
 	n, off         int64
+	sent           atomic.Int64
 }
 
 func (b *hostileBody) Read(p []byte) (int, error) {
@@ -98,6 +100,7 @@ func (b *hostileBody) Read(p []byte) (int, error) {
 		i++
 		b.off++
 	}
+	b.sent.Store(b.off)
 	return i, nil
 }
 
@@ -165,7 +168,7 @@ func TestHostileBodiesStayCheap(t *testing.T) {
 					}
 					req.Header.Set("Authorization", "Bearer "+key)
 					resp, err := s.client.Do(req)
-					sent.Add(body.off)
+					sent.Add(body.sent.Load())
 					if err != nil {
 						statuses[i] = -1 // the server closed the connection after answering
 						return
