@@ -37,12 +37,13 @@ func (c *core) With(fields []zapcore.Field) zapcore.Core {
 	return &core{Core: c.Core.With(c.r.fields(fields)), r: c.r}
 }
 
-// Check adds c itself (not the wrapped core) so that Write below sees the entry.
+// Check asks the wrapped core first, so its own decisions stand (a sampler keeps counting and
+// dropping), then adds c itself (not the wrapped core) so that Write below sees the entry.
 func (c *core) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if c.Enabled(e.Level) {
-		return ce.AddCore(e, c)
+	if !c.Enabled(e.Level) || c.Core.Check(e, nil) == nil {
+		return ce
 	}
-	return ce
+	return ce.AddCore(e, c)
 }
 
 // Write scrubs the message and the fields and writes them with the wrapped core.

@@ -170,3 +170,20 @@ func BenchmarkCore(b *testing.B) {
 		})
 	}
 }
+
+// A wrapped sampler keeps sampling: the redacting core asks it before it writes.
+func TestCoreKeepsTheWrappedSampling(t *testing.T) {
+	var buf bytes.Buffer
+	inner := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&buf), zap.InfoLevel)
+	sampled := zapcore.NewSamplerWithOptions(inner, time.Hour, 3, 0) // the first 3 a tick, then none
+	log := zap.New(New("s3cret-value-123").Core(sampled))
+	for range 10 {
+		log.Info("same message", zap.String("k", "s3cret-value-123"))
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 3 {
+		t.Fatalf("%d lines written, want the sampler's 3", n)
+	}
+	if strings.Contains(buf.String(), "s3cret-value-123") {
+		t.Fatal("a secret was written")
+	}
+}
