@@ -37,20 +37,25 @@ func (c *core) With(fields []zapcore.Field) zapcore.Core {
 	return &core{Core: c.Core.With(c.r.fields(fields)), r: c.r}
 }
 
-// Check asks the wrapped core first, so its own decisions stand (a sampler keeps counting and
-// dropping), then adds c itself (not the wrapped core) so that Write below sees the entry.
+// Check adds c itself when any wrapped core takes the level; Write makes the wrapped core's own
+// decision, once, for the scrubbed entry.
 func (c *core) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if !c.Enabled(e.Level) || c.Core.Check(e, nil) == nil {
-		return ce
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
 	}
-	return ce.AddCore(e, c)
+	return ce
 }
 
-// Write scrubs the message and the fields and writes them with the wrapped core.
+// Write scrubs the message and the fields, then lets the wrapped core check the entry and write
+// it: whatever it is (a tee of cores at different levels, a sampler) decides as it would
+// unwrapped, and each of its cores writes only what it took.
 func (c *core) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	e.Message = c.r.String(e.Message)
 	e.Stack = c.r.String(e.Stack)
-	return c.Core.Write(e, c.r.fields(fields))
+	if ce := c.Core.Check(e, nil); ce != nil {
+		ce.Write(c.r.fields(fields)...)
+	}
+	return nil
 }
 
 // fields returns fields with every field that holds a secret replaced. It returns the slice

@@ -187,3 +187,21 @@ func TestCoreKeepsTheWrappedSampling(t *testing.T) {
 		t.Fatal("a secret was written")
 	}
 }
+
+// A tee of cores at different levels keeps its levels: an info line reaches only the info core.
+func TestCoreKeepsATeesLevels(t *testing.T) {
+	var info, warn bytes.Buffer
+	enc := zap.NewProductionEncoderConfig()
+	tee := zapcore.NewTee(
+		zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(&info), zap.InfoLevel),
+		zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(&warn), zap.WarnLevel))
+	log := zap.New(New("s3cret-value-123").Core(tee))
+	log.Info("an info line s3cret-value-123")
+	log.Warn("a warning", zap.Error(errors.New("s3cret-value-123")))
+	if strings.Count(info.String(), "\n") != 2 || strings.Count(warn.String(), "\n") != 1 || strings.Contains(warn.String(), "info line") {
+		t.Fatalf("info core got:\n%swarn core got:\n%s", info.String(), warn.String())
+	}
+	if strings.Contains(info.String()+warn.String(), "s3cret-value-123") {
+		t.Fatal("a secret was written")
+	}
+}
