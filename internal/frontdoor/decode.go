@@ -230,18 +230,20 @@ func decodeJSON(r *http.Request, op providers.Operation, maxImageBytes int64) (*
 			continue
 		}
 		limit := int64(maxTextField)
-		tooLarge := &providers.Error{Kind: providers.KindTooLarge, Param: k,
-			Message: fmt.Sprintf("The value of '%s' exceeds the limit of %d bytes.", k, limit)}
+		tooLarge := func() error {
+			return &providers.Error{Kind: providers.KindTooLarge, Param: k,
+				Message: fmt.Sprintf("The value of '%s' exceeds the limit of %d bytes.", k, limit)}
+		}
 		cr.allow(dec, limit)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			if errors.Is(err, errFieldTooLarge) {
-				return nil, tooLarge
+				return nil, tooLarge()
 			}
 			return nil, failValue(err)
 		}
 		if int64(len(raw)) > limit {
-			return nil, tooLarge
+			return nil, tooLarge()
 		}
 		if _, err := req.set(k, raw); err != nil {
 			return nil, err
@@ -388,7 +390,11 @@ func (c *countingReader) syntaxError(err error, past int64) error {
 }
 
 func requireType(r *http.Request, want string) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	if ct == want {
+		return nil // the common case, without parsing
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != want {
 		got := r.Header.Get("Content-Type")
 		if got == "" {
