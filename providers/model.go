@@ -260,6 +260,9 @@ type PriceTier struct {
 	Quality   string
 	Size      string
 	Amount    money.Amount
+	// Source, when set, is where this tier's amount comes from if not from the price's Source
+	// (Ideogram's describe tier is assumed while its other tiers are seed 002's).
+	Source string
 }
 
 // IsZero reports whether no price is set.
@@ -268,5 +271,7 @@ func (p Price) IsZero() bool { return p.Unit == "" }
 // Equal reports whether p and q are the same pricing rule.
 func (p Price) Equal(q Price) bool {
 	return p.Unit == q.Unit && p.Currency == q.Currency && p.Amount == q.Amount && p.FreeImages == q.FreeImages &&
-		slices.Equal(p.Tiers, q.Tiers) // the source is not part of the rule
+		slices.EqualFunc(p.Tiers, q.Tiers, func(a, b PriceTier) bool { // sources are not part of the rule
+			return a.Operation == b.Operation && a.Quality == b.Quality && a.Size == b.Size && a.Amount == b.Amount
+		})
 }

@@ -70,6 +70,8 @@ type pricingTier struct {
 	Quality   string `json:"quality,omitempty"`
 	Size      string `json:"size,omitempty"`
 	Amount    string `json:"amount"`
+	// Source is set when the tier's amount has another source than the price's.
+	Source string `json:"source,omitempty"`
 }
 
 func (h *Handler) modelObject(e *catalog.Entry) modelObject {
@@ -111,7 +113,7 @@ func (h *Handler) modelObject(e *catalog.Entry) modelObject {
 		}
 		pi := &pricingInfo{Unit: string(p.Unit), Currency: p.Currency, Amount: p.Amount.String(), FreeImages: p.FreeImages, Source: src}
 		for _, t := range p.Tiers {
-			pi.Tiers = append(pi.Tiers, pricingTier{Operation: string(t.Operation), Quality: t.Quality, Size: t.Size, Amount: t.Amount.String()})
+			pi.Tiers = append(pi.Tiers, pricingTier{Operation: string(t.Operation), Quality: t.Quality, Size: t.Size, Amount: t.Amount.String(), Source: t.Source})
 		}
 		o.Pricing = pi
 	}

@@ -1,6 +1,7 @@
 package ideogram
 
 import (
+	"slices"
 	"time"
 
 	"github.com/imagegw/imagegw/internal/money"
@@ -72,8 +73,8 @@ func usd(s string) money.Amount { return money.MustParse(s) }
 //
 // Two tiers are NOT from seed 002 or any other source and are assumed: describe (every model,
 // describePrice) and legacy reframe (V_2, V_2 Turbo, V_2A, V_2A Turbo, at the model's generate
-// price). providers.Price has one Source for all its tiers, so it cannot say so itself; they
-// are listed in assumedTiers, which the catalog test checks, until a tier can carry its own source.
+// price). they are listed in assumedTiers (which the catalog test checks) and
+// carry providers.Assumed as their tier's Source.
 const priceSource = "seed 002"
 
 // assumedTiers are the operations whose price tier is assumed rather than stated by seed 002, per
@@ -81,6 +82,14 @@ const priceSource = "seed 002"
 var assumedTiers = map[api][]providers.Operation{
 	apiLegacy: {providers.OpDescribe, providers.OpReframe},
 	apiV3:     {providers.OpDescribe},
+}
+
+// tierSource is providers.Assumed for a tier in assumedTiers, else "" (the price's source).
+func tierSource(a api, op providers.Operation) string {
+	if slices.Contains(assumedTiers[a], op) {
+		return providers.Assumed
+	}
+	return ""
 }
 
 // legacyPrices are the V1/V2 list prices of seed 002 ("V2 & V1 计价", per image, USD): generate and
@@ -147,7 +156,7 @@ func legacyPrice(id string, ops []providers.Operation) providers.Price {
 		case providers.OpDescribe:
 			amount = describePrice
 		}
-		p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Amount: usd(amount)})
+		p.Tiers = append(p.Tiers, providers.PriceTier{Operation: op, Amount: usd(amount), Source: tierSource(apiLegacy, op)})
 	}
 	return p
 }
@@ -176,7 +185,7 @@ func v3Price() providers.Price {
 	}
 	p.Tiers = append(p.Tiers,
 		providers.PriceTier{Operation: providers.OpUpscale, Amount: usd(upscalePrice)},
-		providers.PriceTier{Operation: providers.OpDescribe, Amount: usd(describePrice)})
+		providers.PriceTier{Operation: providers.OpDescribe, Amount: usd(describePrice), Source: tierSource(apiV3, providers.OpDescribe)})
 	return p
 }
 

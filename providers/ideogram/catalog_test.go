@@ -229,7 +229,13 @@ func TestPriceSources(t *testing.T) {
 		gen := apiOf(m.ID)
 		for _, tier := range m.Price.Tiers {
 			if slices.Contains(assumedTiers[gen], tier.Operation) {
+				if tier.Source != providers.Assumed {
+					t.Errorf("%s: the %s tier is assumed but its source says %q", m.ID, tier.Operation, tier.Source)
+				}
 				continue
+			}
+			if tier.Source != "" {
+				t.Errorf("%s: the %s tier's source is %q, want the price's (seed 002)", m.ID, tier.Operation, tier.Source)
 			}
 			speed := ""
 			if gen == apiV3 && tier.Operation != providers.OpUpscale {
