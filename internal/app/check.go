@@ -102,6 +102,21 @@ func BuildCatalog(c *config.Config, client *http.Client, log *zap.Logger) (_ []c
 		for _, p := range strings.Split(strings.TrimPrefix(err.Error(), "catalog: "), "; ") {
 			errs = append(errs, errors.New(p))
 		}
+	} else {
+		byName := map[string]string{}
+		for _, mc := range c.Models {
+			if mc.Markup == "" {
+				continue
+			}
+			name := mc.Name
+			if name == "" {
+				name = mc.Target
+			}
+			byName[name] = mc.Markup
+		}
+		if err := cat.Markup(c.Billing.Markup, byName); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return channels, cat, errors.Join(errs...)
 }

@@ -8,11 +8,13 @@ package catalog
 
 import (
 	"fmt"
+	"math/big"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/imagegw/imagegw/internal/config"
+	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/providers"
 )
 
@@ -283,3 +285,69 @@ func (c *Catalog) Lookup(name string) (*Entry, error) {
 
 // List returns the listed entries sorted by name.
 func (c *Catalog) List() []*Entry { return c.list }
+
+// Markup sets what keys pay for images of models without a price of their own in config: their
+// cost (the catalog's price) × markup, rounded half up to the micro-unit, per rate and tier.
+// byName holds markups of single models by public name (an alias or any name of a model); the
+// deployment's applies to the others. "" or "1" means none. A price set in config is never
+// marked up: it is the price.
+func (c *Catalog) Markup(deployment string, byName map[string]string) error {
+	parse := func(s string) (*big.Rat, error) {
+		if s == "" {
+			return nil, nil
+		}
+		a, err := money.Parse(s)
+		if err != nil || a <= 0 {
+			return nil, fmt.Errorf("markup %q: want a positive decimal such as 1.2", s)
+		}
+		r := big.NewRat(int64(a), money.Scale)
+		if r.Cmp(big.NewRat(1, 1)) == 0 {
+			return nil, nil
+		}
+		return r, nil
+	}
+	def, err := parse(deployment)
+	if err != nil {
+		return fmt.Errorf("billing.%w", err)
+	}
+	for name, e := range c.byName {
+		m := def
+		if s, ok := byName[name]; ok {
+			if m, err = parse(s); err != nil {
+				return fmt.Errorf("models (%s): %w", name, err)
+			}
+		}
+		if m == nil {
+			continue
+		}
+		routes := make([]Route, len(e.Routes))
+		copy(routes, e.Routes)
+		for i := range routes {
+			if p := routes[i].Price; !p.IsZero() && p.Source != "config" {
+				routes[i].Price = markedUp(p, m)
+			}
+		}
+		e.Routes = routes
+		e.Model.Price = routes[0].Price
+	}
+	return nil
+}
+
+// markedUp is p with every amount multiplied by m.
+func markedUp(p providers.Price, m *big.Rat) providers.Price {
+	mul := func(a money.Amount) money.Amount {
+		r := new(big.Rat).Mul(big.NewRat(int64(a), 1), m)
+		// Half up to the micro-unit (amounts are positive).
+		q := new(big.Int).Quo(new(big.Int).Add(new(big.Int).Mul(r.Num(), big.NewInt(2)), r.Denom()), new(big.Int).Mul(r.Denom(), big.NewInt(2)))
+		return money.Amount(q.Int64())
+	}
+	out := p
+	out.Amount = mul(p.Amount)
+	out.Tiers = make([]providers.PriceTier, len(p.Tiers))
+	for i, t := range p.Tiers {
+		t.Amount = mul(t.Amount)
+		out.Tiers[i] = t
+	}
+	out.Source = p.Source + " × markup " + strings.TrimRight(strings.TrimRight(m.FloatString(6), "0"), ".")
+	return out
+}

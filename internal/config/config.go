@@ -140,6 +140,10 @@ type BillingConfig struct {
 	// OutboxDir holds the usage journal: every charge is durable there before its response, and
 	// waits there while the store is unreachable. One per process.
 	OutboxDir string `yaml:"outbox_dir"`
+	// Markup makes what keys pay from what providers charge: a catalog price × Markup (a
+	// decimal, "1.2" adds 20 %). "" or "1": keys pay the catalog price. A price set in config
+	// (models[].price) is the price and is never marked up; models[].markup overrides it per model.
+	Markup string `yaml:"markup"`
 	// UnpricedWithBudget lets keys with a budget use models without a price (free to them).
 	// Off (the default), they are refused with 403: a budget could not bound them.
 	UnpricedWithBudget bool `yaml:"unpriced_with_budget"`
@@ -200,6 +204,8 @@ type ModelConfig struct {
 	Fallbacks []string `yaml:"fallbacks"`
 	Hidden    bool     `yaml:"hidden"`
 	Price     *Price   `yaml:"price"`
+	// Markup overrides billing.markup for this model name (Name, else Target).
+	Markup string `yaml:"markup"`
 	// Define adds a model the adapter's built-in catalog does not know: Target names the channel
 	// (or provider type) and the upstream id ("siliconflow/Qwen/Qwen-Image-2"); Define says what it
 	// can do, and Price is required with it.
@@ -599,6 +605,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	boolean("IMAGEGW_MAP_NEAREST", &c.Limits.MapNearest)
 	boolean("IMAGEGW_JOURNAL_FSYNC", &c.Billing.JournalFsync)
 	boolean("IMAGEGW_UNPRICED_WITH_BUDGET", &c.Billing.UnpricedWithBudget)
+	str("IMAGEGW_MARKUP", "billing.markup", &c.Billing.Markup)
 	boolean("IMAGEGW_KEY_FREE_IMAGES", &c.Billing.KeyFreeImages)
 	duration("IMAGEGW_STORE_TIMEOUT", "store.timeout", &c.Store.Timeout)
 	duration("IMAGEGW_KEY_STALE_FOR", "limits.key_stale_for", &c.Limits.KeyStaleFor)

@@ -158,3 +158,34 @@ func TestUnpricedModelNeedsPermissionWithABudget(t *testing.T) {
 		}
 	}
 }
+
+// Price = cost × markup: billing.markup 1.5 on sandbox-image (cost USD 0.01 an image) charges
+// the key 0.015 and records the provider's 0.01; a model's own markup (2) overrides it; a price
+// set in config (0.02, for an alias) is the price and is not marked up.
+func TestMarkupMakesThePriceFromTheCost(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) {
+		c.Billing.Markup = "1.5"
+		c.Models = append(c.Models,
+			config.ModelConfig{Name: "doubled", Target: "sandbox/sandbox-image", Markup: "2"},
+			config.ModelConfig{Name: "fixed", Target: "sandbox/sandbox-image", Price: &config.Price{Unit: "image", Currency: "USD", Amount: "0.02"}})
+	}})
+	secret := g.NewKey(t, &store.Key{Name: "markup"})
+	for _, tc := range []struct{ model, price string }{{"sandbox-image", "0.015"}, {"doubled", "0.02"}, {"fixed", "0.02"}} {
+		resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"`+tc.model+`","prompt":"x","size":"64x64"}`)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != tc.price {
+			t.Fatalf("%s: %d cost %q, want %s: %s", tc.model, resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), tc.price, body)
+		}
+	}
+	k, err := g.App.Store.KeyByHash(context.Background(), hashOfSecret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var price, cost money.Amount
+	for _, e := range waitUsage(t, g.App.Store, k.ID, 3) {
+		price, cost = price+e.Cost, cost+e.UpstreamCost
+	}
+	// Keys paid 0.015 + 0.02 + 0.02; the provider charged 0.01 for each of the three images.
+	if price.String() != "0.055" || cost.String() != "0.03" {
+		t.Fatalf("price %s (want 0.055), cost %s (want 0.03)", price, cost)
+	}
+}
