@@ -162,6 +162,9 @@ type Model struct {
 	// Upstream names the upstream model when several ids spell one (Modelverse's renamed ids):
 	// they share its free quota. Empty means ID.
 	Upstream string
+	// Defined marks a model defined in config (models[].define): its adapter does not know its
+	// defaults, so the front door sends the size and steps billing prices.
+	Defined bool
 	// SeedRepeats: one seed makes every image of a call the same picture (seed 002: "do not use
 	// seed when generating several images at once"). With a seed, the front door makes calls of
 	// one image each, seeds seed, seed+1, ….

@@ -236,7 +236,7 @@ type ModelDef struct {
 // Model builds the providers.Model the definition describes.
 func (d *ModelDef) Model(id string, price providers.Price) (providers.Model, error) {
 	var errs []error
-	m := providers.Model{ID: id, Description: d.Description, MaxN: max(d.MaxN, 1), MaxInputImages: d.MaxInputImages,
+	m := providers.Model{ID: id, Defined: true, Description: d.Description, MaxN: max(d.MaxN, 1), MaxInputImages: d.MaxInputImages,
 		FixedSteps: d.FixedSteps, DefaultSteps: d.DefaultSteps, MaxSteps: d.MaxSteps, MaxGuidance: d.MaxGuidance,
 		SeedMax: d.SeedMax, Price: price, Size: providers.SizeRule{MinSide: d.MinSide, MaxSide: d.MaxSide,
 			MaxPixels: d.MaxPixels, Multiple: d.Multiple, AspectRatios: d.AspectRatios}}

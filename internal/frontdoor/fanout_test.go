@@ -24,6 +24,7 @@ type flaky struct {
 	calls atomic.Int64
 	fail  map[int64]providers.Kind
 	seeds chan int64
+	last  atomic.Pointer[providers.Request] // the last request it got
 }
 
 var flakies = map[string]*flaky{}
@@ -50,6 +51,7 @@ func (f *flaky) Models() []providers.Model {
 }
 func (f *flaky) Generate(ctx context.Context, req *providers.Request) (*providers.Result, error) {
 	n := f.calls.Add(1)
+	f.last.Store(req)
 	if req.Seed != nil {
 		f.seeds <- *req.Seed
 	}
@@ -208,5 +210,26 @@ func TestAutoDefaultsAndUser(t *testing.T) {
 	resp, body = do(t, g, jsonReq(`{"model":"flaky/model-1","prompt":"x","output_format":"webp","map_nearest":true}`))
 	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Adjusted") != "output_format=webp->model default" {
 		t.Fatalf("map_nearest: %d adjusted=%q %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Adjusted"), body)
+	}
+}
+
+// A model defined in config gets the size and steps billing prices sent to its adapter (which
+// does not know the definition's defaults): 512x512 at 30 steps, USD 0.001 per megapixel-step,
+// is 0.25 MP × 30 × 0.001 = 0.0075.
+func TestDefinedModelIsSentWhatIsBilled(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) {
+		c.Providers = append(c.Providers, config.ChannelConfig{Name: "flaky-h", Type: "flaky-test", APIKey: "k"})
+		c.Models = append(c.Models, config.ModelConfig{Target: "flaky-h/custom-model",
+			Define: &config.ModelDef{DefaultSize: "512x512", MinSide: 256, MaxSide: 1024, DefaultSteps: 30, MaxSteps: 50,
+				Params: []string{"steps"}},
+			Price: &config.Price{Unit: "megapixel_step", Currency: "USD", Amount: "0.001"}})
+	}})
+	resp, body := do(t, g, jsonReq(`{"model":"flaky-h/custom-model","prompt":"x"}`))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != "0.0075" {
+		t.Fatalf("%d cost %q: %s", resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), body)
+	}
+	req := flakies["flaky-h"].last.Load()
+	if req.Width != 512 || req.Height != 512 || req.Steps != 30 {
+		t.Fatalf("the adapter got %dx%d at %d steps, want what was billed: 512x512 at 30", req.Width, req.Height, req.Steps)
 	}
 }

@@ -260,6 +260,16 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 	if err := checkStream(ar, req); err != nil { // stream.go
 		return nil, nil, err
 	}
+	if m.Defined {
+		// A model defined in config: its adapter does not know its defaults, so what billing
+		// prices (internal/billing: the default size, the default or else the most steps) is sent.
+		if req.Width == 0 && req.AspectRatio == "" && !m.Size.Default.IsZero() {
+			req.Width, req.Height = m.Size.Default.W, m.Size.Default.H
+		}
+		if req.Steps == 0 && m.FixedSteps == 0 && m.Params.Has(providers.ParamSteps) {
+			req.Steps = cmp.Or(m.DefaultSteps, m.MaxSteps)
+		}
+	}
 	return req, adj, nil
 }
 
