@@ -376,34 +376,16 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 			return
 		}
 		out := h.run(ctx, c)
-		items, convErr := h.convert(ctx, r, c, out)
-		out.delivered, out.made = len(items), madeOf(items)
-		failed := len(items) == 0 && out.describe == nil
-		if failed && out.err == nil {
-			out.err = convErr
-			if out.err == nil {
-				out.err = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned no image"}
-			}
-		}
-		receipt := adm.Finish(context.WithoutCancel(ctx), out.outcome(c))
-		h.observe(r, c, out)
-		if receipt.Err != nil && !failed {
-			// Nothing delivered that was not billed.
-			failed, out.err = true, receipt.Err
-		}
-		if failed {
+		items, receipt, err := h.finishCall(ctx, r, c, adm, out)
+		if err != nil {
 			receipt.setHeaders(w.Header())
-			h.fail(w, r, out.err)
+			h.fail(w, r, err)
 			return
 		}
 		hdr := w.Header()
 		receipt.setHeaders(hdr)
-		if len(c.adjust) > 0 {
-			parts := make([]string, len(c.adjust))
-			for i, a := range c.adjust {
-				parts[i] = a.String()
-			}
-			hdr.Set("X-Imagegw-Adjusted", strings.Join(parts, "; "))
+		if a := adjusted(c.adjust); a != "" {
+			hdr.Set("X-Imagegw-Adjusted", a)
 		}
 		if out.describe != nil {
 			type desc struct {
@@ -423,6 +405,41 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 			h.o.Logger.Debug("client went away while the response was written", zap.Error(err))
 		}
 	}
+}
+
+// finishCall turns what the upstream calls produced into the items to deliver, then bills and
+// records the request: the charge is durable before anything is written. err is what the client
+// gets instead when nothing can be delivered, or when the charge could not be recorded (nothing
+// is delivered that was not billed).
+func (h *Handler) finishCall(ctx context.Context, r *http.Request, c *call, adm Ticket, out *outcome) ([]item, Receipt, error) {
+	items, convErr := h.convert(ctx, r, c, out)
+	out.delivered, out.made = len(items), madeOf(items)
+	failed := len(items) == 0 && out.describe == nil
+	if failed && out.err == nil {
+		out.err = convErr
+		if out.err == nil {
+			out.err = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned no image"}
+		}
+	}
+	receipt := adm.Finish(context.WithoutCancel(ctx), out.outcome(c))
+	h.observe(r, c, out)
+	switch {
+	case failed:
+		return items, receipt, out.err
+	case receipt.Err != nil:
+		out.err = receipt.Err
+		return items, receipt, receipt.Err
+	}
+	return items, receipt, nil
+}
+
+// adjusted is the X-Imagegw-Adjusted header of a request's adjustments ("" for none).
+func adjusted(adj []Adjustment) string {
+	parts := make([]string, len(adj))
+	for i, a := range adj {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, "; ")
 }
 
 // observe records metrics for a finished call.

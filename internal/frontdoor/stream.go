@@ -99,34 +99,16 @@ func (h *Handler) streamImages(w http.ResponseWriter, r *http.Request, c *call, 
 		s.prefix = "image_edit"
 	}
 	defer s.done()
-	if len(c.adjust) > 0 {
-		parts := make([]string, len(c.adjust))
-		for i, a := range c.adjust {
-			parts[i] = a.String()
-		}
-		s.adjusted = strings.Join(parts, "; ")
-	}
+	s.adjusted = adjusted(c.adjust)
 	details := &detailsByImage{m: map[*byte]providers.StreamDetails{}}
 	run := c
 	if p := c.api.PartialImages; p != nil && *p > 0 {
 		run = h.withStreaming(c, *p, details, func(part providers.Partial) { h.writePartial(s, c, part) })
 	}
-	out := h.run(ctx, run)
-	items, convErr := h.convert(ctx, r, c, out)
-	out.delivered, out.made = len(items), madeOf(items)
-	failed := len(items) == 0
-	if failed && out.err == nil {
-		out.err = convErr
-		if out.err == nil {
-			out.err = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned no image"}
-		}
-	}
 	// The charge is durable before any completed event is written.
-	receipt := adm.Finish(context.WithoutCancel(ctx), out.outcome(c))
-	h.observe(r, c, out)
-	if receipt.Err != nil && !failed {
-		failed, out.err = true, receipt.Err
-	}
+	out := h.run(ctx, run)
+	items, receipt, err := h.finishCall(ctx, r, c, adm, out)
+	failed := err != nil
 	hdr := http.Header{}
 	receipt.setHeaders(hdr)
 	if n := c.req.N; !failed && len(items) < n {
@@ -139,7 +121,7 @@ func (h *Handler) streamImages(w http.ResponseWriter, r *http.Request, c *call, 
 			w.Header()[k] = vs
 		}
 		if failed {
-			h.fail(w, r, out.err)
+			h.fail(w, r, err)
 			return
 		}
 	} else {
@@ -150,7 +132,7 @@ func (h *Handler) streamImages(w http.ResponseWriter, r *http.Request, c *call, 
 			}
 		}
 		if failed {
-			h.writeStreamError(s, r, out.err)
+			h.writeStreamError(s, r, err)
 			return
 		}
 	}
@@ -395,17 +377,12 @@ func (s *sse) start() {
 
 // write sends one image event; false when the client is gone. s.mu is held.
 func (s *sse) write(name string, ev streamEvent) bool {
-	if s.broken {
-		return false
-	}
-	s.start()
-	s.deadline()
-	bw := bufPool.Get().(*bufio.Writer)
-	bw.Reset(s.w)
-	defer func() { bw.Reset(nil); bufPool.Put(bw) }()
-	bw.WriteString("event: ")
-	bw.WriteString(name)
-	bw.WriteString("\ndata: {\"type\":")
+	return s.event(name, func(bw *bufio.Writer) { writeEventData(bw, name, ev) })
+}
+
+// writeEventData writes an image event's data: its JSON object.
+func writeEventData(bw *bufio.Writer, name string, ev streamEvent) {
+	bw.WriteString(`{"type":`)
 	writeString(bw, name)
 	// The image is base64-encoded straight into the buffer, as in writeImages.
 	bw.WriteString(`,"b64_json":"`)
@@ -439,12 +416,16 @@ func (s *sse) write(name string, ev streamEvent) bool {
 		bw.WriteString(`,"imagegw":`)
 		bw.Write(b)
 	}
-	bw.WriteString("}\n\n")
-	return s.flush(bw)
+	bw.WriteByte('}')
 }
 
 // writeRaw sends an event whose data is already encoded. s.mu is held.
 func (s *sse) writeRaw(name string, data []byte) bool {
+	return s.event(name, func(bw *bufio.Writer) { bw.Write(data) })
+}
+
+// event sends one event, its data written by data; false when the client is gone. s.mu is held.
+func (s *sse) event(name string, data func(*bufio.Writer)) bool {
 	if s.broken {
 		return false
 	}
@@ -454,7 +435,7 @@ func (s *sse) writeRaw(name string, data []byte) bool {
 	bw.Reset(s.w)
 	defer func() { bw.Reset(nil); bufPool.Put(bw) }()
 	bw.WriteString("event: " + name + "\ndata: ")
-	bw.Write(data)
+	data(bw)
 	bw.WriteString("\n\n")
 	return s.flush(bw)
 }

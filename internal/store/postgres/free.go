@@ -10,24 +10,34 @@ import (
 )
 
 // ConsumeFreeImages takes up to n images from the key's free quota for model and returns how
-// many it took: one batch (one implicit transaction, one round trip) that locks the quota row,
-// reads it and updates it.
+// many it took (see takeFree).
 func (s *Store) ConsumeFreeImages(ctx context.Context, keyID, model string, n, quota int) (int, error) {
+	took, err := s.takeFree(ctx, "free_images", "key_id", keyID, model, n, quota)
+	if isForeignKey(err) {
+		err = fmt.Errorf("key %s: %w", keyID, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: consume free images: %w", err)
+	}
+	return took, nil
+}
+
+// takeFree takes up to n of quota images from the pool row (owner, model) of table (free_images
+// by key_id, upstream_free by channel) and returns how many it took: one batch (one implicit
+// transaction, one round trip) that creates the row if needed, locks it, reads it and updates it.
+func (s *Store) takeFree(ctx context.Context, table, ownerCol, owner, model string, n, quota int) (int, error) {
 	if n <= 0 || quota <= 0 {
 		return 0, nil
 	}
+	where := ` WHERE ` + ownerCol + ` = $1 AND model = $2`
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO free_images (key_id, model) VALUES ($1, $2) ON CONFLICT (key_id, model) DO NOTHING`, keyID, model)
-	b.Queue(`SELECT used FROM free_images WHERE key_id = $1 AND model = $2 FOR UPDATE`, keyID, model)
-	b.Queue(`UPDATE free_images SET used = used + LEAST($3::int, GREATEST($4::int - used, 0))
-		WHERE key_id = $1 AND model = $2 RETURNING used`, keyID, model, n, quota)
+	b.Queue(`INSERT INTO `+table+` (`+ownerCol+`, model) VALUES ($1, $2) ON CONFLICT (`+ownerCol+`, model) DO NOTHING`, owner, model)
+	b.Queue(`SELECT used FROM `+table+where+` FOR UPDATE`, owner, model)
+	b.Queue(`UPDATE `+table+` SET used = used + LEAST($3::int, GREATEST($4::int - used, 0))`+where+` RETURNING used`, owner, model, n, quota)
 	br := s.pool.SendBatch(ctx, b)
 	var before, after int
 	err := func() error {
 		if _, err := br.Exec(); err != nil {
-			if isForeignKey(err) {
-				return fmt.Errorf("key %s: %w", keyID, store.ErrNotFound)
-			}
 			return err
 		}
 		if err := br.QueryRow().Scan(&before); err != nil {
@@ -39,7 +49,7 @@ func (s *Store) ConsumeFreeImages(ctx context.Context, keyID, model string, n, q
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("postgres: consume free images: %w", err)
+		return 0, err
 	}
 	return after - before, nil
 }
@@ -57,34 +67,12 @@ func (s *Store) ReturnFreeImages(ctx context.Context, keyID, model string, n int
 	return nil
 }
 
-// ConsumeUpstreamFree takes up to n images from the channel's free quota for model: one batch
-// (one implicit transaction, one round trip) that locks the pool row, reads it and updates it,
-// as ConsumeFreeImages does.
+// ConsumeUpstreamFree takes up to n images from the channel's free quota for model and returns
+// how many it took (see takeFree).
 func (s *Store) ConsumeUpstreamFree(ctx context.Context, channel, model string, n, quota int) (int, error) {
-	if n <= 0 || quota <= 0 {
-		return 0, nil
-	}
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO upstream_free (channel, model) VALUES ($1, $2) ON CONFLICT (channel, model) DO NOTHING`, channel, model)
-	b.Queue(`SELECT used FROM upstream_free WHERE channel = $1 AND model = $2 FOR UPDATE`, channel, model)
-	b.Queue(`UPDATE upstream_free SET used = used + LEAST($3::int, GREATEST($4::int - used, 0))
-		WHERE channel = $1 AND model = $2 RETURNING used`, channel, model, n, quota)
-	br := s.pool.SendBatch(ctx, b)
-	var before, after int
-	err := func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		if err := br.QueryRow().Scan(&before); err != nil {
-			return err
-		}
-		return br.QueryRow().Scan(&after)
-	}()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	took, err := s.takeFree(ctx, "upstream_free", "channel", channel, model, n, quota)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: consume upstream free images: %w", err)
 	}
-	return after - before, nil
+	return took, nil
 }

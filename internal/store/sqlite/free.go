@@ -8,37 +8,46 @@ import (
 	"github.com/imagegw/imagegw/internal/store"
 )
 
-// ConsumeFreeImages takes up to n images from the key's free quota for model, in one immediate
-// transaction, and returns how many it took.
+// ConsumeFreeImages takes up to n images from the key's free quota for model and returns how
+// many it took (see takeFree).
 func (s *Store) ConsumeFreeImages(ctx context.Context, keyID, model string, n, quota int) (int, error) {
+	took, err := s.takeFree(ctx, "free_images", "key_id", keyID, model, n, quota)
+	if isForeignKey(err) {
+		err = fmt.Errorf("key %s: %w", keyID, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: consume free images: %w", err)
+	}
+	return took, nil
+}
+
+// takeFree takes up to n of quota images from the pool row (owner, model) of table (free_images
+// by key_id, upstream_free by channel), in one immediate transaction, and returns how many it
+// took.
+func (s *Store) takeFree(ctx context.Context, table, ownerCol, owner, model string, n, quota int) (int, error) {
 	if n <= 0 || quota <= 0 {
 		return 0, nil
 	}
+	where := ` WHERE ` + ownerCol + ` = ? AND model = ?`
 	var took int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO free_images (key_id, model, used) VALUES (?, ?, 0)
-			ON CONFLICT (key_id, model) DO NOTHING`, keyID, model)
-		if isForeignKey(err) {
-			return fmt.Errorf("key %s: %w", keyID, store.ErrNotFound)
-		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (`+ownerCol+`, model, used) VALUES (?, ?, 0)
+			ON CONFLICT (`+ownerCol+`, model) DO NOTHING`, owner, model)
 		if err != nil {
 			return err
 		}
 		var used int
-		if err := tx.QueryRowContext(ctx, `SELECT used FROM free_images WHERE key_id = ? AND model = ?`, keyID, model).Scan(&used); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT used FROM `+table+where, owner, model).Scan(&used); err != nil {
 			return err
 		}
 		took = min(n, max(quota-used, 0))
 		if took == 0 {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE free_images SET used = used + ? WHERE key_id = ? AND model = ?`, took, keyID, model)
+		_, err = tx.ExecContext(ctx, `UPDATE `+table+` SET used = used + ?`+where, took, owner, model)
 		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: consume free images: %w", err)
-	}
-	return took, nil
+	return took, err
 }
 
 // ReturnFreeImages gives back n free images taken but not delivered (never below zero used).
@@ -53,24 +62,10 @@ func (s *Store) ReturnFreeImages(ctx context.Context, keyID, model string, n int
 	return nil
 }
 
-// ConsumeUpstreamFree takes up to n images from the channel's free quota for model, in one
-// immediate transaction, and returns how many it took.
+// ConsumeUpstreamFree takes up to n images from the channel's free quota for model and returns
+// how many it took (see takeFree).
 func (s *Store) ConsumeUpstreamFree(ctx context.Context, channel, model string, n, quota int) (int, error) {
-	if n <= 0 || quota <= 0 {
-		return 0, nil
-	}
-	var took int
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var used int
-		err := tx.QueryRowContext(ctx, `SELECT used FROM upstream_free WHERE channel = ? AND model = ?`, channel, model).Scan(&used)
-		if err != nil && err != sql.ErrNoRows {
-			return err
-		}
-		took = min(n, max(quota-used, 0))
-		_, err = tx.ExecContext(ctx, `INSERT INTO upstream_free (channel, model, used) VALUES (?, ?, ?)
-			ON CONFLICT (channel, model) DO UPDATE SET used = used + excluded.used`, channel, model, took)
-		return err
-	})
+	took, err := s.takeFree(ctx, "upstream_free", "channel", channel, model, n, quota)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: consume upstream free images: %w", err)
 	}
