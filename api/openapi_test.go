@@ -83,6 +83,14 @@ func TestResponsesMatchTheSpec(t *testing.T) {
 		{"admin usage", "GET", "/admin/v1/usage?by=model&since=24h", "", admin, nil, 200},
 		{"admin usage events", "GET", "/admin/v1/usage?limit=5", "", admin, nil, 200},
 		{"admin usage bad by", "GET", "/admin/v1/usage?by=week", "", admin, nil, 400},
+		{"admin channels", "GET", "/admin/v1/channels", "", admin, nil, 200},
+		{"admin disable channel", "PATCH", "/admin/v1/channels/sandbox", "application/json", admin, []byte(`{"enabled":false}`), 200},
+		{"admin channel disabled", "POST", "/v1/images/generations", "application/json", user, []byte(`{"model":"sandbox-image","prompt":"x"}`), 503},
+		{"admin enable channel", "PATCH", "/admin/v1/channels/sandbox", "application/json", admin, []byte(`{"enabled":true}`), 200},
+		{"admin channel bad field", "PATCH", "/admin/v1/channels/sandbox", "application/json", admin, []byte(`{"enabled":"no"}`), 400},
+		{"admin channel unknown", "PATCH", "/admin/v1/channels/nope", "application/json", admin, []byte(`{"enabled":false}`), 404},
+		{"admin reload", "POST", "/admin/v1/reload", "", admin, nil, 200},
+		{"admin reload bad token", "POST", "/admin/v1/reload", "", "Bearer wrong", nil, 401},
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {

@@ -313,7 +313,7 @@ type workloadSpec struct {
 type manifests struct {
 	all        []k8sObject
 	configMap  k8sObject
-	secret     k8sObject
+	secrets    map[string]k8sObject // the Secret templates, by name
 	deployment workloadSpec
 	job        workloadSpec
 	service    struct {
@@ -343,7 +343,7 @@ type manifests struct {
 
 func loadManifests(t *testing.T) *manifests {
 	t.Helper()
-	m := &manifests{}
+	m := &manifests{secrets: map[string]k8sObject{}}
 	files, err := filepath.Glob("kubernetes/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no manifests: %v", err)
@@ -365,7 +365,7 @@ func loadManifests(t *testing.T) *manifests {
 			case "ConfigMap":
 				m.configMap = o
 			case "Secret":
-				m.secret = o
+				m.secrets[o.Metadata.Name] = o
 			case "Deployment":
 				dst = &m.deployment
 				m.deploymentName = o.Metadata.Name
@@ -387,10 +387,13 @@ func loadManifests(t *testing.T) *manifests {
 			}
 		}
 	}
-	for _, k := range []string{"ConfigMap", "Secret", "Deployment", "Job", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"} {
+	for _, k := range []string{"ConfigMap", "Deployment", "Job", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"} {
 		if kinds[k] != 1 {
 			t.Fatalf("want exactly one %s in deploy/kubernetes, found %d", k, kinds[k])
 		}
+	}
+	if len(m.secrets) != kinds["Secret"] || len(m.secrets) == 0 {
+		t.Fatalf("want Secret templates with distinct names in deploy/kubernetes, found %d in %d names", kinds["Secret"], len(m.secrets))
 	}
 	return m
 }
@@ -405,8 +408,8 @@ func (m *manifests) gateway(t *testing.T) container {
 	return container{}
 }
 
-// env is the environment c runs with: the image's ENV, then envFrom (the Secret template's
-// values), then env.
+// env is the environment c runs with: the image's ENV, then envFrom (the Secret templates'
+// values, optional ones included), then env.
 func (m *manifests) env(t *testing.T, c container) map[string]string {
 	t.Helper()
 	env := map[string]string{}
@@ -414,11 +417,11 @@ func (m *manifests) env(t *testing.T, c container) map[string]string {
 		env[k] = v
 	}
 	for _, ef := range c.EnvFrom {
-		if ef.SecretRef == nil || ef.SecretRef.Name != m.secret.Metadata.Name {
-			t.Errorf("container %s: envFrom must name the Secret %q", c.Name, m.secret.Metadata.Name)
+		if ef.SecretRef == nil || m.secrets[ef.SecretRef.Name].Kind == "" {
+			t.Errorf("container %s: envFrom must name a Secret template", c.Name)
 			continue
 		}
-		for k, v := range m.secret.StringData {
+		for k, v := range m.secrets[ef.SecretRef.Name].StringData {
 			env[k] = v
 		}
 	}
@@ -426,8 +429,8 @@ func (m *manifests) env(t *testing.T, c container) map[string]string {
 		switch {
 		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			v, ok := m.secret.StringData[ref.Key]
-			if ref.Name != m.secret.Metadata.Name || !ok {
+			v, ok := m.secrets[ref.Name].StringData[ref.Key]
+			if !ok {
 				t.Errorf("container %s: env %s refers to %s/%s, which the Secret template lacks", c.Name, e.Name, ref.Name, ref.Key)
 			}
 			env[e.Name] = v
@@ -937,8 +940,10 @@ func TestEnvNames(t *testing.T) {
 	}
 
 	m := loadManifests(t)
-	for k := range m.secret.StringData {
-		check("the Secret template (loaded with envFrom)", k, true)
+	for name, s := range m.secrets {
+		for k := range s.StringData {
+			check("the Secret template "+name+" (loaded with envFrom)", k, true)
+		}
 	}
 	for _, p := range []podTemplate{m.deployment.Template, m.job.Template} {
 		for _, c := range p.Spec.Containers {

@@ -94,6 +94,11 @@ type Error struct {
 	// Final says that sending the same request again cannot succeed (for example more images
 	// than a rate limit's whole burst): the client gets no Retry-After and x-should-retry: false.
 	Final bool
+	// AfterSend says the call failed after its request had reached the upstream in full (the
+	// connection reset or the answer broke off while it was awaited or read): the upstream may
+	// have generated, and billed, the images. TransportError sets it; sending the call again, on
+	// this channel or another, could pay twice (see Idempotent).
+	AfterSend bool
 	// Err is the cause, for logs; it is not shown to clients.
 	Err error
 }
@@ -154,7 +159,8 @@ func KindOf(err error) Kind {
 
 // TransportError classifies an error from sending a request or reading its answer: the
 // caller's cancellation, a redirect (ErrRedirect: an upstream fault), a deadline or a body that
-// arrived too slowly, a network failure. ctx is the call's context.
+// arrived too slowly, a network failure. ctx is the call's context. A timeout or network failure
+// is AfterSend unless the request provably never reached the upstream in full (see Sent).
 func TransportError(ctx context.Context, provider string, err error) *Error {
 	e := &Error{Provider: provider, Err: err}
 	var ne net.Error
@@ -168,8 +174,12 @@ func TransportError(ctx context.Context, provider string, err error) *Error {
 		e.Err = ErrRedirect
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		e.Kind, e.Message = KindUpstreamTimeout, "the provider did not answer in time"
+		e.AfterSend = afterSend(ctx, err)
 	default:
 		e.Kind, e.Message = KindUpstreamUnavailable, "the provider could not be reached"
+		if e.AfterSend = afterSend(ctx, err); e.AfterSend {
+			e.Message = "the provider's answer broke off"
+		}
 	}
 	return e
 }

@@ -1,10 +1,13 @@
 package providers
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -24,10 +27,50 @@ var ErrRedirect = errors.New("the provider answered with a redirect")
 // NoRedirects returns a copy of c (sharing its transport and connection pool) that never
 // follows a redirect: the call fails with ErrRedirect, which TransportError classifies as
 // KindUpstreamBadResponse. Config.Check applies it to every adapter's client.
+//
+// A Timeout of c becomes a deadline on each request's context (the same bound on the whole
+// exchange, the body included): http.Client enforces Timeout with two goroutines per request in
+// flight (its own and the transport's legacy cancel), a context deadline with a timer.
 func NoRedirects(c *http.Client) *http.Client {
 	cc := *c
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return ErrRedirect }
+	if cc.Timeout > 0 {
+		rt := cc.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		cc.Transport, cc.Timeout = &deadlineTransport{rt: rt, timeout: cc.Timeout}, 0
+	}
 	return &cc
+}
+
+// deadlineTransport bounds each exchange (headers and body) by timeout through its context.
+type deadlineTransport struct {
+	rt      http.RoundTripper
+	timeout time.Duration
+}
+
+func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.rt.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelBody releases its request's deadline when closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // MaxUpstreamText is the most of an upstream's text UpstreamText keeps.

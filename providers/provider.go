@@ -132,8 +132,11 @@ func Supports(p Provider, op Operation) bool {
 	return false
 }
 
-// Do sends req to the method of p that implements req.Operation.
+// Do sends req to the method of p that implements req.Operation. The call's context watches
+// whether its request reached the upstream (WatchSend), so a transport failure says whether it
+// came after the request was sent (Error.AfterSend).
 func Do(ctx context.Context, p Provider, req *Request) (*Result, error) {
+	ctx = WatchSend(ctx)
 	switch req.Operation {
 	case OpGenerate, "":
 		return p.Generate(ctx, req)

@@ -116,6 +116,26 @@ type Result struct {
 	// answers echo the settings they used and count tokens); zero when it said nothing, and then
 	// left out of the Result's JSON form (adapters' golden files).
 	Reported Reported `json:",omitzero"`
+
+	// release gives back the pooled buffers the images' B64 point into (see Release).
+	release []func()
+}
+
+// OnRelease registers fn to run on Release: an adapter whose images' B64 point into a pooled
+// buffer (ReadResponse) gives it back this way.
+func (r *Result) OnRelease(fn func()) { r.release = append(r.release, fn) }
+
+// Release gives back the buffers the images' B64 text points into, for the next answer to
+// reuse. Call it once, when nothing reads the images any more (the response is written);
+// B64 must not be read after it. Not calling it is safe: the GC takes the buffers.
+func (r *Result) Release() {
+	if r == nil {
+		return
+	}
+	for _, fn := range r.release {
+		fn()
+	}
+	r.release = nil
 }
 
 // Reported is what an upstream said it did on a call: the settings it used and the tokens it
@@ -201,7 +221,13 @@ func CombineReported(rs ...Reported) Reported {
 // Output is one generated image: bytes, or a URL the front door downloads through the
 // SSRF-safe client when it needs the bytes.
 type Output struct {
-	Data        []byte
+	Data []byte
+	// B64 is the image as the upstream sent it in base64, when the adapter kept that text rather
+	// than decode it (Data is then empty): standard, padded base64 (ValidBase64 holds; adapters
+	// check it, and read ContentType from the decoded head). A b64_json client gets this text as
+	// it came, without a decode and re-encode; Bytes decodes it where the bytes are needed. It
+	// may point into a buffer the Result gives back on Release.
+	B64         []byte `json:"-"`
 	ContentType string
 	URL         string
 	// Expires is when URL stops working, when the provider says or documents it.

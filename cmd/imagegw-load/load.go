@@ -19,7 +19,7 @@ import (
 )
 
 // The scenarios, in table order.
-var scenarioOrder = []string{"max", "rate", "inflight"}
+var scenarioOrder = []string{"max", "rate", "inflight", "large"}
 
 // result is one scenario's measurement of one setup in one run.
 type result struct {

@@ -2,7 +2,8 @@
 // side by side in one process and one run, and prints one markdown table.
 //
 // Everything runs in this process: a minimal fake OpenAI-compatible upstream (a ~1 KB b64_json
-// image, at once or after -delay), then each setup in turn on its own loopback port:
+// image, at once or after -delay; a -large-bytes one for the large scenario), then each setup in
+// turn on its own loopback port:
 //
 //	direct    the load generator calls the fake upstream itself (the latency baseline)
 //	proxy     a bare httputil.ReverseProxy in front of it
@@ -18,6 +19,8 @@
 //	          to direct's (p50, p99; measured from when each request was due)
 //	inflight  -inflight closed-loop workers against an upstream that takes -delay: req/s and
 //	          the process's peak heap in use over its idle heap
+//	large     -large-workers closed-loop workers for -duration, each answer one b64_json image
+//	          of -large-bytes (a 2 MB PNG by default, ~2.7 MB of base64): the most req/s
 //
 // The gateways are built with internal/app exactly as `imagegw serve` builds them, from the
 // defaults or the -config file (their info logs are encoded and discarded; warnings go to stderr). After each gateway setup the app is
@@ -67,6 +70,8 @@ type options struct {
 	RedisURL     string
 	Price        string
 	ImageBytes   int
+	LargeBytes   int
+	LargeWorkers int
 	Upstream     string
 	KeepSchema   bool
 	Config       string
@@ -105,6 +110,8 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 		"Redis for the governed setups (keys are per fresh API key, nothing is flushed) [$IMAGEGW_LOAD_REDIS_URL]")
 	fs.StringVar(&o.Price, "price", "0.001", "price per image of the model, in the deployment currency")
 	fs.IntVar(&o.ImageBytes, "image-bytes", 1024, "size of the upstream's PNG before base64")
+	fs.IntVar(&o.LargeBytes, "large-bytes", 2_000_000, "size of the upstream's PNG before base64 in the large scenario")
+	fs.IntVar(&o.LargeWorkers, "large-workers", 16, "closed-loop workers of the large scenario")
 	fs.StringVar(&o.Upstream, "upstream", "", "use a fake upstream already running at this base URL (see -serve-upstream) instead of one in this process")
 	fs.StringVar(&o.Config, "config", "", "imagegw YAML config applied to every gateway setup before the tool's own settings (e.g. limits.max_in_flight)")
 	fs.BoolVar(&o.KeepSchema, "keep-schema", false, "keep the Postgres schemas instead of dropping them")
@@ -126,8 +133,9 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 	if o.Setups, err = pick(*setups, setupOrder, "setup"); err != nil {
 		return nil, err
 	}
-	if o.Workers < 1 || o.Rate < 1 || o.Inflight < 1 || o.Runs < 1 || o.Duration <= 0 || o.RateDuration <= 0 {
-		return nil, errors.New("-workers, -rate, -inflight, -runs, -duration and -rate-duration must be positive")
+	if o.Workers < 1 || o.Rate < 1 || o.Inflight < 1 || o.Runs < 1 || o.Duration <= 0 || o.RateDuration <= 0 ||
+		o.LargeWorkers < 1 || o.LargeBytes < 1 {
+		return nil, errors.New("-workers, -rate, -inflight, -runs, -duration, -rate-duration, -large-workers and -large-bytes must be positive")
 	}
 	return o, nil
 }
@@ -188,7 +196,7 @@ func main() {
 }
 
 func serveUpstreamOnly(ctx context.Context, o *options, log io.Writer) error {
-	f, err := newFakeUpstream(o.ImageBytes, o.Delay)
+	f, err := newFakeUpstream(o.ImageBytes, o.LargeBytes, o.Delay)
 	if err != nil {
 		return err
 	}
@@ -196,7 +204,8 @@ func serveUpstreamOnly(ctx context.Context, o *options, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "fake upstream on %s (delay %s for prompts with %q); use -upstream %s\n", s.URL, o.Delay, slowMarker, s.URL)
+	fmt.Fprintf(log, "fake upstream on %s (delay %s for prompts with %q, a %d-byte image for prompts with %q); use -upstream %s\n",
+		s.URL, o.Delay, slowMarker, o.LargeBytes, largeMarker, s.URL)
 	<-ctx.Done()
 	s.Close()
 	return nil
@@ -214,7 +223,7 @@ type measurement struct {
 func run(ctx context.Context, o *options, out, log io.Writer) error {
 	upstream := o.Upstream
 	if upstream == "" {
-		f, err := newFakeUpstream(o.ImageBytes, o.Delay)
+		f, err := newFakeUpstream(o.ImageBytes, o.LargeBytes, o.Delay)
 		if err != nil {
 			return err
 		}
@@ -300,6 +309,9 @@ func measure(ctx context.Context, o *options, e *env, name string, inflight, max
 			r.HeapPeak, r.RSSPeak = s.Stop()
 			progress(fmt.Sprintf("inflight  %8.0f req/s  heap +%s (peak %s, process peak RSS %s)  p50 %-9s failed %d",
 				r.RPS(), mb(r.HeapPeak-r.HeapBase), mb(r.HeapPeak), mb(r.RSSPeak), fmtMS(r.P50), r.Failed))
+		case "large":
+			r = closedLoop(ctx, c, t.largeBody, o.LargeWorkers, o.Warmup, o.Duration, 0, o.FailPause)
+			progress(fmt.Sprintf("large     %8.0f req/s  p50 %-9s p99 %-9s failed %d", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
 		}
 		if r.FirstError != "" {
 			progress("  first error: " + r.FirstError)

@@ -20,7 +20,7 @@ func short(setups ...string) *options {
 		Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, Workers: 4,
 		Rate: 100, RateDuration: 300 * time.Millisecond, Inflight: 20, Delay: 100 * time.Millisecond,
 		Timeout: 10 * time.Second, FailPause: 10 * time.Millisecond, Scenarios: scenarioOrder, Setups: setups, Runs: 1,
-		Price: "0.001", ImageBytes: 1024,
+		Price: "0.001", ImageBytes: 1024, LargeBytes: 64 << 10, LargeWorkers: 2,
 	}
 }
 
@@ -43,6 +43,8 @@ func TestLean(t *testing.T) {
 		"| lean | ",
 		"Exactness",
 		"| lean | 1 |",
+		"large: ~0 MB b64_json answers, req/s (2 workers, 300ms)",
+		"large req/s ÷ bare proxy",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q", want)

@@ -16,6 +16,9 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 	has := func(sc string) bool { return slices.Contains(o.Scenarios, sc) }
 	fmt.Fprintf(w, "\n## imagegw-load: %d run(s), %s, GOMAXPROCS %d, %d-byte image", o.Runs, time.Now().Format("2006-01-02 15:04"),
 		runtime.GOMAXPROCS(0), o.ImageBytes)
+	if has("large") {
+		fmt.Fprintf(w, " (large: %d-byte image, %d-byte answer)", o.LargeBytes, largeAnswerBytes(o.LargeBytes))
+	}
 	if o.Runs > 1 {
 		fmt.Fprint(w, "; medians (max req/s: median, range)")
 	}
@@ -30,6 +33,9 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 	}
 	if has("inflight") {
 		head = append(head, fmt.Sprintf("%s in flight, %s upstream (%s)", commas(inflight), o.Delay, o.Duration))
+	}
+	if has("large") {
+		head = append(head, fmt.Sprintf("large: ~%s b64_json answers, req/s (%d workers, %s)", mb(uint64(largeAnswerBytes(o.LargeBytes))), o.LargeWorkers, o.Duration))
 	}
 	row(w, head...)
 	row(w, strings.Split(strings.Repeat("---,", len(head)-1)+"---", ",")...)
@@ -66,6 +72,15 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 			rs := results(ms, name, "inflight")
 			heap := median(heapOf(rs))
 			cells = append(cells, fmt.Sprintf("%s req/s, heap +%s", commas(int(median(rpsOf(rs))+0.5)), mb(uint64(heap)))+failedNote(rs))
+		}
+		if has("large") {
+			rs := results(ms, name, "large")
+			rps := rpsOf(rs)
+			c := commas(int(median(rps) + 0.5))
+			if len(rps) > 1 {
+				c += fmt.Sprintf(" (%s–%s)", commas(int(slices.Min(rps)+0.5)), commas(int(slices.Max(rps)+0.5)))
+			}
+			cells = append(cells, c+failedNote(rs))
 		}
 		row(w, cells...)
 		for _, sc := range o.Scenarios {
@@ -105,6 +120,7 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 func ratios(w io.Writer, o *options, ms []map[string]*measurement) {
 	var cols []string
 	hasMax, hasIn, hasRate := slices.Contains(o.Scenarios, "max"), slices.Contains(o.Scenarios, "inflight"), slices.Contains(o.Scenarios, "rate")
+	hasLarge := slices.Contains(o.Scenarios, "large")
 	has := func(s string) bool { return slices.Contains(o.Setups, s) }
 	if hasMax && has("proxy") {
 		cols = append(cols, "max req/s ÷ bare proxy")
@@ -120,6 +136,9 @@ func ratios(w io.Writer, o *options, ms []map[string]*measurement) {
 	}
 	if hasIn && has("direct") {
 		cols = append(cols, "heap over direct")
+	}
+	if hasLarge && has("proxy") {
+		cols = append(cols, "large req/s ÷ bare proxy")
 	}
 	if len(cols) == 0 {
 		return
@@ -160,6 +179,9 @@ func ratios(w io.Writer, o *options, ms []map[string]*measurement) {
 			}
 			cells = append(cells, sign+mb(uint64(d)))
 		}
+		if hasLarge && has("proxy") {
+			cells = append(cells, ratio(med(name, "large"), med("proxy", "large")))
+		}
 		row(w, cells...)
 	}
 	fmt.Fprintln(w)
@@ -198,6 +220,10 @@ func exactness(w io.Writer, o *options, ms []map[string]*measurement) {
 		fmt.Fprintln(w)
 	}
 }
+
+// largeAnswerBytes is about how long the fake upstream's large answer is: the base64 of a PNG of
+// n bytes plus the JSON around it.
+func largeAnswerBytes(n int) int { return (n+2)/3*4 + 48 }
 
 func row(w io.Writer, cells ...string) {
 	fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")

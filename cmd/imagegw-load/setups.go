@@ -53,11 +53,12 @@ const (
 
 // target is one setup under load: where to send, with which key and bodies, and how to end it.
 type target struct {
-	name     string
-	url      string // the image generation endpoint
-	key      string
-	fastBody []byte
-	slowBody []byte // the upstream waits its delay
+	name      string
+	url       string // the image generation endpoint
+	key       string
+	fastBody  []byte
+	slowBody  []byte // the upstream waits its delay
+	largeBody []byte // the upstream answers with its large image
 	// idle closes the load generator's idle connections to the target (between scenarios).
 	idle func()
 	// stop shuts the setup down and, for a gateway, returns its ledger totals.
@@ -85,16 +86,16 @@ type env struct {
 	config      string // YAML file read under the tool's settings, or ""
 }
 
-func bodies(format string) (fast, slow []byte) {
-	return []byte(fmt.Sprintf(format, "")), []byte(fmt.Sprintf(format, " "+slowMarker))
+func bodies(format string) (fast, slow, large []byte) {
+	return []byte(fmt.Sprintf(format, "")), []byte(fmt.Sprintf(format, " "+slowMarker)), []byte(fmt.Sprintf(format, " "+largeMarker))
 }
 
 // startSetup starts the named setup.
 func startSetup(ctx context.Context, name string, e *env) (*target, error) {
 	switch name {
 	case "direct":
-		fast, slow := bodies(upstreamBody)
-		return &target{name: name, url: e.upstream + "/v1/images/generations", key: upstreamKey, fastBody: fast, slowBody: slow,
+		fast, slow, large := bodies(upstreamBody)
+		return &target{name: name, url: e.upstream + "/v1/images/generations", key: upstreamKey, fastBody: fast, slowBody: slow, largeBody: large,
 			idle: func() {}, stop: func(context.Context) (*ledger, error) { return nil, nil }}, nil
 	case "proxy":
 		rp, tr, err := newReverseProxy(e.upstream, e.maxConns)
@@ -105,8 +106,8 @@ func startSetup(ctx context.Context, name string, e *env) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		fast, slow := bodies(upstreamBody)
-		return &target{name: name, url: s.URL + "/v1/images/generations", key: upstreamKey, fastBody: fast, slowBody: slow,
+		fast, slow, large := bodies(upstreamBody)
+		return &target{name: name, url: s.URL + "/v1/images/generations", key: upstreamKey, fastBody: fast, slowBody: slow, largeBody: large,
 			idle: tr.CloseIdleConnections,
 			stop: func(context.Context) (*ledger, error) {
 				s.Close()
@@ -201,9 +202,9 @@ func startGateway(ctx context.Context, name string, e *env) (_ *target, err erro
 	served := make(chan error, 1)
 	go func() { served <- a.Server.Serve(sctx, ln) }()
 
-	fast, slow := bodies(gatewayBody)
+	fast, slow, large := bodies(gatewayBody)
 	t := &target{name: name, url: "http://" + ln.Addr().String() + "/v1/images/generations", key: secret,
-		fastBody: fast, slowBody: slow, idle: func() {}}
+		fastBody: fast, slowBody: slow, largeBody: large, idle: func() {}}
 	t.stop = func(ctx context.Context) (*ledger, error) {
 		stopServe()
 		serr := <-served

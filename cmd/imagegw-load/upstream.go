@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -14,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -23,29 +23,41 @@ const upstreamKey = "sk-load-fake"
 // slowMarker in a prompt makes the fake upstream wait its delay before answering.
 const slowMarker = "[slow]"
 
+// largeMarker in a prompt makes the fake upstream answer with its large image.
+const largeMarker = "[large]"
+
 // fakeUpstream answers POST /v1/images/generations the way an OpenAI-compatible host does,
-// with one b64_json image of about imageBytes, at once, or after delay when the body
-// contains slowMarker. It is deliberately minimal (no validation, one precomputed answer) so
+// with one b64_json image of about imageBytes (largeBytes when the body contains largeMarker),
+// at once, or after delay when the body contains slowMarker. It is deliberately minimal (no validation, one precomputed answer) so
 // that the upstream costs as little CPU as possible: every setup shares it and the cores.
 // (providers/openai/fake is strict and renders images; that is right for tests and wrong here.)
 type fakeUpstream struct {
-	answer []byte
-	delay  time.Duration
+	answer, large []byte
+	delay         time.Duration
 }
 
-func newFakeUpstream(imageBytes int, delay time.Duration) (*fakeUpstream, error) {
-	img, err := noisePNG(imageBytes)
+func newFakeUpstream(imageBytes, largeBytes int, delay time.Duration) (*fakeUpstream, error) {
+	answer, err := b64Answer(imageBytes)
 	if err != nil {
 		return nil, err
 	}
-	answer, err := json.Marshal(map[string]any{
+	large, err := b64Answer(largeBytes)
+	if err != nil {
+		return nil, err
+	}
+	return &fakeUpstream{answer: answer, large: large, delay: delay}, nil
+}
+
+// b64Answer is an images answer carrying one b64_json PNG of about n bytes.
+func b64Answer(n int) ([]byte, error) {
+	img, err := noisePNG(n)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
 		"created": time.Now().Unix(),
 		"data":    []map[string]string{{"b64_json": base64.StdEncoding.EncodeToString(img)}},
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &fakeUpstream{answer: answer, delay: delay}, nil
 }
 
 // noisePNG returns a valid PNG of about n bytes: random pixels do not compress.
@@ -97,10 +109,14 @@ func (f *fakeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	answer := f.answer
+	if bytes.Contains(body, []byte(largeMarker)) {
+		answer = f.large
+	}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{fmt.Sprint(len(f.answer))}
-	_, _ = w.Write(f.answer)
+	h["Content-Length"] = []string{strconv.Itoa(len(answer))}
+	_, _ = w.Write(answer)
 }
 
 // server is an HTTP server on a loopback port.

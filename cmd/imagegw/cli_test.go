@@ -127,6 +127,8 @@ func TestUsageErrorsAreOneLineWithHint(t *testing.T) {
 		{[]string{"keys", "create", "--name", "x", "--expires", "soon"}, `keys create: --expires "soon": not a duration`, "imagegw keys create"},
 		{[]string{"keys", "create", "--name", "x", "--expires", "-1d"}, "--expires must be positive", "imagegw keys create"},
 		{[]string{"keys", "create", "--name", "x", "--budget", "lots"}, `--budget "lots"`, "imagegw keys create"},
+		{[]string{"keys", "create", "--name", "x", "--markup", "lots"}, `--markup "lots"`, "imagegw keys create"},
+		{[]string{"keys", "create", "--name", "x", "--markup", "0"}, "Invalid value for 'markup'", "imagegw keys create"},
 		{[]string{"keys", "create", "--name", "x", "--rpm", "many"}, `--rpm "many": not a whole number`, "imagegw keys create"},
 		{[]string{"keys", "create", "--name"}, "--name needs a value", "imagegw keys create"},
 		{[]string{"keys", "show"}, "keys show: want exactly one key ID", "imagegw keys show"},

@@ -28,10 +28,11 @@ import (
 // keyFlags are the flags of keys create and keys update; they carry the admin API's field names.
 type keyFlags struct {
 	set                                     map[string]bool
-	name, models, budget, period            string
+	name, models, budget, period, markup    string
 	expires                                 time.Duration
 	rpm, ipm, mppm, concurrency             int
 	mapNearest, noExpiry, noBudget, jsonOut bool
+	noMarkup                                bool
 }
 
 func (f *keyFlags) register(fs *flag.FlagSet) {
@@ -41,6 +42,8 @@ func (f *keyFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noExpiry, "no-expiry", false, "remove the key's expiry (update)")
 	fs.StringVar(&f.budget, "budget", "", "budget `amount` in the deployment currency (e.g. 25.00)")
 	fs.BoolVar(&f.noBudget, "no-budget", false, "remove the key's budget (update)")
+	fs.StringVar(&f.markup, "markup", "", "the key pays the provider's cost × this `factor` (e.g. 1.2), instead of the model's or the deployment's markup")
+	fs.BoolVar(&f.noMarkup, "no-markup", false, "remove the key's own markup (update)")
 	fs.StringVar(&f.period, "budget-period", "", "budget `period`: total (default), daily or monthly")
 	fs.IntVar(&f.rpm, "rpm", 0, "requests per minute (0 = unlimited; default: the configured rate_limit)")
 	fs.IntVar(&f.ipm, "ipm", 0, "images per minute (0 = unlimited)")
@@ -83,6 +86,14 @@ func (f *keyFlags) fields(fs *flag.FlagSet) (admin.Fields, error) {
 		out.Budget = &a
 	}
 	out.ClearBudget = f.noBudget
+	if f.set["markup"] {
+		a, err := money.Parse(f.markup)
+		if err != nil {
+			return out, fmt.Errorf("--markup %q is not a decimal factor such as 1.2", f.markup)
+		}
+		out.Markup = &a
+	}
+	out.ClearMarkup = f.noMarkup
 	if f.set["budget-period"] {
 		switch f.period {
 		case store.PeriodTotal, store.PeriodDaily, store.PeriodMonthly:
@@ -309,9 +320,13 @@ func writeKey(w io.Writer, v admin.KeyView, currency string) error {
 	if v.MapNearest != nil {
 		nearest = strconv.FormatBool(*v.MapNearest)
 	}
+	markup := "default (the model's or the deployment's)"
+	if v.Markup != nil {
+		markup = "× " + *v.Markup + " of the provider's cost"
+	}
 	for _, row := range [][2]string{
 		{"ID", v.ID}, {"Name", v.Name}, {"Prefix", v.Prefix + "…"}, {"Status", v.Status}, {"Models", models},
-		{"Budget", budget}, {"Expires", exp},
+		{"Budget", budget}, {"Markup", markup}, {"Expires", exp},
 		{"Limits", fmt.Sprintf("rpm %s, ipm %s, mppm %s, concurrency %s", limit(v.RPM), limit(v.IPM), limit(v.MPPM), limit(v.Concurrency))},
 		{"Map nearest", nearest}, {"Created", v.CreatedAt.Format(time.RFC3339)}, {"Revoked", revoked},
 	} {

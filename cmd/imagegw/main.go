@@ -1,6 +1,6 @@
-// Command imagegw is the image-generation gateway: `serve` runs it; `migrate`, `keys`, `usage`
-// and `budgets reconcile` manage its store; `config` checks the configuration as `serve` does and
-// prints it with secrets redacted.
+// Command imagegw is the image-generation gateway: `serve` runs it; `migrate`, `keys`, `usage`,
+// `budgets reconcile` and `channels` manage its store; `config` checks the configuration as
+// `serve` does and prints it with secrets redacted.
 //
 // Every command and subcommand takes --help (or -h), which prints its help on stdout and exits 0.
 // A mistake on the command line prints one line and a hint on stderr and exits 2; a failure
@@ -40,6 +40,7 @@ Usage:
   imagegw keys list | show ID | update ID [flags] | revoke ID   [--json]
   imagegw usage [--key ID] [--model M] [--since 7d] [--by GROUP] [--csv|--json]
   imagegw budgets reconcile [--key ID] [--fix] [--json]   check budget positions against the ledger
+  imagegw channels list [--gateway URL] | enable NAME | disable NAME   [--json]
   imagegw config  [--config FILE]                    check the configuration as serve does and print it (secrets redacted)
   imagegw version
 
@@ -53,7 +54,10 @@ var helps = map[string]string{
 	"serve": `Usage: imagegw serve [--config FILE] [--no-bootstrap]
 
 Run the gateway. It listens on addr (default 127.0.0.1:8080) and, when the store holds no API key
-yet, creates one and prints it once with a request to paste.
+yet, creates one and prints it once with a request to paste. SIGHUP (or POST /admin/v1/reload)
+reloads the configuration: checked first (on any problem the running one stays and every problem
+is logged), then applied without dropping requests in flight; settings that need a restart are
+logged and keep their running value. SIGTERM or SIGINT drains and stops it.
 `,
 	"migrate": `Usage: imagegw migrate [--config FILE]
 
@@ -96,6 +100,23 @@ Print the usage ledger: events, newest first, or sums (--by). With --key it also
 key's budget position. --since and --until take a duration ago (24h, 7d), a date
 (2026-11-01) or an RFC 3339 time.
 `,
+	"channels list": `Usage: imagegw channels list [--gateway URL] [--json]
+
+List the configured channels: type, whether enabled, priority and weight (and their per-model
+overrides), and when each was last switched. With --gateway, show a running gateway's live state
+of each channel and model instead (closed, open, half_open or disabled; success rate, latency,
+calls in flight), from its admin API.
+`,
+	"channels enable": `Usage: imagegw channels enable NAME [--json]
+
+Switch a channel back on. Every gateway sharing the store follows within routing.switch_poll (2 s).
+`,
+	"channels disable": `Usage: imagegw channels disable NAME [--json]
+
+Switch a channel off: every gateway sharing the store stops sending it traffic within
+routing.switch_poll (2 s). Requests for its models go to their other channels; a model with no
+other channel answers 503 upstream_unavailable.
+`,
 	"budgets reconcile": `Usage: imagegw budgets reconcile [--key ID] [--fix] [--json]
 
 Recompute every key's budget positions (its spend per day, month and in total) from the usage
@@ -119,6 +140,17 @@ Subcommands:
 
 Every subcommand takes --config FILE and --json. Run 'imagegw keys SUBCOMMAND --help' for its flags.
 `,
+	"channels": `Usage: imagegw channels SUBCOMMAND [NAME] [flags]
+
+Switch upstream channels (providers[] entries) on and off in the store, for every gateway sharing it.
+
+Subcommands:
+  list [--gateway URL]   list the channels (with --gateway: a running gateway's live health)
+  enable NAME            send the channel traffic again
+  disable NAME           send the channel no traffic
+
+Every subcommand takes --config FILE and --json. Run 'imagegw channels SUBCOMMAND --help' for its flags.
+`,
 	"budgets": `Usage: imagegw budgets reconcile [--key ID] [--fix] [--json]
 
 Subcommands:
@@ -134,11 +166,12 @@ Print imagegw's version.
 
 // subcommands are the known subcommands of the command groups, for errors and hints.
 var subcommands = map[string][]string{
-	"keys":    {"create", "list", "show", "update", "revoke"},
-	"budgets": {"reconcile"},
+	"keys":     {"create", "list", "show", "update", "revoke"},
+	"budgets":  {"reconcile"},
+	"channels": {"list", "enable", "disable"},
 }
 
-var commands = []string{"serve", "migrate", "keys", "usage", "budgets", "config", "version"}
+var commands = []string{"serve", "migrate", "keys", "usage", "budgets", "channels", "config", "version"}
 
 func main() {
 	os.Exit(execute(os.Args[1:], os.Stderr))
@@ -226,6 +259,8 @@ func dispatch(args []string) error {
 		return usageCmd(rest)
 	case "budgets":
 		return budgets(rest)
+	case "channels":
+		return channels(rest)
 	case "config":
 		return configCmd(rest)
 	case "version", "--version", "-v":
@@ -403,10 +438,17 @@ func serve(args []string) (err error) {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the configuration (the file and the environment), from the start to the end
+	// of serve: one arriving while the gateway starts or drains is not fatal.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	a, err := app.New(ctx, c, log)
 	if err != nil {
 		return err
 	}
+	a.SetSource(fs.Lookup("config").Value.String(), app.Getenv)
+	go reloadOnSignal(ctx, a, hup)
 	defer func() {
 		// Usage events that could not be made durable make the exit code non-zero.
 		err = errors.Join(err, a.Close())

@@ -49,13 +49,13 @@ func mustRun(t *testing.T, args ...string) string {
 func testKeysCLI(t *testing.T) {
 	var created admin.KeyView
 	out := mustRun(t, "keys", "create", "--name", "app", "--models", "sandbox-image, sandbox-steps", "--expires", "30d",
-		"--budget", "25.00", "--budget-period", "monthly", "--rpm", "60", "--ipm", "120", "--mppm", "500", "--concurrency", "4", "--json")
+		"--budget", "25.00", "--budget-period", "monthly", "--rpm", "60", "--ipm", "120", "--mppm", "500", "--concurrency", "4", "--markup", "1.2", "--json")
 	if err := json.Unmarshal([]byte(out), &created); err != nil {
 		t.Fatalf("keys create --json: %v\n%s", err, out)
 	}
 	if !strings.HasPrefix(created.Key, "igw_") || created.Name != "app" || len(created.Models) != 2 || created.Models[1] != "sandbox-steps" ||
 		created.ExpiresAt == nil || created.ExpiresAt.Sub(time.Now()) < 29*24*time.Hour || created.ExpiresAt.Sub(time.Now()) > 30*24*time.Hour || created.Budget == nil || *created.Budget != "25" || created.BudgetPeriod != "monthly" ||
-		*created.RPM != 60 || *created.IPM != 120 || *created.MPPM != 500 || *created.Concurrency != 4 {
+		*created.RPM != 60 || *created.IPM != 120 || *created.MPPM != 500 || *created.Concurrency != 4 || created.Markup == nil || *created.Markup != "1.2" {
 		t.Fatalf("created %+v", created)
 	}
 	// The plain form prints the secret once, in words.
@@ -75,8 +75,8 @@ func testKeysCLI(t *testing.T) {
 		t.Fatalf("keys list table:\n%s", table)
 	}
 	var upd admin.KeyView
-	json.Unmarshal([]byte(mustRun(t, "keys", "update", created.ID, "--name", "renamed", "--no-expiry", "--no-budget", "--rpm", "0", "--json")), &upd)
-	if upd.Name != "renamed" || upd.ExpiresAt != nil || upd.Budget != nil || *upd.RPM != 0 || *upd.IPM != 120 {
+	json.Unmarshal([]byte(mustRun(t, "keys", "update", created.ID, "--name", "renamed", "--no-expiry", "--no-budget", "--no-markup", "--rpm", "0", "--json")), &upd)
+	if upd.Name != "renamed" || upd.ExpiresAt != nil || upd.Budget != nil || upd.Markup != nil || *upd.RPM != 0 || *upd.IPM != 120 {
 		t.Fatalf("keys update: %+v", upd)
 	}
 	// Without --json, update and show print for people.
@@ -84,7 +84,8 @@ func testKeysCLI(t *testing.T) {
 		!strings.Contains(out, "ipm 90") || !strings.Contains(out, "rpm unlimited") || strings.Contains(out, "{") {
 		t.Fatalf("keys update (text):\n%s", out)
 	}
-	if out := mustRun(t, "keys", "show", created.ID); !strings.Contains(out, "Name:") || !strings.Contains(out, "renamed") ||
+	mustRun(t, "keys", "update", created.ID, "--markup", "1.35")
+	if out := mustRun(t, "keys", "show", created.ID); !strings.Contains(out, "Name:") || !strings.Contains(out, "renamed") || !strings.Contains(out, "× 1.35") ||
 		!strings.Contains(out, "sandbox-image, sandbox-steps") || strings.Contains(out, "{") {
 		t.Fatalf("keys show (text):\n%s", out)
 	}

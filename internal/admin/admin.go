@@ -1,6 +1,6 @@
 // Package admin is the admin HTTP API (bearer IMAGEGW_ADMIN_TOKEN): API keys and usage. Its JSON
 // fields carry the CLI flags' names (name, models, expires_at, budget, budget_period, rpm, ipm,
-// mppm, concurrency, map_nearest). It is not mounted when no admin token is configured.
+// mppm, concurrency, map_nearest, markup). It is not mounted when no admin token is configured.
 package admin
 
 import (
@@ -23,6 +23,7 @@ import (
 	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/router"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/providers"
 )
@@ -34,6 +35,10 @@ type API struct {
 	Token string
 	// Usage serves GET /admin/v1/usage when set.
 	Usage http.HandlerFunc
+	// Router serves GET and PATCH /admin/v1/channels when set.
+	Router *router.Router
+	// Reload serves POST /admin/v1/reload when set.
+	Reload Reloader
 }
 
 // Routes mounts /admin/v1 on r.
@@ -47,6 +52,13 @@ func (a *API) Routes(r chi.Router) {
 		r.Delete("/keys/{id}", a.revoke)
 		if a.Usage != nil {
 			r.Get("/usage", a.Usage)
+		}
+		if a.Router != nil {
+			r.Get("/channels", a.channelList)
+			r.Patch("/channels/{name}", a.switchChannel)
+		}
+		if a.Reload != nil {
+			r.Post("/reload", a.reload)
 		}
 	})
 }
@@ -81,6 +93,9 @@ type KeyView struct {
 	MPPM         *int       `json:"mppm"`
 	Concurrency  *int       `json:"concurrency"`
 	MapNearest   *bool      `json:"map_nearest"`
+	// Markup is the key's own markup over the provider's cost ("1.5"); null means the model's
+	// or the deployment's.
+	Markup *string `json:"markup"`
 }
 
 // View renders a key.
@@ -94,6 +109,10 @@ func View(k *store.Key, now time.Time) KeyView {
 	if k.Budget != nil {
 		s := k.Budget.String()
 		v.Budget = &s
+	}
+	if k.Markup != nil {
+		s := k.Markup.String()
+		v.Markup = &s
 	}
 	switch {
 	case k.RevokedAt != nil:
@@ -118,6 +137,8 @@ type Fields struct {
 	MPPM         *int
 	Concurrency  *int
 	MapNearest   *bool
+	Markup       *money.Amount
+	ClearMarkup  bool
 }
 
 // Bounds of a key's fields and of the ids and names the admin API takes. Values past them are
@@ -136,6 +157,8 @@ const (
 	// MaxBudget is the largest budget: a billion units of the deployment currency, far from
 	// where sums of amounts could overflow.
 	MaxBudget = money.Amount(1_000_000_000 * money.Scale)
+	// MaxMarkup is the largest markup of a key (×100); the smallest is one micro-unit above 0.
+	MaxMarkup = money.Amount(100 * money.Scale)
 )
 
 // CheckText reports whether s is usable as an id or a name: valid UTF-8 of printable characters
@@ -200,12 +223,15 @@ func (f Fields) Validate() error {
 	if f.Budget != nil && (*f.Budget < 0 || *f.Budget > MaxBudget) {
 		return providers.ParamError("budget", "Invalid value for 'budget': must be from 0 to %s.", MaxBudget)
 	}
+	if f.Markup != nil && (*f.Markup <= 0 || *f.Markup > MaxMarkup) {
+		return providers.ParamError("markup", "Invalid value for 'markup': must be a decimal above 0 and at most %s (1.2: the provider's cost + 20%%).", MaxMarkup)
+	}
 	return nil
 }
 
 // ParseFields reads a JSON object of key fields. Unknown fields, bad values, out-of-range
-// limits and budgets and malformed names are errors naming the field (see Validate). null
-// clears expires_at and budget.
+// limits, budgets and markups and malformed names are errors naming the field (see Validate).
+// null clears expires_at, budget and markup.
 func ParseFields(body []byte, now time.Time) (Fields, error) {
 	var f Fields
 	var raw map[string]json.RawMessage
@@ -264,6 +290,17 @@ func ParseFields(body []byte, now time.Time) (Fields, error) {
 				err = fmt.Errorf("must be a decimal amount from 0 to %s", MaxBudget)
 			}
 			f.Budget = &a
+		case "markup":
+			if isNull {
+				f.ClearMarkup = true
+				continue
+			}
+			s := strings.Trim(string(v), `"`)
+			var a money.Amount
+			if a, err = money.Parse(s); err != nil {
+				err = fmt.Errorf("must be a decimal above 0 and at most %s", MaxMarkup)
+			}
+			f.Markup = &a
 		case "budget_period":
 			var s string
 			if err = json.Unmarshal(v, &s); err == nil && !slices.Contains([]string{store.PeriodTotal, store.PeriodDaily, store.PeriodMonthly}, s) {
@@ -322,13 +359,14 @@ func (f Fields) Apply(k *store.Key) {
 		k.BudgetPeriod = *f.BudgetPeriod
 	}
 	k.RPM, k.IPM, k.MPPM, k.Concurrency, k.MapNearest = f.RPM, f.IPM, f.MPPM, f.Concurrency, f.MapNearest
+	k.Markup = f.Markup
 }
 
 // Update converts the fields into a store update.
 func (f Fields) Update() store.KeyUpdate {
 	return store.KeyUpdate{Name: f.Name, Models: f.Models, ExpiresAt: f.ExpiresAt, ClearExpiry: f.ClearExpiry,
 		Budget: f.Budget, ClearBudget: f.ClearBudget, BudgetPeriod: f.BudgetPeriod, RPM: f.RPM, IPM: f.IPM,
-		MPPM: f.MPPM, Concurrency: f.Concurrency, MapNearest: f.MapNearest}
+		MPPM: f.MPPM, Concurrency: f.Concurrency, MapNearest: f.MapNearest, Markup: f.Markup, ClearMarkup: f.ClearMarkup}
 }
 
 func readBody(r *http.Request) ([]byte, error) {

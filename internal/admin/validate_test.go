@@ -104,6 +104,12 @@ func testMalformed(t *testing.T, st store.Store) {
 	if err := json.Unmarshal(body, &k); err != nil {
 		t.Fatal(err)
 	}
+	// A markup is set as a decimal (string or number), shown as a string, and cleared with null.
+	for _, c := range []struct{ patch, want string }{{`{"markup":"1.25"}`, `"markup": "1.25"`}, {`{"markup":100}`, `"markup": "100"`}, {`{"markup":null}`, `"markup": null`}} {
+		if code, body := call(t, srv, "PATCH", "/admin/v1/keys/"+k.ID, c.patch); code != http.StatusOK || !strings.Contains(string(body), c.want) {
+			t.Fatalf("PATCH %s: %d %s, want %s", c.patch, code, body, c.want)
+		}
+	}
 	code, body = call(t, srv, "GET", "/admin/v1/keys/"+k.ID, "")
 	if code != http.StatusOK || !strings.Contains(string(body), `"rpm": 2147483647`) || !strings.Contains(string(body), `"budget": "1000000000"`) ||
 		!strings.Contains(string(body), "team α 🧑‍💻") {
@@ -131,6 +137,11 @@ func testMalformed(t *testing.T, st store.Store) {
 		{"POST", "/admin/v1/keys", `{"name":"ok","budget":"9999999999999"}`, "budget"},
 		{"POST", "/admin/v1/keys", `{"name":"ok","budget":99999999999999999999999}`, "budget"},
 		{"POST", "/admin/v1/keys", `{"name":"ok","budget":"-1"}`, "budget"},
+		{"POST", "/admin/v1/keys", `{"name":"ok","markup":"0"}`, "markup"},
+		{"POST", "/admin/v1/keys", `{"name":"ok","markup":"-1.2"}`, "markup"},
+		{"POST", "/admin/v1/keys", `{"name":"ok","markup":"100.000001"}`, "markup"},
+		{"POST", "/admin/v1/keys", `{"name":"ok","markup":"a lot"}`, "markup"},
+		{"PATCH", "/admin/v1/keys/" + k.ID, `{"markup":true}`, "markup"},
 		{"PATCH", "/admin/v1/keys/" + k.ID, `{"rpm":2147483648}`, "rpm"},
 		{"PATCH", "/admin/v1/keys/" + k.ID, `{"name":"x\u0000"}`, "name"},
 		{"PATCH", "/admin/v1/keys/" + k.ID, `{"models":["ok","\u0001"]}`, "models"},

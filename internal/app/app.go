@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -31,6 +30,7 @@ import (
 	"github.com/imagegw/imagegw/internal/metrics"
 	"github.com/imagegw/imagegw/internal/ratelimit"
 	"github.com/imagegw/imagegw/internal/redact"
+	"github.com/imagegw/imagegw/internal/router"
 	"github.com/imagegw/imagegw/internal/server"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/store/backend"
@@ -41,21 +41,34 @@ import (
 
 // App is a wired gateway.
 type App struct {
-	Config  *config.Config
-	Logger  *zap.Logger
-	Store   store.Store
+	// Config is the configuration the gateway started with; Running is the one in force after
+	// reloads (see reload.go).
+	Config *config.Config
+	Logger *zap.Logger
+	Store  store.Store
+	// Catalog is the catalog the gateway started with; Live holds the one in force, which a
+	// reload swaps.
 	Catalog *catalog.Catalog
-	Auth    *auth.Authenticator
-	Metrics *metrics.Metrics
-	Images  *imagestore.Store
-	Server  *server.Server
+	Live    *catalog.Live
+	// Redactor knows every configured secret (those of reloaded configurations too) and scrubs
+	// them from every log line and client error.
+	Redactor *redact.Redactor
+	Auth     *auth.Authenticator
+	Metrics  *metrics.Metrics
+	Images   *imagestore.Store
+	Server   *server.Server
 	// Recorder is the usage ledger's journal.
 	Recorder *usage.Recorder
 	// Escrow holds this replica's slices of key budgets.
 	Escrow *billing.Escrow
+	// Router orders each model's channels and keeps their health and switches.
+	Router *router.Router
 
 	// lost is set when Close could not make every usage event durable.
 	lost error
+
+	// reloading is what a reload needs and changes (reload.go).
+	reloading
 
 	closers []func()
 	// stop ends the background loops (hold sweeper, image sweeper); bg waits for them.
@@ -72,24 +85,50 @@ func (a *App) background(ctx context.Context, f func(context.Context)) {
 	}()
 }
 
-// NewLogger builds the zap logger the configuration asks for.
+// NewLogger builds the zap logger the configuration asks for: JSON (or console) lines on
+// stderr through a buffer flushed every logFlushInterval, when it fills, and on Sync (call it at
+// shutdown). The access log (server.AccessLoggerName) is never sampled: log.access says which
+// requests get a line (all, errors, off). Other lines are kept too, unless log.sample thins
+// them as zap's production setting does (per message, the first 100 a second, then 1 in 100).
 func NewLogger(c config.LogConfig) (*zap.Logger, error) {
-	var zc zap.Config
-	if c.Format == "console" {
-		zc = zap.NewDevelopmentConfig()
-	} else {
-		zc = zap.NewProductionConfig()
-		zc.EncoderConfig.TimeKey = "time"
-		zc.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	}
+	return NewLoggerTo(c, zapcore.AddSync(os.Stderr))
+}
+
+// NewLoggerTo is NewLogger writing to w instead of stderr (through the same buffer).
+func NewLoggerTo(c config.LogConfig, w zapcore.WriteSyncer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
 		return nil, err
 	}
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.DisableStacktrace = true
-	return zc.Build()
+	var enc zapcore.Encoder
+	opts := []zap.Option{zap.AddCaller(), zap.ErrorOutput(zapcore.Lock(os.Stderr))}
+	if c.Format == "console" {
+		enc = zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+		opts = append(opts, zap.Development())
+	} else {
+		ec := zap.NewProductionEncoderConfig()
+		ec.TimeKey = "time"
+		ec.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
+	}
+	out := &zapcore.BufferedWriteSyncer{WS: w, Size: logBufferSize, FlushInterval: logFlushInterval}
+	core := zapcore.NewCore(enc, out, zap.NewAtomicLevelAt(lvl))
+	rest := core
+	if c.Sample {
+		rest = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
+	}
+	root, err := server.AccessCore(core, rest, c.Access)
+	if err != nil {
+		return nil, err
+	}
+	return zap.New(root, opts...), nil
 }
+
+// The log buffer: a line waits at most logFlushInterval; a full buffer is written at once.
+const (
+	logBufferSize    = 256 << 10
+	logFlushInterval = 500 * time.Millisecond
+)
 
 // DatabaseURL is the configured store URL, or SQLite under the data directory.
 func DatabaseURL(c *config.Config) string {
@@ -120,7 +159,8 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	// carries it (a hostile upstream may echo a key anywhere).
 	red := redact.New(Secrets(c)...)
 	log = log.WithOptions(zap.WrapCore(red.Core))
-	a := &App{Config: c, Logger: log, Metrics: metrics.New()}
+	a := &App{Config: c, Logger: log, Metrics: metrics.New(), Redactor: red}
+	a.running.Store(c)
 	ctx, a.stop = context.WithCancel(ctx)
 	defer func() {
 		if err != nil {
@@ -141,23 +181,35 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	}
 	client := httpx.New(hopts)
 	a.closers = append(a.closers, client.CloseIdleConnections)
+	// Reloaded channels' adapters share the client (and its idle connections) with the first ones.
+	a.client = client
 
 	channels, cat, err := BuildCatalog(c, client, log)
 	if err != nil {
 		return nil, err
 	}
-	a.Catalog = cat
+	a.Catalog, a.Live = cat, catalog.NewLive(cat)
+	a.Metrics.InitCatalog(cat)
+	if a.Router, err = a.newRouter(ctx, cat, a.Metrics, log.Named("router")); err != nil {
+		return nil, err
+	}
 	a.Auth = auth.New(a.Store, auth.Options{TTL: c.Limits.KeyCacheTTL.D(), Timeout: c.Store.Timeout.D(),
 		StaleFor: c.Limits.KeyStaleFor.D(), Logger: log.Named("auth"), StaleServes: a.Metrics.KeyStaleServes})
 	mtr, err := a.newMeter(ctx, channels)
 	if err != nil {
 		return nil, err
 	}
-	a.Images, err = imagestore.Open(imagestore.Options{Dir: c.Images.Dir, TTL: c.Images.TTL.D(), MaxBytes: c.Images.MaxBytes,
-		Bytes: a.Metrics.HostedImageBytes, Evictions: a.Metrics.HostedImageEvictions})
+	a.meter = mtr
+	a.Images, err = imagestore.Open(ctx, imagestore.Options{URL: c.ImagesURL.Value(), Dir: c.Images.Dir, TTL: c.Images.TTL.D(),
+		MaxBytes: c.Images.MaxBytes, Bytes: a.Metrics.HostedImageBytes, Evictions: a.Metrics.HostedImageEvictions,
+		Credentials: imagestore.Credentials{AccessKeyID: c.Images.S3.AccessKeyID.Value(),
+			SecretAccessKey: c.Images.S3.SecretAccessKey.Value(), SessionToken: c.Images.S3.SessionToken.Value()}})
 	if err != nil {
 		return nil, err
 	}
+	a.closers = append(a.closers, func() { _ = a.Images.Close() })
+	log.Info("hosted images", zap.Stringer("store", a.Images), zap.Bool("presigned", a.Images.Presigned()),
+		zap.Bool("rehost_provider_urls", c.Images.RehostProviderURLs))
 	// Client-supplied image URLs go through a client without the upstream allowlist: a request
 	// must never reach the simulator, a private upstream or anything else on the inside.
 	public := httpx.New(httpx.Options{Timeout: c.Outbound.Timeout.D()})
@@ -166,15 +218,18 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	downloads := httpx.New(httpx.Options{AllowHosts: c.Outbound.AllowHosts, Timeout: c.Outbound.Timeout.D()})
 	a.closers = append(a.closers, downloads.CloseIdleConnections)
 	fd := frontdoor.New(frontdoor.Options{
-		Catalog: a.Catalog, Auth: a.Auth, Images: a.Images, StoreTimeout: c.Store.Timeout.D(),
+		Catalog: a.Catalog, Live: a.Live, Auth: a.Auth, Images: a.Images, StoreTimeout: c.Store.Timeout.D(),
 		Fetcher: httpx.NewFetcher(public), OutputFetcher: httpx.NewFetcher(downloads),
-		Meter: mtr, Channels: mtr, Redactor: red,
+		Meter: mtr, Channels: mtr, Router: a.Router, Redactor: red,
 		Metrics: a.Metrics, Logger: log, PublicURL: c.PublicURL, MaxN: c.Limits.MaxN,
 		MaxImagePixels: c.Limits.MaxImagePixels, MaxImageBytes: c.Limits.MaxImageBytes, MapNearest: c.Limits.MapNearest,
+		RehostProviderURLs: c.Images.RehostProviderURLs,
 	})
+	a.Metrics.InitRoutes(fd.Routes)
 	var adm *admin.API
 	if tok := c.AdminToken.Value(); tok != "" {
-		adm = &admin.API{Store: a.Store, Auth: a.Auth, Token: tok, Usage: admin.UsageHandler(a.Store, c.Billing.Currency)}
+		adm = &admin.API{Store: a.Store, Auth: a.Auth, Token: tok, Usage: admin.UsageHandler(a.Store, c.Billing.Currency), Router: a.Router,
+			Reload: a.ReloadFile}
 	}
 	a.Server = server.New(server.Options{
 		Addr: c.Addr, Logger: log, Metrics: a.Metrics, MaxBodyBytes: c.Limits.MaxBodyBytes,
@@ -189,13 +244,17 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 		},
 	})
 	a.background(ctx, a.sweepLoop)
+	a.generation = 1
+	a.Metrics.ConfigGeneration.Set(1)
+	a.Metrics.ConfigLastReloadTime.SetToCurrentTime()
 	return a, nil
 }
 
-// Secrets are the configured credentials: provider API keys, the admin token, and the passwords
-// (or whole credentials) in the database and Redis URLs.
+// Secrets are the configured credentials: provider API keys, the admin token, the passwords
+// (or whole credentials) in the database and Redis URLs, and the image store's S3 secret key
+// and session token.
 func Secrets(c *config.Config) []string {
-	out := []string{c.AdminToken.Value()}
+	out := []string{c.AdminToken.Value(), c.Images.S3.SecretAccessKey.Value(), c.Images.S3.SessionToken.Value()}
 	for _, ch := range c.Providers {
 		out = append(out, ch.APIKey.Value())
 	}
@@ -241,6 +300,7 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 	if err != nil {
 		return nil, err
 	}
+	bm.InitModels(engine.Currency(), models)
 	rm, err := ratelimit.NewMetrics(a.Metrics.Registry)
 	if err != nil {
 		return nil, err
@@ -249,11 +309,10 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 	a.closers = append(a.closers, func() { _ = local.Close() }) // stops its lease renewal
 	var limiter ratelimit.Limiter = local
 	if u := c.RedisURL.Value(); u != "" {
-		ro, err := ratelimit.ClientOptions(u)
+		rc, err := ratelimit.NewClient(ctx, u, log.Named("ratelimit"))
 		if err != nil {
 			return nil, err
 		}
-		rc := redis.NewClient(ro)
 		a.closers = append(a.closers, func() { _ = rc.Close() })
 		policy, err := ratelimit.ParseFailurePolicy(c.RateLimit.FailurePolicy)
 		if err != nil {
@@ -265,10 +324,17 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 		a.closers = append(a.closers, func() { _ = rl.Close() })
 		limiter = rl
 	}
-	chLimits := map[string]meter.Limits{}
-	for _, ch := range c.Providers {
-		chLimits[ch.Name] = meter.Limits{RPM: ch.RPM, IPM: ch.IPM, Concurrency: ch.Concurrency}
+	chLimits := channelLimits(c)
+	// Decision series from startup: keys (any key may get limits of its own) and, when one is
+	// limited, channels.
+	classes := []string{"key"}
+	for _, l := range chLimits {
+		if l != (meter.Limits{}) {
+			classes = append(classes, "channel")
+			break
+		}
 	}
+	rm.InitDecisions(limiter, classes...)
 	rec, err := usage.Open(ctx, a.Store, usage.Options{Dir: c.Billing.OutboxDir, NoSync: !c.Billing.JournalFsync,
 		WriteTimeout: 5 * c.Store.Timeout.D(), Logger: log.Named("usage"), Registerer: a.Metrics.Registry})
 	if err != nil {
@@ -313,7 +379,10 @@ func (a *App) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := a.Images.Sweep(); err != nil {
+			sctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+			n, err := a.Images.Sweep(sctx)
+			cancel()
+			if err != nil {
 				a.Logger.Warn("hosted image sweep failed", zap.Error(err))
 			} else if n > 0 {
 				a.Logger.Info("hosted images expired", zap.Int("deleted", n))

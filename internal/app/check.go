@@ -80,7 +80,7 @@ func BuildCatalog(c *config.Config, client *http.Client, log *zap.Logger) (_ []c
 		if err != nil {
 			return nil, nil, err
 		}
-		channels = append(channels, catalog.Channel{Name: "sandbox", Type: "sandbox", Provider: p})
+		channels = append(channels, catalog.Channel{Name: "sandbox", Type: "sandbox", Provider: p, Weight: 1})
 	}
 	for i, ch := range c.Providers {
 		if !providers.Registered(ch.Type) {
@@ -94,7 +94,7 @@ func BuildCatalog(c *config.Config, client *http.Client, log *zap.Logger) (_ []c
 			errs = append(errs, fmt.Errorf("providers[%d] (%s): %s", i, ch.Name, redactIn(err.Error(), c)))
 			continue
 		}
-		channels = append(channels, catalog.Channel{Name: ch.Name, Type: ch.Type, Provider: p, Models: ch.Models})
+		channels = append(channels, channelOf(ch, p))
 	}
 	cat, err := catalog.Build(channels, c.Models)
 	if err != nil {
@@ -124,4 +124,20 @@ func BuildCatalog(c *config.Config, client *http.Client, log *zap.Logger) (_ []c
 // redactIn removes the configuration's secrets from an error message.
 func redactIn(msg string, c *config.Config) string {
 	return redact.New(Secrets(c)...).String(msg)
+}
+
+// channelOf is the catalog's channel for a configured one: its adapter p, its models, and its
+// routing (a weight left unset is 1).
+func channelOf(ch config.ChannelConfig, p providers.Provider) catalog.Channel {
+	c := catalog.Channel{Name: ch.Name, Type: ch.Type, Provider: p, Models: ch.Models, Priority: ch.Priority, Weight: 1}
+	if ch.Weight != nil {
+		c.Weight = *ch.Weight
+	}
+	for id, mr := range ch.ModelRouting {
+		if c.Routing == nil {
+			c.Routing = map[string]catalog.Routing{}
+		}
+		c.Routing[id] = catalog.Routing{Priority: mr.Priority, Weight: mr.Weight}
+	}
+	return c
 }

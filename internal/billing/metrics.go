@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/providers"
 )
 
 // Metrics are billing's Prometheus collectors. A nil *Metrics records nothing.
@@ -69,6 +70,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// InitModels creates the zero-valued series of models (by public name, as Engine.Validate
+// takes them): cost in currency (the deployment's), free images and budget rejections, so
+// dashboards show 0 rather than no data before a model is first used. Calling it again (a
+// reloaded catalog) adds the new models; nothing is removed.
+func (m *Metrics) InitModels(currency string, models map[string]*providers.Model) {
+	if m == nil {
+		return
+	}
+	for name := range models {
+		m.cost.WithLabelValues(name, currency)
+		m.freeImages.WithLabelValues(name)
+		m.rejections.WithLabelValues(name)
+	}
 }
 
 // Charged counts a settled cost.

@@ -281,6 +281,10 @@ func resolveSize(m *providers.Model, req *providers.Request) (size providers.Siz
 	case req.Width > 0 && req.Height > 0:
 		return own(providers.Size{W: req.Width, H: req.Height})
 	}
+	if s, ok := fromSource(req); ok && req.AspectRatio == "" {
+		// What the operation makes of the source, not a size sent: an estimate.
+		return s, int64(s.W) * int64(s.H), providers.Size{}, true
+	}
 	if rw, rh, ok := parseRatio(req.AspectRatio); ok {
 		// The largest listed size of the ratio, else the largest listed size.
 		if s, ok := largest(r.Sizes, func(s providers.Size) bool { return int64(s.W)*int64(rh) == int64(s.H)*int64(rw) }); ok {
@@ -308,6 +312,23 @@ func resolveSize(m *providers.Model, req *providers.Request) (size providers.Siz
 		return s, int64(s.W) * int64(s.H), providers.Size{}, true
 	}
 	return providers.Size{W: 1024, H: 1024}, estimatePixels, providers.Size{}, true
+}
+
+// fromSource is the output size of an operation on an uploaded image that sets no size of its
+// own: an edit or a background replacement keeps the source's size, and an upscale doubles it
+// (Ideogram's, the one provider with upscale; seed 002: "将参考图片分辨率提升至 2 倍").
+func fromSource(req *providers.Request) (providers.Size, bool) {
+	if len(req.Images) == 0 || req.Images[0].Width <= 0 || req.Images[0].Height <= 0 {
+		return providers.Size{}, false
+	}
+	s := providers.Size{W: req.Images[0].Width, H: req.Images[0].Height}
+	switch req.Operation {
+	case providers.OpEdit, providers.OpReplaceBackground:
+		return s, true
+	case providers.OpUpscale:
+		return providers.Size{W: 2 * s.W, H: 2 * s.H}, true
+	}
+	return providers.Size{}, false
 }
 
 // parseRatio reads "W:H" (also "WxH", Ideogram's form) with positive integers.

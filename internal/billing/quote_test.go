@@ -259,6 +259,19 @@ func TestSizeResolution(t *testing.T) {
 		{"ratio, nothing known: 1 MP", providers.SizeRule{}, providers.Request{AspectRatio: "1:1"}, 1024, 1024, 1 << 20, true},
 		{"nothing known: 1 MP", providers.SizeRule{}, providers.Request{}, 1024, 1024, 1 << 20, true},
 		{"no default, bounds: largest square", providers.SizeRule{MaxSide: 1500, Multiple: 8}, providers.Request{}, 1496, 1496, 1496 * 1496, true},
+		// An operation on an uploaded 800x600 image (estimates: what it makes, not a size sent): an
+		// edit and a background replacement keep its size; an upscale doubles it (seed 002: "将参考图片分辨率提升至 2 倍"); others (remix)
+		// make the model's default.
+		{"edit keeps the source's size", providers.SizeRule{Default: providers.Size{W: 1024, H: 1024}},
+			providers.Request{Operation: providers.OpEdit, Images: []providers.Image{{Width: 800, Height: 600}}}, 800, 600, 800 * 600, true},
+		{"replace background keeps the source's size", providers.SizeRule{Sizes: listed},
+			providers.Request{Operation: providers.OpReplaceBackground, Images: []providers.Image{{Width: 800, Height: 600}}}, 800, 600, 800 * 600, true},
+		{"upscale doubles the source", providers.SizeRule{Sizes: listed},
+			providers.Request{Operation: providers.OpUpscale, Images: []providers.Image{{Width: 800, Height: 600}}}, 1600, 1200, 1600 * 1200, true},
+		{"remix: the default", providers.SizeRule{Default: providers.Size{W: 1024, H: 1024}},
+			providers.Request{Operation: providers.OpRemix, Images: []providers.Image{{Width: 800, Height: 600}}}, 1024, 1024, 1024 * 1024, false},
+		{"edit at an asked size", providers.SizeRule{Default: providers.Size{W: 1024, H: 1024}},
+			providers.Request{Operation: providers.OpEdit, Width: 512, Height: 512, Images: []providers.Image{{Width: 800, Height: 600}}}, 512, 512, 512 * 512, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

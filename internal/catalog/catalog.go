@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/money"
@@ -25,7 +26,32 @@ type Channel struct {
 	Provider providers.Provider
 	// Models restricts the channel to these upstream ids; empty means its whole catalog.
 	Models []string
+	// Priority is the channel's routing tier (0 is tried first, then 1, …) and Weight its share
+	// of its tier's traffic (0: a standby, tried only after the tier's weighted channels).
+	// Routing overrides both per upstream model id.
+	Priority int
+	Weight   int
+	Routing  map[string]Routing
 }
+
+// Routing overrides a channel's priority or weight for one of its models (nil: the channel's).
+type Routing struct {
+	Priority *int
+	Weight   *int
+}
+
+// Routing strategies of an entry (Entry.Strategy): the order its routes are tried in.
+const (
+	// StrategyPriority: priority tiers, a weighted random split inside a tier (the default).
+	StrategyPriority = "priority"
+	// StrategyCheapest: the route whose price for the request is lowest first.
+	StrategyCheapest = "cheapest"
+	// StrategyFastest: the route with the lowest recent latency first.
+	StrategyFastest = "fastest"
+)
+
+// Strategies are the valid Entry.Strategy values ("" is StrategyPriority).
+var Strategies = []string{StrategyPriority, StrategyCheapest, StrategyFastest}
 
 // Route is one way to serve a model: a channel and the upstream model on it.
 type Route struct {
@@ -40,6 +66,12 @@ type Route struct {
 	// Cost is what the provider charges the operator for it: the channel's model price as the
 	// catalog (or a model's define) states it, before any price set in config.
 	Cost providers.Price
+	// Priority and Weight place the route among the entry's others (see Channel); Group is the
+	// index of the alias target it came from (0 for the target, 1 for the first fallback, …):
+	// every route of a group is tried before the next group's.
+	Priority int
+	Weight   int
+	Group    int
 }
 
 // Entry is one public model name.
@@ -51,7 +83,11 @@ type Entry struct {
 	// Operations the primary route supports (model ∩ adapter).
 	Operations []providers.Operation
 	Routes     []Route
-	listed     bool
+	// Strategy orders the routes (one of Strategies; "" is StrategyPriority).
+	Strategy string
+	listed   bool
+	// keyed caches the entry as keys with their own markup see it (money.Amount → *Entry).
+	keyed *sync.Map
 }
 
 // Supports reports whether the entry's primary route takes op.
@@ -59,13 +95,31 @@ func (e *Entry) Supports(op providers.Operation) bool { return slices.Contains(e
 
 // Catalog resolves names. It is immutable once built and safe for concurrent use.
 type Catalog struct {
-	byName map[string]*Entry
-	list   []*Entry
+	byName   map[string]*Entry
+	list     []*Entry
+	channels []Channel
+	pinned   []Route
+}
+
+// Channels returns the channels the catalog was built over, in order.
+func (c *Catalog) Channels() []Channel { return c.channels }
+
+// Pinned returns one route per channel and upstream model (what "<channel>/<id>" names), in
+// channel order: every pair a call can go to.
+func (c *Catalog) Pinned() []Route {
+	out := make([]Route, 0, len(c.pinned))
+	for _, r := range c.pinned {
+		if e := c.byName[r.Channel+"/"+r.Model.ID]; e != nil && len(e.Routes) == 1 {
+			r = e.Routes[0]
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // Build assembles the catalog from channels (in priority order) and model configuration.
 func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
-	c := &Catalog{byName: map[string]*Entry{}}
+	c := &Catalog{byName: map[string]*Entry{}, channels: channels}
 	ownPrice := map[*Entry]bool{}  // aliases with a price of their own
 	byType := map[string][]Route{} // "<type>/<id>" → routes
 	bare := map[string][]Route{}   // "<id>" → routes
@@ -108,12 +162,23 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 	}
 	for _, ch := range channels {
 		ms := append(ch.Provider.Models(), defined[ch.Name]...)
+		offered := map[string]bool{}
 		for i := range ms {
 			m := &ms[i]
 			if len(ch.Models) > 0 && !slices.Contains(ch.Models, m.ID) {
 				continue
 			}
-			r := Route{Channel: ch.Name, Type: ch.Type, Provider: ch.Provider, Model: m}
+			offered[m.ID] = true
+			r := Route{Channel: ch.Name, Type: ch.Type, Provider: ch.Provider, Model: m, Priority: ch.Priority, Weight: ch.Weight}
+			if o, ok := ch.Routing[m.ID]; ok {
+				if o.Priority != nil {
+					r.Priority = *o.Priority
+				}
+				if o.Weight != nil {
+					r.Weight = *o.Weight
+				}
+			}
+			c.pinned = append(c.pinned, r)
 			c.add(ch.Name+"/"+m.ID, []Route{r}, false)
 			tn := ch.Type + "/" + m.ID
 			if _, ok := byType[tn]; !ok {
@@ -121,6 +186,16 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 			}
 			byType[tn] = append(byType[tn], r)
 			bare[m.ID] = append(bare[m.ID], r)
+		}
+		ids := make([]string, 0, len(ch.Routing))
+		for id := range ch.Routing {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			if !offered[id] {
+				errs = append(errs, fmt.Sprintf("channel %s: model_routing: the channel offers no model %q", ch.Name, id))
+			}
 		}
 	}
 	for _, tn := range typedNames {
@@ -154,13 +229,16 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 			continue
 		}
 		var routes []Route
-		for _, target := range append([]string{mc.Target}, mc.Fallbacks...) {
+		for g, target := range append([]string{mc.Target}, mc.Fallbacks...) {
 			e, err := c.Lookup(target)
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("models[%d]: target %q: %v", i, target, err))
 				continue
 			}
-			routes = append(routes, e.Routes...)
+			for _, r := range e.Routes {
+				r.Group = g
+				routes = append(routes, r)
+			}
 		}
 		if len(routes) == 0 {
 			continue
@@ -177,7 +255,10 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 		}
 		name := mc.Name
 		if name == "" {
-			// Hiding or re-pricing the target itself.
+			// Hiding, re-pricing or routing the target itself.
+			if mc.Strategy != "" {
+				c.byName[mc.Target].Strategy = mc.Strategy
+			}
 			if price != nil {
 				// A channel-qualified target re-prices that channel's model; a bare or
 				// type-qualified one the model on every channel of its type.
@@ -197,6 +278,7 @@ func Build(channels []Channel, models []config.ModelConfig) (*Catalog, error) {
 			c.byName[name].listed = false
 		}
 		e := c.add(name, routes, true)
+		e.Strategy = mc.Strategy
 		if price != nil {
 			e.Model.Price = *price
 			ownPrice[e] = true
@@ -258,6 +340,7 @@ func (c *Catalog) add(name string, routes []Route, listed bool) *Entry {
 		Model:   *primary.Model,
 		Routes:  routes,
 		listed:  listed,
+		keyed:   new(sync.Map),
 	}
 	for _, op := range primary.Model.Operations {
 		if providers.Supports(primary.Provider, op) {
@@ -331,6 +414,38 @@ func (c *Catalog) Markup(deployment string, byName map[string]string) error {
 		e.Model.Price = routes[0].Price
 	}
 	return nil
+}
+
+// WithMarkup is the entry as a key with its own markup m (money.Amount 1_500_000 is ×1.5) sees
+// it: each route not priced in config charges its cost × m, rounded half up to the micro-unit per
+// rate and tier, in place of the model's or the deployment's markup. The result is cached.
+func (e *Entry) WithMarkup(m money.Amount) *Entry {
+	if e.keyed != nil {
+		if x, ok := e.keyed.Load(m); ok {
+			return x.(*Entry)
+		}
+	}
+	r := big.NewRat(int64(m), money.Scale)
+	x := *e
+	x.keyed = nil
+	x.Routes = make([]Route, len(e.Routes))
+	copy(x.Routes, e.Routes)
+	for i := range x.Routes {
+		rt := &x.Routes[i]
+		switch {
+		case rt.Price.Source == "config" || rt.Cost.IsZero():
+		case r.Cmp(big.NewRat(1, 1)) == 0:
+			rt.Price = rt.Cost
+		default:
+			rt.Price = markedUp(rt.Cost, r)
+		}
+	}
+	x.Model.Price = x.Routes[0].Price
+	if e.keyed != nil {
+		v, _ := e.keyed.LoadOrStore(m, &x)
+		return v.(*Entry)
+	}
+	return &x
 }
 
 // markedUp is p with every amount multiplied by m.

@@ -35,6 +35,11 @@ type Config struct {
 	MigrateOnStart bool `yaml:"migrate_on_start"`
 	// RedisURL enables the shared Redis rate limiter; empty means the in-process limiter.
 	RedisURL SecretURL `yaml:"redis_url"`
+	// ImagesURL is where hosted images live: "file:///dir" (or "file:rel/dir") or
+	// "s3://bucket/prefix?endpoint=http://host:port&region=…&presign=true" (internal/imagestore);
+	// empty means the directory images.dir. S3 credentials come from AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY (Images.S3), never from the URL.
+	ImagesURL SecretURL `yaml:"images_url"`
 	// AdminToken enables the admin API (bearer token); empty disables it.
 	AdminToken Secret `yaml:"admin_token"`
 	// DataDir holds the SQLite database and hosted images by default.
@@ -47,6 +52,7 @@ type Config struct {
 	Images    ImagesConfig    `yaml:"images"`
 	Outbound  OutboundConfig  `yaml:"outbound"`
 	Store     StoreConfig     `yaml:"store"`
+	Routing   RoutingConfig   `yaml:"routing"`
 
 	// Sandbox enables the built-in sandbox provider (default true).
 	Sandbox bool `yaml:"sandbox"`
@@ -66,6 +72,12 @@ type Config struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // json or console
+	// Access says which requests get an access-log line: all (default), errors (status 400 and
+	// above) or off. The access log is never sampled.
+	Access string `yaml:"access"`
+	// Sample thins repeated log lines other than the access log (per message, the first 100 a
+	// second, then 1 in 100). Off by default: every line is kept.
+	Sample bool `yaml:"sample"`
 }
 
 // LimitsConfig caps what one request may ask for.
@@ -161,6 +173,21 @@ type ImagesConfig struct {
 	// oldest first. 0 means the default (imagestore.DefaultMaxBytes, 1 GiB), negative means
 	// unlimited.
 	MaxBytes int64 `yaml:"max_bytes"`
+	// RehostProviderURLs is the keep policy for images a provider returns as URLs (which expire,
+	// some after an hour): false passes them through to response_format=url clients; true
+	// downloads them (through the SSRF-safe client) and hosts them like provider bytes, so the
+	// client's URL lives images.ttl.
+	RehostProviderURLs bool `yaml:"rehost_provider_urls"`
+	// S3 holds the object store's credentials, from the environment only.
+	S3 S3Credentials `yaml:"-"`
+}
+
+// S3Credentials sign requests to an s3:// images_url: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+// and AWS_SESSION_TOKEN. Unset means anonymous requests (a server without authentication).
+type S3Credentials struct {
+	AccessKeyID     Secret
+	SecretAccessKey Secret
+	SessionToken    Secret
 }
 
 // StoreConfig bounds the gateway's calls to its store.
@@ -170,6 +197,30 @@ type StoreConfig struct {
 	// stale state (cached keys, limits.key_stale_for).
 	Timeout Duration `yaml:"timeout"`
 }
+
+// RoutingConfig tunes the circuit breaker every channel has per model, and how fast replicas
+// follow a channel switched off or on (PATCH /admin/v1/channels/{name}, imagegw channels).
+type RoutingConfig struct {
+	// Failures is how many failed calls in a row open a channel's breaker for a model.
+	Failures int `yaml:"failures"`
+	// ErrorRate opens it too when at least this share of the calls of the last Window failed
+	// (once MinRequests calls were made in it); 0 turns the rule off.
+	ErrorRate   float64  `yaml:"error_rate"`
+	MinRequests int      `yaml:"min_requests"`
+	Window      Duration `yaml:"window"`
+	// Cooldown is how long an open breaker keeps its channel out of rotation before it lets
+	// HalfOpenProbes calls through to test it (one success closes it, a failure opens it again).
+	Cooldown       Duration `yaml:"cooldown"`
+	HalfOpenProbes int      `yaml:"half_open_probes"`
+	// SwitchPoll is how often a replica reads the channel switches from the store.
+	SwitchPoll Duration `yaml:"switch_poll"`
+}
+
+// DefaultRouting is the routing section's default: a breaker opens after 5 failures in a row or
+// half the calls of a minute failing (of at least 20), cools down for 30 s, then lets one probe
+// through; replicas read the channel switches every 2 s.
+var DefaultRouting = RoutingConfig{Failures: 5, ErrorRate: 0.5, MinRequests: 20, Window: Duration(time.Minute),
+	Cooldown: Duration(30 * time.Second), HalfOpenProbes: 1, SwitchPoll: Duration(2 * time.Second)}
 
 // OutboundConfig configures the outbound HTTP client.
 type OutboundConfig struct {
@@ -192,7 +243,27 @@ type ChannelConfig struct {
 	RPM         int `yaml:"rpm"`
 	IPM         int `yaml:"ipm"`
 	Concurrency int `yaml:"concurrency"`
+	// Priority is the channel's routing tier: a model's channels of tier 0 are tried first, then
+	// 1, and so on (default 0).
+	Priority int `yaml:"priority"`
+	// Weight is the channel's share of its tier's traffic (default 1); 0 makes it a standby,
+	// tried only after every weighted channel of its tier failed or was skipped.
+	Weight *int `yaml:"weight"`
+	// ModelRouting overrides priority and weight for some of the channel's upstream model ids.
+	ModelRouting map[string]ModelRouting `yaml:"model_routing"`
 }
+
+// ModelRouting overrides a channel's priority and weight for one model (unset: the channel's).
+type ModelRouting struct {
+	Priority *int `yaml:"priority,omitempty"`
+	Weight   *int `yaml:"weight,omitempty"`
+}
+
+// Bounds of routing settings.
+const (
+	MaxPriority = 1000
+	MaxWeight   = 1000000
+)
 
 // ModelConfig adds an alias, hides or re-prices a model.
 type ModelConfig struct {
@@ -206,6 +277,10 @@ type ModelConfig struct {
 	Price     *Price   `yaml:"price"`
 	// Markup overrides billing.markup for this model name (Name, else Target).
 	Markup string `yaml:"markup"`
+	// Strategy orders the model's channels: priority (default: tiers, weighted inside a tier),
+	// cheapest (lowest price for the request first) or fastest (lowest recent latency first).
+	// It applies to Name, else to Target.
+	Strategy string `yaml:"strategy"`
 	// Define adds a model the adapter's built-in catalog does not know: Target names the channel
 	// (or provider type) and the upstream id ("siliconflow/Qwen/Qwen-Image-2"); Define says what it
 	// can do, and Price is required with it.
@@ -365,7 +440,7 @@ func Default() *Config {
 		Addr:           "127.0.0.1:8080",
 		DataDir:        "./data",
 		MigrateOnStart: true,
-		Log:            LogConfig{Level: "info", Format: "json"},
+		Log:            LogConfig{Level: "info", Format: "json", Access: "all"},
 		Limits: LimitsConfig{
 			MaxBodyBytes:   64 << 20,
 			MaxImagePixels: 4096 * 4096,
@@ -385,6 +460,7 @@ func Default() *Config {
 		Images:          ImagesConfig{TTL: Duration(24 * time.Hour)},
 		Outbound:        OutboundConfig{Timeout: Duration(120 * time.Second)},
 		Store:           StoreConfig{Timeout: Duration(2 * time.Second)},
+		Routing:         DefaultRouting,
 		Sandbox:         true,
 		ShutdownTimeout: Duration(30 * time.Second),
 	}
@@ -594,10 +670,17 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("IMAGEGW_PUBLIC_URL", "public_url", &c.PublicURL)
 	secURL("IMAGEGW_DATABASE_URL", "database_url", &c.DatabaseURL)
 	secURL("IMAGEGW_REDIS_URL", "redis_url", &c.RedisURL)
+	secURL("IMAGEGW_IMAGES_URL", "images_url", &c.ImagesURL)
+	boolean("IMAGEGW_REHOST_PROVIDER_URLS", &c.Images.RehostProviderURLs)
+	sec("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID", &c.Images.S3.AccessKeyID)
+	sec("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", &c.Images.S3.SecretAccessKey)
+	sec("AWS_SESSION_TOKEN", "AWS_SESSION_TOKEN", &c.Images.S3.SessionToken)
 	sec("IMAGEGW_ADMIN_TOKEN", "admin_token", &c.AdminToken)
 	str("IMAGEGW_DATA_DIR", "data_dir", &c.DataDir)
 	str("IMAGEGW_LOG_LEVEL", "log.level", &c.Log.Level)
 	str("IMAGEGW_LOG_FORMAT", "log.format", &c.Log.Format)
+	str("IMAGEGW_LOG_ACCESS", "log.access", &c.Log.Access)
+	boolean("IMAGEGW_LOG_SAMPLE", &c.Log.Sample)
 	str("IMAGEGW_CURRENCY", "billing.currency", &c.Billing.Currency)
 	str("IMAGEGW_RATE_LIMIT_FAILURE_POLICY", "rate_limit.failure_policy", &c.RateLimit.FailurePolicy)
 	boolean("IMAGEGW_SANDBOX", &c.Sandbox)
@@ -657,6 +740,10 @@ func (c *Config) fill() {
 		if c.Providers[i].Name == "" {
 			c.Providers[i].Name = c.Providers[i].Type
 		}
+		if c.Providers[i].Weight == nil {
+			w := 1
+			c.Providers[i].Weight = &w
+		}
 	}
 	if c.Images.Dir == "" {
 		c.Images.Dir = c.DataDir + "/images"
@@ -710,11 +797,27 @@ func (c *Config) Validate() error {
 	if r := c.RedisURL.Value(); r != "" && !strings.HasPrefix(r, "redis://") && !strings.HasPrefix(r, "rediss://") {
 		bad("%s: must start with redis:// or rediss://", c.from("redis_url"))
 	}
+	if u := c.ImagesURL.Value(); u != "" {
+		// internal/imagestore checks the rest when it opens the store.
+		if !strings.HasPrefix(u, "file:") && !strings.HasPrefix(u, "s3://") {
+			bad("%s: must start with file: (a directory) or s3:// (a bucket)", c.from("images_url"))
+		} else if strings.HasPrefix(u, "s3://") {
+			if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.User != nil {
+				bad("%s: want s3://bucket/prefix?endpoint=…, without credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", c.from("images_url"))
+			}
+		}
+	}
+	if s3 := c.Images.S3; strings.HasPrefix(c.ImagesURL.Value(), "s3://") && (s3.AccessKeyID == "") != (s3.SecretAccessKey == "") {
+		bad("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set both or neither")
+	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("%s: %q is not one of debug, info, warn, error", c.from("log.level"), c.Log.Level)
 	}
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		bad("%s: %q is not json or console", c.from("log.format"), c.Log.Format)
+	}
+	if !slices.Contains([]string{"all", "errors", "off"}, c.Log.Access) {
+		bad("%s: %q is not one of all, errors, off", c.from("log.access"), c.Log.Access)
 	}
 	if c.Limits.MaxBodyBytes <= 0 || c.Limits.MaxImagePixels <= 0 || c.Limits.MaxImageBytes <= 0 {
 		bad("limits: max_body_bytes, max_image_pixels and max_image_bytes must be positive")
@@ -806,14 +909,54 @@ func (c *Config) Validate() error {
 		if ch.RPM < 0 || ch.IPM < 0 || ch.Concurrency < 0 {
 			bad("%s: limits must not be negative", where)
 		}
+		badRouting := func(at string, p, w *int) {
+			if p != nil && (*p < 0 || *p > MaxPriority) {
+				bad("%s: %spriority %d is not within 0..%d (0 is tried first)", where, at, *p, MaxPriority)
+			}
+			if w != nil && (*w < 0 || *w > MaxWeight) {
+				bad("%s: %sweight %d is not within 0..%d (0: standby)", where, at, *w, MaxWeight)
+			}
+		}
+		badRouting("", &ch.Priority, ch.Weight)
+		ids := make([]string, 0, len(ch.ModelRouting))
+		for id := range ch.ModelRouting {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if id == "" {
+				bad("%s: model_routing: a model id is empty", where)
+			}
+			mr := ch.ModelRouting[id]
+			badRouting(fmt.Sprintf("model_routing[%s].", id), mr.Priority, mr.Weight)
+		}
+	}
+	if r := c.Routing; r.Failures < 1 || r.MinRequests < 1 || r.HalfOpenProbes < 1 {
+		bad("routing: failures, min_requests and half_open_probes must be at least 1")
+	}
+	if r := c.Routing.ErrorRate; r < 0 || r > 1 || r != r {
+		bad("routing.error_rate: %v is not within 0..1 (0 turns the rule off)", r)
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+		min  time.Duration
+	}{{"routing.window", c.Routing.Window, time.Second}, {"routing.cooldown", c.Routing.Cooldown, time.Second},
+		{"routing.switch_poll", c.Routing.SwitchPoll, 100 * time.Millisecond}} {
+		if d.v.D() < d.min {
+			bad("%s: %v is below %v", d.name, d.v.D(), d.min)
+		}
 	}
 	for i, m := range c.Models {
 		where := fmt.Sprintf("models[%d]", i)
 		if m.Target == "" {
 			bad("%s: target is required", where)
 		}
-		if m.Name == "" && !m.Hidden && m.Price == nil {
-			bad("%s: give a name (alias), hidden: true or a price", where)
+		if m.Name == "" && !m.Hidden && m.Price == nil && m.Strategy == "" {
+			bad("%s: give a name (alias), hidden: true, a price or a strategy", where)
+		}
+		if m.Strategy != "" && !slices.Contains([]string{"priority", "cheapest", "fastest"}, m.Strategy) {
+			bad("%s.strategy: %q is not priority, cheapest or fastest", where, m.Strategy)
 		}
 		if m.Price != nil {
 			if _, err := m.Price.Parse(); err != nil {

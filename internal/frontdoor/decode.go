@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,11 +182,135 @@ func refCap(maxImageBytes int64) int64 { return maxImageBytes/3*4 + 4<<10 }
 // decodeJSON reads a JSON request body. Unknown and repeated fields are refused by name before
 // their value is read, values larger than their field allows are refused as soon as they are,
 // and malformed JSON is reported with its line and column.
+//
+// A small body (the usual request: a model, a prompt, a few settings) whose length is known is
+// read whole and, when it is a valid JSON object without image references, taken apart in one
+// pass (decodeSmallJSON); anything else, or any problem, goes the streaming way, which says
+// what is wrong.
 func decodeJSON(r *http.Request, op providers.Operation, maxImageBytes int64) (*apiRequest, error) {
 	if err := requireType(r, "application/json"); err != nil {
 		return nil, err
 	}
-	cr := &countingReader{r: r.Body}
+	var body io.Reader = r.Body
+	if 0 < r.ContentLength && r.ContentLength <= maxSmallJSON {
+		buf := make([]byte, r.ContentLength)
+		n, err := io.ReadFull(r.Body, buf)
+		if err == nil {
+			if req, ok, err := decodeSmallJSON(buf, op); ok {
+				return req, err
+			}
+		}
+		body = io.MultiReader(bytes.NewReader(buf[:n]), r.Body)
+	}
+	return decodeJSONStream(body, op, maxImageBytes)
+}
+
+// maxSmallJSON is the largest body decodeSmallJSON takes.
+const maxSmallJSON = 16 << 10
+
+// decodeSmallJSON decodes a whole body that is a valid JSON object whose values are not image
+// references, as decodeJSONStream would. ok is false for any other body, which it leaves to
+// decodeJSONStream, for its error messages or its handling of image references.
+func decodeSmallJSON(buf []byte, op providers.Operation) (_ *apiRequest, ok bool, _ error) {
+	if !json.Valid(buf) {
+		return nil, false, nil
+	}
+	i := skipSpace(buf, 0)
+	if buf[i] != '{' {
+		return nil, false, nil
+	}
+	req := &apiRequest{Op: op}
+	var seenKeys [16]string
+	seen := seenKeys[:0]
+	for i = skipSpace(buf, i+1); buf[i] != '}'; {
+		end := jsonValueEnd(buf, i) // the key: a string, the document being valid
+		k := string(buf[i+1 : end-1])
+		if !plainKey(buf[i+1 : end-1]) { // escapes, or bytes encoding/json replaces
+
+			if json.Unmarshal(buf[i:end], &k) != nil {
+				return nil, false, nil
+			}
+		}
+		i = skipSpace(buf, skipSpace(buf, end)+1) // past the colon
+		end = jsonValueEnd(buf, i)
+		raw := json.RawMessage(buf[i:end])
+		if !req.knows(k) {
+			return nil, true, &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter",
+				Message: fmt.Sprintf("Unknown parameter: '%s'.", k)}
+		}
+		if slices.Contains(seen, k) {
+			return nil, true, badParam(k, "The parameter '%s' is given more than once.", k)
+		}
+		if k == "image" {
+			return nil, false, nil
+		}
+		seen = append(seen, k)
+		if _, err := req.set(k, raw); err != nil {
+			return nil, true, err
+		}
+		if i = skipSpace(buf, end); buf[i] == ',' {
+			i = skipSpace(buf, i+1)
+		}
+	}
+	return req, true, nil
+}
+
+// plainKey reports whether a key's bytes are its text: printable ASCII without escapes.
+func plainKey(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// skipSpace returns the index of the first byte at or after i that is not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// jsonValueEnd returns the index just past the JSON value that starts at b[i] in a valid
+// document.
+func jsonValueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for j := i + 1; ; j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch b[j] {
+			case '"':
+				j = jsonValueEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	}
+	j := i
+	for j < len(b) && strings.IndexByte(",}] \t\n\r", b[j]) < 0 {
+		j++
+	}
+	return j
+}
+
+// decodeJSONStream decodes a JSON body as a stream (see decodeJSON).
+func decodeJSONStream(body io.Reader, op providers.Operation, maxImageBytes int64) (*apiRequest, error) {
+	cr := &countingReader{r: body}
 	dec := json.NewDecoder(cr)
 	dec.UseNumber()
 	// Token's syntax errors point at the offending byte, Decode's just past it.

@@ -93,6 +93,12 @@ func WriteError(w http.ResponseWriter, err error) {
 	if pe.Code == "unsupported_media_type" {
 		status = http.StatusUnsupportedMediaType
 	}
+	// The gateway's own refusal to call a model's upstreams (every channel's circuit breaker
+	// open, or every channel disabled: internal/router) is a 503 with Retry-After.
+	upstreamsOut := pe.Kind == providers.KindUpstreamUnavailable && pe.Provider == "" && pe.RetryAfter > 0
+	if upstreamsOut {
+		status = http.StatusServiceUnavailable
+	}
 	// Our own errors may carry a more specific OpenAI code; an adapter's Code is the upstream's
 	// own and is only logged.
 	if pe.Code != "" && pe.Provider == "" {
@@ -112,7 +118,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	}
 	// A rate limit, or a dependency of the gateway (store, limiter) that is unavailable: say when
 	// to retry (the error's own RetryAfter, or a second).
-	if !pe.Final && (status == http.StatusTooManyRequests && pe.Kind != providers.KindQuotaExceeded || pe.Kind == providers.KindUnavailable) {
+	if !pe.Final && (status == http.StatusTooManyRequests && pe.Kind != providers.KindQuotaExceeded || pe.Kind == providers.KindUnavailable || upstreamsOut) {
 		ra := min(pe.RetryAfter, providers.MaxRetryAfter)
 		if ra <= 0 {
 			ra = time.Second

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/router"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/providers"
 )
@@ -38,6 +39,8 @@ type outcome struct {
 	// reported is what the call that made each image reported (parallel to images; the images
 	// of one call share the pointer).
 	reported []*providers.Reported
+	// results are the calls' answers, given back by release once the response is written.
+	results []*providers.Result
 }
 
 type chunkResult struct {
@@ -45,19 +48,45 @@ type chunkResult struct {
 	err      error
 	route    catalog.Route
 	upstream time.Duration
+	// maybeBilled: one of the calls failed after its upstream may have made (and billed) images.
+	maybeBilled bool
 }
 
-// failover reports whether a failure on one channel should be retried on the next: the
-// provider failed, not the request, or this channel's upstream does not have the model (an
-// account without access, a retired spelling) although another channel may. Timeouts are not
-// retried elsewhere: the upstream may be generating (and billing) still.
-func failover(k providers.Kind) bool {
-	switch k {
-	case providers.KindUpstreamUnavailable, providers.KindUpstreamRateLimited, providers.KindUpstreamAuth,
-		providers.KindUpstreamBadResponse, providers.KindModelNotFound:
-		return true
+// failover reports whether a failed call on route may be sent to the model's next channel, and
+// the reason to count: only when no image can have been generated or billed upstream. That is
+// a complete answer saying the upstream failed or refused (5xx, 429, a refused credential, the
+// model missing on this account, a redirect), or a request that never reached it (a refused
+// connection, DNS, a TLS handshake). A connection reset or an answer broken off after the
+// request was sent (Error.AfterSend) is not sent again, unless the adapter declares the call
+// idempotent (providers.Idempotent); nor is a timeout or an unusable answer: the upstream may be
+// generating (and billing) still, so the call is indeterminate.
+func failover(route catalog.Route, req *providers.Request, err error) (ok bool, reason string) {
+	var pe *providers.Error
+	errors.As(err, &pe)
+	k := providers.KindOf(err)
+	if pe != nil && pe.AfterSend {
+		if idem, ok := route.Provider.(providers.Idempotent); ok && k == providers.KindUpstreamUnavailable && idem.Idempotent(req) {
+			return true, string(k)
+		}
+		return false, "after_send"
 	}
-	return false
+	switch k {
+	case providers.KindUpstreamUnavailable, providers.KindUpstreamRateLimited, providers.KindUpstreamAuth, providers.KindModelNotFound:
+		return true, string(k)
+	case providers.KindUpstreamBadResponse:
+		if errors.Is(err, providers.ErrRedirect) {
+			return true, string(k)
+		}
+	}
+	return false, ""
+}
+
+// mayHaveBilled reports whether a failed call may have made (and been billed for) images
+// nobody received: a timeout, a cancellation, a failure after the request was sent.
+func mayHaveBilled(err error) bool {
+	var pe *providers.Error
+	k := providers.KindOf(err)
+	return k == providers.KindUpstreamTimeout || k == providers.KindCanceled || errors.As(err, &pe) && pe.AfterSend
 }
 
 // chunks splits n images into upstream calls of at most per images.
@@ -95,6 +124,10 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			req.Seed = &s
 		}
 		offset += n
+		if len(parts) == 1 { // one call: on this goroutine, not one more per request in flight
+			results[i] = h.callRoutes(ctx, c.entry, &req)
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -119,7 +152,7 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			if out.err == nil {
 				out.err = r.err
 			}
-			if k := providers.KindOf(r.err); k == providers.KindUpstreamTimeout || k == providers.KindCanceled {
+			if r.maybeBilled || mayHaveBilled(r.err) {
 				out.indeterminate = true
 			}
 			continue
@@ -140,6 +173,7 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			out.from = append(out.from, r.route.Channel)
 			out.reported = append(out.reported, &r.res.Reported)
 		}
+		out.results = append(out.results, r.res)
 		out.withheld += r.res.Withheld
 		if c.req.Operation == providers.OpDescribe {
 			out.describe = append(out.describe, r.res.Descriptions...)
@@ -200,22 +234,46 @@ func fanSeed(seed int64, offset int, lo, hi int64) int64 {
 	return int64(uint64(lo) + pos)
 }
 
-// callRoutes calls the model's channels in order until one answers, failing over on provider
-// faults. A channel at its configured limits is skipped; when every channel is, the call waits
-// for the soonest (up to MaxQueueWait) once, then is refused with 429.
+// callRoutes calls the model's channels in the router's order (see internal/router) until one
+// answers, failing over only where no image can have been made (see failover). A channel whose
+// breaker is open, or at its configured limits, is skipped without a call; when every channel
+// is at its limits, the call waits for the soonest (up to MaxQueueWait) once, then is refused
+// with 429; when every channel is skipped by its breaker, it is refused with the router's 503
+// (or 429 when they all asked to wait) at once.
 func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *providers.Request) chunkResult {
+	routes := e.Routes
+	if h.o.Router != nil {
+		var err error
+		if routes, err = h.o.Router.Order(e, req); err != nil {
+			return chunkResult{route: e.Routes[0], err: err}
+		}
+	}
 	var last chunkResult
+	var skips []router.Skip
 	for attempt := 0; ; attempt++ {
 		var wait time.Duration
-		tried, never := false, true
-		for _, route := range e.Routes {
+		tried, limited, never := false, false, true
+		skips = skips[:0]
+		for _, route := range routes {
+			call, skip := h.o.Router.Begin(route)
+			if skip != nil {
+				skips = append(skips, *skip)
+				if !skip.Disabled {
+					h.failedOver(route.Channel, "circuit_open")
+				}
+				continue
+			}
 			leave := func(int) {}
 			if h.o.Channels != nil {
 				l, ra, ok, err := h.o.Channels.Enter(ctx, route.Channel, req.N, req.Width, req.Height)
 				if err != nil {
-					return chunkResult{err: &providers.Error{Kind: providers.KindUnavailable, Message: "the rate limiter is unavailable", Err: err}, route: route}
+					call.Abandon()
+					last.err, last.route = &providers.Error{Kind: providers.KindUnavailable, Message: "the rate limiter is unavailable", Err: err}, route
+					return last
 				}
 				if !ok {
+					call.Abandon()
+					limited = true
 					if ra != Never {
 						never = false
 						if wait == 0 || ra < wait {
@@ -227,34 +285,58 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 				leave = l
 			}
 			tried = true
+			billed := last.maybeBilled
 			last = h.callRoute(ctx, route, req, last.upstream)
+			call.End(last.err)
+			last.maybeBilled = billed || last.err != nil && mayHaveBilled(last.err)
 			delivered := 0
 			if last.res != nil {
 				delivered = min(len(last.res.Images), req.N)
 			}
 			leave(delivered)
-			if last.err == nil || !failover(providers.KindOf(last.err)) || ctx.Err() != nil {
+			if last.err == nil || ctx.Err() != nil {
+				return last
+			}
+			ok, reason := failover(route, req, last.err)
+			if reason != "" {
+				h.failedOver(route.Channel, reason)
+			}
+			if !ok {
 				return last
 			}
 		}
-		if !tried && never {
-			return chunkResult{route: e.Routes[0], err: &providers.Error{Kind: providers.KindRateLimited, Final: true,
-				Message: "This request alone exceeds the configured limits of every upstream account for this model; ask for fewer or smaller images."}}
+		if tried {
+			return last
 		}
-		if tried || attempt > 0 || wait > h.o.MaxQueueWait {
-			if !tried {
-				return chunkResult{route: e.Routes[0], err: &providers.Error{Kind: providers.KindRateLimited, RetryAfter: wait,
-					Message: "The upstream accounts for this model are at their configured limits; retry later."}}
-			}
+		// Nothing was called: every channel was skipped by its breaker or is at its limits.
+		switch {
+		case !limited || never && len(skips) > 0:
+			last.err, last.route = h.o.Router.Refusal(e.Name, skips), routes[0]
+			return last
+		case never:
+			last.err, last.route = &providers.Error{Kind: providers.KindRateLimited, Final: true,
+				Message: "This request alone exceeds the configured limits of every upstream account for this model; ask for fewer or smaller images."}, routes[0]
+			return last
+		case attempt > 0 || wait > h.o.MaxQueueWait:
+			last.err, last.route = &providers.Error{Kind: providers.KindRateLimited, RetryAfter: wait,
+				Message: "The upstream accounts for this model are at their configured limits; retry later."}, routes[0]
 			return last
 		}
 		t := time.NewTimer(max(wait, time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return chunkResult{route: e.Routes[0], err: providers.TransportError(ctx, "", ctx.Err())}
+			last.err, last.route = providers.TransportError(ctx, "", ctx.Err()), routes[0]
+			return last
 		case <-t.C:
 		}
+	}
+}
+
+// failedOver counts a call moved on from channel (or not, reason after_send).
+func (h *Handler) failedOver(channel, reason string) {
+	if h.o.Metrics != nil {
+		h.o.Metrics.Failovers.WithLabelValues(channel, reason).Inc()
 	}
 }
 

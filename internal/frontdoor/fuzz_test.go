@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -74,6 +75,48 @@ func FuzzParseSize(f *testing.F) {
 		sz, err := providers.ParseSize(s)
 		if err == nil && (sz.W <= 0 || sz.H <= 0) {
 			t.Fatalf("%q parsed to %v", s, sz)
+		}
+	})
+}
+
+// FuzzDecodeJSONPaths: a small body decodes the same whether its length is known (read whole,
+// decodeSmallJSON) or not (the streaming decoder): the same request, or errors of the same kind,
+// parameter and message.
+func FuzzDecodeJSONPaths(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"m","prompt":"p","n":2,"size":"512x512","seed":9999999999,"extra":{"a":[1,"]"]}}`,
+		`{"model":"m","prompt":"p\"\\","rendering_speed":"TURBO","color_palette":{"name":"EMBER"}}`,
+		`{"model":"m","model":"n"}`, `{"mod\u0065l":"m"}`, `{"colour":"red"}`, `{"n":"x"}`, `{"n":2.5}`,
+		`{ "prompt" : "p" , "n" : 1 }`, `{"image":"https://x/y.png","model":"m"}`, `{}`, `[1,2]`, `{"model":`, `null`,
+		`{}{}`, "{\"prompt\":\"\\u0000\"}", ``, `{"stream":true,"partial_images":2}`, `{"seed":-1e3}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		decode := func(known bool) (*apiRequest, error) {
+			r := httptest.NewRequest(http.MethodPost, "/v1/images/generations", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			if !known {
+				r.ContentLength = -1
+			}
+			return decodeJSON(r, providers.OpGenerate, 1<<20)
+		}
+		a, errA := decode(true)
+		b, errB := decode(false)
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("%s: known length: %v; streamed: %v", body, errA, errB)
+		}
+		if errA != nil {
+			var pa, pb *providers.Error
+			errors.As(errA, &pa)
+			errors.As(errB, &pb)
+			if pa == nil || pb == nil || pa.Kind != pb.Kind || pa.Param != pb.Param || pa.Message != pb.Message {
+				t.Fatalf("%s: known length: %v; streamed: %v", body, errA, errB)
+			}
+			return
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%s:\nknown length %+v\nstreamed     %+v", body, a, b)
 		}
 	})
 }

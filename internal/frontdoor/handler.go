@@ -21,6 +21,7 @@ import (
 	"github.com/imagegw/imagegw/internal/imaging"
 	"github.com/imagegw/imagegw/internal/metrics"
 	"github.com/imagegw/imagegw/internal/redact"
+	"github.com/imagegw/imagegw/internal/router"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/providers"
 )
@@ -33,7 +34,10 @@ type Fetcher interface {
 // Options wires a Handler.
 type Options struct {
 	Catalog *catalog.Catalog
-	Auth    *auth.Authenticator
+	// Live, when set, is the catalog in force, read once per request instead of Catalog: a
+	// configuration reload swaps it (see live.go).
+	Live *catalog.Live
+	Auth *auth.Authenticator
 	// StoreTimeout bounds all of one request's waits on the store together (key lookup, budget
 	// claim, free images): see store.WithDeadline. 0 means no request-wide bound.
 	StoreTimeout time.Duration
@@ -52,6 +56,8 @@ type Options struct {
 	Meter Meter
 	// Channels protects upstream accounts with per-channel limits; nil admits every call.
 	Channels ChannelGate
+	// Router orders a model's channels and keeps their health (nil: config order, no breaker).
+	Router *router.Router
 	// MaxQueueWait is how long a call may wait for a channel at its limits before the request
 	// fails over or is refused (default 2s).
 	MaxQueueWait time.Duration
@@ -62,6 +68,9 @@ type Options struct {
 	MaxImageBytes  int64
 	// MaxOutputBytes caps one provider image downloaded for b64_json.
 	MaxOutputBytes int64
+	// RehostProviderURLs hosts images a provider returns as URLs (downloaded with OutputFetcher)
+	// for response_format=url, so the client's URL outlives the provider's (see rehost.go).
+	RehostProviderURLs bool
 	// MapNearest is the deployment default for nearest-value mapping.
 	MapNearest bool
 	// FanoutConcurrency bounds concurrent upstream calls of one request.
@@ -199,7 +208,7 @@ func (h *Handler) prepare(r *http.Request, op providers.Operation, multipart boo
 	if ar.Model == "" {
 		return nil, badParam("model", "Missing required parameter: 'model'. List models with GET /v1/models.")
 	}
-	e, err := h.o.Catalog.Lookup(ar.Model)
+	e, err := h.currentCatalog().Lookup(ar.Model)
 	if err != nil {
 		return nil, &providers.Error{Kind: providers.KindModelNotFound, Param: "model",
 			Message: fmt.Sprintf("The model '%s' does not exist or you do not have access to it. List models with GET /v1/models.", ar.Model)}
@@ -376,6 +385,7 @@ func (h *Handler) images(op providers.Operation, multipart bool) http.HandlerFun
 			return
 		}
 		out := h.run(ctx, c)
+		defer out.release() // after the response is written: it may point into the answers
 		items, receipt, err := h.finishCall(ctx, r, c, adm, out)
 		if err != nil {
 			receipt.setHeaders(w.Header())
@@ -489,16 +499,31 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 			it.size = providers.Size{W: im.Width, H: im.Height}.String()
 		}
 		wg.Add(1)
-		go func() {
+		conv := func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if len(im.B64) > 0 && (c.req.ResponseFormat != "b64_json" || c.streaming()) {
+				// The bytes are needed: the image is hosted (url), or streamed (events carry bytes).
+				data, err := im.Bytes()
+				if err != nil {
+					errs[i] = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned an image that is not valid", Err: err}
+					return
+				}
+				im.Data, im.B64 = data, nil
+			}
 			if len(im.Data) > 0 {
 				if errs[i] = h.checkOutput(it, im.Data); errs[i] != nil {
 					return
 				}
 			}
 			switch {
+			case c.req.ResponseFormat == "b64_json" && len(im.B64) > 0:
+				// The upstream's base64 text goes out as it came, checked from its head.
+				if errs[i] = h.checkOutputB64(it, im.B64); errs[i] != nil {
+					return
+				}
+				it.b64 = im.B64
 			case c.req.ResponseFormat == "b64_json" && len(im.Data) > 0:
 				it.data = im.Data
 			case c.req.ResponseFormat == "b64_json":
@@ -511,21 +536,27 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 					return
 				}
 				it.data = data
+			case im.URL != "" && h.o.RehostProviderURLs:
+				if it.url, errs[i] = h.rehost(ctx, r, it, im.URL); errs[i] != nil {
+					return
+				}
 			case im.URL != "":
 				it.url = im.URL
 			default:
-				name, err := h.o.Images.Put(im.Data, im.ContentType)
-				if err != nil {
-					errs[i] = &providers.Error{Kind: providers.KindInternal, Message: "an image could not be stored", Err: err}
+				if it.url, errs[i] = h.host(ctx, r, im.Data, im.ContentType); errs[i] != nil {
 					return
 				}
-				it.url = h.baseURL(r) + "/v1/images/files/" + name
 			}
 			if it.size == "" && c.req.Width > 0 {
 				it.size = providers.Size{W: c.req.Width, H: c.req.Height}.String()
 			}
 			ok[i] = true
-		}()
+		}
+		if len(out.images) == 1 {
+			conv() // one image: no goroutine
+		} else {
+			go conv()
+		}
 	}
 	wg.Wait()
 	kept := items[:0]
@@ -554,6 +585,29 @@ func (h *Handler) checkOutput(it *item, data []byte) error {
 		it.size = providers.Size{W: info.Width, H: info.Height}.String()
 	}
 	return nil
+}
+
+// checkOutputB64 is checkOutput for an image kept as the upstream's base64 text (valid base64,
+// the adapter checked): the header is decoded from the text's head only.
+func (h *Handler) checkOutputB64(it *item, text []byte) error {
+	info, err := imaging.InspectBase64(text, h.o.MaxImagePixels)
+	if err != nil {
+		return &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned an image that is not valid or too large", Err: err}
+	}
+	if it.size == "" {
+		it.size = providers.Size{W: info.Width, H: info.Height}.String()
+	}
+	return nil
+}
+
+// release gives back the buffers the upstream answers behind o were read into (their images'
+// base64 text points into them: providers.Result.Release). Call it once the response is
+// written.
+func (o *outcome) release() {
+	for _, r := range o.results {
+		r.Release()
+	}
+	o.results = nil
 }
 
 func (h *Handler) baseURL(r *http.Request) string {

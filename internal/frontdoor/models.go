@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/imagegw/imagegw/internal/catalog"
+	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/providers"
 )
 
@@ -74,7 +75,11 @@ type pricingTier struct {
 	Source string `json:"source,omitempty"`
 }
 
-func (h *Handler) modelObject(e *catalog.Entry) modelObject {
+// modelObject describes e as key k sees it: at the prices it pays (its own markup, if any).
+func (h *Handler) modelObject(e *catalog.Entry, k *store.Key) modelObject {
+	if k != nil && k.Markup != nil {
+		e = e.WithMarkup(*k.Markup)
+	}
 	m := &e.Model
 	o := modelObject{
 		ID: e.Name, Object: "model", OwnedBy: e.OwnedBy, MaxN: h.o.MaxN, MaxNPerCall: max(m.MaxN, 1),
@@ -123,9 +128,9 @@ func (h *Handler) modelObject(e *catalog.Entry) modelObject {
 func (h *Handler) listModels(w http.ResponseWriter, r *http.Request) {
 	k := KeyFrom(r.Context())
 	data := []modelObject{}
-	for _, e := range h.o.Catalog.List() {
+	for _, e := range h.currentCatalog().List() {
 		if keyAllows(k, e.Name) {
-			data = append(data, h.modelObject(e))
+			data = append(data, h.modelObject(e, k))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
@@ -138,13 +143,14 @@ func (h *Handler) getModel(w http.ResponseWriter, r *http.Request) {
 	if u, err := url.PathUnescape(id); err == nil {
 		id = u
 	}
-	e, err := h.o.Catalog.Lookup(id)
-	if err != nil || !keyAllows(KeyFrom(r.Context()), e.Name) {
+	e, err := h.currentCatalog().Lookup(id)
+	k := KeyFrom(r.Context())
+	if err != nil || !keyAllows(k, e.Name) {
 		h.fail(w, r, &providers.Error{Kind: providers.KindModelNotFound, Param: "model",
 			Message: "The model '" + id + "' does not exist or you do not have access to it."})
 		return
 	}
-	writeJSON(w, http.StatusOK, h.modelObject(e))
+	writeJSON(w, http.StatusOK, h.modelObject(e, k))
 }
 
 // Quoter is implemented by a Meter that can price a request without running it.

@@ -33,6 +33,10 @@ type Gateway struct {
 type Options struct {
 	// Env are environment variables as config.Load would read them (IMAGEGW_*, <PROVIDER>_API_KEY, …).
 	Env map[string]string
+	// ConfigFile is a YAML configuration file read under Env, as serve --config reads it; the
+	// gateway reloads from it (and Env) on POST /admin/v1/reload or App.ReloadFile. Configure
+	// is not applied again by a reload.
+	ConfigFile string
 	// Configure changes the loaded configuration before the gateway is built.
 	Configure func(*config.Config)
 	// Logger defaults to a test logger.
@@ -54,7 +58,8 @@ func StartContext(t testing.TB, parent context.Context, o Options) *Gateway {
 	for k, v := range o.Env {
 		env[k] = v
 	}
-	c, err := config.Load("", func(k string) string { return env[k] })
+	getenv := func(k string) string { return env[k] }
+	c, err := config.Load(o.ConfigFile, getenv)
 	if err != nil {
 		t.Fatalf("gatewaytest: config: %v", err)
 	}
@@ -74,6 +79,7 @@ func StartContext(t testing.TB, parent context.Context, o Options) *Gateway {
 		cancel()
 		t.Fatalf("gatewaytest: %v", err)
 	}
+	a.SetSource(o.ConfigFile, getenv)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()

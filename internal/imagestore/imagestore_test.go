@@ -2,6 +2,7 @@ package imagestore
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -16,6 +17,12 @@ import (
 	"testing"
 	"time"
 )
+
+// ctx is the tests' context.
+var ctx = context.Background()
+
+// diskOf returns a file store's backend.
+func diskOf(s *Store) *disk { return s.Backend().(*disk) }
 
 // gauge and counter stand in for the Prometheus collectors.
 type gauge struct{ v atomic.Int64 }
@@ -56,16 +63,16 @@ func onDisk(t *testing.T, dir string) (total int64, n int, other []string) {
 
 func TestPutServeExpire(t *testing.T) {
 	g := &gauge{}
-	s, err := Open(Options{Dir: t.TempDir(), TTL: time.Hour, Bytes: g})
+	s, err := Open(ctx, Options{Dir: t.TempDir(), TTL: time.Hour, Bytes: g})
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, err := s.Put([]byte("\x89PNG fake"), "image/png")
+	name, err := s.Put(ctx, []byte("\x89PNG fake"), "image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Bytes() != 9 || g.v.Load() != 9 || s.Len() != 1 {
-		t.Fatalf("bytes = %d, gauge = %d, len = %d; want 9, 9, 1", s.Bytes(), g.v.Load(), s.Len())
+	if diskOf(s).Bytes() != 9 || g.v.Load() != 9 || diskOf(s).Len() != 1 {
+		t.Fatalf("bytes = %d, gauge = %d, len = %d; want 9, 9, 1", diskOf(s).Bytes(), g.v.Load(), diskOf(s).Len())
 	}
 	if rec := get(s, name); rec.Code != 200 || rec.Body.String() != "\x89PNG fake" || rec.Header().Get("Content-Type") != "image/png" {
 		t.Fatalf("serve: %d %q %q", rec.Code, rec.Body.String(), rec.Header().Get("Content-Type"))
@@ -79,30 +86,30 @@ func TestPutServeExpire(t *testing.T) {
 	if rec := get(s, name); rec.Code != 404 {
 		t.Fatalf("expired image served: %d", rec.Code)
 	}
-	if n, err := s.Sweep(); err != nil || n != 1 {
+	if n, err := s.Sweep(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep = %d, %v", n, err)
 	}
-	if s.Bytes() != 0 || g.v.Load() != 0 || s.Len() != 0 {
-		t.Fatalf("after the sweep: bytes = %d, gauge = %d, len = %d; want 0", s.Bytes(), g.v.Load(), s.Len())
+	if diskOf(s).Bytes() != 0 || g.v.Load() != 0 || diskOf(s).Len() != 0 {
+		t.Fatalf("after the sweep: bytes = %d, gauge = %d, len = %d; want 0", diskOf(s).Bytes(), g.v.Load(), diskOf(s).Len())
 	}
 }
 
 func TestCapEvictsOldestFirst(t *testing.T) {
 	g, c := &gauge{}, &counter{}
-	s, err := Open(Options{Dir: t.TempDir(), TTL: time.Hour, MaxBytes: 300, Bytes: g, Evictions: c})
+	s, err := Open(ctx, Options{Dir: t.TempDir(), TTL: time.Hour, MaxBytes: 300, Bytes: g, Evictions: c})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
 	for i := range 5 {
-		name, err := s.Put(bytes.Repeat([]byte{byte(i)}, 100), "image/png")
+		name, err := s.Put(ctx, bytes.Repeat([]byte{byte(i)}, 100), "image/png")
 		if err != nil {
 			t.Fatal(err)
 		}
 		names = append(names, name)
 	}
-	if s.Bytes() != 300 || g.v.Load() != 300 || s.Len() != 3 || c.v.Load() != 2 {
-		t.Fatalf("bytes = %d, gauge = %d, len = %d, evicted = %d; want 300, 300, 3, 2", s.Bytes(), g.v.Load(), s.Len(), c.v.Load())
+	if diskOf(s).Bytes() != 300 || g.v.Load() != 300 || diskOf(s).Len() != 3 || c.v.Load() != 2 {
+		t.Fatalf("bytes = %d, gauge = %d, len = %d, evicted = %d; want 300, 300, 3, 2", diskOf(s).Bytes(), g.v.Load(), diskOf(s).Len(), c.v.Load())
 	}
 	for i, name := range names {
 		want := http.StatusOK
@@ -113,31 +120,31 @@ func TestCapEvictsOldestFirst(t *testing.T) {
 			t.Errorf("image %d: %d, want %d", i, rec.Code, want)
 		}
 	}
-	if total, n, other := onDisk(t, s.dir); total != 300 || n != 3 || len(other) != 0 {
+	if total, n, other := onDisk(t, diskOf(s).dir); total != 300 || n != 3 || len(other) != 0 {
 		t.Fatalf("on disk: %d bytes in %d images, others %v", total, n, other)
 	}
 
 	// An image larger than the whole cap is kept (its URL works) and pushes out everything older.
-	big, err := s.Put(bytes.Repeat([]byte{9}, 500), "image/png")
+	big, err := s.Put(ctx, bytes.Repeat([]byte{9}, 500), "image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec := get(s, big); rec.Code != 200 || s.Bytes() != 500 || s.Len() != 1 || c.v.Load() != 5 {
-		t.Fatalf("big image: %d; bytes = %d, len = %d, evicted = %d", rec.Code, s.Bytes(), s.Len(), c.v.Load())
+	if rec := get(s, big); rec.Code != 200 || diskOf(s).Bytes() != 500 || diskOf(s).Len() != 1 || c.v.Load() != 5 {
+		t.Fatalf("big image: %d; bytes = %d, len = %d, evicted = %d", rec.Code, diskOf(s).Bytes(), diskOf(s).Len(), c.v.Load())
 	}
 	// The next write evicts it.
-	if _, err := s.Put(bytes.Repeat([]byte{10}, 100), "image/png"); err != nil {
+	if _, err := s.Put(ctx, bytes.Repeat([]byte{10}, 100), "image/png"); err != nil {
 		t.Fatal(err)
 	}
-	if rec := get(s, big); rec.Code != 404 || s.Bytes() != 100 {
-		t.Fatalf("big image after the next write: %d; bytes = %d", rec.Code, s.Bytes())
+	if rec := get(s, big); rec.Code != 404 || diskOf(s).Bytes() != 100 {
+		t.Fatalf("big image after the next write: %d; bytes = %d", rec.Code, diskOf(s).Bytes())
 	}
 }
 
 func TestCapConcurrentWrites(t *testing.T) {
 	const maxBytes = 20_000
 	g, c := &gauge{}, &counter{}
-	s, err := Open(Options{Dir: t.TempDir(), MaxBytes: maxBytes, Bytes: g, Evictions: c})
+	s, err := Open(ctx, Options{Dir: t.TempDir(), MaxBytes: maxBytes, Bytes: g, Evictions: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +156,12 @@ func TestCapConcurrentWrites(t *testing.T) {
 			defer wg.Done()
 			for i := range 60 {
 				data := bytes.Repeat([]byte{byte(w)}, 100+(w*60+i)*7%900)
-				if _, err := s.Put(data, "image/webp"); err != nil {
+				if _, err := s.Put(ctx, data, "image/webp"); err != nil {
 					t.Error(err)
 					return
 				}
 				written.Add(1)
-				if b := s.Bytes(); b > maxBytes+1000 {
+				if b := diskOf(s).Bytes(); b > maxBytes+1000 {
 					t.Errorf("bytes = %d during writes, over the cap plus one image", b)
 				}
 			}
@@ -171,8 +178,8 @@ func TestCapConcurrentWrites(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				_, _ = s.Sweep()
-				_ = s.Len()
+				_, _ = s.Sweep(ctx)
+				_ = diskOf(s).Len()
 			}
 		}
 	}()
@@ -180,9 +187,9 @@ func TestCapConcurrentWrites(t *testing.T) {
 	close(stop)
 	rg.Wait()
 
-	total, n, other := onDisk(t, s.dir)
-	if s.Bytes() > maxBytes || s.Bytes() != total || int64(s.Len()) != int64(n) || g.v.Load() != total {
-		t.Fatalf("bytes = %d (gauge %d), len = %d; on disk %d bytes in %d images; cap %d", s.Bytes(), g.v.Load(), s.Len(), total, n, maxBytes)
+	total, n, other := onDisk(t, diskOf(s).dir)
+	if diskOf(s).Bytes() > maxBytes || diskOf(s).Bytes() != total || int64(diskOf(s).Len()) != int64(n) || g.v.Load() != total {
+		t.Fatalf("bytes = %d (gauge %d), len = %d; on disk %d bytes in %d images; cap %d", diskOf(s).Bytes(), g.v.Load(), diskOf(s).Len(), total, n, maxBytes)
 	}
 	if len(other) != 0 {
 		t.Fatalf("files left besides images: %v", other)
@@ -194,17 +201,17 @@ func TestCapConcurrentWrites(t *testing.T) {
 
 func TestReopenRestoresTotalAndOrder(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(Options{Dir: dir, MaxBytes: -1})
+	s, err := Open(ctx, Options{Dir: dir, MaxBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.MaxBytes() != math.MaxInt64 {
-		t.Fatalf("max bytes = %d, want unlimited", s.MaxBytes())
+	if diskOf(s).MaxBytes() != math.MaxInt64 {
+		t.Fatalf("max bytes = %d, want unlimited", diskOf(s).MaxBytes())
 	}
 	base := time.Now().Add(-time.Hour)
 	var names []string
 	for i := range 4 {
-		name, err := s.Put(bytes.Repeat([]byte{byte(i)}, 100*(i+1)), "image/jpeg")
+		name, err := s.Put(ctx, bytes.Repeat([]byte{byte(i)}, 100*(i+1)), "image/jpeg")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,12 +235,12 @@ func TestReopenRestoresTotalAndOrder(t *testing.T) {
 	}
 
 	g := &gauge{}
-	r, err := Open(Options{Dir: dir, Bytes: g})
+	r, err := Open(ctx, Options{Dir: dir, Bytes: g})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Bytes() != 1000 || g.v.Load() != 1000 || r.Len() != 4 {
-		t.Fatalf("reopened: bytes = %d, gauge = %d, len = %d; want 1000, 1000, 4", r.Bytes(), g.v.Load(), r.Len())
+	if diskOf(r).Bytes() != 1000 || g.v.Load() != 1000 || diskOf(r).Len() != 4 {
+		t.Fatalf("reopened: bytes = %d, gauge = %d, len = %d; want 1000, 1000, 4", diskOf(r).Bytes(), g.v.Load(), diskOf(r).Len())
 	}
 	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
 		t.Fatalf("temporary file left: %v", err)
@@ -241,12 +248,12 @@ func TestReopenRestoresTotalAndOrder(t *testing.T) {
 
 	// Reopening with a smaller cap evicts the oldest (by file time) until it fits: 100+200 go.
 	c := &counter{}
-	r, err = Open(Options{Dir: dir, MaxBytes: 700, Bytes: g, Evictions: c})
+	r, err = Open(ctx, Options{Dir: dir, MaxBytes: 700, Bytes: g, Evictions: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Bytes() != 700 || g.v.Load() != 700 || c.v.Load() != 2 {
-		t.Fatalf("reopened with a cap of 700: bytes = %d, gauge = %d, evicted = %d", r.Bytes(), g.v.Load(), c.v.Load())
+	if diskOf(r).Bytes() != 700 || g.v.Load() != 700 || c.v.Load() != 2 {
+		t.Fatalf("reopened with a cap of 700: bytes = %d, gauge = %d, evicted = %d", diskOf(r).Bytes(), g.v.Load(), c.v.Load())
 	}
 	for i, name := range names {
 		want := http.StatusOK
@@ -258,26 +265,26 @@ func TestReopenRestoresTotalAndOrder(t *testing.T) {
 		}
 	}
 	// A write then evicts the next oldest.
-	if _, err := r.Put(bytes.Repeat([]byte{7}, 300), "image/png"); err != nil {
+	if _, err := r.Put(ctx, bytes.Repeat([]byte{7}, 300), "image/png"); err != nil {
 		t.Fatal(err)
 	}
-	if rec := get(r, names[2]); rec.Code != 404 || r.Bytes() != 700 {
-		t.Fatalf("after a write: image 2 answers %d, bytes = %d", rec.Code, r.Bytes())
+	if rec := get(r, names[2]); rec.Code != 404 || diskOf(r).Bytes() != 700 {
+		t.Fatalf("after a write: image 2 answers %d, bytes = %d", rec.Code, diskOf(r).Bytes())
 	}
 }
 
 func TestSweepKeepsTotal(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(Options{Dir: dir, TTL: time.Hour})
+	s, err := Open(ctx, Options{Dir: dir, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := s.Put(make([]byte, 100), "image/png")
+	old, err := s.Put(ctx, make([]byte, 100), "image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.now = func() time.Time { return time.Now().Add(50 * time.Minute) }
-	fresh, err := s.Put(make([]byte, 200), "image/png")
+	fresh, err := s.Put(ctx, make([]byte, 200), "image/png")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,23 +298,23 @@ func TestSweepKeepsTotal(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.now = func() time.Time { return time.Now().Add(90 * time.Minute) }
-	if n, err := s.Sweep(); err != nil || n != 2 {
+	if n, err := s.Sweep(ctx); err != nil || n != 2 {
 		t.Fatalf("sweep = %d, %v; want 2", n, err)
 	}
-	if s.Bytes() != 200 || s.Len() != 1 || get(s, old).Code != 404 || get(s, fresh).Code != 200 {
-		t.Fatalf("after the sweep: bytes = %d, len = %d", s.Bytes(), s.Len())
+	if diskOf(s).Bytes() != 200 || diskOf(s).Len() != 1 || get(s, old).Code != 404 || get(s, fresh).Code != 200 {
+		t.Fatalf("after the sweep: bytes = %d, len = %d", diskOf(s).Bytes(), diskOf(s).Len())
 	}
 }
 
 // TestHead: HEAD on a hosted image answers GET's headers (type, length, caching) and no body,
 // over a real connection; an unknown or expired name is a 404; other methods a 405.
 func TestHead(t *testing.T) {
-	s, err := Open(Options{Dir: t.TempDir(), TTL: time.Hour})
+	s, err := Open(ctx, Options{Dir: t.TempDir(), TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	data := []byte("\x89PNG fake image bytes")
-	name, err := s.Put(data, "image/png")
+	name, err := s.Put(ctx, data, "image/png")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"image"
@@ -150,4 +151,33 @@ func guard(fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// inspectHeads are how many leading bytes InspectBase64 decodes in turn: PNG, GIF and WebP
+// headers are in the first few dozen bytes, a JPEG's frame header follows its APP segments
+// (EXIF, ICC profiles: up to 64 KB each), rarely further.
+var inspectHeads = [...]int{4 << 10, 128 << 10}
+
+// InspectBase64 is Inspect for an image held as standard base64 text (the b64_json of an
+// upstream's answer, kept to be written out as it came): it decodes only the image's head, a
+// few KB, and a longer head (at worst all of it) only when the header lies further. It does not
+// check that the rest of text is base64.
+func InspectBase64(text []byte, maxPixels int) (Info, error) {
+	for _, n := range append(inspectHeads[:], -1) {
+		chars := len(text)
+		if n >= 0 && (n+2)/3*4 < len(text) {
+			chars = (n + 2) / 3 * 4
+		}
+		head := make([]byte, base64.StdEncoding.DecodedLen(chars))
+		k, err := base64.StdEncoding.Decode(head, text[:chars])
+		if err != nil {
+			return Info{}, fmt.Errorf("%w: not base64: %v", ErrNotImage, err)
+		}
+		head = head[:k]
+		info, err := Inspect(head, maxPixels)
+		if err == nil || chars == len(text) || sniff(head) == nil || errors.Is(err, ErrTooManyPixels) {
+			return info, err
+		}
+	}
+	panic("unreachable")
 }

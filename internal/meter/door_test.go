@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,5 +188,77 @@ func TestMarkupMakesThePriceFromTheCost(t *testing.T) {
 	// Keys paid 0.015 + 0.02 + 0.02; the provider charged 0.01 for each of the three images.
 	if price.String() != "0.055" || cost.String() != "0.03" {
 		t.Fatalf("price %s (want 0.055), cost %s (want 0.03)", price, cost)
+	}
+}
+
+// A key's own markup replaces the model's and the deployment's: it pays the provider's cost ×
+// its markup. A price set in config stays the price. Its budget is held and spent at that price,
+// and the quote endpoint shows it.
+func TestKeyMarkupPricesFromTheCost(t *testing.T) {
+	g := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) {
+		c.Billing.Markup = "1.5"
+		c.Models = append(c.Models,
+			config.ModelConfig{Name: "doubled", Target: "sandbox/sandbox-image", Markup: "2"},
+			config.ModelConfig{Name: "fixed", Target: "sandbox/sandbox-image", Price: &config.Price{Unit: "image", Currency: "USD", Amount: "0.02"}})
+	}})
+	markup := money.MustParse("1.1")
+	secret := g.NewKey(t, &store.Key{Name: "reseller", Markup: &markup})
+	// The sandbox's image costs 0.01: × 1.1 = 0.011, whatever the model's (2) or the
+	// deployment's (1.5) markup; "fixed" is priced in config at 0.02.
+	for _, tc := range []struct{ model, price string }{{"sandbox-image", "0.011"}, {"doubled", "0.011"}, {"fixed", "0.02"}} {
+		resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"`+tc.model+`","prompt":"x","size":"64x64"}`)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != tc.price {
+			t.Fatalf("%s: %d cost %q, want %s: %s", tc.model, resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), tc.price, body)
+		}
+	}
+	resp, body := post(t, g.URL, "/v1/images/quote", secret, `{"model":"sandbox-image","prompt":"x","size":"64x64","n":3}`)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"cost":"0.033"`) {
+		t.Fatalf("quote: %d %s, want cost 0.033 (3 × 0.011)", resp.StatusCode, body)
+	}
+	// /v1/models shows the key the price it pays.
+	req, _ := http.NewRequest("GET", g.URL+"/v1/models/doubled", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	mr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	if !strings.Contains(string(mb), `"amount":"0.011"`) || !strings.Contains(string(mb), "× markup 1.1") {
+		t.Fatalf("/v1/models/doubled for the key: %s, want amount 0.011 at × markup 1.1", mb)
+	}
+	k, err := g.App.Store.KeyByHash(context.Background(), hashOfSecret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var price, cost money.Amount
+	for _, e := range waitUsage(t, g.App.Store, k.ID, 3) {
+		price, cost = price+e.Cost, cost+e.UpstreamCost
+	}
+	if price.String() != "0.042" || cost.String() != "0.03" {
+		t.Fatalf("price %s (want 0.011 + 0.011 + 0.02 = 0.042), cost %s (want 0.03)", price, cost)
+	}
+
+	// A budget of 0.022 at ×1.1 pays for exactly two 0.01 images, even asked concurrently.
+	budget := money.MustParse("0.022")
+	secret = g.NewKey(t, &store.Key{Name: "budgeted reseller", Markup: &markup, Budget: &budget})
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := post(t, g.URL, "/v1/images/generations", secret, `{"model":"sandbox-image","prompt":"x","size":"64x64"}`)
+			switch resp.StatusCode {
+			case 200:
+				ok.Add(1)
+			case 429:
+				refused.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 2 || refused.Load() != 4 {
+		t.Fatalf("served %d, refused %d; want 2 and 4 (budget 0.022 at 0.011 an image)", ok.Load(), refused.Load())
 	}
 }

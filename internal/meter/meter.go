@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,8 @@ type Options struct {
 	UnpricedWithBudget bool
 	// KeyDefaults apply to keys that set no limit of their own.
 	KeyDefaults Limits
-	// Channels are the per-channel limits protecting upstream accounts.
+	// Channels are the per-channel limits protecting upstream accounts (SetChannels replaces
+	// them on a configuration reload).
 	Channels map[string]Limits
 	Recorder Recorder
 	Metrics  *billing.Metrics
@@ -92,6 +94,8 @@ type Options struct {
 // Meter admits, settles and records requests.
 type Meter struct {
 	o Options
+	// channels are the per-channel limits in force (Options.Channels, then SetChannels').
+	channels atomic.Pointer[map[string]Limits]
 	// exhausted remembers free quotas found used up (key and model → until when), so keys whose
 	// free images are gone make no store call for them.
 	exhausted sync.Map
@@ -168,7 +172,16 @@ func New(o Options) *Meter {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Meter{o: o}
+	m := &Meter{o: o}
+	m.SetChannels(o.Channels)
+	return m
+}
+
+// SetChannels replaces the per-channel limits (a configuration reload): upstream calls admitted
+// from now on are counted against them; a channel not in limits has none.
+func (m *Meter) SetChannels(limits map[string]Limits) {
+	l := maps.Clone(limits)
+	m.channels.Store(&l)
 }
 
 var (
@@ -217,6 +230,7 @@ type ticket struct {
 // Admit prices the request, checks the key's rate limits, takes free images and places the
 // budget hold. A refusal happens before any upstream call.
 func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Ticket, error) {
+	a = keyPriced(a)
 	t := &ticket{m: m, a: a, header: http.Header{}, started: m.o.Now()}
 	q, err := m.o.Engine.Quote(&a.Entry.Model, a.Request)
 	switch {
@@ -271,6 +285,15 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 		t.entry = e
 	}
 	return t, nil
+}
+
+// keyPriced is the admission with its entry priced for its key: a key with its own markup pays
+// the providers' cost × that markup, not the model's or the deployment's.
+func keyPriced(a frontdoor.Admission) frontdoor.Admission {
+	if a.Key != nil && a.Key.Markup != nil {
+		a.Entry = a.Entry.WithMarkup(*a.Key.Markup)
+	}
+	return a
 }
 
 // priceRoutes quotes the request on each channel whose price differs from the primary's.
@@ -660,6 +683,7 @@ func (t *ticket) event(o frontdoor.Outcome) store.UsageEvent {
 // Quote answers POST /v1/images/quote: the worst-case cost of the request, nothing generated,
 // nothing held.
 func (m *Meter) Quote(r *http.Request, a frontdoor.Admission) (any, error) {
+	a = keyPriced(a)
 	q, err := m.o.Engine.Quote(&a.Entry.Model, a.Request)
 	if errors.Is(err, billing.ErrUnpriced) {
 		return map[string]any{"model": a.Entry.Name, "cost": "0", "currency": m.o.Engine.Currency(), "images": a.Request.N,
@@ -699,7 +723,7 @@ const channelSlotWait = time.Second
 
 // Enter admits one upstream call to a channel against the channel's limits.
 func (m *Meter) Enter(ctx context.Context, channel string, n, width, height int) (func(int), time.Duration, bool, error) {
-	lim, ok := m.o.Channels[channel]
+	lim, ok := (*m.channels.Load())[channel]
 	if !ok || lim.zero() || m.o.Limiter == nil {
 		return func(int) {}, 0, true, nil
 	}

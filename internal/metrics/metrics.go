@@ -47,6 +47,19 @@ type Metrics struct {
 	ConnLimit    prometheus.Gauge
 	ConnsDropped *prometheus.CounterVec
 	BodyTimeouts prometheus.Counter
+
+	// Routing (internal/router, internal/frontdoor): each channel's state per upstream model (1
+	// for its current state: closed, open, half_open or disabled; 0 for the others), the
+	// breakers' transitions, and the calls moved to another channel (or skipped) by reason.
+	ChannelState       *prometheus.GaugeVec
+	BreakerTransitions *prometheus.CounterVec
+	Failovers          *prometheus.CounterVec
+
+	// Configuration reloads (SIGHUP, POST /admin/v1/reload): attempts by result (ok, error),
+	// the generation in force (1 at start, one more per applied reload) and when it was applied.
+	ConfigReloads        *prometheus.CounterVec
+	ConfigGeneration     prometheus.Gauge
+	ConfigLastReloadTime prometheus.Gauge
 }
 
 // New registers the collectors (and the Go and process collectors) on a fresh registry.
@@ -115,6 +128,24 @@ func New() *Metrics {
 		ConnsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "imagegw_http_connections_dropped_total", Help: "Client connections closed at the connection cap: evicted (an idle connection, or one still sending its headers or trickling its body, made room for a new one) or refused (a new connection found none to evict).",
 		}, []string{"reason"}),
+		ChannelState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "imagegw_channel_state", Help: "1 for a channel's current state for an upstream model (closed, open, half_open or disabled), 0 for the others.",
+		}, []string{"channel", "model", "state"}),
+		BreakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagegw_channel_breaker_transitions_total", Help: "Circuit breaker transitions of a channel for an upstream model, by the state left and the state entered.",
+		}, []string{"channel", "model", "from", "to"}),
+		Failovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagegw_upstream_failovers_total", Help: "Calls moved on from a channel to the model's next one, by channel and reason: the failure's error kind (only failures no image can have come from) or circuit_open (skipped without a network call); reason after_send counts failures after the request was sent, which are not moved on (the call is indeterminate).",
+		}, []string{"channel", "reason"}),
+		ConfigReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagegw_config_reloads_total", Help: "Configuration reloads (SIGHUP or POST /admin/v1/reload) by result: ok (applied) or error (refused; the running configuration stays).",
+		}, []string{"result"}),
+		ConfigGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagegw_config_generation", Help: "The configuration generation in force: 1 at start, one more per applied reload.",
+		}),
+		ConfigLastReloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "imagegw_config_last_reload_timestamp_seconds", Help: "When the configuration in force was applied (start or last successful reload), in Unix seconds.",
+		}),
 		BodyTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "imagegw_http_body_timeouts_total", Help: "Request bodies cut for arriving slower than limits.body_min_rate (after limits.body_read_grace) or not within limits.body_read_timeout.",
 		}),
@@ -122,9 +153,14 @@ func New() *Metrics {
 	for _, reason := range []string{"evicted", "refused"} {
 		m.ConnsDropped.WithLabelValues(reason)
 	}
+	m.initClosed()
+	for _, result := range []string{"ok", "error"} {
+		m.ConfigReloads.WithLabelValues(result)
+	}
 	for _, c := range []prometheus.Collector{m.Requests, m.RequestDuration, m.InFlight, m.Images, m.Megapixels, m.Errors,
 		m.Upstream, m.UpstreamLatency, m.Adjustments, m.PartialFanouts, m.APIInFlight, m.APIInFlightLimit, m.APIShed,
-		m.HostedImageBytes, m.HostedImageEvictions, m.OpenConns, m.ConnLimit, m.ConnsDropped, m.BodyTimeouts} {
+		m.HostedImageBytes, m.HostedImageEvictions, m.OpenConns, m.ConnLimit, m.ConnsDropped, m.BodyTimeouts,
+		m.ChannelState, m.BreakerTransitions, m.Failovers, m.ConfigReloads, m.ConfigGeneration, m.ConfigLastReloadTime} {
 		f(c)
 	}
 	f(m.KeyStaleServes)

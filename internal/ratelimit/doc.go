@@ -109,13 +109,24 @@
 // # Redis failures
 //
 // Every Redis call has a short timeout (RedisOptions.Timeout, default 100ms; build the client with
-// ClientOptions so context deadlines bound socket waits). After BreakerThreshold consecutive
+// NewClient so context deadlines bound socket waits). After BreakerThreshold consecutive
 // failures a circuit breaker opens for BreakerCooldown, so while Redis is down calls do not pay the
 // timeout; then one call probes Redis. The policy decides what a failed or skipped call does:
 // FailOpen (default) decides with the Local fallback, marks the Decision Degraded, logs the
 // transition and counts it; limits then hold per process, so N gateways admit up to N times a
 // limit until Redis is back. FailClosed returns ErrUnavailable (503). Counters charged in the
 // fallback are not copied to Redis when it returns.
+//
+// # Redis Cluster
+//
+// NewClient builds a cluster client when the URL names several nodes (addr=), says cluster=true,
+// or names one node that reports cluster mode (or answers MOVED). Every script call touches the
+// keys of one subject, which share a hash tag (subjects may not contain braces), so it runs on the
+// subject's node; go-redis sends EVALSHA there and falls back to EVAL on NOSCRIPT per node. The
+// batched renewals and releases are pipelines of one script call per subject; the cluster client
+// splits them by node. Subjects spread over the slots, so different keys land on different nodes.
+// While a node is down its subjects' calls fail and count towards the (one, process-wide) circuit
+// breaker like any Redis failure.
 //
 // Metrics (see Metrics) count decisions by limit, result and backend, Redis errors and latency,
 // whether the fallback is active, live leases by subject class, leases dropped without Release,

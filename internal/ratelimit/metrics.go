@@ -28,6 +28,9 @@ const (
 	dropAbandoned = "abandoned" // its grant was garbage-collected without Release; released
 )
 
+// redisOps are the op label values of the Redis metrics (see Metrics).
+var redisOps = [...]string{"admit", "give_back", "renew", "renew_batch", "release_batch"}
+
 // Metrics are the limiter's Prometheus collectors. A nil *Metrics records nothing.
 //
 //	imagegw_ratelimit_decisions_total{subject, limit, result, backend}
@@ -103,6 +106,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for i, class := range [...]string{"key", "channel", "other"} {
 		m.inFlightBy[i] = m.inFlight.WithLabelValues(class)
 	}
+	// The closed label sets exist from startup, zero-valued (dashboards show 0, not no data). The
+	// Redis ops too: with the Local limiter alone they stay 0, which is what happened.
+	for _, reason := range []string{dropExpired, dropAbandoned} {
+		m.dropped.WithLabelValues(reason)
+	}
+	for _, result := range []string{retryReleased, retryFailed, retryExpired} {
+		m.retries.WithLabelValues(result)
+	}
+	for _, op := range redisOps {
+		m.redisErrors.WithLabelValues(op)
+		m.redisDuration.WithLabelValues(op)
+	}
 	for _, c := range []prometheus.Collector{m.decisions, m.redisErrors, m.redisDuration, m.fallbackActive, m.inFlight,
 		m.dropped, m.pending, m.retries} {
 		if err := reg.Register(c); err != nil {
@@ -110,6 +125,31 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// InitDecisions creates the zero-valued decision series l makes for the subject classes
+// ("key", "channel", "other"): allowed, no refusing limit, by l's backend (local for a *Local,
+// redis for a *Redis; its fallback and fail-closed series appear when Redis first fails).
+// Pass the classes the configuration admits: a class never admitted gets no series.
+func (m *Metrics) InitDecisions(l Limiter, classes ...string) {
+	if m == nil {
+		return
+	}
+	var backend string
+	switch l.(type) {
+	case *Local:
+		backend = backendLocal
+	case *Redis:
+		backend = backendRedis
+	default:
+		return
+	}
+	for _, class := range classes {
+		switch class {
+		case "key", "channel", "other":
+			m.decisions.WithLabelValues(class, DimNone.String(), "allowed", backend)
+		}
+	}
 }
 
 func (m *Metrics) decision(class string, d *Decision, backend string) {

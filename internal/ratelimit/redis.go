@@ -57,7 +57,7 @@ type RedisOptions struct {
 	// Prefix starts every key: <prefix>:{<subject>}:rpm|ipm|mppm|inflight. Default "imagegw".
 	Prefix string
 	// Timeout bounds each Redis round trip; default 100ms. It only bounds socket waits if the
-	// client has ContextTimeoutEnabled (ClientOptions sets it).
+	// client has ContextTimeoutEnabled (NewClient and ClientOptions set it).
 	Timeout time.Duration
 	// Policy is applied when a call fails or the circuit is open; default FailOpen.
 	Policy FailurePolicy
@@ -106,9 +106,9 @@ type Redis struct {
 
 var _ Limiter = (*Redis)(nil)
 
-// NewRedis returns a limiter on client, which may be a *redis.Client, *redis.ClusterClient or
-// anything else that runs scripts. Build the client with ClientOptions so a dead Redis costs at
-// most Timeout per call.
+// NewRedis returns a limiter on client, which may be a *Client, *redis.Client,
+// *redis.ClusterClient or anything else that runs scripts. Build the client with NewClient (or
+// its options with ClientOptions) so a dead Redis costs at most Timeout per call.
 func NewRedis(client redis.Scripter, opts RedisOptions) *Redis {
 	r := &Redis{
 		client:   client,
@@ -152,7 +152,7 @@ func NewRedis(client redis.Scripter, opts RedisOptions) *Redis {
 	r.idPrefix = hex.EncodeToString(b[:]) + "-"
 	if !contextTimeouts(client) {
 		r.log.Warn("ratelimit: the Redis client ignores context deadlines; a hung Redis will stall requests " +
-			"for the client's read timeout instead of the limiter's; build it with ratelimit.ClientOptions")
+			"for the client's read timeout instead of the limiter's; build it with ratelimit.NewClient")
 	}
 	r.metrics.setFallback(false)
 	return r
@@ -166,31 +166,6 @@ func contextTimeouts(c redis.Scripter) bool {
 		return c.Options().ContextTimeoutEnabled
 	}
 	return true
-}
-
-// ClientOptions parses a redis:// or rediss:// URL into client options suited to the limiter:
-// context deadlines bound socket waits, no command retries (the failure policy handles failures),
-// and dial/read/write/pool timeouts of one second as an outer bound.
-func ClientOptions(url string) (*redis.Options, error) {
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("ratelimit: parse redis url: %w", err)
-	}
-	o.ContextTimeoutEnabled = true
-	o.MaxRetries = -1
-	o.DialerRetries = 1
-	o.DialTimeout = time.Second
-	o.ReadTimeout = time.Second
-	o.WriteTimeout = time.Second
-	o.PoolTimeout = time.Second
-	if o.PoolSize == 0 {
-		// go-redis defaults to 10 connections per CPU. Every image request waits on one admit, and
-		// requests arrive in bursts; with 20 connections a burst of thousands queues for the pool
-		// past the limiter's timeout (measured: 4,744 requests in flight on 2 CPUs opened the
-		// breaker). More connections let Redis, which is quick, see the whole burst at once.
-		o.PoolSize = 256
-	}
-	return o, nil
 }
 
 // Key returns the Redis key of a subject's counter; suffix is rpm, ipm, mppm or inflight.

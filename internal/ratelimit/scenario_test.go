@@ -348,6 +348,12 @@ func implementations() []struct {
 			t.Cleanup(func() { _ = r.Close() })
 			return r
 		}},
+		{"redis-cluster", func(t *testing.T) Limiter {
+			u := needCluster(t)
+			r, _, _ := clusterGateway(t, u, RedisOptions{Prefix: clusterPrefix(t, clusterAdmin(t, u)), Policy: FailClosed,
+				Timeout: time.Second})
+			return r
+		}},
 	}
 }
 

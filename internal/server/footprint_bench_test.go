@@ -17,8 +17,9 @@ import (
 // BenchmarkInFlightFootprint measures what one image request waiting on its upstream costs the
 // process, the number limits.max_in_flight (server.DefaultMaxInFlight) is sized from. It holds
 // 1000 requests in flight against the SiliconFlow fake (2 s latency), once direct to the fake and
-// once through a whole gateway (internal/app), and reports heap, goroutine stacks and goroutines
-// per in-flight request; the difference between the two is the gateway's own share.
+// once through a whole gateway (internal/app), and reports heap (in use, and live after a GC),
+// goroutine stacks and goroutines per in-flight request; the difference between the two is the
+// gateway's own share.
 //
 //	go test -run '^$' -bench InFlightFootprint -benchtime 2x ./internal/server/
 func BenchmarkInFlightFootprint(b *testing.B) {
@@ -61,8 +62,12 @@ func BenchmarkInFlightFootprint(b *testing.B) {
 			time.Sleep(1200 * time.Millisecond) // every request is waiting on the upstream
 			runtime.ReadMemStats(&peak)
 			g1 := runtime.NumGoroutine()
+			var live runtime.MemStats // what the requests hold, without the garbage made so far
+			runtime.GC()
+			runtime.ReadMemStats(&live)
 			wg.Wait()
 			b.ReportMetric(float64(int64(peak.HeapInuse)-int64(before.HeapInuse))/inflight, "heapB/inflight")
+			b.ReportMetric(float64(int64(live.HeapInuse)-int64(before.HeapInuse))/inflight, "liveB/inflight")
 			b.ReportMetric(float64(int64(peak.StackInuse)-int64(before.StackInuse))/inflight, "stackB/inflight")
 			b.ReportMetric(float64(g1-g0)/inflight, "goroutines/inflight")
 		}

@@ -78,6 +78,8 @@ type Server struct {
 	lim     *limiter
 	body    *bodyPolicy
 	conns   *connTracker
+	// access writes the access log (one line per request, AccessLoggerName).
+	access *zap.Logger
 	// handlers counts every request being served, so shutdown can wait for them.
 	handlers sync.WaitGroup
 }
@@ -101,6 +103,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{o: o, lim: newLimiter(o.MaxInFlight, o.QueueWait),
 		body: newBodyPolicy(o.BodyMinRate, o.BodyReadGrace, o.BodyReadTimeout), conns: newConnTracker(o.MaxConns, o.Metrics)}
+	s.access = o.Logger.Named(AccessLoggerName)
 	o.Metrics.APIInFlightLimit.Set(float64(s.lim.limit()))
 	r := chi.NewRouter()
 	s.router = r
@@ -330,7 +333,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if in.Images > 0 {
 			fields = append(fields, zap.Int("images", in.Images))
 		}
-		s.o.Logger.Info("request", fields...)
+		s.access.Info("request", fields...)
 	})
 }
 

@@ -51,6 +51,11 @@ type Key struct {
 	// MapNearest is the key's default for nearest-value mapping of sizes and counts; nil means the
 	// configured default.
 	MapNearest *bool
+
+	// Markup is the key's own markup (×1.5 is 1.5 in micro-units, money.Amount(1_500_000)): it
+	// pays the provider's cost × Markup, instead of the model's or the deployment's markup. nil
+	// means none of its own; a price set in config is never marked up.
+	Markup *money.Amount
 }
 
 // KeyUpdate changes some fields of a key; nil fields are left alone. Clear* fields unset a value.
@@ -67,6 +72,8 @@ type KeyUpdate struct {
 	MPPM         *int
 	Concurrency  *int
 	MapNearest   *bool
+	Markup       *money.Amount
+	ClearMarkup  bool
 }
 
 // Apply changes k as u says: set fields replace k's values, Clear* fields unset them (a Clear*
@@ -108,6 +115,13 @@ func (u KeyUpdate) Apply(k *Key) {
 	if u.MapNearest != nil {
 		v := *u.MapNearest
 		k.MapNearest = &v
+	}
+	if u.ClearMarkup {
+		k.Markup = nil
+	}
+	if u.Markup != nil {
+		v := *u.Markup
+		k.Markup = &v
 	}
 }
 
@@ -284,6 +298,20 @@ type Store interface {
 	ListUsage(ctx context.Context, f UsageFilter, limit int) ([]UsageEvent, error)
 	// SumUsage aggregates matching events by GroupByDay, GroupByModel or GroupByKey.
 	SumUsage(ctx context.Context, f UsageFilter, groupBy string) ([]UsageGroup, error)
+
+	// SetChannelEnabled switches a channel (by its configured name) on or off for every
+	// replica, as of at. A channel never switched is enabled.
+	SetChannelEnabled(ctx context.Context, channel string, enabled bool, at time.Time) error
+	// ChannelSwitches returns every channel's switch, ordered by channel name.
+	ChannelSwitches(ctx context.Context) ([]ChannelSwitch, error)
+}
+
+// ChannelSwitch is an operator's switch of one channel: a disabled channel gets no traffic on
+// any replica.
+type ChannelSwitch struct {
+	Channel   string
+	Enabled   bool
+	UpdatedAt time.Time
 }
 
 // Periods are the budget period kinds whose spend the store keeps for every key.

@@ -56,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "1 while usage events wait in the journal because the store failed.",
 		}),
 	}
+	// Both results exist from startup, zero-valued (dashboards show 0, not no data).
+	for _, result := range []string{"ok", "error"} {
+		m.batchDuration.WithLabelValues(result)
+	}
 	if reg == nil {
 		return m, nil
 	}

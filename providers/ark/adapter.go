@@ -95,6 +95,7 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 	if err != nil {
 		return nil, err
 	}
+	defer ans.Release() // unless Keep hands the body to the result
 	id := a.ch.RequestID(ans.Header.Get(requestIDHeader))
 	if id == "" {
 		id = sent
@@ -117,6 +118,7 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 		return nil, err
 	}
 	res.UpstreamRequestID = id
+	ans.Keep(res) // the images' base64 text points into the body
 	return res, nil
 }
 

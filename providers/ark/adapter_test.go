@@ -203,7 +203,11 @@ func TestB64(t *testing.T) {
 	if im.URL != "" || im.ContentType != "image/png" || im.Width != 2560 {
 		t.Fatalf("image = URL %q type %q width %d", im.URL, im.ContentType, im.Width)
 	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(im.Data))
+	data, err := im.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
 	if err != nil || cfg.Width != 2560 || cfg.Height != 1440 {
 		t.Fatalf("decoded %dx%d %v", cfg.Width, cfg.Height, err)
 	}
@@ -217,7 +221,11 @@ func TestSeedIsDeterministicAndEchoed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res.Images[0].Data, res.Images[0].Seed
+		data, err := res.Images[0].Bytes()
+		if err != nil || len(data) == 0 {
+			t.Fatalf("image bytes: %d, %v", len(data), err)
+		}
+		return data, res.Images[0].Seed
 	}
 	a, s := get()
 	b, _ := get()

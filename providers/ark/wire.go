@@ -240,10 +240,13 @@ func (r *wireResponse) shared() *arkwire.Response {
 // item's kind, an item's invalid-request or unreadable code counting as the provider failing.
 func translate(provider string, body []byte, want string, seed *int64, now time.Time) (*providers.Result, error) {
 	var r wireResponse
-	if err := arkwire.Decode(Name, provider, body, &r); err != nil {
+	texts, err := arkwire.Decode(Name, provider, body, &r)
+	if err != nil {
 		return nil, err
 	}
-	return arkwire.ToResult(Name, provider, r.shared(), arkwire.Hints{Want: want, Seed: seed, TTL: URLTTL}, now, arkwire.Failures{
+	shared := r.shared()
+	shared.Texts = texts
+	return arkwire.ToResult(Name, provider, shared, arkwire.Hints{Want: want, Seed: seed, TTL: URLTTL}, now, arkwire.Failures{
 		Item: func(code string) *providers.Error {
 			e := codeError(provider, http.StatusOK, code, "")
 			if e.Kind == providers.KindInvalidRequest || e.Kind == providers.KindUpstreamBadResponse {

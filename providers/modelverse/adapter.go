@@ -96,6 +96,7 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 	if err != nil {
 		return nil, err
 	}
+	defer ans.Release() // unless Keep hands the body to the result
 	if ans.Failed() {
 		e := errorFromResponse(a.ch.Name, ans.Status, ans.Header, ans.Body)
 		a.ch.LogError(ans.Status, e)
@@ -114,5 +115,6 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 		return nil, err
 	}
 	res.UpstreamRequestID = id
+	ans.Keep(res) // the images' base64 text points into the body
 	return res, nil
 }

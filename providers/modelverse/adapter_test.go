@@ -171,7 +171,11 @@ func TestB64PrefixStripped(t *testing.T) {
 	if im.URL != "" || im.ContentType != "image/png" || im.Seed == nil || *im.Seed != 9 {
 		t.Fatalf("image %+v", im)
 	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(im.Data))
+	data, err := im.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
 	if err != nil || cfg.Width != 320 || cfg.Height != 256 {
 		t.Fatalf("decoded %dx%d %v", cfg.Width, cfg.Height, err)
 	}

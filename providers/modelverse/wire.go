@@ -225,9 +225,11 @@ const unknownURLTTL = 24 * time.Hour
 // withheld the first one.
 func translate(provider string, body []byte, h hints, now time.Time) (*providers.Result, error) {
 	var r arkwire.Response
-	if err := arkwire.Decode(Name, provider, body, &r); err != nil {
+	texts, err := arkwire.Decode(Name, provider, body, &r)
+	if err != nil {
 		return nil, err
 	}
+	r.Texts = texts
 	ah := arkwire.Hints{Want: h.want, Seed: h.seed, Size: h.size, TTL: h.ttl}
 	if len(r.Data) != 1 {
 		ah.Seed = nil

@@ -166,15 +166,19 @@ func (c *client) send(ctx context.Context, path, contentType, accept string, siz
 }
 
 // answer reads and translates a JSON answer (an error status included).
-func (c *client) answer(ctx context.Context, req *providers.Request, resp *http.Response, o resultOptions) (*providers.Result, error) {
-	if resp.ContentLength > c.maxBytes {
-		return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: c.name, Status: resp.StatusCode,
-			Message: fmt.Sprintf("the provider's answer exceeded %d bytes", c.maxBytes)}
-	}
-	raw, err := providers.ReadBody(ctx, c.name, resp.Body, c.maxBytes)
+// The body is read into a pooled buffer the images' base64 text points into: the Result gives
+// it back on Release, or, when no image points into it, this does on return.
+func (c *client) answer(ctx context.Context, req *providers.Request, resp *http.Response, o resultOptions) (_ *providers.Result, err error) {
+	raw, release, err := providers.ReadResponse(ctx, c.name, resp, c.maxBytes)
 	if err != nil {
 		return nil, err
 	}
+	kept := false
+	defer func() {
+		if !kept {
+			release()
+		}
+	}()
 	reqID := providers.RequestID(resp.Header.Get("X-Request-Id"), c.apiKey)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := classifyError(c.name, resp.StatusCode, resp.Header, raw, c.apiKey)
@@ -202,6 +206,13 @@ func (c *client) answer(ctx context.Context, req *providers.Request, resp *http.
 		return nil, err
 	}
 	res.UpstreamRequestID = reqID
+	for _, im := range res.Images {
+		if len(im.B64) > 0 {
+			res.OnRelease(release)
+			kept = true
+			break
+		}
+	}
 	if r.Usage != nil {
 		c.log.Debug("upstream usage", zap.Int64("input_tokens", r.Usage.InputTokens),
 			zap.Int64("output_tokens", r.Usage.OutputTokens), zap.String("upstream_request_id", reqID))

@@ -209,7 +209,7 @@ func TestGenerateBytesAgainstFake(t *testing.T) {
 			t.Fatalf("%d images, want %d", len(res.Images), tc.n)
 		}
 		for _, im := range res.Images {
-			if im.URL != "" || im.ContentType != tc.ct || len(im.Data) == 0 || im.Width != tc.w || im.Height != tc.h {
+			if im.URL != "" || im.ContentType != tc.ct || len(bytesOf(t, im)) == 0 || im.Width != tc.w || im.Height != tc.h {
 				t.Fatalf("%s: image %s %dx%d url=%q", tc.req.Model, im.ContentType, im.Width, im.Height, im.URL)
 			}
 		}
@@ -264,7 +264,7 @@ func TestEditAndVaryAgainstFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Images) != 1 || len(res.Images[0].Data) == 0 {
+	if len(res.Images) != 1 || len(bytesOf(t, res.Images[0])) == 0 {
 		t.Fatalf("gpt-image edit %+v", res)
 	}
 	if got := parts(t, f.LastRequest()); !slices.Equal(got, []string{"model", "prompt", "quality", "input_fidelity", "image[]", "image[]", "image[]", "mask"}) {
@@ -418,7 +418,7 @@ func TestCompatibleAgainstFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Images[0].Data) == 0 || res.Images[0].ContentType != "image/png" {
+	if len(bytesOf(t, res.Images[0])) == 0 || res.Images[0].ContentType != "image/png" {
 		t.Fatalf("b64 answer %+v", res.Images[0])
 	}
 	res, err = c2.Generate(context.Background(), &providers.Request{Model: "flux-schnell", Prompt: "x", N: 3})

@@ -99,3 +99,13 @@ func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// bytesOf is an output's image bytes, decoded when the adapter kept them in base64.
+func bytesOf(t testing.TB, o providers.Output) []byte {
+	t.Helper()
+	b, err := o.Bytes()
+	if err != nil {
+		t.Fatalf("image base64: %v", err)
+	}
+	return b
+}

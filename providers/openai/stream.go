@@ -181,7 +181,7 @@ func (c *client) stream(ctx context.Context, req *providers.Request, path, conte
 			if len(final.Data) == 0 {
 				final.Created, final.Size = ev.CreatedAt, ev.Size
 			}
-			final.Data = append(final.Data, imageItem{B64JSON: ev.B64JSON})
+			final.Data = append(final.Data, imageItem{B64JSON: b64Field{data: ev.B64JSON.data}})
 			rep := ev.reported()
 			reps = append(reps, rep)
 			details = append(details, detailsOf(rep))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/b64json"
 )
 
 // family groups model ids by the wire rules they follow.
@@ -555,10 +556,22 @@ type imagesResponse struct {
 
 type imageItem struct {
 	URL           string   `json:"url"`
-	B64JSON       b64Image `json:"b64_json"`
+	B64JSON       b64Field `json:"b64_json"`
 	RevisedPrompt string   `json:"revised_prompt"`
 	Seed          flexInt  `json:"seed"`
 }
+
+// b64Field is an item's b64_json: its base64 text, checked but not decoded (decodeImages), or
+// image bytes already decoded (the final images of a streamed answer).
+type b64Field struct {
+	ref  b64json.Ref
+	img  b64json.Image
+	data []byte
+}
+
+// UnmarshalJSON implements json.Unmarshaler: it reads the index b64json.Split left, resolved
+// by decodeImages.
+func (b *b64Field) UnmarshalJSON(raw []byte) error { return b.ref.UnmarshalJSON(raw) }
 
 // usage is gpt-image's token count, in the plain answer and on each streamed completed event.
 type usage struct {
@@ -690,6 +703,12 @@ type flexTime struct{ t time.Time }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (f *flexTime) UnmarshalJSON(raw []byte) error {
+	if v, ok := unixSeconds(raw); ok { // the usual case: an integer, no allocation
+		if v > 0 && v < 1e11 {
+			f.t = time.Unix(v, 0).UTC()
+		}
+		return nil
+	}
 	s := strings.Trim(string(raw), `"`)
 	if v, err := strconv.ParseFloat(s, 64); err == nil {
 		if v > 0 && v < 1e11 {
@@ -703,6 +722,21 @@ func (f *flexTime) UnmarshalJSON(raw []byte) error {
 	return nil
 }
 
+// unixSeconds reads a JSON integer of up to 18 digits.
+func unixSeconds(raw []byte) (int64, bool) {
+	if len(raw) == 0 || len(raw) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
 // flexInt reads an integer given as a number or a numeric string; anything else is left unset.
 type flexInt struct{ v *int64 }
 
@@ -714,11 +748,27 @@ func (f *flexInt) UnmarshalJSON(raw []byte) error {
 	return nil
 }
 
-// decodeImages parses a success body.
+// decodeImages parses a success body in one pass over its images: b64json.Split sets the
+// b64_json strings aside, encoding/json reads the rest, and each image's text is checked to be
+// base64 (b64json.Parse) and kept, not decoded. The images' text may point into body.
 func decodeImages(body []byte) (*imagesResponse, error) {
+	shadow, strs, ok := b64json.Split(body, "b64_json")
+	if !ok {
+		shadow, strs = body, nil
+	}
 	var r imagesResponse
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := json.Unmarshal(shadow, &r); err != nil {
 		return nil, fmt.Errorf("openai: decode response: %w", err)
+	}
+	for i := range r.Data {
+		f := &r.Data[i].B64JSON
+		v, err := f.ref.Resolve(strs)
+		if err == nil {
+			f.img, err = b64json.Parse(v, b64json.Options{})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("openai: decode response: data[%d]: %w", i, err)
+		}
 	}
 	return &r, nil
 }
@@ -761,6 +811,14 @@ func toResult(provider string, r *imagesResponse, req *providers.Request, o resu
 				return nil, bad("image %d of the provider's answer is not an image", i+1)
 			}
 			out.Data, out.ContentType = it.B64JSON.data, ct
+		case len(it.B64JSON.img.Text) > 0:
+			// The text is valid base64 (b64json.Parse); its head says what it is.
+			head, err := providers.DecodeBase64Head(it.B64JSON.img.Text, 512)
+			ct := http.DetectContentType(head)
+			if err != nil || !strings.HasPrefix(ct, "image/") {
+				return nil, bad("image %d of the provider's answer is not an image", i+1)
+			}
+			out.B64, out.ContentType = it.B64JSON.img.Text, ct
 		case it.URL != "":
 			u, err := url.Parse(it.URL)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

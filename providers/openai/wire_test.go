@@ -187,9 +187,9 @@ func viewResult(res *providers.Result) []byte {
 	}
 	for _, o := range res.Images {
 		ov := outView{ContentType: o.ContentType, URL: o.URL, RevisedPrompt: o.RevisedPrompt, Seed: o.Seed, Width: o.Width, Height: o.Height}
-		if len(o.Data) > 0 {
-			sum := sha256.Sum256(o.Data)
-			ov.Bytes, ov.SHA256 = len(o.Data), hex.EncodeToString(sum[:8])
+		if data, err := o.Bytes(); err == nil && len(data) > 0 {
+			sum := sha256.Sum256(data)
+			ov.Bytes, ov.SHA256 = len(data), hex.EncodeToString(sum[:8])
 		}
 		if !o.Expires.IsZero() {
 			ov.Expires = o.Expires.UTC().Format(time.RFC3339)
@@ -277,8 +277,8 @@ func TestB64EscapedAndWrapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, im := range res.Images {
-		if !bytes.Equal(im.Data, png) || im.ContentType != "image/png" {
-			t.Fatalf("image %d: %d bytes %s", i, len(im.Data), im.ContentType)
+		if !bytes.Equal(bytesOf(t, im), png) || im.ContentType != "image/png" {
+			t.Fatalf("image %d: %d bytes %s", i, len(bytesOf(t, im)), im.ContentType)
 		}
 	}
 }
@@ -326,10 +326,10 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatal("success without images")
 		}
 		for _, im := range res.Images {
-			if (len(im.Data) == 0) == (im.URL == "") {
-				t.Fatalf("image with data %d bytes and URL %q", len(im.Data), im.URL)
+			if !im.HasBytes() == (im.URL == "") {
+				t.Fatalf("image with data %d bytes and URL %q", len(bytesOf(t, im)), im.URL)
 			}
-			if len(im.Data) > 0 && !strings.HasPrefix(im.ContentType, "image/") {
+			if im.HasBytes() && !strings.HasPrefix(im.ContentType, "image/") {
 				t.Fatalf("content type %q", im.ContentType)
 			}
 		}

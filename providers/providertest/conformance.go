@@ -83,7 +83,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal("success carried no image")
 		}
 		for i, im := range res.Images {
-			if len(im.Data) == 0 && im.URL == "" {
+			if !im.HasBytes() && im.URL == "" {
 				t.Fatalf("image %d has neither bytes nor a URL", i)
 			}
 		}
@@ -203,6 +203,12 @@ func Run(t *testing.T, h Harness) {
 		h.Script.Push(Fault{Truncate: true})
 		_, err := call(context.Background())
 		check(t, err, providers.KindUpstreamBadResponse, providers.KindUpstreamUnavailable)
+		// The fake read the whole request and began its answer: the upstream may have made the
+		// images, so the call must not look like one that never left (no failover).
+		var pe *providers.Error
+		if errors.As(err, &pe) && pe.Kind == providers.KindUpstreamUnavailable && !pe.AfterSend {
+			t.Fatalf("a body cut off after the request was sent is not AfterSend: %v", err)
+		}
 	})
 
 	t.Run("connection reset", func(t *testing.T) {

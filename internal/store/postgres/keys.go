@@ -13,16 +13,16 @@ import (
 )
 
 const keyColumns = `id, name, prefix, hash, models, created_at, expires_at, revoked_at,
-	budget, budget_period, rpm, ipm, mppm, concurrency, map_nearest`
+	budget, budget_period, rpm, ipm, mppm, concurrency, map_nearest, markup`
 
 func scanKey(row pgx.Row) (*store.Key, error) {
 	var (
 		k                    store.Key
-		budget               *int64
+		budget, markup       *int64
 		rpm, ipm, mppm, conc *int32
 	)
 	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &k.Models, &k.CreatedAt, &k.ExpiresAt, &k.RevokedAt,
-		&budget, &k.BudgetPeriod, &rpm, &ipm, &mppm, &conc, &k.MapNearest)
+		&budget, &k.BudgetPeriod, &rpm, &ipm, &mppm, &conc, &k.MapNearest, &markup)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
@@ -37,6 +37,10 @@ func scanKey(row pgx.Row) (*store.Key, error) {
 	if budget != nil {
 		b := money.Amount(*budget)
 		k.Budget = &b
+	}
+	if markup != nil {
+		m := money.Amount(*markup)
+		k.Markup = &m
 	}
 	k.RPM, k.IPM, k.MPPM, k.Concurrency = intPtr(rpm), intPtr(ipm), intPtr(mppm), intPtr(conc)
 	return &k, nil
@@ -65,7 +69,7 @@ func scanKeys(rows pgx.Rows) ([]*store.Key, error) {
 
 // mutableColumns are the columns UpdateKey may change, numbered from $2 ($1 is the id).
 const mutableColumns = `name = $2, models = $3, expires_at = $4, budget = $5, budget_period = $6,
-	rpm = $7, ipm = $8, mppm = $9, concurrency = $10, map_nearest = $11`
+	rpm = $7, ipm = $8, mppm = $9, concurrency = $10, map_nearest = $11, markup = $12`
 
 // mutableArgs returns k's values for mutableColumns, in order.
 func mutableArgs(k *store.Key) []any {
@@ -78,7 +82,12 @@ func mutableArgs(k *store.Key) []any {
 		b := int64(*k.Budget)
 		budget = &b
 	}
-	return []any{k.Name, models, k.ExpiresAt, budget, k.BudgetPeriod, k.RPM, k.IPM, k.MPPM, k.Concurrency, k.MapNearest}
+	var markup *int64
+	if k.Markup != nil {
+		m := int64(*k.Markup)
+		markup = &m
+	}
+	return []any{k.Name, models, k.ExpiresAt, budget, k.BudgetPeriod, k.RPM, k.IPM, k.MPPM, k.Concurrency, k.MapNearest, markup}
 }
 
 // CreateKey inserts k, setting k.CreatedAt to now when it is zero. A duplicate id or hash is
@@ -90,8 +99,8 @@ func (s *Store) CreateKey(ctx context.Context, k *store.Key) error {
 	args := append([]any{k.ID}, mutableArgs(k)...)
 	args = append(args, k.Prefix, k.Hash, k.CreatedAt, k.RevokedAt)
 	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, name, models, expires_at, budget, budget_period,
-			rpm, ipm, mppm, concurrency, map_nearest, prefix, hash, created_at, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
+			rpm, ipm, mppm, concurrency, map_nearest, markup, prefix, hash, created_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
 	if err != nil {
 		if isUnique(err) {
 			return fmt.Errorf("postgres: create key %s: %w", k.ID, store.ErrConflict)

@@ -13,7 +13,7 @@ import (
 )
 
 const keyColumns = `id, name, prefix, hash, models, created_at, expires_at, revoked_at,
-	budget, budget_period, rpm, ipm, mppm, concurrency, map_nearest`
+	budget, budget_period, rpm, ipm, mppm, concurrency, map_nearest, markup`
 
 type scanner interface {
 	Scan(dest ...any) error
@@ -26,9 +26,10 @@ func scanKey(row scanner) (*store.Key, error) {
 		created                    int64
 		expires, revoked, budget   sql.NullInt64
 		rpm, ipm, mppm, conc, mapn sql.NullInt64
+		markup                     sql.NullInt64
 	)
 	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &k.Hash, &models, &created, &expires, &revoked,
-		&budget, &k.BudgetPeriod, &rpm, &ipm, &mppm, &conc, &mapn)
+		&budget, &k.BudgetPeriod, &rpm, &ipm, &mppm, &conc, &mapn, &markup)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, store.ErrNotFound
@@ -52,6 +53,10 @@ func scanKey(row scanner) (*store.Key, error) {
 	if mapn.Valid {
 		v := mapn.Int64 != 0
 		k.MapNearest = &v
+	}
+	if markup.Valid {
+		m := money.Amount(markup.Int64)
+		k.Markup = &m
 	}
 	return &k, nil
 }
@@ -81,7 +86,7 @@ func modelsJSON(models []string) (string, error) {
 
 // mutableColumns are the columns UpdateKey may change.
 const mutableColumns = `name = ?, models = ?, expires_at = ?, budget = ?, budget_period = ?,
-	rpm = ?, ipm = ?, mppm = ?, concurrency = ?, map_nearest = ?`
+	rpm = ?, ipm = ?, mppm = ?, concurrency = ?, map_nearest = ?, markup = ?`
 
 // mutableArgs returns k's values for mutableColumns, in order.
 func mutableArgs(k *store.Key) ([]any, error) {
@@ -89,9 +94,12 @@ func mutableArgs(k *store.Key) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var budget, mapn any
+	var budget, mapn, markup any
 	if k.Budget != nil {
 		budget = int64(*k.Budget)
+	}
+	if k.Markup != nil {
+		markup = int64(*k.Markup)
 	}
 	if k.MapNearest != nil {
 		mapn = 0
@@ -100,7 +108,7 @@ func mutableArgs(k *store.Key) ([]any, error) {
 		}
 	}
 	return []any{k.Name, models, nullMicros(k.ExpiresAt), budget, k.BudgetPeriod,
-		nullInt(k.RPM), nullInt(k.IPM), nullInt(k.MPPM), nullInt(k.Concurrency), mapn}, nil
+		nullInt(k.RPM), nullInt(k.IPM), nullInt(k.MPPM), nullInt(k.Concurrency), mapn, markup}, nil
 }
 
 // CreateKey inserts k, setting k.CreatedAt to now when it is zero. A duplicate id or hash is
@@ -115,8 +123,8 @@ func (s *Store) CreateKey(ctx context.Context, k *store.Key) error {
 	}
 	args = append([]any{k.ID, k.Prefix, k.Hash, micros(k.CreatedAt), nullMicros(k.RevokedAt)}, args...)
 	_, err = s.w.ExecContext(ctx, `INSERT INTO api_keys (id, prefix, hash, created_at, revoked_at,
-		name, models, expires_at, budget, budget_period, rpm, ipm, mppm, concurrency, map_nearest)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+		name, models, expires_at, budget, budget_period, rpm, ipm, mppm, concurrency, map_nearest, markup)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		if isUnique(err) {
 			return fmt.Errorf("sqlite: create key %s: %w", k.ID, store.ErrConflict)

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListUsage", testListUsage},
 		{"SumUsage", testSumUsage},
 		{"SumUsageCostAndPrice", testSumUsageCostAndPrice},
+		{"ChannelSwitches", testChannelSwitches},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, fresh(t)) })
@@ -113,10 +114,14 @@ func describe(k *store.Key) string {
 	if k.MapNearest != nil {
 		mn = fmt.Sprint(*k.MapNearest)
 	}
+	mu := "nil"
+	if k.Markup != nil {
+		mu = k.Markup.String()
+	}
 	return fmt.Sprintf("id=%s name=%q prefix=%q hash=%s models=%q created=%s expires=%s revoked=%s "+
-		"budget=%s period=%q rpm=%s ipm=%s mppm=%s conc=%s mapnearest=%s",
+		"budget=%s period=%q rpm=%s ipm=%s mppm=%s conc=%s mapnearest=%s markup=%s",
 		k.ID, k.Name, k.Prefix, k.Hash, k.Models, tm(&k.CreatedAt), tm(k.ExpiresAt), tm(k.RevokedAt),
-		amt, k.BudgetPeriod, in(k.RPM), in(k.IPM), in(k.MPPM), in(k.Concurrency), mn)
+		amt, k.BudgetPeriod, in(k.RPM), in(k.IPM), in(k.MPPM), in(k.Concurrency), mn, mu)
 }
 
 func sameKey(t *testing.T, what string, got, want *store.Key) {
@@ -152,6 +157,7 @@ func fullKey() *store.Key {
 	k.BudgetPeriod = store.PeriodMonthly
 	k.RPM, k.IPM, k.MPPM, k.Concurrency = ptr(60), ptr(0), ptr(250), ptr(4)
 	k.MapNearest = ptr(false)
+	k.Markup = ptr(money.MustParse("1.2"))
 	return k
 }
 
@@ -291,6 +297,7 @@ func testUpdateKey(t *testing.T, s store.Store) {
 		MPPM:         ptr(30),
 		Concurrency:  ptr(2),
 		MapNearest:   ptr(true),
+		Markup:       ptr(money.MustParse("1.25")),
 	}
 	want := *k
 	u.Apply(&want)
@@ -312,6 +319,14 @@ func testUpdateKey(t *testing.T, s store.Store) {
 	}
 	want.RPM, want.MapNearest = ptr(0), ptr(false)
 	sameKey(t, "partial UpdateKey", got, &want)
+
+	// A markup is cleared with ClearMarkup.
+	got, err = s.UpdateKey(ctx, k.ID, store.KeyUpdate{ClearMarkup: true})
+	if err != nil {
+		t.Fatalf("UpdateKey(ClearMarkup): %v", err)
+	}
+	want.Markup = nil
+	sameKey(t, "UpdateKey clearing the markup", got, &want)
 
 	// An empty update changes nothing; other keys are untouched.
 	got, err = s.UpdateKey(ctx, k.ID, store.KeyUpdate{})

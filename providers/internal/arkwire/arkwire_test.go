@@ -1,6 +1,7 @@
 package arkwire
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -31,8 +32,23 @@ func TestB64(t *testing.T) {
 	for _, tc := range cases {
 		var f B64
 		err := json.Unmarshal([]byte(tc.raw), &f)
-		if (err != nil) != tc.bad || string(f.Data) != tc.data || f.ContentType != tc.ct {
-			t.Errorf("%s: data %q type %q err %v", tc.raw, f.Data, f.ContentType, err)
+		if err == nil {
+			err = f.resolve(nil) // a number is an index into what Decode set aside: none here
+		}
+		data, _ := f.Bytes()
+		if (err != nil) != tc.bad || string(data) != tc.data || f.ContentType != tc.ct {
+			t.Errorf("%s: data %q type %q err %v", tc.raw, data, f.ContentType, err)
+		}
+		// The same value inside an answer, set aside by Decode and resolved by ToResult.
+		var r Response
+		texts, err := Decode("v", "p", []byte(`{"data":[{"b64_json":`+tc.raw+`}]}`), &r)
+		if err == nil {
+			r.Texts = texts
+			err = r.Data[0].B64JSON.resolve(r.Texts)
+		}
+		data, _ = r.Data[0].B64JSON.Bytes()
+		if (err != nil) != tc.bad || string(data) != tc.data || r.Data[0].B64JSON.ContentType != tc.ct {
+			t.Errorf("in an answer %s: data %q type %q err %v", tc.raw, data, r.Data[0].B64JSON.ContentType, err)
 		}
 	}
 }
@@ -110,4 +126,40 @@ func TestErrorFromResponse(t *testing.T) {
 	if e.Code != "" || e.RetryAfter != 0 || !strings.Contains(e.Err.Error(), "non-envelope body: ") {
 		t.Fatalf("a text body was read as an envelope: %+v: %v", e, e.Err)
 	}
+}
+
+// TestAnswerKeep: the body of an answer whose images point into it goes with the Result (its
+// Release gives the buffer back); otherwise the Answer's Release does.
+func TestAnswerKeep(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"created":1,"data":[{"b64_json":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="}]}`))
+	}))
+	defer srv.Close()
+	c, err := NewChannel("v", srv.URL, time.Minute, providers.Config{APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := c.Post(context.Background(), []byte(`{}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Response
+	if r.Texts, err = Decode("v", "p", ans.Body, &r); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ToResult("v", "p", &r, Hints{Want: "b64_json"}, time.Now(), Failures{})
+	if err != nil || len(res.Images) != 1 || len(res.Images[0].B64) == 0 || res.Images[0].ContentType != "image/png" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if &res.Images[0].B64[0] != &ans.Body[bytes.Index(ans.Body, []byte("iVBOR"))] {
+		t.Fatal("the image's text was copied out of the body")
+	}
+	ans.Keep(res)
+	if ans.release != nil {
+		t.Fatal("Keep left the buffer with the answer")
+	}
+	ans.Release() // nothing: the result has it
+	res.Release()
+	res.Release()
 }

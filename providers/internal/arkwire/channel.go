@@ -64,11 +64,38 @@ func NewChannel(vendor, defaultBase string, defaultTimeout time.Duration, cfg pr
 	return c, nil
 }
 
-// Answer is an upstream's answer with its body read in full.
+// Answer is an upstream's answer with its body read in full, into a pooled buffer
+// (providers.ReadResponse): Release it when done, or Keep it with the Result whose images
+// point into it.
 type Answer struct {
-	Status int
-	Header http.Header
-	Body   []byte
+	Status  int
+	Header  http.Header
+	Body    []byte
+	release func()
+}
+
+// Release gives the body's buffer back, unless Keep handed it to a Result; Body must not be
+// read after it. It may be called more than once.
+func (a *Answer) Release() {
+	if a.release != nil {
+		a.release()
+		a.release = nil
+	}
+}
+
+// Keep hands the body's buffer to res when res's images point into it (their B64): res
+// gives it back on Release, and the Answer's Release does nothing.
+func (a *Answer) Keep(res *providers.Result) {
+	if res == nil || a.release == nil {
+		return
+	}
+	for _, im := range res.Images {
+		if len(im.B64) > 0 {
+			res.OnRelease(a.release)
+			a.release = nil
+			return
+		}
+	}
 }
 
 // Failed reports whether the answer's status is outside 2xx.
@@ -99,11 +126,11 @@ func (c *Channel) Post(ctx context.Context, body []byte, extra http.Header) (*An
 		return nil, providers.TransportError(ctx, c.Name, fmt.Errorf("%s: send request: %w", c.Vendor, err))
 	}
 	defer resp.Body.Close()
-	data, err := providers.ReadBody(ctx, c.Name, resp.Body, c.MaxBytes)
+	data, release, err := providers.ReadResponse(ctx, c.Name, resp, c.MaxBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Answer{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+	return &Answer{Status: resp.StatusCode, Header: resp.Header, Body: data, release: release}, nil
 }
 
 // EncodeError is the error for a request body that could not be encoded.

@@ -2,7 +2,6 @@ package arkwire
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/internal/b64json"
 )
 
 // Response is the part of a success body both upstreams send:
@@ -22,6 +22,8 @@ type Response struct {
 	// Error appears on a 200 in Ark's SDK types and in Modelverse's answers; it is treated like
 	// an error answer when nothing else came.
 	Error *ErrorBody `json:"error"`
+	// Texts are the b64_json strings Decode set aside; the Data items' B64 refer to them.
+	Texts Texts `json:"-"`
 }
 
 // Image is one data item: a URL or a base64 image, its size when the upstream says it, or the
@@ -39,79 +41,74 @@ type ItemError struct {
 	Message string `json:"message"`
 }
 
-// B64 decodes a b64_json string straight into bytes (one copy, no intermediate string for the
-// common unescaped case) and strips a "data:<type>;base64," prefix if there is one (Modelverse
-// always sends one).
+// B64 is a b64_json value: the image's base64 text, checked but not decoded, with the type of a
+// "data:<type>;base64," prefix stripped from it (Modelverse always sends one). Decode sets the
+// text aside from the rest of the answer (b64json.Split) and ToResult resolves it; a B64
+// unmarshalled from a string by itself reads the string at once.
 type B64 struct {
-	Data        []byte
+	// Text is standard, padded base64 (unpadded text is padded); empty for null or "".
+	Text        []byte
 	ContentType string
+	ref         b64json.Ref
 }
 
-// UnmarshalJSON decodes the base64 string.
+// UnmarshalJSON reads the index Decode left in the answer's place, or a string.
 func (f *B64) UnmarshalJSON(raw []byte) error {
-	if string(raw) == "null" {
-		return nil
+	if len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9' {
+		return f.ref.UnmarshalJSON(raw)
 	}
-	var s []byte
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		s = raw[1 : len(raw)-1]
-	} else {
-		var str string
-		if err := json.Unmarshal(raw, &str); err != nil {
-			return fmt.Errorf("b64_json is not a string: %w", err)
-		}
-		s = []byte(str)
-	}
-	ct, payload, err := stripDataURI(s)
+	img, err := b64json.Parse(raw, b64json.Options{Unpadded: true})
 	if err != nil {
 		return err
 	}
-	if len(payload) == 0 {
+	f.Text, f.ContentType = bytes.Clone(img.Text), img.ContentType // raw is encoding/json's
+	return nil
+}
+
+// resolve reads the text Decode set aside for f, if it did.
+func (f *B64) resolve(texts Texts) error {
+	if f.ref.IsZero() {
 		return nil
 	}
-	data, err := decodeBase64(payload)
+	v, err := f.ref.Resolve(texts)
 	if err != nil {
 		return err
 	}
-	f.Data, f.ContentType = data, ct
-	return nil
-}
-
-// stripDataURI splits "data:image/png;base64,<payload>" into its MIME type and payload; a plain
-// base64 string comes back unchanged with an empty type.
-func stripDataURI(s []byte) (string, []byte, error) {
-	if len(s) < 5 || !strings.EqualFold(string(s[:5]), "data:") {
-		return "", s, nil
-	}
-	meta, payload, ok := bytes.Cut(s[5:], []byte(","))
-	if !ok || !bytes.HasSuffix(bytes.ToLower(meta), []byte(";base64")) {
-		return "", nil, fmt.Errorf("b64_json has a data: prefix that is not base64")
-	}
-	return strings.ToLower(string(meta[:len(meta)-len(";base64")])), payload, nil
-}
-
-// decodeBase64 decodes standard base64, padded or not.
-func decodeBase64(s []byte) ([]byte, error) {
-	enc := base64.StdEncoding
-	if len(s)%4 != 0 && bytes.IndexByte(s, '=') < 0 {
-		enc = base64.RawStdEncoding
-	}
-	dst := make([]byte, enc.DecodedLen(len(s)))
-	n, err := enc.Decode(dst, s)
+	img, err := b64json.Parse(v, b64json.Options{Unpadded: true})
 	if err != nil {
-		return nil, fmt.Errorf("b64_json is not valid base64: %w", err)
+		return err
 	}
-	return dst[:n], nil
+	f.Text, f.ContentType, f.ref = img.Text, img.ContentType, b64json.Ref{}
+	return nil
 }
 
-// Decode parses a success body into v (a *Response or a vendor's own struct); a body that does
-// not parse is a bad response.
-func Decode(vendor, provider string, body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,
-			Message: "the provider's answer could not be read", Err: fmt.Errorf("%s: decode response: %w", vendor, err)}
+// Bytes is the image decoded.
+func (f *B64) Bytes() ([]byte, error) {
+	o := providers.Output{B64: f.Text}
+	return o.Bytes()
+}
+
+// Texts are the b64_json strings Decode set aside, for ToResult (Response.Texts).
+type Texts [][]byte
+
+// Decode parses a success body into v (a *Response or a vendor's own struct) in one pass over
+// its images: the b64_json strings are set aside (b64json.Split) and returned, for the
+// Response's Texts, so encoding/json reads only the rest. A body that does not parse is a bad
+// response. The texts may point into body.
+func Decode(vendor, provider string, body []byte, v any) (Texts, error) {
+	shadow, texts, ok := b64json.Split(body, "b64_json")
+	if !ok {
+		shadow, texts = body, nil
 	}
-	return nil
+	if err := json.Unmarshal(shadow, v); err != nil {
+		return nil, decodeError(vendor, provider, err)
+	}
+	return texts, nil
+}
+
+func decodeError(vendor, provider string, err error) error {
+	return &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,
+		Message: "the provider's answer could not be read", Err: fmt.Errorf("%s: decode response: %w", vendor, err)}
 }
 
 // Hints is what the request tells the translation of its answer.
@@ -146,6 +143,11 @@ func ToResult(vendor, provider string, r *Response, h Hints, now time.Time, f Fa
 		res.Created = time.Unix(r.Created, 0).UTC()
 		born = res.Created
 	}
+	for i := range r.Data {
+		if err := r.Data[i].B64JSON.resolve(r.Texts); err != nil {
+			return nil, decodeError(vendor, provider, fmt.Errorf("data[%d].b64_json: %w", i, err))
+		}
+	}
 	var failed *ItemError
 	for i, d := range r.Data {
 		if d.Error != nil {
@@ -162,7 +164,7 @@ func ToResult(vendor, provider string, r *Response, h Hints, now time.Time, f Fa
 			s := *h.Seed
 			out.Seed = &s
 		}
-		hasBytes := len(d.B64JSON.Data) > 0
+		hasBytes := len(d.B64JSON.Text) > 0
 		switch {
 		case d.URL != "" && !(hasBytes && h.Want == "b64_json"):
 			u, err := url.Parse(d.URL)
@@ -173,12 +175,14 @@ func ToResult(vendor, provider string, r *Response, h Hints, now time.Time, f Fa
 			out.URL = d.URL
 			out.Expires = born.Add(h.TTL)
 		case hasBytes:
-			ct := http.DetectContentType(d.B64JSON.Data)
-			if !strings.HasPrefix(ct, "image/") {
+			// The text is valid base64 (b64json.Parse); its head says what it is.
+			head, err := providers.DecodeBase64Head(d.B64JSON.Text, 512)
+			ct := http.DetectContentType(head)
+			if err != nil || !strings.HasPrefix(ct, "image/") {
 				return nil, &providers.Error{Kind: providers.KindUpstreamBadResponse, Provider: provider,
 					Message: "the provider returned image data that is not an image", Err: fmt.Errorf("%s: data[%d].b64_json sniffs as %s", vendor, i, ct)}
 			}
-			out.Data, out.ContentType = d.B64JSON.Data, ct
+			out.B64, out.ContentType = d.B64JSON.Text, ct
 		default:
 			continue
 		}

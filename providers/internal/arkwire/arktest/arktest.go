@@ -183,7 +183,7 @@ func CheckTranslation(t *testing.T, res *providers.Result, err error) {
 		t.Fatal("success without images")
 	}
 	for _, im := range res.Images {
-		if im.URL == "" && (len(im.Data) == 0 || !strings.HasPrefix(im.ContentType, "image/")) {
+		if im.URL == "" && (!im.HasBytes() || !strings.HasPrefix(im.ContentType, "image/")) {
 			t.Fatalf("image without URL or typed bytes: %+v", im)
 		}
 		if im.URL != "" && im.Expires.IsZero() {

@@ -1,0 +1,93 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/imagegw/imagegw/providers"
+)
+
+// answer2MB is an images answer carrying one b64_json image of 2 MB (a PNG header, then noise).
+func answer2MB(b *testing.B) []byte {
+	img := pngImage(b, 8, 8, false).Data
+	noise := make([]byte, 2<<20)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range noise {
+		noise[i] = byte(r.Uint32())
+	}
+	img = append(img, noise...)
+	return []byte(`{"created":1700000000,"data":[{"b64_json":"` + base64.StdEncoding.EncodeToString(img) +
+		`","revised_prompt":"a lighthouse"}],"usage":{"input_tokens":10,"output_tokens":4160,"total_tokens":4170}}`)
+}
+
+// BenchmarkDecodeB64Answer2MB is the translation of an answer with a 2 MB b64_json image
+// (decodeImages and toResult), without the read of the body.
+//
+//	go test -run '^$' -bench 'B64Answer2MB' -count 6 ./providers/openai/
+func BenchmarkDecodeB64Answer2MB(b *testing.B) {
+	body := answer2MB(b)
+	req := &providers.Request{Model: "gpt-image-1", Width: 1024, Height: 1024}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := decodeImages(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := toResult("openai", r, req, resultOptions{})
+		if err != nil || len(res.Images) != 1 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAnswerB64Answer2MB is the whole answer path of one call with a 2 MB b64_json image:
+// the read of the body (its Content-Length given, as upstreams send it) and its translation;
+// the result is released as the front door does once the response is written.
+func BenchmarkAnswerB64Answer2MB(b *testing.B) {
+	body := answer2MB(b)
+	c, err := newClient(Name, providers.Config{APIKey: testKey}, DefaultBaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := &providers.Request{Model: "gpt-image-1", Width: 1024, Height: 1024}
+	hdr := http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(body))}}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		resp := &http.Response{StatusCode: 200, Header: hdr, ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}
+		res, err := c.answer(context.Background(), req, resp, resultOptions{})
+		if err != nil || len(res.Images) != 1 {
+			b.Fatal(err)
+		}
+		release(res)
+	}
+}
+
+// BenchmarkAnswerSmall is the answer path of one call with a ~1 KB b64_json image, the lean
+// path's usual answer.
+func BenchmarkAnswerSmall(b *testing.B) {
+	img := base64.StdEncoding.EncodeToString(pngImage(b, 8, 8, false).Data)
+	body := []byte(`{"created":1700000000,"data":[{"b64_json":"` + img + `"}]}`)
+	c, err := newClient(Name, providers.Config{APIKey: testKey}, DefaultBaseURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := &providers.Request{Model: "flux-schnell", Width: 512, Height: 512}
+	hdr := http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(body))}}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp := &http.Response{StatusCode: 200, Header: hdr, ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}
+		res, err := c.answer(context.Background(), req, resp, resultOptions{})
+		if err != nil || len(res.Images) != 1 {
+			b.Fatal(err)
+		}
+		release(res)
+	}
+}
