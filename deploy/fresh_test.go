@@ -1,47 +1,20 @@
 package deploy_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
-
-	"go.uber.org/zap"
-
-	"github.com/imagegw/imagegw/internal/app"
-	"github.com/imagegw/imagegw/internal/config"
 )
 
 // TestMetricsExistFromStartup scrapes /metrics of a fresh gateway that has served nothing: every
 // metric family a dashboard panel or a rule uses must already have a series (zero-valued), so
 // panels show 0, not "No data", and rate() and absent()-style alerts work before a first error.
 func TestMetricsExistFromStartup(t *testing.T) {
-	c := newChecker(t)
-	for _, g := range loadRules(t).Groups {
-		for _, r := range g.Rules {
-			c.check(r.Expr)
-		}
-	}
-	for _, p := range loadDashboard(t).panels() {
-		for _, tg := range p.Targets {
-			c.check(tg.Expr)
-		}
-	}
-
-	cfg, err := config.Load("", envFunc(map[string]string{"IMAGEGW_DATA_DIR": t.TempDir()}, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, zap.NewNop())
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	defer func() { cancel(); a.Close() }()
+	c := usedByDeploy(t)
+	a := freshGateway(t)
 	srv := httptest.NewServer(a.Server.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")

@@ -391,30 +391,8 @@ func TestMetricNames(t *testing.T) {
 // TestMetricsServed checks that the metric families the deploy files use are registered on the
 // registry a real gateway serves at /metrics (not only constructible by their packages).
 func TestMetricsServed(t *testing.T) {
-	c := newChecker(t)
-	for _, g := range loadRules(t).Groups {
-		for _, r := range g.Rules {
-			c.check(r.Expr)
-		}
-	}
-	for _, p := range loadDashboard(t).panels() {
-		for _, tg := range p.Targets {
-			c.check(tg.Expr)
-		}
-	}
-
-	dir := t.TempDir()
-	cfg, err := config.Load("", envFunc(map[string]string{"IMAGEGW_DATA_DIR": dir}, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, zap.NewNop())
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	defer func() { cancel(); a.Close() }()
+	c := usedByDeploy(t)
+	a := freshGateway(t)
 
 	if registered(a.Metrics.Registry, "imagegw_deploy_test_no_such_metric") || !registered(a.Metrics.Registry, "imagegw_http_requests_total") {
 		t.Fatal("the registration probe does not work")
@@ -429,6 +407,41 @@ func TestMetricsServed(t *testing.T) {
 			t.Errorf("%s (%s) is used by deploy/ but the gateway does not serve it at /metrics: internal/app does not register it", fam, c.s[fam].source)
 		}
 	}
+}
+
+// usedByDeploy is a checker that has read every expression of the rules and the dashboard: its
+// used field names every metric family deploy/ uses.
+func usedByDeploy(t *testing.T) *checker {
+	t.Helper()
+	c := newChecker(t)
+	for _, g := range loadRules(t).Groups {
+		for _, r := range g.Rules {
+			c.check(r.Expr)
+		}
+	}
+	for _, p := range loadDashboard(t).panels() {
+		for _, tg := range p.Targets {
+			c.check(tg.Expr)
+		}
+	}
+	return c
+}
+
+// freshGateway wires a gateway on the embedded defaults (closed when the test ends).
+func freshGateway(t *testing.T) *app.App {
+	t.Helper()
+	cfg, err := config.Load("", envFunc(map[string]string{"IMAGEGW_DATA_DIR": t.TempDir()}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, zap.NewNop())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); a.Close() })
+	return a
 }
 
 // registered reports whether reg has a metric family named name: a probe with that name and a

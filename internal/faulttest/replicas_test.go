@@ -257,19 +257,7 @@ backend gws
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-db", "-f", path)
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start haproxy: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("haproxy log:\n%s", tail(logs.String(), 30))
-		}
-	})
+	run(t, "haproxy", exec.Command(bin, "-db", "-f", path))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	eventually(t, 15*time.Second, "HAProxy answers with the replicas up", func() bool {
 		status, _, err := get(context.Background(), base, "/healthz")
@@ -305,26 +293,31 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	cmd := exec.Command(bin, "--config.file="+path, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn")
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", tail(logs.String(), 30))
-		}
-	})
+	run(t, "prometheus", exec.Command(bin, "--config.file="+path, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn"))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	eventually(t, 30*time.Second, "Prometheus scrapes the three replicas", func() bool {
 		status, _, err := get(context.Background(), base, "/-/ready")
 		return err == nil && status == http.StatusOK && promQuery(t, base, `up{job="imagegw"} == 1`) == 3
 	})
 	return base
+}
+
+// run starts a helper process for the test's duration; its output is shown if the test fails.
+func run(t *testing.T, name string, cmd *exec.Cmd) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, tail(logs.String(), 30))
+		}
+	})
 }
 
 // promQuery runs an instant query and returns how many series it gives (0 on any error).

@@ -171,20 +171,7 @@ func TestMarkupMakesThePriceFromTheCost(t *testing.T) {
 			config.ModelConfig{Name: "fixed", Target: "sandbox/sandbox-image", Price: &config.Price{Unit: "image", Currency: "USD", Amount: "0.02"}})
 	}})
 	secret := g.NewKey(t, &store.Key{Name: "markup"})
-	for _, tc := range []struct{ model, price string }{{"sandbox-image", "0.015"}, {"doubled", "0.02"}, {"fixed", "0.02"}} {
-		resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"`+tc.model+`","prompt":"x","size":"64x64"}`)
-		if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != tc.price {
-			t.Fatalf("%s: %d cost %q, want %s: %s", tc.model, resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), tc.price, body)
-		}
-	}
-	k, err := g.App.Store.KeyByHash(context.Background(), hashOfSecret(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var price, cost money.Amount
-	for _, e := range waitUsage(t, g.App.Store, k.ID, 3) {
-		price, cost = price+e.Cost, cost+e.UpstreamCost
-	}
+	price, cost := charges(t, g, secret, []priced{{"sandbox-image", "0.015"}, {"doubled", "0.02"}, {"fixed", "0.02"}})
 	// Keys paid 0.015 + 0.02 + 0.02; the provider charged 0.01 for each of the three images.
 	if price.String() != "0.055" || cost.String() != "0.03" {
 		t.Fatalf("price %s (want 0.055), cost %s (want 0.03)", price, cost)
@@ -205,12 +192,7 @@ func TestKeyMarkupPricesFromTheCost(t *testing.T) {
 	secret := g.NewKey(t, &store.Key{Name: "reseller", Markup: &markup})
 	// The sandbox's image costs 0.01: × 1.1 = 0.011, whatever the model's (2) or the
 	// deployment's (1.5) markup; "fixed" is priced in config at 0.02.
-	for _, tc := range []struct{ model, price string }{{"sandbox-image", "0.011"}, {"doubled", "0.011"}, {"fixed", "0.02"}} {
-		resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"`+tc.model+`","prompt":"x","size":"64x64"}`)
-		if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != tc.price {
-			t.Fatalf("%s: %d cost %q, want %s: %s", tc.model, resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), tc.price, body)
-		}
-	}
+	price, cost := charges(t, g, secret, []priced{{"sandbox-image", "0.011"}, {"doubled", "0.011"}, {"fixed", "0.02"}})
 	resp, body := post(t, g.URL, "/v1/images/quote", secret, `{"model":"sandbox-image","prompt":"x","size":"64x64","n":3}`)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"cost":"0.033"`) {
 		t.Fatalf("quote: %d %s, want cost 0.033 (3 × 0.011)", resp.StatusCode, body)
@@ -226,14 +208,6 @@ func TestKeyMarkupPricesFromTheCost(t *testing.T) {
 	mr.Body.Close()
 	if !strings.Contains(string(mb), `"amount":"0.011"`) || !strings.Contains(string(mb), "× markup 1.1") {
 		t.Fatalf("/v1/models/doubled for the key: %s, want amount 0.011 at × markup 1.1", mb)
-	}
-	k, err := g.App.Store.KeyByHash(context.Background(), hashOfSecret(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var price, cost money.Amount
-	for _, e := range waitUsage(t, g.App.Store, k.ID, 3) {
-		price, cost = price+e.Cost, cost+e.UpstreamCost
 	}
 	if price.String() != "0.042" || cost.String() != "0.03" {
 		t.Fatalf("price %s (want 0.011 + 0.011 + 0.02 = 0.042), cost %s (want 0.03)", price, cost)
@@ -261,4 +235,27 @@ func TestKeyMarkupPricesFromTheCost(t *testing.T) {
 	if ok.Load() != 2 || refused.Load() != 4 {
 		t.Fatalf("served %d, refused %d; want 2 and 4 (budget 0.022 at 0.011 an image)", ok.Load(), refused.Load())
 	}
+}
+
+// priced is a model and the cost header one 64x64 image of it must carry.
+type priced struct{ model, price string }
+
+// charges generates one 64x64 image of each model with the key, checks each cost header, and
+// returns the ledger's sums for the key: what it paid and what the provider charged.
+func charges(t *testing.T, g *gatewaytest.Gateway, secret string, want []priced) (price, cost money.Amount) {
+	t.Helper()
+	for _, w := range want {
+		resp, body := post(t, g.URL, "/v1/images/generations", secret, `{"model":"`+w.model+`","prompt":"x","size":"64x64"}`)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Imagegw-Cost") != w.price {
+			t.Fatalf("%s: %d cost %q, want %s: %s", w.model, resp.StatusCode, resp.Header.Get("X-Imagegw-Cost"), w.price, body)
+		}
+	}
+	k, err := g.App.Store.KeyByHash(context.Background(), hashOfSecret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range waitUsage(t, g.App.Store, k.ID, len(want)) {
+		price, cost = price+e.Cost, cost+e.UpstreamCost
+	}
+	return price, cost
 }
