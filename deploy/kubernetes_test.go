@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,43 +129,18 @@ func objectName(o any) string {
 	return fmt.Sprintf("%T", o)
 }
 
+// setOnce puts o, read from where, in *dst: a second object of its kind is an error.
+func setOnce[T any](t *testing.T, where string, dst **T, o *T) {
+	t.Helper()
+	if *dst != nil {
+		t.Fatalf("%s: a second %s %s", where, reflect.TypeFor[T]().Name(), objectName(o))
+	}
+	*dst = o
+}
+
 func loadK8sObjects(t *testing.T) *k8sObjects {
 	t.Helper()
 	k := &k8sObjects{secrets: map[string]*corev1.Secret{}}
-	set := func(where string, dst any, o any) {
-		switch d := dst.(type) {
-		case **appsv1.Deployment:
-			if *d != nil {
-				t.Fatalf("%s: a second Deployment %s", where, objectName(o))
-			}
-			*d = o.(*appsv1.Deployment)
-		case **corev1.Service:
-			if *d != nil {
-				t.Fatalf("%s: a second Service %s", where, objectName(o))
-			}
-			*d = o.(*corev1.Service)
-		case **corev1.ConfigMap:
-			if *d != nil {
-				t.Fatalf("%s: a second ConfigMap %s", where, objectName(o))
-			}
-			*d = o.(*corev1.ConfigMap)
-		case **policyv1.PodDisruptionBudget:
-			if *d != nil {
-				t.Fatalf("%s: a second PodDisruptionBudget %s", where, objectName(o))
-			}
-			*d = o.(*policyv1.PodDisruptionBudget)
-		case **autoscalingv2.HorizontalPodAutoscaler:
-			if *d != nil {
-				t.Fatalf("%s: a second HorizontalPodAutoscaler %s", where, objectName(o))
-			}
-			*d = o.(*autoscalingv2.HorizontalPodAutoscaler)
-		case **batchv1.Job:
-			if *d != nil {
-				t.Fatalf("%s: a second Job %s", where, objectName(o))
-			}
-			*d = o.(*batchv1.Job)
-		}
-	}
 
 	// What kubectl apply -k applies.
 	for _, doc := range yamlDocuments(t, "kustomize build", renderKustomization(t)) {
@@ -177,15 +153,15 @@ func loadK8sObjects(t *testing.T) *k8sObjects {
 		}
 		switch o := o.(type) {
 		case *appsv1.Deployment:
-			set("kustomize build", &k.deployment, o)
+			setOnce(t, "kustomize build", &k.deployment, o)
 		case *corev1.Service:
-			set("kustomize build", &k.service, o)
+			setOnce(t, "kustomize build", &k.service, o)
 		case *corev1.ConfigMap:
-			set("kustomize build", &k.configMap, o)
+			setOnce(t, "kustomize build", &k.configMap, o)
 		case *policyv1.PodDisruptionBudget:
-			set("kustomize build", &k.pdb, o)
+			setOnce(t, "kustomize build", &k.pdb, o)
 		case *autoscalingv2.HorizontalPodAutoscaler:
-			set("kustomize build", &k.hpa, o)
+			setOnce(t, "kustomize build", &k.hpa, o)
 		default:
 			// A Job's pod template is immutable (apply -k would fail on the next release) and
 			// the Secret templates hold placeholders.
@@ -209,7 +185,7 @@ func loadK8sObjects(t *testing.T) *k8sObjects {
 			}
 			switch o := o.(type) {
 			case *batchv1.Job:
-				set(f, &k.job, o)
+				setOnce(t, f, &k.job, o)
 			case *corev1.Secret:
 				if k.secrets[o.Name] != nil {
 					t.Fatalf("%s: a second Secret %s", f, o.Name)

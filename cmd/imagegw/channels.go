@@ -43,20 +43,9 @@ type ModelRoutingInfo struct {
 
 // channels runs `imagegw channels list|enable NAME|disable NAME`.
 func channels(args []string) error {
-	subs := strings.Join(subcommands["channels"], ", ")
-	if len(args) == 0 {
-		return usageError{"channels: missing subcommand (" + subs + ")"}
-	}
-	sub, rest := args[0], args[1:]
-	if isHelp(sub) {
-		return showGroupHelp("channels")
-	}
-	if !slices.Contains(subcommands["channels"], sub) {
-		return usageError{fmt.Sprintf("channels: unknown subcommand %q (%s)", sub, subs)}
-	}
-	var posName string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		posName, rest = rest[0], rest[1:]
+	sub, posName, rest, err := subcommand("channels", args)
+	if err != nil {
+		return err
 	}
 	var jsonOut bool
 	var gateway string
@@ -70,19 +59,13 @@ func channels(args []string) error {
 		return err
 	}
 	var name string
-	switch {
+	switch names := operands(posName, fs); {
 	case sub == "list":
-		if posName != "" || fs.NArg() > 0 {
-			extra := posName
-			if extra == "" {
-				extra = fs.Arg(0)
-			}
-			return usageError{fmt.Sprintf("channels list: unexpected argument %q", extra)}
+		if len(names) > 0 {
+			return usageError{fmt.Sprintf("channels list: unexpected argument %q", names[0])}
 		}
-	case posName != "" && fs.NArg() == 0:
-		name = posName
-	case posName == "" && fs.NArg() == 1:
-		name = fs.Arg(0)
+	case len(names) == 1:
+		name = names[0]
 	default:
 		return usageError{fmt.Sprintf("channels %s: want exactly one channel NAME", sub)}
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,22 +129,10 @@ func (f *keyFlags) fields(fs *flag.FlagSet) (admin.Fields, error) {
 }
 
 func keys(args []string) error {
-	subs := strings.Join(subcommands["keys"], ", ")
-	if len(args) == 0 {
-		return usageError{"keys: missing subcommand (" + subs + ")"}
-	}
-	sub, rest := args[0], args[1:]
-	if isHelp(sub) {
-		return showGroupHelp("keys")
-	}
-	if !slices.Contains(subcommands["keys"], sub) {
-		return usageError{fmt.Sprintf("keys: unknown subcommand %q (%s)", sub, subs)}
-	}
-	// "keys update ID --flags": the ID may come before the flags (Go's flag package stops at the
-	// first argument that is not a flag).
-	var posID string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		posID, rest = rest[0], rest[1:]
+	// "keys update ID --flags": the ID may come before the flags.
+	sub, posID, rest, err := subcommand("keys", args)
+	if err != nil {
+		return err
 	}
 	var kf keyFlags
 	c, fs, err := loadConfig("keys "+sub, rest, func(fs *flag.FlagSet) {
@@ -159,15 +146,11 @@ func keys(args []string) error {
 		return err
 	}
 	arg := func() (string, error) {
-		var id string
-		switch {
-		case posID != "" && fs.NArg() == 0:
-			id = posID
-		case posID == "" && fs.NArg() == 1:
-			id = fs.Arg(0)
-		default:
+		ids := operands(posID, fs)
+		if len(ids) != 1 {
 			return "", usageError{fmt.Sprintf("keys %s: want exactly one key ID", sub)}
 		}
+		id := ids[0]
 		if admin.CheckID("id", id) != nil {
 			return "", usageError{fmt.Sprintf("keys %s: a key ID is printable text of at most %d bytes", sub, admin.MaxIDLen)}
 		}
@@ -178,15 +161,11 @@ func keys(args []string) error {
 	var f admin.Fields
 	switch sub {
 	case "create", "list":
-		if posID != "" || fs.NArg() > 0 {
+		if extra := operands(posID, fs); len(extra) > 0 {
 			if sub == "create" {
 				return usageError{"keys create: unexpected argument; give the name with --name"}
 			}
-			extra := posID
-			if extra == "" {
-				extra = fs.Arg(0)
-			}
-			return usageError{fmt.Sprintf("keys list: unexpected argument %q", extra)}
+			return usageError{fmt.Sprintf("keys list: unexpected argument %q", extra[0])}
 		}
 	default:
 		if id, err = arg(); err != nil {
@@ -289,7 +268,7 @@ func keys(args []string) error {
 		fmt.Printf("Revoked key %s. Gateways stop accepting it within %s.\n", id, c.Limits.KeyCacheTTL.D())
 		return nil
 	}
-	return usageError{fmt.Sprintf("keys: unknown subcommand %q (%s)", sub, subs)}
+	return usageError{fmt.Sprintf("keys: unknown subcommand %q (%s)", sub, strings.Join(subcommands["keys"], ", "))}
 }
 
 // writeKey prints one key for people: a field a line.

@@ -235,6 +235,37 @@ func showGroupHelp(name string) error {
 	return errHelpShown
 }
 
+// subcommand picks the subcommand of the command group out of args (a help request shows the
+// group's help), then the argument after it when that is not a flag: "keys update ID --flags"
+// (Go's flag package stops at the first argument that is not a flag). rest is what is left for
+// the flags; operands joins pos to the arguments after them.
+func subcommand(group string, args []string) (sub, pos string, rest []string, err error) {
+	subs := subcommands[group]
+	if len(args) == 0 {
+		return "", "", nil, usageError{group + ": missing subcommand (" + strings.Join(subs, ", ") + ")"}
+	}
+	sub, rest = args[0], args[1:]
+	if isHelp(sub) {
+		return "", "", nil, showGroupHelp(group)
+	}
+	if !slices.Contains(subs, sub) {
+		return "", "", nil, usageError{fmt.Sprintf("%s: unknown subcommand %q (%s)", group, sub, strings.Join(subs, ", "))}
+	}
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		pos, rest = rest[0], rest[1:]
+	}
+	return sub, pos, rest, nil
+}
+
+// operands are a subcommand's positional arguments: pos (see subcommand), if any, then those
+// after the flags.
+func operands(pos string, fs *flag.FlagSet) []string {
+	if pos == "" {
+		return fs.Args()
+	}
+	return append([]string{pos}, fs.Args()...)
+}
+
 func run(args []string) error {
 	err := dispatch(args)
 	if errors.Is(err, flag.ErrHelp) {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imagegw/imagegw/internal/gatewaytest"
 )
 
 // served is `imagegw serve` running in a process of its own.
@@ -89,19 +90,10 @@ func serveChild(t *testing.T, path string) *served {
 	return s
 }
 
+// do sends a request to the gateway (see gatewaytest.Do) and returns the status and body.
 func (s *served) do(t *testing.T, method, path, auth, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+auth)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := gatewaytest.Do(t, method, s.url+path, auth, body)
 	return resp.StatusCode, string(b)
 }
 

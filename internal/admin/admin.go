@@ -8,10 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -234,17 +234,10 @@ func (f Fields) Validate() error {
 // null clears expires_at, budget and markup.
 func ParseFields(body []byte, now time.Time) (Fields, error) {
 	var f Fields
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil || raw == nil {
-		return f, providers.ParamError("", "The request body must be a JSON object.")
+	raw, keys, err := jsonObject(body)
+	if err != nil {
+		return f, err
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	for _, k := range keys {
 		v := raw[k]
 		isNull := string(v) == "null"
@@ -325,13 +318,28 @@ func ParseFields(body []byte, now time.Time) (Fields, error) {
 		case "map_nearest":
 			err = json.Unmarshal(v, &f.MapNearest)
 		default:
-			return f, &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter", Message: fmt.Sprintf("Unknown parameter: '%s'.", k)}
+			return f, unknownParam(k)
 		}
 		if err != nil {
 			return f, providers.ParamError(k, "Invalid value for '%s': %v.", k, cleanErr(err))
 		}
 	}
 	return f, f.Validate()
+}
+
+// jsonObject reads body as one JSON object: its members, and their names sorted, so that of
+// several bad fields the same one is reported every time.
+func jsonObject(body []byte) (map[string]json.RawMessage, []string, error) {
+	var raw map[string]json.RawMessage
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&raw); err != nil || raw == nil {
+		return nil, nil, providers.ParamError("", "The request body must be a JSON object.")
+	}
+	return raw, slices.Sorted(maps.Keys(raw)), nil
+}
+
+// unknownParam is the error for a field or query parameter the admin API does not have.
+func unknownParam(name string) error {
+	return &providers.Error{Kind: providers.KindInvalidRequest, Param: name, Code: "unknown_parameter", Message: fmt.Sprintf("Unknown parameter: '%s'.", name)}
 }
 
 func cleanErr(err error) string {
@@ -419,20 +427,20 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": out})
 }
 
-// keyID returns the {id} of the path, or writes the 400 for a malformed one. chi routes on the
-// escaped path when the request's escaping is not the canonical one ("%1b"), so the parameter
-// is unescaped here in that case.
-func keyID(w http.ResponseWriter, r *http.Request) (string, bool) {
-	id := chi.URLParam(r, "id")
+// pathID returns the path parameter param (a key's {id}, a channel's {name}), or writes the 400
+// for a malformed one. chi routes on the escaped path when the request's escaping is not the
+// canonical one ("%1b"), so the parameter is unescaped here in that case.
+func pathID(w http.ResponseWriter, r *http.Request, param string) (string, bool) {
+	id := chi.URLParam(r, param)
 	if r.URL.RawPath != "" {
 		u, err := url.PathUnescape(id)
 		if err != nil {
-			frontdoor.WriteError(w, providers.ParamError("id", "Invalid value for 'id': malformed escaping."))
+			frontdoor.WriteError(w, providers.ParamError(param, "Invalid value for '%s': malformed escaping.", param))
 			return "", false
 		}
 		id = u
 	}
-	if err := CheckID("id", id); err != nil {
+	if err := CheckID(param, id); err != nil {
 		frontdoor.WriteError(w, err)
 		return "", false
 	}
@@ -440,7 +448,7 @@ func keyID(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := keyID(w, r)
+	id, ok := pathID(w, r, "id")
 	if !ok {
 		return
 	}
@@ -453,7 +461,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
-	id, ok := keyID(w, r)
+	id, ok := pathID(w, r, "id")
 	if !ok {
 		return
 	}
@@ -477,7 +485,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
-	id, ok := keyID(w, r)
+	id, ok := pathID(w, r, "id")
 	if !ok {
 		return
 	}

@@ -1,16 +1,11 @@
 package admin
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"slices"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/providers"
@@ -32,15 +27,10 @@ type ChannelFields struct {
 // and bad values are errors naming the field.
 func ParseChannelFields(body []byte) (ChannelFields, error) {
 	var f ChannelFields
-	var raw map[string]json.RawMessage
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&raw); err != nil || raw == nil {
-		return f, providers.ParamError("", "The request body must be a JSON object.")
+	raw, keys, err := jsonObject(body)
+	if err != nil {
+		return f, err
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	for _, k := range keys {
 		switch k {
 		case "enabled":
@@ -50,7 +40,7 @@ func ParseChannelFields(body []byte) (ChannelFields, error) {
 			}
 			f.Enabled = &b
 		default:
-			return f, &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter", Message: fmt.Sprintf("Unknown parameter: '%s'.", k)}
+			return f, unknownParam(k)
 		}
 	}
 	if f.Enabled == nil {
@@ -62,17 +52,8 @@ func ParseChannelFields(body []byte) (ChannelFields, error) {
 // switchChannel answers PATCH /admin/v1/channels/{name}: the switch is stored, so every replica
 // follows within routing.switch_poll, and applied on this one at once.
 func (a *API) switchChannel(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
-	if r.URL.RawPath != "" {
-		u, err := url.PathUnescape(name)
-		if err != nil {
-			frontdoor.WriteError(w, providers.ParamError("name", "Invalid value for 'name': malformed escaping."))
-			return
-		}
-		name = u
-	}
-	if err := CheckID("name", name); err != nil {
-		frontdoor.WriteError(w, err)
+	name, ok := pathID(w, r, "name")
+	if !ok {
 		return
 	}
 	if !a.Router.Known(name) {

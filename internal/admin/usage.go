@@ -2,7 +2,6 @@ package admin
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -33,8 +32,7 @@ func UsageHandler(st store.Store, currency string) http.HandlerFunc {
 		sort.Strings(names)
 		for _, k := range names {
 			if !usageParams[k] {
-				frontdoor.WriteError(w, &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter",
-					Message: fmt.Sprintf("Unknown parameter: '%s'.", k)})
+				frontdoor.WriteError(w, unknownParam(k))
 				return
 			}
 			if len(vals[k]) > 1 {

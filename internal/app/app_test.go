@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,18 +16,10 @@ import (
 	"github.com/imagegw/imagegw/internal/gatewaytest"
 )
 
+// post POSTs the JSON body to url with the API key key.
 func post(t *testing.T, url, key, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return gatewaytest.Do(t, "POST", url, key, body)
 }
 
 // TestAccessLogNeverHoldsTheSecret checks the access log line's fields and that no secret, from
@@ -99,16 +90,9 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 func TestAdminKeysAPI(t *testing.T) {
 	g := gatewaytest.Start(t, gatewaytest.Options{})
 	admin := func(method, path, body string) (int, map[string]any) {
-		req, _ := http.NewRequest(method, g.URL+path, bytes.NewReader([]byte(body)))
-		req.Header.Set("Authorization", "Bearer "+gatewaytest.AdminToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp, b := gatewaytest.Do(t, method, g.URL+path, gatewaytest.AdminToken, body)
 		var m map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&m)
+		_ = json.Unmarshal(b, &m)
 		return resp.StatusCode, m
 	}
 	st, created := admin("POST", "/admin/v1/keys", `{"name":"app","models":["sandbox-image"],"expires_in":"720h","budget":"25.00","budget_period":"monthly","rpm":60,"ipm":120,"mppm":500,"concurrency":4}`)

@@ -51,14 +51,7 @@ func (f configFile) write(t testing.TB, body string) {
 // reload calls POST /admin/v1/reload and returns its status and body.
 func reload(t testing.TB, g *gatewaytest.Gateway) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", g.URL+"/admin/v1/reload", nil)
-	req.Header.Set("Authorization", "Bearer "+gatewaytest.AdminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := gatewaytest.Do(t, "POST", g.URL+"/admin/v1/reload", gatewaytest.AdminToken, "")
 	return resp.StatusCode, b
 }
 
@@ -132,16 +125,10 @@ func ledger(t testing.TB, g *gatewaytest.Gateway) map[string]store.UsageEvent {
 	return out
 }
 
+// getStatus GETs url with the bearer token auth and returns the status and body.
 func getStatus(t testing.TB, url, auth string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Authorization", "Bearer "+auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := gatewaytest.Do(t, "GET", url, auth, "")
 	return resp.StatusCode, string(b)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagegw/imagegw/internal/billing"
+	"github.com/imagegw/imagegw/internal/metrics/metricstest"
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/store/sqlite"
@@ -96,10 +97,10 @@ func TestEscrowExactOneReplica(t *testing.T) {
 	if b := spent(t, st, k); b.Spent != money.MustParse("50") || b.Held != 0 {
 		t.Errorf("balance %+v; want spent 50, nothing reserved", b)
 	}
-	if granted := gatheredLabel(t, reg, "imagegw_billing_slice_claims_total", "granted"); granted >= 50 {
+	if granted := metricstest.Sum(t, reg, "imagegw_billing_slice_claims_total", "result", "granted"); granted >= 50 {
 		t.Errorf("%v claims for 50 requests; slices should serve several requests each", granted)
 	}
-	if open := gathered(t, reg, "imagegw_billing_holds_open"); open != 0 {
+	if open := metricstest.Sum(t, reg, "imagegw_billing_holds_open"); open != 0 {
 		t.Errorf("holds_open = %v after every request finished", open)
 	}
 }
@@ -310,28 +311,6 @@ func TestEscrowRenewal(t *testing.T) {
 	if b := spent(t, st, k); b.Held != 0 {
 		t.Errorf("after Close the slice still reserves %s", b.Held)
 	}
-}
-
-// gatheredLabel is the value of name{...="label"} in reg.
-func gatheredLabel(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == label {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // TestEscrowGiveBackRacesHolds: slices given back while holds keep arriving never let the

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/imagegw/imagegw/internal/billing"
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
@@ -208,24 +206,4 @@ func TestRemaining(t *testing.T) {
 	if r, _ := billing.Remaining(store.Balance{Budget: &b, Spent: money.MustParse("0.9"), Held: money.MustParse("0.2")}); r != 0 {
 		t.Errorf("overspent: remaining %s, want 0", r)
 	}
-}
-
-// gathered is the value of the unlabelled metric name in reg.
-func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name || len(mf.GetMetric()) == 0 {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		if c := m.GetCounter(); c != nil {
-			return c.GetValue()
-		}
-		return m.GetGauge().GetValue()
-	}
-	return 0
 }

@@ -4,7 +4,10 @@ package gatewaytest
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,4 +129,31 @@ func (g *Gateway) NewKey(t testing.TB, k *store.Key) string {
 		t.Fatal(err)
 	}
 	return secret
+}
+
+// Do sends method url with body (as JSON, unless empty) and the bearer token auth (none when
+// empty) and returns the response, its body read and closed. A request that gets no response
+// fails the test.
+func Do(t testing.TB, method, url, auth, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("%s %s: reading the response: %v", method, url, err)
+	}
+	return resp, b
 }

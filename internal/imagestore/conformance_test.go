@@ -209,18 +209,23 @@ func TestDiskConformance(t *testing.T) {
 func TestFakeS3Conformance(t *testing.T) {
 	n := 0
 	conformance(t, func(t *testing.T) (*Store, *Store) {
-		f := newFakeS3(t)
 		n++
-		u := f.url(fmt.Sprintf("images/run%d", n))
-		a, err := Open(ctx, Options{URL: u, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := Open(ctx, Options{URL: u, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-		return a, b
+		return replicas(t, newFakeS3(t).url(fmt.Sprintf("images/run%d", n)))
 	})
+}
+
+// replicas opens two stores on the images URL u, as two replicas do, with a TTL of an hour;
+// they are closed when the test ends.
+func replicas(t *testing.T, u string) (a, b *Store) {
+	t.Helper()
+	a, err := Open(ctx, Options{URL: u, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = Open(ctx, Options{URL: u, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	return a, b
 }

@@ -21,15 +21,7 @@ import (
 // generate asks g for one image as a URL and returns the URL.
 func generate(t *testing.T, g *gatewaytest.Gateway, body string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/images/generations", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+g.Key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := gatewaytest.Do(t, http.MethodPost, g.URL+"/v1/images/generations", g.Key, body)
 	var out struct {
 		Data []struct {
 			URL string `json:"url"`

@@ -84,6 +84,17 @@ func openFake(t *testing.T, f *fakeS3, u string, cred Credentials) (*Store, erro
 	return s, err
 }
 
+// anonymousFake opens a store without credentials on a new fake, at bucketAndPrefix with params.
+func anonymousFake(t *testing.T, bucketAndPrefix string, params ...string) (*fakeS3, *Store) {
+	t.Helper()
+	f := newFakeS3(t)
+	s, err := openFake(t, f, f.url(bucketAndPrefix, params...), Credentials{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, s
+}
+
 // TestS3Credentials: requests are signed with AWS_ACCESS_KEY_ID's key; a wrong or missing
 // credential fails at open, and no error, String or log text holds the secret.
 func TestS3Credentials(t *testing.T) {
@@ -137,11 +148,7 @@ func TestS3Credentials(t *testing.T) {
 // TestS3Anonymous: without credentials no request is signed (the fake fails the test on a
 // signed one) and presign=true links the plain object URL.
 func TestS3Anonymous(t *testing.T) {
-	f := newFakeS3(t)
-	s, err := openFake(t, f, f.url("pub/x", "presign=true"), Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, s := anonymousFake(t, "pub/x", "presign=true")
 	if f.count("PUT bucket") != 1 {
 		t.Errorf("the missing bucket was not created: %v", f.calls)
 	}
@@ -212,11 +219,7 @@ func TestS3Presign(t *testing.T) {
 // TestS3ServeStreams: a GET is one request to the object store, and its bytes reach the client
 // as they arrive (the gateway holds no whole image); a HEAD is one HEAD.
 func TestS3ServeStreams(t *testing.T) {
-	f := newFakeS3(t)
-	s, err := openFake(t, f, f.url("imgs"), Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, s := anonymousFake(t, "imgs")
 	name, err := s.Put(ctx, pngBytes(10), "image/png")
 	if err != nil {
 		t.Fatal(err)
@@ -277,11 +280,7 @@ func TestS3ServeStreams(t *testing.T) {
 // TestS3Unavailable: an object store that fails answers 503 with Retry-After (not 404: the
 // image may well exist), and a failed put is an error.
 func TestS3Unavailable(t *testing.T) {
-	f := newFakeS3(t)
-	s, err := openFake(t, f, f.url("imgs"), Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, s := anonymousFake(t, "imgs")
 	name, err := s.Put(ctx, pngBytes(10), "image/png")
 	if err != nil {
 		t.Fatal(err)
@@ -334,11 +333,7 @@ func TestS3ExpiryFromMetadata(t *testing.T) {
 // TestS3SweepPagesAndLeavesOthers: Sweep pages through the listing, deletes only expired
 // images under its prefix, and leaves other objects alone (a shared prefix or bucket).
 func TestS3SweepPagesAndLeavesOthers(t *testing.T) {
-	f := newFakeS3(t)
-	s, err := openFake(t, f, f.url("bkt/img"), Credentials{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, s := anonymousFake(t, "bkt/img")
 	for range 5 {
 		if _, err := s.Put(ctx, pngBytes(10), "image/png"); err != nil {
 			t.Fatal(err)

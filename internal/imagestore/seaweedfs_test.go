@@ -100,17 +100,7 @@ func TestSeaweedFSConformance(t *testing.T) {
 	n := 0
 	conformance(t, func(t *testing.T) (*Store, *Store) {
 		n++
-		u := strings.Replace(base, "/?", fmt.Sprintf("/run%d/hosted?", n), 1)
-		a, err := Open(ctx, Options{URL: u, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := Open(ctx, Options{URL: u, TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-		return a, b
+		return replicas(t, strings.Replace(base, "/?", fmt.Sprintf("/run%d/hosted?", n), 1))
 	})
 }
 

@@ -19,33 +19,10 @@ import (
 
 	"github.com/imagegw/imagegw/internal/catalog"
 	"github.com/imagegw/imagegw/internal/metrics"
+	"github.com/imagegw/imagegw/internal/metrics/metricstest"
 	"github.com/imagegw/imagegw/providers"
 	_ "github.com/imagegw/imagegw/providers/sandbox"
 )
-
-// series lists name's series in m's registry as "k=v,k=v" label strings, sorted.
-func series(t *testing.T, m *metrics.Metrics, name string) []string {
-	t.Helper()
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			var ls []string
-			for _, l := range s.GetLabel() {
-				ls = append(ls, l.GetName()+"="+l.GetValue())
-			}
-			out = append(out, strings.Join(ls, ","))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
 
 // TestErrorKindsComplete: ErrorKinds is every Kind constant of package providers, so every error
 // kind has its zero-valued series from startup.
@@ -95,7 +72,7 @@ func TestErrorKindsComplete(t *testing.T) {
 	}
 
 	m := metrics.New()
-	got = series(t, m, "imagegw_errors_total")
+	got = metricstest.Series(t, m.Registry, "imagegw_errors_total")
 	if len(got) != len(want) {
 		t.Fatalf("fresh imagegw_errors_total series: %v, want one per kind", got)
 	}
@@ -139,7 +116,7 @@ func TestAdjustedParamsComplete(t *testing.T) {
 			t.Errorf("internal/frontdoor adjusts %q, missing from metrics.AdjustedParams", p)
 		}
 	}
-	if got := series(t, metrics.New(), "imagegw_adjustments_total"); len(got) != len(metrics.AdjustedParams) {
+	if got := metricstest.Series(t, metrics.New().Registry, "imagegw_adjustments_total"); len(got) != len(metrics.AdjustedParams) {
 		t.Errorf("fresh imagegw_adjustments_total series: %v", got)
 	}
 }
@@ -160,7 +137,7 @@ func TestInitRoutes(t *testing.T) {
 	}
 	m := metrics.New()
 	m.InitRoutes(mount)
-	init := series(t, m, "imagegw_http_requests_total")
+	init := metricstest.Series(t, m.Registry, "imagegw_http_requests_total")
 	want := []string{
 		"method=GET,route=/v1/images/files/{name},status=200",
 		"method=GET,route=/v1/models,status=200",
@@ -170,7 +147,7 @@ func TestInitRoutes(t *testing.T) {
 	if !slices.Equal(init, want) {
 		t.Fatalf("initialised series %v, want %v", init, want)
 	}
-	if got := series(t, m, "imagegw_http_request_duration_seconds"); len(got) != 4 {
+	if got := metricstest.Series(t, m.Registry, "imagegw_http_request_duration_seconds"); len(got) != 4 {
 		t.Errorf("initialised latency series %v, want one per route", got)
 	}
 
@@ -193,7 +170,7 @@ func TestInitRoutes(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if got := series(t, m, "imagegw_http_requests_total"); !slices.Equal(got, want) {
+	if got := metricstest.Series(t, m.Registry, "imagegw_http_requests_total"); !slices.Equal(got, want) {
 		t.Errorf("series after serving %v, want %v", got, want)
 	}
 }
@@ -222,18 +199,18 @@ func TestInitCatalog(t *testing.T) {
 		}
 	}
 	sort.Strings(images)
-	if got := series(t, m, "imagegw_images_total"); !slices.Equal(got, images) {
+	if got := metricstest.Series(t, m.Registry, "imagegw_images_total"); !slices.Equal(got, images) {
 		t.Errorf("images series %v, want %v", got, images)
 	}
 	for _, name := range []string{"imagegw_megapixels_total", "imagegw_partial_deliveries_total"} {
-		if got := series(t, m, name); len(got) != len(cat.List()) {
+		if got := metricstest.Series(t, m.Registry, name); len(got) != len(cat.List()) {
 			t.Errorf("%s series %v, want one per listed model", name, got)
 		}
 	}
-	if got := series(t, m, "imagegw_upstream_requests_total"); !slices.Equal(got, []string{"channel=sb,provider=sandbox,result=ok"}) {
+	if got := metricstest.Series(t, m.Registry, "imagegw_upstream_requests_total"); !slices.Equal(got, []string{"channel=sb,provider=sandbox,result=ok"}) {
 		t.Errorf("upstream series %v", got)
 	}
-	if got := series(t, m, "imagegw_upstream_duration_seconds"); !slices.Equal(got, []string{"channel=sb,provider=sandbox"}) {
+	if got := metricstest.Series(t, m.Registry, "imagegw_upstream_duration_seconds"); !slices.Equal(got, []string{"channel=sb,provider=sandbox"}) {
 		t.Errorf("upstream latency series %v", got)
 	}
 	var nilM *metrics.Metrics

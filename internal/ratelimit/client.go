@@ -167,19 +167,14 @@ func tune(o *redis.Options) {
 	}
 }
 
-// tuneCluster is tune for a cluster client; PoolSize is per node. MaxRedirects stays go-redis's
-// (3): following a MOVED is not a retry.
+// tuneCluster gives a cluster client tune's settings; PoolSize is per node. MaxRedirects stays
+// go-redis's (3): following a MOVED is not a retry.
 func tuneCluster(o *redis.ClusterOptions) {
-	o.ContextTimeoutEnabled = true
-	o.MaxRetries = -1
-	o.DialerRetries = 1
-	o.DialTimeout = clientTimeout
-	o.ReadTimeout = clientTimeout
-	o.WriteTimeout = clientTimeout
-	o.PoolTimeout = clientTimeout
-	if o.PoolSize == 0 {
-		o.PoolSize = clientPoolSize
-	}
+	n := redis.Options{PoolSize: o.PoolSize}
+	tune(&n)
+	o.ContextTimeoutEnabled, o.MaxRetries, o.DialerRetries = n.ContextTimeoutEnabled, n.MaxRetries, n.DialerRetries
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = n.DialTimeout, n.ReadTimeout, n.WriteTimeout, n.PoolTimeout
+	o.PoolSize = n.PoolSize
 }
 
 // scrubPassword removes the password of raw's user information from msg.

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/imagegw/imagegw/internal/faultproxy"
+	"github.com/imagegw/imagegw/internal/metrics/metricstest"
 )
 
 // The Redis Cluster tests run against a real cluster of 3 masters: scripts/redis-cluster.sh's on
@@ -265,57 +266,22 @@ func clusterGateway(t testing.TB, u string, opts RedisOptions) (*Redis, *Client,
 	return lim, c, reg
 }
 
-// sumMetric adds up the samples of the named counter or gauge whose labels include match.
-func sumMetric(t testing.TB, reg *prometheus.Registry, name string, match map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for k, v := range match {
-				found := false
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == k && lp.GetValue() == v {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				sum += m.Counter.GetValue()
-			} else if m.Gauge != nil {
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
-}
-
 // checkAllRedis fails unless every decision of reg was Redis's, none the fallback's, and no Redis
 // call failed.
 func checkAllRedis(t testing.TB, name string, reg *prometheus.Registry, decisions int) {
 	t.Helper()
-	if got := sumMetric(t, reg, "imagegw_ratelimit_decisions_total", map[string]string{"backend": "redis"}); decisions >= 0 && got != float64(decisions) {
+	if got := metricstest.Sum(t, reg, "imagegw_ratelimit_decisions_total", "backend", "redis"); decisions >= 0 && got != float64(decisions) {
 		t.Errorf("%s: %v decisions with backend=\"redis\", want %d", name, got, decisions)
 	}
 	for _, b := range []string{"fallback", "none"} {
-		if got := sumMetric(t, reg, "imagegw_ratelimit_decisions_total", map[string]string{"backend": b}); got != 0 {
+		if got := metricstest.Sum(t, reg, "imagegw_ratelimit_decisions_total", "backend", b); got != 0 {
 			t.Errorf("%s: %v decisions with backend=%q, want 0", name, got, b)
 		}
 	}
-	if got := sumMetric(t, reg, "imagegw_ratelimit_redis_errors_total", nil); got != 0 {
+	if got := metricstest.Sum(t, reg, "imagegw_ratelimit_redis_errors_total"); got != 0 {
 		t.Errorf("%s: %v Redis errors", name, got)
 	}
-	if got := sumMetric(t, reg, "imagegw_ratelimit_fallback_active", nil); got != 0 {
+	if got := metricstest.Sum(t, reg, "imagegw_ratelimit_fallback_active"); got != 0 {
 		t.Errorf("%s: fallback active", name)
 	}
 }
@@ -472,10 +438,10 @@ func TestClusterLeasesRenewAndReleaseAcrossNodes(t *testing.T) {
 	// Several TTLs: the leases stay only if gateway 0 renews them on their nodes.
 	time.Sleep(4 * opts.LeaseTTL)
 	refusedEverywhere("after 4 lease TTLs")
-	if got := sumMetric(t, reg0, "imagegw_ratelimit_leases_dropped_total", nil); got != 0 {
+	if got := metricstest.Sum(t, reg0, "imagegw_ratelimit_leases_dropped_total"); got != 0 {
 		t.Fatalf("gateway 0 dropped %v leases", got)
 	}
-	if got := sumMetric(t, reg0, "imagegw_ratelimit_leases_in_flight", nil); got != float64(len(held)) {
+	if got := metricstest.Sum(t, reg0, "imagegw_ratelimit_leases_in_flight"); got != float64(len(held)) {
 		t.Fatalf("gateway 0 holds %v leases, want %d", got, len(held))
 	}
 
@@ -497,31 +463,9 @@ func TestClusterLeasesRenewAndReleaseAcrossNodes(t *testing.T) {
 	}
 	checkAllRedis(t, "gateway 0", reg0, len(held))
 	checkAllRedis(t, "gateway 1", reg1, 2*len(subjects)+limit*len(subjects))
-	if n := histCountOf(t, reg0, "imagegw_ratelimit_redis_duration_seconds", "renew_batch"); n == 0 {
+	if n := metricstest.Sum(t, reg0, "imagegw_ratelimit_redis_duration_seconds", "op", "renew_batch"); n == 0 {
 		t.Fatal("gateway 0 never renewed in a batch")
 	}
-}
-
-// histCountOf returns the sample count of the named histogram's op series.
-func histCountOf(t testing.TB, reg *prometheus.Registry, name, op string) uint64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "op" && lp.GetValue() == op {
-					return m.GetHistogram().GetSampleCount()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // A gateway that starts while Redis cannot be asked starts on a single-node client and moves to
@@ -675,7 +619,7 @@ func TestClusterNodeRestartSurvived(t *testing.T) {
 		}
 		return true
 	})
-	if got := sumMetric(t, reg0, "imagegw_ratelimit_fallback_active", nil); got != 0 {
+	if got := metricstest.Sum(t, reg0, "imagegw_ratelimit_fallback_active"); got != 0 {
 		t.Fatalf("fallback still active")
 	}
 	// Exact again: a fresh subject on the restarted node gets 3 of 12 across both gateways.

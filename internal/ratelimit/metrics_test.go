@@ -5,36 +5,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// freshSeries lists name's series in reg as "k=v,k=v" label strings, sorted.
-func freshSeries(t *testing.T, reg *prometheus.Registry, name string) []string {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			var ls []string
-			for _, l := range s.GetLabel() {
-				ls = append(ls, l.GetName()+"="+l.GetValue())
-			}
-			out = append(out, strings.Join(ls, ","))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+	"github.com/imagegw/imagegw/internal/metrics/metricstest"
+)
 
 // TestMetricsFromStartup: the closed label sets and the configured backend's decisions exist,
 // zero-valued, before anything is decided.
@@ -51,7 +28,7 @@ func TestMetricsFromStartup(t *testing.T) {
 		"imagegw_ratelimit_redis_duration_seconds": {"op=admit", "op=give_back", "op=release_batch", "op=renew", "op=renew_batch"},
 		"imagegw_ratelimit_decisions_total":        nil,
 	} {
-		if got := freshSeries(t, reg, name); !slices.Equal(got, want) {
+		if got := metricstest.Series(t, reg, name); !slices.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", name, got, want)
 		}
 	}
@@ -63,7 +40,7 @@ func TestMetricsFromStartup(t *testing.T) {
 		"backend=local,limit=none,result=allowed,subject=channel",
 		"backend=local,limit=none,result=allowed,subject=key",
 	}
-	if got := freshSeries(t, reg, "imagegw_ratelimit_decisions_total"); !slices.Equal(got, want) {
+	if got := metricstest.Series(t, reg, "imagegw_ratelimit_decisions_total"); !slices.Equal(got, want) {
 		t.Errorf("decisions: %v, want %v", got, want)
 	}
 
@@ -72,7 +49,7 @@ func TestMetricsFromStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.InitDecisions(&Redis{}, "key")
-	if got := freshSeries(t, reg, "imagegw_ratelimit_decisions_total"); !slices.Equal(got, []string{"backend=redis,limit=none,result=allowed,subject=key"}) {
+	if got := metricstest.Series(t, reg, "imagegw_ratelimit_decisions_total"); !slices.Equal(got, []string{"backend=redis,limit=none,result=allowed,subject=key"}) {
 		t.Errorf("redis decisions: %v", got)
 	}
 	var nilM *Metrics

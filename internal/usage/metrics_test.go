@@ -1,9 +1,12 @@
 package usage
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imagegw/imagegw/internal/metrics/metricstest"
 )
 
 // TestBatchDurationFromStartup: both insert results have a (zero-count) latency series before
@@ -13,22 +16,11 @@ func TestBatchDurationFromStartup(t *testing.T) {
 	if _, err := newMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
-	for _, result := range []string{"ok", "error"} {
-		if got := metricValue(t, reg, "imagegw_usage_batch_duration_seconds", "result", result); got != 0 {
-			t.Errorf("batch_duration{result=%q} count = %v, want 0", result, got)
-		}
+	const name = "imagegw_usage_batch_duration_seconds"
+	if got := metricstest.Series(t, reg, name); !slices.Equal(got, []string{"result=error", "result=ok"}) {
+		t.Errorf("batch_duration series %v, want result=error and result=ok", got)
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	if got := metricstest.Sum(t, reg, name); got != 0 {
+		t.Errorf("batch_duration count = %v, want 0", got)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == "imagegw_usage_batch_duration_seconds" {
-			if n := len(mf.GetMetric()); n != 2 {
-				t.Errorf("%d batch_duration series, want 2 (ok, error)", n)
-			}
-			return
-		}
-	}
-	t.Error("no imagegw_usage_batch_duration_seconds series")
 }

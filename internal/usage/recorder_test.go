@@ -14,44 +14,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imagegw/imagegw/internal/faultproxy"
+	"github.com/imagegw/imagegw/internal/metrics/metricstest"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/store/postgres"
 	"github.com/imagegw/imagegw/internal/store/storetest"
 )
-
-// metricValue is the sum of a metric's series in reg (0 when absent).
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				for _, lp := range m.GetLabel() {
-					if lp.GetName() == labels[i] && lp.GetValue() != labels[i+1] {
-						continue metric
-					}
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				sum += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				sum += m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				sum += float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return sum
-}
 
 func record(t *testing.T, r *Recorder, ev store.UsageEvent) {
 	t.Helper()
@@ -75,7 +42,7 @@ func TestRecordIsDurableThenLands(t *testing.T) {
 	if got := len(journalLines(t, dir)); got != 25 {
 		t.Fatalf("journal has %d lines after 25 Records; want 25", got)
 	}
-	if got := metricValue(t, reg, "imagegw_usage_journal_fsync_seconds"); got == 0 {
+	if got := metricstest.Sum(t, reg, "imagegw_usage_journal_fsync_seconds"); got == 0 {
 		t.Error("no fsync observed")
 	}
 	close(gate)
@@ -94,7 +61,7 @@ func TestRecordIsDurableThenLands(t *testing.T) {
 		}
 	}
 	wantExactly(t, st, 25)
-	if got := metricValue(t, reg, "imagegw_usage_events_written_total"); got != 25 {
+	if got := metricstest.Sum(t, reg, "imagegw_usage_events_written_total"); got != 25 {
 		t.Errorf("events written metric %v, want 25", got)
 	}
 	waitFor(t, "the journal to be emptied", func() bool { return r.Stats().JournalBytes == 0 })
@@ -118,7 +85,7 @@ func TestStoreOutage(t *testing.T) {
 	if s := r.Stats(); s.Pending != n || s.JournalBytes == 0 {
 		t.Errorf("stats during the outage %+v; want %d pending in the journal", s, n)
 	}
-	if got := metricValue(t, reg, "imagegw_usage_pending_events"); got != n {
+	if got := metricstest.Sum(t, reg, "imagegw_usage_pending_events"); got != n {
 		t.Errorf("pending metric %v, want %d", got, n)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
@@ -131,7 +98,7 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantExactly(t, st, n)
-	if got := metricValue(t, reg, "imagegw_usage_store_down"); got != 0 {
+	if got := metricstest.Sum(t, reg, "imagegw_usage_store_down"); got != 0 {
 		t.Errorf("store down metric %v after recovery", got)
 	}
 }
@@ -279,7 +246,7 @@ func TestTornLineAndLegacyOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantExactly(t, st, 4)
-	if got := metricValue(t, reg, "imagegw_usage_outbox_corrupt_lines_total"); got != 1 {
+	if got := metricstest.Sum(t, reg, "imagegw_usage_outbox_corrupt_lines_total"); got != 1 {
 		t.Errorf("corrupt lines %v; want 1", got)
 	}
 }
@@ -405,7 +372,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantExactly(t, st, n)
-	if got := metricValue(t, reg, "imagegw_usage_write_failures_total"); got == 0 {
+	if got := metricstest.Sum(t, reg, "imagegw_usage_write_failures_total"); got == 0 {
 		t.Error("no write failures counted during the outage")
 	}
 
