@@ -219,6 +219,14 @@ func exactness(w io.Writer, o *options, ms []map[string]*measurement) {
 	if header {
 		fmt.Fprintln(w)
 	}
+	for r, byName := range ms {
+		for _, name := range o.Setups {
+			if m := byName[name]; m != nil && m.ledger != nil && m.ledger.Fallbacks > 0 {
+				fmt.Fprintf(w, "Run %d, %s: %s of %s rate-limit decisions were made by the per-process fallback (Redis failed or passed rate_limit.redis_timeout).\n",
+					r+1, name, commas(int(m.ledger.Fallbacks)), commas(int(m.ledger.Decisions)))
+			}
+		}
+	}
 }
 
 // largeAnswerBytes is about how long the fake upstream's large answer is: the base64 of a PNG of

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log"
 	"net"
@@ -71,6 +72,10 @@ type ledger struct {
 	Requests int64
 	Images   int64
 	Cost     money.Amount
+	// Decisions and Fallbacks count the rate limiter's decisions, and those the per-process
+	// fallback made because Redis failed or timed out (a saturated machine can delay a Redis
+	// round trip past rate_limit.redis_timeout): limits were then not shared across replicas.
+	Decisions, Fallbacks float64
 }
 
 // env says where the setups find their dependencies.
@@ -216,12 +221,36 @@ func startGateway(ctx context.Context, name string, e *env) (_ *target, err erro
 			}
 		}()
 		l, err := readLedger(ctx, app.DatabaseURL(c), k.ID)
+		if l != nil {
+			l.Decisions, l.Fallbacks = limiterDecisions(a.Metrics.Registry)
+		}
 		if dropSchema != nil && e.keepSchema {
 			e.logger.Warn("kept the schema", zap.String("setup", name), zap.String("url", backend.Redact(vars["IMAGEGW_DATABASE_URL"])))
 		}
 		return l, errors.Join(serr, err)
 	}
 	return t, nil
+}
+
+// limiterDecisions sums imagegw_ratelimit_decisions_total of the app's registry: all, and those
+// of the per-process fallback.
+func limiterDecisions(g prometheus.Gatherer) (all, fallback float64) {
+	fams, _ := g.Gather()
+	for _, f := range fams {
+		if f.GetName() != "imagegw_ratelimit_decisions_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			v := m.GetCounter().GetValue()
+			all += v
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "backend" && l.GetValue() == "fallback" {
+					fallback += v
+				}
+			}
+		}
+	}
+	return all, fallback
 }
 
 // readLedger opens the gateway's store again and sums the key's usage events.
