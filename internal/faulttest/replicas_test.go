@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagegw/imagegw/internal/gatewaytest"
 	"github.com/imagegw/imagegw/internal/store"
 )
 
@@ -31,8 +32,8 @@ import (
 //     replays it, the audit holds (every charged response is in the ledger once);
 //   - Prometheus scrapes all three, sees the killed one down, and evaluates the rules.
 func TestThreeReplicasBehindALoadBalancer(t *testing.T) {
-	haproxy := debianTool(t, "haproxy", "haproxy")
-	prometheus := debianTool(t, "prometheus", "prometheus")
+	haproxy := gatewaytest.DebianTool(t, "haproxy", "haproxy")
+	prometheus := gatewaytest.DebianTool(t, "prometheus", "prometheus")
 	imagesURL := seaweedS3(t)
 	db := newPG(t)
 	r := newRedis(t)
@@ -176,27 +177,6 @@ func waitLedger(t *testing.T, st store.Store, keyID string, rs []result) {
 	eventually(t, 30*time.Second, fmt.Sprintf("%d ledger rows", want), func() bool {
 		return len(ledger(t, st, keyID)) >= want
 	})
-}
-
-// debianTool finds a program of a Debian package the test needs. In CI (CI=true) it installs the
-// package with scripts/debian.sh when missing and fails if it cannot; elsewhere it skips.
-func debianTool(t *testing.T, pkg, prog string) string {
-	t.Helper()
-	if p, err := exec.LookPath(prog); err == nil {
-		return p
-	}
-	hint := fmt.Sprintf("%s is not installed: run scripts/debian.sh %s (Debian's package, as root)", prog, pkg)
-	if os.Getenv("CI") != "true" {
-		t.Skip(hint)
-	}
-	if out, err := exec.Command("../../scripts/debian.sh", pkg).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", hint, err, out)
-	}
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		t.Fatalf("scripts/debian.sh %s installed no %s", pkg, prog)
-	}
-	return p
 }
 
 // seaweedS3 starts (or finds running) the SeaweedFS S3 server of scripts/seaweedfs.sh and

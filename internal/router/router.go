@@ -661,14 +661,14 @@ func (h *health) usable(now time.Time, b *Breaker) bool {
 
 // Order returns the routes of e in the order to try them for req (see the package
 // documentation): disabled channels left out, and, when some routes can do req's operation, only
-// those. When every channel of e is disabled it fails with a 503 saying so.
+// those. When every channel of e is disabled it fails with a 503 saying so. The result may be
+// e's own slice: callers must not modify it.
 func (r *Router) Order(e *catalog.Entry, req *providers.Request) ([]catalog.Route, error) {
-	dis := *r.disabled.Load()
-	routes := make([]catalog.Route, 0, len(e.Routes))
-	for _, rt := range e.Routes {
-		if !dis[rt.Channel] {
-			routes = append(routes, rt)
-		}
+	// routes is the entry's own slice (read only) until a filter needs a copy: the usual request,
+	// on a model of one channel that nobody disabled, allocates nothing here.
+	routes := e.Routes
+	if dis := *r.disabled.Load(); len(dis) > 0 && slices.ContainsFunc(routes, func(rt catalog.Route) bool { return dis[rt.Channel] }) {
+		routes = slices.DeleteFunc(slices.Clone(routes), func(rt catalog.Route) bool { return dis[rt.Channel] })
 	}
 	if len(routes) == 0 {
 		return nil, &providers.Error{Kind: providers.KindUpstreamUnavailable, RetryAfter: 30 * time.Second,
@@ -679,7 +679,7 @@ func (r *Router) Order(e *catalog.Entry, req *providers.Request) ([]catalog.Rout
 			return slices.Contains(rt.Model.Operations, op) && providers.Supports(rt.Provider, op)
 		}
 		if n := countFunc(routes, can); n > 0 && n < len(routes) {
-			routes = slices.DeleteFunc(routes, func(rt catalog.Route) bool { return !can(rt) })
+			routes = slices.DeleteFunc(slices.Clone(routes), func(rt catalog.Route) bool { return !can(rt) })
 		}
 	}
 	if len(routes) < 2 {

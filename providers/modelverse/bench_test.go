@@ -1,22 +1,15 @@
 package modelverse
 
 import (
-	"encoding/base64"
-	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/imagegw/imagegw/providers/providertest"
 )
 
 // answer2MB is an answer carrying one b64_json image of 2 MB (a PNG header, then noise).
 func answer2MB() []byte {
-	img := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x04\x00\x00\x00\x04\x00\x08\x02\x00\x00\x00")
-	noise := make([]byte, 2<<20)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range noise {
-		noise[i] = byte(r.Uint32())
-	}
-	img = append(img, noise...)
-	return []byte(`{"created":1700000000,"data":[{"b64_json":"data:image/png;base64,` + base64.StdEncoding.EncodeToString(img) +
+	return []byte(`{"created":1700000000,"data":[{"b64_json":"data:image/png;base64,` + providertest.LargeB64(2<<20) +
 		`","size":"1024x1024"}],"usage":{"generated_images":1,"output_tokens":4096,"total_tokens":4096}}`)
 }
 

@@ -5,24 +5,17 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"testing"
 
 	"github.com/imagegw/imagegw/providers"
+	"github.com/imagegw/imagegw/providers/providertest"
 )
 
 // answer2MB is an images answer carrying one b64_json image of 2 MB (a PNG header, then noise).
-func answer2MB(b *testing.B) []byte {
-	img := pngImage(b, 8, 8, false).Data
-	noise := make([]byte, 2<<20)
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range noise {
-		noise[i] = byte(r.Uint32())
-	}
-	img = append(img, noise...)
-	return []byte(`{"created":1700000000,"data":[{"b64_json":"` + base64.StdEncoding.EncodeToString(img) +
+func answer2MB() []byte {
+	return []byte(`{"created":1700000000,"data":[{"b64_json":"` + providertest.LargeB64(2<<20) +
 		`","revised_prompt":"a lighthouse"}],"usage":{"input_tokens":10,"output_tokens":4160,"total_tokens":4170}}`)
 }
 
@@ -31,7 +24,7 @@ func answer2MB(b *testing.B) []byte {
 //
 //	go test -run '^$' -bench 'B64Answer2MB' -count 6 ./providers/openai/
 func BenchmarkDecodeB64Answer2MB(b *testing.B) {
-	body := answer2MB(b)
+	body := answer2MB()
 	req := &providers.Request{Model: "gpt-image-1", Width: 1024, Height: 1024}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
@@ -51,23 +44,9 @@ func BenchmarkDecodeB64Answer2MB(b *testing.B) {
 // the read of the body (its Content-Length given, as upstreams send it) and its translation;
 // the result is released as the front door does once the response is written.
 func BenchmarkAnswerB64Answer2MB(b *testing.B) {
-	body := answer2MB(b)
-	c, err := newClient(Name, providers.Config{APIKey: testKey}, DefaultBaseURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := &providers.Request{Model: "gpt-image-1", Width: 1024, Height: 1024}
-	hdr := http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(body))}}
+	body := answer2MB()
 	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		resp := &http.Response{StatusCode: 200, Header: hdr, ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}
-		res, err := c.answer(context.Background(), req, resp, resultOptions{})
-		if err != nil || len(res.Images) != 1 {
-			b.Fatal(err)
-		}
-		release(res)
-	}
+	benchAnswer(b, body, &providers.Request{Model: "gpt-image-1", Width: 1024, Height: 1024})
 }
 
 // BenchmarkAnswerSmall is the answer path of one call with a ~1 KB b64_json image, the lean
@@ -75,11 +54,16 @@ func BenchmarkAnswerB64Answer2MB(b *testing.B) {
 func BenchmarkAnswerSmall(b *testing.B) {
 	img := base64.StdEncoding.EncodeToString(pngImage(b, 8, 8, false).Data)
 	body := []byte(`{"created":1700000000,"data":[{"b64_json":"` + img + `"}]}`)
+	benchAnswer(b, body, &providers.Request{Model: "flux-schnell", Width: 512, Height: 512})
+}
+
+// benchAnswer reads and translates body as an upstream's 200 answer to req (its Content-Length
+// given, as upstreams send it), releasing each result as the front door does.
+func benchAnswer(b *testing.B, body []byte, req *providers.Request) {
 	c, err := newClient(Name, providers.Config{APIKey: testKey}, DefaultBaseURL)
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := &providers.Request{Model: "flux-schnell", Width: 512, Height: 512}
 	hdr := http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(body))}}
 	b.ReportAllocs()
 	for b.Loop() {
