@@ -21,7 +21,10 @@ import (
 // partial deliveries and failures, then checks that the ledger's total, the key's spent budget
 // and the sum of the X-Imagegw-Cost headers clients saw are the same amount.
 func TestLedgerEqualsCostHeadersOverAMixedRun(t *testing.T) {
-	g := gatewaytest.Start(t, gatewaytest.Options{})
+	// The mix's six simulated upstream failures may come in a row; the sandbox channel's breaker
+	// must not open on them (that is internal/router's test), or requests after them would be
+	// refused without a call.
+	g := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) { c.Routing.Failures = 100 }})
 	secret := g.NewKey(t, &store.Key{Name: "mixed", Budget: amount("100")})
 	bodies := []string{
 		`{"model":"sandbox-image","prompt":"a","n":3,"size":"64x64"}`,
