@@ -73,24 +73,39 @@ func MustParse(s string) Amount {
 
 // String prints the amount as a decimal string without trailing zeros: "0.0064", "25", "-1.5".
 func (a Amount) String() string {
-	neg := a < 0
-	u := uint64(a)
-	if neg {
-		u = uint64(-a)
-	}
-	s := strconv.FormatUint(u/Scale, 10)
-	if f := u % Scale; f != 0 {
-		fs := strings.TrimRight(fmt.Sprintf("%06d", f), "0")
-		s += "." + fs
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
+	var b [24]byte
+	return string(a.append(b[:0]))
 }
 
+// append appends the String form of a to b.
+func (a Amount) append(b []byte) []byte {
+	u := uint64(a)
+	if a < 0 {
+		b = append(b, '-')
+		u = -u
+	}
+	b = strconv.AppendUint(b, u/Scale, 10)
+	if f := u % Scale; f != 0 {
+		var d [7]byte // '.' and six digits, then trailing zeros trimmed
+		d[0] = '.'
+		for i := 6; i > 0; i-- {
+			d[i] = byte('0' + f%10)
+			f /= 10
+		}
+		n := 7
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return b
+}
+
+// AppendText appends the String form of a to b (encoding.TextAppender).
+func (a Amount) AppendText(b []byte) ([]byte, error) { return a.append(b), nil }
+
 // MarshalText prints the amount as a decimal string, so JSON carries "0.0064", never a float.
-func (a Amount) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+func (a Amount) MarshalText() ([]byte, error) { return a.append(nil), nil }
 
 // UnmarshalText parses a decimal string.
 func (a *Amount) UnmarshalText(b []byte) error {

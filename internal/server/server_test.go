@@ -286,3 +286,24 @@ func BenchmarkShed(b *testing.B) {
 		}
 	}
 }
+
+// TestRequestIDsAreUniqueAndSortByTime: ids made a millisecond apart sort in that order, and
+// many made at once never repeat.
+func TestRequestIDsAreUniqueAndSortByTime(t *testing.T) {
+	first := newRequestID()
+	time.Sleep(2 * time.Millisecond)
+	if second := newRequestID(); second <= first {
+		t.Errorf("an id made later, %s, does not sort after %s", second, first)
+	}
+	seen := map[string]bool{}
+	for range 100_000 {
+		id := newRequestID()
+		if seen[id] {
+			t.Fatalf("id %s made twice", id)
+		}
+		seen[id] = true
+	}
+	if len(first) != len("req_")+36 {
+		t.Errorf("id %s: want req_ and 36 hex digits", first)
+	}
+}

@@ -2,33 +2,36 @@
 //
 // # Recording
 //
-// A Recorder takes one store.UsageEvent per request with Record, which never waits for I/O in
-// the common case: the event goes into a bounded in-memory queue. A background writer takes
-// events from the queue and inserts them in batches (BatchSize events, or whatever is queued
-// every FlushInterval) with store.InsertUsage, which skips request ids already in the ledger, so
-// writing an event twice is harmless and every event ends up in the ledger exactly once.
+// A Recorder writes the ledger through a durable local journal: JSON-lines files
+// (journal-NNNNNN.jsonl) in the configured directory, locked (flock) so two processes never
+// share one. A request journals a begin line before it calls upstream (Begin: written, not
+// fsync'd, so it survives a crash of the process) and its final event after (Commit, or Record
+// for an event with no begin): the event is fsync'd before Commit returns, one fsync covering
+// every append made before it started (group commit), and only then may the request deliver.
+// A request refused before any upstream call ends its begin with an abort line and leaves no row.
+// Lines are written by a hand-rolled encoder, byte for byte what encoding/json writes.
 //
-// When an insert fails (the store is unreachable), the batch is appended to a durable local
-// outbox instead: a JSON-lines file (outbox.jsonl) under the configured directory, fsync'd
-// after every append. While the store is down, later batches go straight to the outbox and the
-// writer retries the store every RetryInterval by replaying the outbox, oldest event first, in
-// batches (yielding to live events whenever they fill half the queue); once all of it is in the
-// store the file is truncated. A new Recorder replays what a
-// previous process left in its outbox. If the queue is full, Record appends the event to the
-// outbox itself (the one case where it does I/O) rather than drop it.
+// A background writer moves events to the store in batches (BatchSize, or what FlushInterval
+// gathered) with store.InsertUsage, which skips request ids already in the ledger, so an event
+// written twice (a retried batch, a replay) lands exactly once. The lines this process appended
+// reach the writer from memory (a bounded queue kept beside the files), so it neither reads back
+// nor decodes what was just written; past the bound (the store down or slow) it reads them from
+// the files. A file is deleted once every event in it is in the store and every request begun in
+// it has ended; the active file is emptied when the writer has caught up.
 //
-// A torn last line (a crash in the middle of an append) is terminated when the outbox is
-// opened; a line that does not decode is skipped, logged with its offset and counted
-// (imagegw_usage_outbox_corrupt_lines_total), never fatal. The directory is locked (flock) so
-// two processes never share one outbox.
+// While the store is down events wait in the journal and land in order, exactly once, when it is
+// back. A new Recorder first replays what an earlier process left, writing an indeterminate row
+// (no cost, error kind "interrupted") for each request that process began and never finished. A
+// torn last line (a crash mid-append) is terminated when the journal is opened; a line that does
+// not decode is skipped, logged with its offset and counted, never fatal.
 //
-// Close flushes: it stops accepting events, drains the queue into the store (or, if the store is
-// down or ctx ends first, into the outbox), and closes the outbox. Close the Recorder before
-// closing the store.
+// Close stops accepting events and waits (until its context ends) for the writer to put every
+// journaled event in the store; what does not make it stays in the journal for the next start.
+// Close the Recorder before closing the store.
 //
-// Metrics (namespace imagegw, subsystem usage): queue_depth, outbox_events, events_written_total,
-// outbox_appends_total{reason}, write_failures_total, batch_duration_seconds,
-// outbox_corrupt_lines_total, events_dropped_total.
+// Metrics (namespace imagegw, subsystem usage) are in metrics.go: pending events, open
+// requests, journal bytes, fsync latency, events written, batch duration, store down, corrupt
+// lines and dropped events.
 //
 // # Reports
 //

@@ -398,7 +398,7 @@ func (r *Recorder) writer() {
 				continue
 			}
 			if seg.read < sizes[i] && len(lines) < r.opts.BatchSize {
-				ls, off, bad, err := readLines(seg, seg.read, sizes[i], r.opts.BatchSize-len(lines))
+				ls, off, bad, err := r.j.read(seg, seg.read, sizes[i], r.opts.BatchSize-len(lines))
 				if err != nil {
 					r.log.Error("usage journal: read failed", zap.Error(err))
 					caughtUp = false
@@ -415,7 +415,10 @@ func (r *Recorder) writer() {
 				lines = append(lines, ls...)
 				reads = append(reads, readTo{seg, off})
 				if off < sizes[i] {
+					// Lines are applied in journal order (a commit after its begin), so a
+					// later segment waits until this one is read to its end.
 					caughtUp = false
+					break
 				}
 			} else if seg.read < sizes[i] {
 				caughtUp = false

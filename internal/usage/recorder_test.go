@@ -447,3 +447,66 @@ func BenchmarkRecordParallel(b *testing.B) {
 type nopWriter struct{}
 
 func (nopWriter) InsertUsage(context.Context, []store.UsageEvent) error { return nil }
+
+// TestWriterTakesLinesFromMemoryAndTheFileWhenMemoryIsFull: the writer reads back none of what
+// a keeping-up process appends; while the store is down, lines past the memory bound are only
+// in the files (across rotations), and once it is back every event lands exactly once, in
+// order, with begun-and-aborted requests leaving no row.
+func TestWriterTakesLinesFromMemoryAndTheFileWhenMemoryIsFull(t *testing.T) {
+	st := openSQLite(t)
+	f := &flaky{w: st}
+	dir := t.TempDir()
+	r := open(t, f, dir, Options{SegmentBytes: 2 << 10, BatchSize: 16})
+	r.j.mu.Lock()
+	r.j.memCap = 8 // before any append; the writer never reads it
+	r.j.mu.Unlock()
+	next := 0
+	commit := func() { // a begun request that commits, then one that never reached upstream
+		t.Helper()
+		e, err := r.Begin(event(next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Commit(event(next)); err != nil {
+			t.Fatal(err)
+		}
+		next++
+		e, err = r.Begin(store.UsageEvent{RequestID: "aborted", KeyID: "key_0", Model: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Abort()
+	}
+	for range 10 {
+		commit()
+		if err := r.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.j.fileReads.Load(); n != 0 {
+		t.Fatalf("the writer read its own lines back from the file %d times while keeping up", n)
+	}
+
+	f.setDown(true)
+	for range 40 {
+		commit()
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "journal-*")); len(files) < 2 {
+		t.Fatalf("%d journal files; the test means to cross a rotation", len(files))
+	}
+	f.setDown(false)
+	if err := r.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r.j.fileReads.Load() == 0 {
+		t.Error("no line came from the file, though memory held only 8 of 160")
+	}
+	wantExactly(t, st, next)
+	_, order := f.snapshot()
+	for i, id := range order {
+		if id != event(i).RequestID {
+			t.Fatalf("event %d written as %s, out of order: %v", i, id, order)
+		}
+	}
+	waitFor(t, "the journal to be emptied", func() bool { return r.Stats().JournalBytes == 0 && r.Stats().Open == 0 })
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,24 +27,38 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 		}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_events (`+usageColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (request_id) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
 		var charged []store.UsageEvent
-		for _, e := range events {
-			res, err := stmt.ExecContext(ctx, e.RequestID, micros(e.Time), e.KeyID, e.Model, e.Provider, e.Channel,
-				e.Operation, e.NRequested, e.NDelivered, e.Width, e.Height, e.Steps, int64(e.Cost), e.Currency,
-				e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.ClientRequestID, int64(e.UpstreamCost), int64(e.UpstreamListCost),
-				e.UpstreamCurrency)
-			if err != nil {
-				return fmt.Errorf("request %s: %w", e.RequestID, err)
+		args := make([]any, 0, usageInsertRows*usageColumnCount)
+		for rest := events; len(rest) > 0; {
+			chunk := rest[:min(len(rest), usageInsertRows)]
+			rest = rest[len(chunk):]
+			args = args[:0]
+			first := make(map[string]int, len(chunk)) // a request id twice in a batch: the first wins
+			for i, e := range chunk {
+				if _, ok := first[e.RequestID]; !ok {
+					first[e.RequestID] = i
+				}
+				args = append(args, e.RequestID, micros(e.Time), e.KeyID, e.Model, e.Provider, e.Channel,
+					e.Operation, e.NRequested, e.NDelivered, e.Width, e.Height, e.Steps, int64(e.Cost), e.Currency,
+					e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.ClientRequestID, int64(e.UpstreamCost), int64(e.UpstreamListCost),
+					e.UpstreamCurrency)
 			}
-			if n, _ := res.RowsAffected(); n == 1 && e.Cost > 0 && e.KeyID != "" {
-				charged = append(charged, e)
+			rows, err := tx.QueryContext(ctx, insertUsageSQL(len(chunk)), args...)
+			if err != nil {
+				return fmt.Errorf("requests %s…: %w", chunk[0].RequestID, err)
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				if e := chunk[first[id]]; e.Cost > 0 && e.KeyID != "" {
+					charged = append(charged, e)
+				}
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return fmt.Errorf("requests %s…: %w", chunk[0].RequestID, err)
 			}
 		}
 		return addSpend(ctx, tx, charged)
@@ -52,6 +67,38 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 		return fmt.Errorf("sqlite: insert usage: %w", err)
 	}
 	return nil
+}
+
+// Ledger rows go in with one statement per usageInsertRows events (22 parameters each, far
+// below SQLite's limit): per-statement costs (binding through database/sql, the VM's setup) are
+// most of a row's cost when each row is its own statement. RETURNING names the rows inserted,
+// not those skipped as already in the ledger.
+const (
+	usageInsertRows  = 32
+	usageColumnCount = 22
+)
+
+var fullInsertUsageSQL = buildInsertUsageSQL(usageInsertRows)
+
+func insertUsageSQL(rows int) string {
+	if rows == usageInsertRows {
+		return fullInsertUsageSQL
+	}
+	return buildInsertUsageSQL(rows)
+}
+
+func buildInsertUsageSQL(rows int) string {
+	row := "(" + strings.Repeat("?, ", usageColumnCount-1) + "?)"
+	var b strings.Builder
+	b.WriteString("INSERT INTO usage_events (" + usageColumns + ") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+	return b.String()
 }
 
 // where builds the WHERE clause for f: Since is inclusive, Until exclusive.
