@@ -32,8 +32,9 @@ type outcome struct {
 	// indeterminate: a call failed after it may have reached the upstream (timeout, client gone),
 	// so the upstream may have billed us for images nobody received.
 	indeterminate bool
-	// refusedLocally: every call failed with a caller fault before reaching its upstream (an
-	// adapter's own validation); such a request is not a ledger event.
+	// refusedLocally: every call failed before reaching its upstream with a caller fault (an
+	// adapter's own validation) or was never made (see chunkResult.notCalled); such a request is
+	// not a ledger event.
 	refusedLocally bool
 	upstream       time.Duration
 	// reported is what the call that made each image reported (parallel to images; the images
@@ -50,6 +51,9 @@ type chunkResult struct {
 	upstream time.Duration
 	// maybeBilled: one of the calls failed after its upstream may have made (and billed) images.
 	maybeBilled bool
+	// notCalled: no channel was called (every one out of rotation or at its limits, the limiter
+	// unavailable): the refusal is the gateway's own and not a ledger event.
+	notCalled bool
 }
 
 // failover reports whether a failed call on route may be sent to the model's next channel, and
@@ -147,7 +151,7 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 	for i, r := range results {
 		out.upstream = max(out.upstream, r.upstream)
 		if r.err != nil {
-			out.refusedLocally = out.refusedLocally && beforeUpstream(r.err)
+			out.refusedLocally = out.refusedLocally && (r.notCalled || beforeUpstream(r.err))
 			out.failedCalls++
 			if out.err == nil {
 				out.err = r.err
@@ -240,7 +244,9 @@ func fanSeed(seed int64, offset int, lo, hi int64) int64 {
 // is at its limits, the call waits for the soonest (up to MaxQueueWait) once, then is refused
 // with 429; when every channel is skipped by its breaker, it is refused with the router's 503
 // (or 429 when they all asked to wait) at once.
-func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *providers.Request) chunkResult {
+func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *providers.Request) (res chunkResult) {
+	called := false
+	defer func() { res.notCalled = !called }()
 	routes := e.Routes
 	if h.o.Router != nil {
 		var err error
@@ -284,7 +290,7 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 				}
 				leave = l
 			}
-			tried = true
+			tried, called = true, true
 			billed := last.maybeBilled
 			last = h.callRoute(ctx, route, req, last.upstream)
 			call.End(last.err)

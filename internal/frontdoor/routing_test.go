@@ -229,7 +229,8 @@ func TestBreakerMovesTrafficAndRecovers(t *testing.T) {
 }
 
 // TestAllChannelsOpen: when the breaker of every channel of a model is open, the request is
-// answered at once with 503 upstream_unavailable and Retry-After, without any upstream call.
+// answered at once with 503 upstream_unavailable and Retry-After, without any upstream call and
+// without a ledger row (the two failed calls have theirs).
 func TestAllChannelsOpen(t *testing.T) {
 	only, script, host := sfChannel(t, "sf-only", 0)
 	g := gatewaytest.Start(t, gatewaytest.Options{Configure: func(c *config.Config) {
@@ -249,6 +250,21 @@ func TestAllChannelsOpen(t *testing.T) {
 	if status != 503 || !strings.Contains(string(body), `"upstream_unavailable"`) || !strings.Contains(string(body), "circuit breaker") ||
 		h.Get("Retry-After") == "" || script.Requests() != 2 {
 		t.Fatalf("all open: %d %v %s (calls %d)", status, h, body, script.Requests())
+	}
+	if err := g.App.Recorder.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := g.App.Store.ListUsage(t.Context(), store.UsageFilter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.RequestID == h.Get("X-Request-Id") || ev.Status != store.StatusFailed {
+			t.Errorf("ledger row %+v; want only the two failed calls", ev)
+		}
+	}
+	if len(evs) != 2 {
+		t.Errorf("%d ledger rows, want the two failed calls", len(evs))
 	}
 }
 
