@@ -17,14 +17,18 @@ const usageColumns = `request_id, time, key_id, model, provider, channel, operat
 // insertUsage inserts the events (skipping request ids already in the ledger) and, for the
 // rows it inserted, adds their cost to key_spend (total, day, month) and takes it off their
 // slices: one statement, so the ledger and the positions never disagree.
+//
+// A request id twice in one batch is one row, its first copy (DISTINCT ON the position), and is
+// charged once.
 const insertUsage = `WITH input AS (
-		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+		SELECT DISTINCT ON (request_id) * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
 			$7::text[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::bigint[], $14::text[],
 			$15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[], $21::bigint[],
-			$22::bigint[], $23::text[])
+			$22::bigint[], $23::text[]) WITH ORDINALITY
 		AS t(request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,
 			height, steps, cost, currency, status, error_kind, latency_ms, upstream_ms, slice, client_request_id,
-			upstream_cost, upstream_list_cost, upstream_currency)
+			upstream_cost, upstream_list_cost, upstream_currency, pos)
+		ORDER BY request_id, pos
 	), ins AS (
 		INSERT INTO usage_events (` + usageColumns + `)
 		SELECT request_id, time, key_id, model, provider, channel, operation, n_requested, n_delivered, width,

@@ -29,6 +29,10 @@ type Store struct {
 	r         *sql.DB // read-only connections; the same pool as w for ":memory:"
 	closeOnce sync.Once
 	closeErr  error
+
+	// The ledger's inserts, prepared on w when first needed (see usageInsert).
+	insertMu sync.Mutex
+	inserts  [len(usageInsertRows)]*sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -121,6 +125,13 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		s.insertMu.Lock()
+		for _, st := range s.inserts {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
+		}
+		s.insertMu.Unlock()
 		if s.r != s.w {
 			errs = append(errs, s.r.Close())
 		}

@@ -26,11 +26,19 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 			return fmt.Errorf("sqlite: insert usage: an event has no request id (key %s, model %s)", e.KeyID, e.Model)
 		}
 	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	stmts, err := s.prepareInserts(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert usage: %w", err)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		var charged []store.UsageEvent
-		args := make([]any, 0, usageInsertRows*usageColumnCount)
+		args := make([]any, 0, usageInsertRows[0]*usageColumnCount)
 		for rest := events; len(rest) > 0; {
-			chunk := rest[:min(len(rest), usageInsertRows)]
+			i := 0 // the largest statement the rest fills
+			for usageInsertRows[i] > len(rest) {
+				i++
+			}
+			stmt, chunk := stmts[i], rest[:usageInsertRows[i]]
 			rest = rest[len(chunk):]
 			args = args[:0]
 			first := make(map[string]int, len(chunk)) // a request id twice in a batch: the first wins
@@ -43,21 +51,21 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 					e.Status, e.ErrorKind, e.LatencyMS, e.UpstreamMS, e.ClientRequestID, int64(e.UpstreamCost), int64(e.UpstreamListCost),
 					e.UpstreamCurrency)
 			}
-			rows, err := tx.QueryContext(ctx, insertUsageSQL(len(chunk)), args...)
+			res, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
 			if err != nil {
 				return fmt.Errorf("requests %s…: %w", chunk[0].RequestID, err)
 			}
-			for rows.Next() {
+			for res.Next() {
 				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
+				if err := res.Scan(&id); err != nil {
+					res.Close()
 					return err
 				}
 				if e := chunk[first[id]]; e.Cost > 0 && e.KeyID != "" {
 					charged = append(charged, e)
 				}
 			}
-			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			if err := errors.Join(res.Err(), res.Close()); err != nil {
 				return fmt.Errorf("requests %s…: %w", chunk[0].RequestID, err)
 			}
 		}
@@ -69,22 +77,29 @@ func (s *Store) InsertUsage(ctx context.Context, events []store.UsageEvent) erro
 	return nil
 }
 
-// Ledger rows go in with one statement per usageInsertRows events (22 parameters each, far
-// below SQLite's limit): per-statement costs (binding through database/sql, the VM's setup) are
-// most of a row's cost when each row is its own statement. RETURNING names the rows inserted,
-// not those skipped as already in the ledger.
-const (
-	usageInsertRows  = 32
-	usageColumnCount = 22
-)
+// Ledger rows go in with statements of 32, 8 and 1 rows (22 parameters each, far below
+// SQLite's limit), prepared once: per-statement costs (parsing, binding through database/sql,
+// the VM's setup) are most of a row's cost when each row is its own statement. RETURNING names
+// the rows inserted, not those skipped as already in the ledger.
+var usageInsertRows = [...]int{32, 8, 1}
 
-var fullInsertUsageSQL = buildInsertUsageSQL(usageInsertRows)
+const usageColumnCount = 22
 
-func insertUsageSQL(rows int) string {
-	if rows == usageInsertRows {
-		return fullInsertUsageSQL
+// prepareInserts prepares the ledger's inserts on the writer connection the first time (and
+// again after a failure); call it outside a transaction, which holds that one connection.
+func (s *Store) prepareInserts(ctx context.Context) ([len(usageInsertRows)]*sql.Stmt, error) {
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+	for i, rows := range usageInsertRows {
+		if s.inserts[i] == nil {
+			st, err := s.w.PrepareContext(ctx, buildInsertUsageSQL(rows))
+			if err != nil {
+				return s.inserts, fmt.Errorf("prepare: %w", err)
+			}
+			s.inserts[i] = st
+		}
 	}
-	return buildInsertUsageSQL(rows)
+	return s.inserts, nil
 }
 
 func buildInsertUsageSQL(rows int) string {

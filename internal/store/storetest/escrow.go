@@ -286,3 +286,29 @@ func testReconcileSpend(t *testing.T, s store.Store) {
 	}
 	balance(t, s, k.ID, store.PeriodTotal, total, "unlimited", want.String(), "0")
 }
+
+// testBatchChargesOnce: one large batch (SQLite sends it as statements of 32, 8 and 1 rows)
+// with request ids repeated inside it and across its statements, then the same batch again:
+// each request id is one row, its first copy wins, and the key's spend counts each once.
+func testBatchChargesOnce(t *testing.T, s store.Store) {
+	k := withBudget(t, s, 1, "")
+	var batch []store.UsageEvent
+	for i := range 41 {
+		batch = append(batch, charge(fmt.Sprintf("req_%03d", i), k.ID, "", "1", base))
+	}
+	for _, i := range []int{3, 30, 31, 35, 40} { // inside the first 32, then across statements
+		batch = append(batch[:i+1:i+1], append([]store.UsageEvent{charge(fmt.Sprintf("req_%03d", i/2), k.ID, "", "99", base)}, batch[i+1:]...)...)
+	}
+	insert(t, s, batch)
+	insert(t, s, batch)
+	evs := list(t, s, store.UsageFilter{KeyID: k.ID}, 0)
+	if len(evs) != 41 {
+		t.Fatalf("%d ledger rows, want 41", len(evs))
+	}
+	for _, e := range evs {
+		if e.Cost != money.MustParse("1") {
+			t.Errorf("row %s costs %s; the first copy (1) wins", e.RequestID, e.Cost)
+		}
+	}
+	balance(t, s, k.ID, store.PeriodTotal, total, "unlimited", "41", "0")
+}

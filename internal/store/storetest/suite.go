@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SliceConcurrent", testSliceConcurrent},
 		{"SliceConcurrentClaimSpend", testSliceConcurrentClaimSpend},
 		{"ReconcileSpend", testReconcileSpend},
+		{"BatchChargesOnce", testBatchChargesOnce},
 		{"FreeImages", testFreeImages},
 		{"FreeImagesConcurrent", testFreeImagesConcurrent},
 		{"UpstreamFree", testUpstreamFree},
