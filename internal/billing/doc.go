@@ -31,8 +31,9 @@
 //
 // # Exactness and rounding
 //
-// Amounts are money.Amount micro-units. All arithmetic is exact (math/big.Rat): the cost of one
-// image is an exact rational number of micro-units of the deployment currency. The only rounding
+// Amounts are money.Amount micro-units. All arithmetic is exact (math/big.Rat, or int64 with
+// 128-bit products when the numbers fit, as they do for every real price): the cost of one image
+// is an exact rational number of micro-units of the deployment currency. The only rounding
 // is of the amount charged for k images, Quote.For(k) = round(k × per-image cost), half up to the
 // micro-unit. The hold of a request is For(n) for the n requested images at the worst-case size
 // and steps; the settlement is For(charged) with charged ≤ n, and For is non-decreasing in k,

@@ -3,7 +3,9 @@ package billing
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -54,13 +56,51 @@ type Quote struct {
 	Tier         int
 	// FreeImages is the model's free quota per key (Price.FreeImages).
 	FreeImages int
-	// Rule says in words how the per-image cost was reached, for example
-	// "CNY 0.0032 per megapixel-step × 0.5 MP (1024x512) × 4 steps = CNY 0.0064 per image".
-	Rule string
 
 	// exact is the cost of one image in micro-units of Currency; nil for a zero quote. list is
-	// the same in micro-units of ListCurrency.
+	// the same in micro-units of ListCurrency. Neither is modified once made (quotes share them).
 	exact, list *big.Rat
+	// exactNum/exactDen is exact when both fit an int64 (smallExact): For then needs no
+	// math/big, which every request would otherwise pay for, two or three times.
+	exactNum, exactDen int64
+	smallExact         bool
+	// For Rule: the matched tier (nil for Price.Amount), the conversion rate's text, and
+	// whether the model has no price.
+	tier     *providers.PriceTier
+	rateText string
+	unpriced bool
+}
+
+// Rule says in words how the per-image cost was reached, for example
+// "CNY 0.0032 per megapixel-step × 0.5 MP (1024x512) × 4 steps = CNY 0.0064 per image".
+// It is built when asked for (the quote endpoint, errors), not on every request.
+func (q Quote) Rule() string {
+	if q.unpriced {
+		return "unpriced"
+	}
+	if q.list == nil {
+		return ""
+	}
+	var rule strings.Builder
+	fmt.Fprintf(&rule, "%s %s per ", q.ListCurrency, q.ListAmount)
+	switch q.Unit {
+	case providers.PerImage:
+		rule.WriteString("image")
+	case providers.PerMegapixel:
+		fmt.Fprintf(&rule, "megapixel × %s MP (%s)", q.Megapixels(), sizeText(q))
+	case providers.PerMegapixelStep:
+		fmt.Fprintf(&rule, "megapixel-step × %s MP (%s) × %d steps", q.Megapixels(), sizeText(q), q.Steps)
+	}
+	if q.tier != nil {
+		fmt.Fprintf(&rule, " [%s]", tierText(*q.tier))
+	}
+	if q.Unit != providers.PerImage {
+		fmt.Fprintf(&rule, " = %s %s per image", q.ListCurrency, microText(q.list))
+	}
+	if q.ListCurrency != q.Currency {
+		fmt.Fprintf(&rule, "; at %s %s per %s = %s %s per image", q.rateText, q.Currency, q.ListCurrency, q.Currency, microText(q.exact))
+	}
+	return rule.String()
 }
 
 // ListFor is For in the list currency (ListCurrency): k images at the vendor's own amount.
@@ -79,8 +119,35 @@ func (q Quote) For(k int) money.Amount {
 	if k <= 0 || q.exact == nil || q.exact.Sign() == 0 {
 		return 0
 	}
-	a, _ := roundHalfUp(new(big.Rat).Mul(q.exact, new(big.Rat).SetInt64(int64(k))))
+	a, _ := q.times(k)
 	return a
+}
+
+// times is k × the exact per-image cost rounded half up, and whether it fits an Amount.
+func (q Quote) times(k int) (money.Amount, bool) {
+	if q.smallExact {
+		if a, ok := mulDivHalfUp(q.exactNum, int64(k), q.exactDen); ok {
+			return a, true
+		}
+	}
+	return roundHalfUp(new(big.Rat).Mul(q.exact, new(big.Rat).SetInt64(int64(k))))
+}
+
+// mulDivHalfUp is a×k/den rounded half up, for non-negative a and k and a positive den, and
+// whether it was computed (false when a×k overflows 64 bits: the caller uses math/big).
+func mulDivHalfUp(a, k, den int64) (money.Amount, bool) {
+	hi, lo := bits.Mul64(uint64(a), uint64(k))
+	if hi != 0 || lo > math.MaxInt64 {
+		return 0, false
+	}
+	quo, rem := lo/uint64(den), lo%uint64(den)
+	if rem != 0 && 2*rem >= uint64(den) { // 2·rem < 2·den ≤ 2^64: no overflow
+		quo++
+	}
+	if quo > math.MaxInt64 {
+		return 0, false
+	}
+	return money.Amount(quo), true
 }
 
 // ForCharged is the cost of delivered images of which free were paid from the key's free quota:
@@ -129,7 +196,7 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 	q.Width, q.Height, q.Pixels, q.SizeEstimated = size.W, size.H, pixels, estimated
 	q.Steps = resolveSteps(m, req)
 	if p.IsZero() {
-		q.Rule = "unpriced"
+		q.unpriced = true
 		return q, fmt.Errorf("%w: %s", ErrUnpriced, m.ID)
 	}
 	rate, ok := e.rates[strings.ToUpper(p.Currency)]
@@ -145,7 +212,7 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 	amount := p.Amount
 	for i, t := range p.Tiers {
 		if tierMatches(t, op, quality, sizeKey) {
-			amount, q.Tier = t.Amount, i
+			amount, q.Tier, q.tier = t.Amount, i, &p.Tiers[i]
 			break
 		}
 	}
@@ -153,48 +220,42 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 		return q, fmt.Errorf("billing: model %s: negative price %s", m.ID, amount)
 	}
 	q.Unit, q.ListCurrency, q.ListAmount = p.Unit, strings.ToUpper(p.Currency), amount
+	q.rateText = e.rateText[q.ListCurrency]
 
 	// list is the exact cost of one image in micro-units of the list currency.
 	list := new(big.Rat).SetInt64(int64(amount))
-	var rule strings.Builder
-	fmt.Fprintf(&rule, "%s %s per ", q.ListCurrency, amount)
 	switch p.Unit {
 	case providers.PerImage:
-		rule.WriteString("image")
 	case providers.PerMegapixel:
 		list.Mul(list, big.NewRat(pixels, megapixel))
-		fmt.Fprintf(&rule, "megapixel × %s MP (%s)", q.Megapixels(), sizeText(q))
 	case providers.PerMegapixelStep:
 		if q.Steps <= 0 {
 			return q, fmt.Errorf("billing: model %s: priced per megapixel-step but the number of steps is unknown", m.ID)
 		}
 		list.Mul(list, big.NewRat(pixels*int64(q.Steps), megapixel))
-		fmt.Fprintf(&rule, "megapixel-step × %s MP (%s) × %d steps", q.Megapixels(), sizeText(q), q.Steps)
 	default:
 		return q, fmt.Errorf("billing: model %s: unknown price unit %q", m.ID, p.Unit)
 	}
-	if q.Tier >= 0 {
-		fmt.Fprintf(&rule, " [%s]", tierText(p.Tiers[q.Tier]))
+	q.exact, q.list = list, list
+	if rate.Cmp(one) != 0 {
+		q.exact = new(big.Rat).Mul(list, rate)
 	}
-	if p.Unit != providers.PerImage {
-		fmt.Fprintf(&rule, " = %s %s per image", q.ListCurrency, microText(list))
-	}
-	q.exact, q.list = new(big.Rat).Mul(list, rate), list
-	if q.ListCurrency != e.currency {
-		fmt.Fprintf(&rule, "; at %s %s per %s = %s %s per image", e.rateText[q.ListCurrency], e.currency, q.ListCurrency, e.currency, microText(q.exact))
+	if num, den := q.exact.Num(), q.exact.Denom(); num.IsInt64() && den.IsInt64() && num.Sign() >= 0 {
+		q.exactNum, q.exactDen, q.smallExact = num.Int64(), den.Int64(), true
 	}
 	var inRange bool
-	q.PerImage, inRange = roundHalfUp(q.exact)
-	if !inRange {
+	if q.PerImage, inRange = q.times(1); !inRange {
 		return q, fmt.Errorf("billing: model %s: cost per image out of range", m.ID)
 	}
-	if _, inRange = roundHalfUp(new(big.Rat).Mul(q.exact, new(big.Rat).SetInt64(int64(q.Images)))); !inRange {
+	if _, inRange = q.times(q.Images); !inRange {
 		return q, fmt.Errorf("billing: model %s: cost of %d images out of range", m.ID, q.Images)
 	}
 	q.Total = q.For(q.Images)
-	q.Rule = rule.String()
 	return q, nil
 }
+
+// one is the rate of the deployment currency to itself.
+var one = big.NewRat(1, 1)
 
 // qualityKey is the request's quality tier: Extra["rendering_speed"] when it is a JSON string,
 // else Quality.

@@ -3,7 +3,9 @@ package billing
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"math/big"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -107,7 +109,7 @@ func TestSeedExamples(t *testing.T) {
 				t.Fatalf("Quote: %v", err)
 			}
 			if q.PerImage != amt(c.perImage) || q.Total != amt(c.total) {
-				t.Errorf("per image %s total %s, want %s and %s (rule %q)", q.PerImage, q.Total, c.perImage, c.total, q.Rule)
+				t.Errorf("per image %s total %s, want %s and %s (rule %q)", q.PerImage, q.Total, c.perImage, c.total, q.Rule())
 			}
 			if q.Currency != c.engine.Currency() {
 				t.Errorf("currency %s, want %s", q.Currency, c.engine.Currency())
@@ -128,11 +130,11 @@ func TestSandboxSeedExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	if q.Total != amt("0.0064") || q.Steps != 4 {
-		t.Errorf("sandbox-fixed 1024x512: %s at %d steps, want 0.0064 at 4 (%s)", q.Total, q.Steps, q.Rule)
+		t.Errorf("sandbox-fixed 1024x512: %s at %d steps, want 0.0064 at 4 (%s)", q.Total, q.Steps, q.Rule())
 	}
 	want := "CNY 0.0032 per megapixel-step × 0.5 MP (1024x512) × 4 steps = CNY 0.0064 per image"
-	if q.Rule != want {
-		t.Errorf("rule %q, want %q", q.Rule, want)
+	if q.Rule() != want {
+		t.Errorf("rule %q, want %q", q.Rule(), want)
 	}
 }
 
@@ -218,7 +220,7 @@ func TestRules(t *testing.T) {
 			}
 			want := amt(c.total)
 			if q.Total != want || q.Tier != c.tier {
-				t.Errorf("total %s tier %d, want %s tier %d (rule %q)", q.Total, q.Tier, want, c.tier, q.Rule)
+				t.Errorf("total %s tier %d, want %s tier %d (rule %q)", q.Total, q.Tier, want, c.tier, q.Rule())
 			}
 			if c.check != nil {
 				c.check(t, q)
@@ -310,8 +312,8 @@ func TestRounding(t *testing.T) {
 	if q.PerImage != 12207 || q.Total != 390625 {
 		t.Errorf("per image %d total %d, want 12207 and 390625", q.PerImage, q.Total)
 	}
-	if !strings.Contains(q.Rule, "0.95367431640625 MP") || !strings.Contains(q.Rule, "CNY 0.01220703125 per image") {
-		t.Errorf("rule %q does not show the exact megapixels and per-image cost", q.Rule)
+	if !strings.Contains(q.Rule(), "0.95367431640625 MP") || !strings.Contains(q.Rule(), "CNY 0.01220703125 per image") {
+		t.Errorf("rule %q does not show the exact megapixels and per-image cost", q.Rule())
 	}
 
 	// Exactly half a micro-unit rounds up: 1 µ$ per MP at 0.5 MP.
@@ -510,5 +512,31 @@ func TestValidate(t *testing.T) {
 	}
 	if unpriced, err := e.Validate(all); err != nil || len(unpriced) > 0 {
 		t.Errorf("catalogs: unpriced %v, err %v", unpriced, err)
+	}
+}
+
+// TestForWithoutBigMatchesBig: the int64 path of For agrees with math/big everywhere, including
+// exact halves and products that overflow 64 bits (which fall back to math/big).
+func TestForWithoutBigMatchesBig(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	nums := []int64{0, 1, 3, 6400, 1 << 20, 1<<62 + 1, math.MaxInt64}
+	dens := []int64{1, 2, 3, 1 << 20, 1_000_000_007, math.MaxInt64}
+	for i := range 100_000 {
+		num, den := r.Int64N(1<<40), 1+r.Int64N(1<<30)
+		if i%10 == 0 {
+			num, den = nums[r.IntN(len(nums))], dens[r.IntN(len(dens))]
+		}
+		k := 1 + r.IntN(1000)
+		if i%7 == 0 {
+			k = math.MaxInt32
+		}
+		exact := big.NewRat(num, den)
+		q := Quote{exact: exact, exactNum: exact.Num().Int64(), exactDen: exact.Denom().Int64(), smallExact: true}
+		slow := Quote{exact: exact}
+		got, gotOK := q.times(k)
+		want, wantOK := slow.times(k)
+		if got != want || gotOK != wantOK {
+			t.Fatalf("%d/%d × %d: int64 path %d (%v), math/big %d (%v)", num, den, k, got, gotOK, want, wantOK)
+		}
 	}
 }

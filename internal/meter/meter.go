@@ -695,7 +695,7 @@ func (m *Meter) Quote(r *http.Request, a frontdoor.Admission) (any, error) {
 	out := map[string]any{
 		"model": a.Entry.Name, "cost": q.Total.String(), "currency": q.Currency, "images": q.Images,
 		"per_image": q.PerImage.String(), "width": q.Width, "height": q.Height, "megapixels": q.Megapixels(),
-		"rule": q.Rule, "unit": string(q.Unit), "list_price": q.ListAmount.String(), "list_currency": q.ListCurrency,
+		"rule": q.Rule(), "unit": string(q.Unit), "list_price": q.ListAmount.String(), "list_currency": q.ListCurrency,
 		"size_estimated": q.SizeEstimated,
 	}
 	if q.Steps > 0 {

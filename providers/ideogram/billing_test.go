@@ -158,7 +158,7 @@ func TestBilledIsSent(t *testing.T) {
 						t.Fatal(err)
 					}
 					if q.PerImage != qw.PerImage {
-						t.Fatalf("billed %s per image (%s), the speed sent (%q) costs %s", q.PerImage, q.Rule, sent["rendering_speed"], qw.PerImage)
+						t.Fatalf("billed %s per image (%s), the speed sent (%q) costs %s", q.PerImage, q.Rule(), sent["rendering_speed"], qw.PerImage)
 					}
 					if op == providers.OpDescribe {
 						return // no images: the count and the size do not apply

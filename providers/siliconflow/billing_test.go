@@ -120,7 +120,7 @@ func TestBilledParametersAreSent(t *testing.T) {
 						t.Errorf("image_size %q sent to a model that takes none", *wire.ImageSize)
 					}
 					if m.Price.Unit != providers.PerImage || !q.SizeEstimated {
-						t.Errorf("the size cannot be sent, yet the price (%s) depends on it or the quote claims to know it (%s)", m.Price.Unit, q.Rule)
+						t.Errorf("the size cannot be sent, yet the price (%s) depends on it or the quote claims to know it (%s)", m.Price.Unit, q.Rule())
 					}
 				} else {
 					billed := fmt.Sprintf("%dx%d", q.Width, q.Height)
@@ -128,7 +128,7 @@ func TestBilledParametersAreSent(t *testing.T) {
 						t.Errorf("image_size %v on the wire, %s billed: %s", str(wire.ImageSize), billed, body)
 					}
 					if q.SizeEstimated {
-						t.Errorf("the quote estimated the size (%s) although it is sent", q.Rule)
+						t.Errorf("the quote estimated the size (%s) although it is sent", q.Rule())
 					}
 					if out := fmt.Sprintf("%dx%d", ran.Width, ran.Height); out != billed {
 						t.Errorf("the upstream made %s, %s billed", out, billed)

@@ -60,7 +60,7 @@ func TestBilledParametersAreSent(t *testing.T) {
 				}
 				billed := fmt.Sprintf("%dx%d", q.Width, q.Height)
 				if wire["image_size"] != billed || q.SizeEstimated {
-					t.Errorf("image_size %v on the wire, %s billed (%s): %s", wire["image_size"], billed, q.Rule, body)
+					t.Errorf("image_size %v on the wire, %s billed (%s): %s", wire["image_size"], billed, q.Rule(), body)
 				}
 				if _, ok := wire["num_inference_steps"]; ok {
 					t.Errorf("num_inference_steps sent: %s", body)
