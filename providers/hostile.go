@@ -99,7 +99,7 @@ func UpstreamText(s, secret string) string {
 	s = clip(s, 4*MaxUpstreamText) // bound the work; the tail is cut below anyway
 	if secret != "" {
 		s = strings.ReplaceAll(s, secret, redact.Placeholder)
-		s = redact.New(secret).String(s)
+		s = redact.Of(secret).String(s)
 	}
 	s = authScheme.ReplaceAllString(s, "$1 "+redact.Placeholder)
 	s = keyValue.ReplaceAllString(s, "$1$2"+redact.Placeholder)
@@ -141,7 +141,7 @@ func ScrubError(err error, secret string) error {
 	if secret == "" || !errors.As(err, &e) {
 		return err
 	}
-	r := redact.New(secret)
+	r := redact.Of(secret)
 	has := func(s string) bool { return strings.Contains(s, secret) || r.Contains(s) }
 	scrub := func(s string) string { return r.String(strings.ReplaceAll(s, secret, redact.Placeholder)) }
 	if has(e.Message) {
@@ -165,7 +165,7 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:/+=-]{1,128}$`)
 // RequestID returns an upstream's request id (from a response header or a body) for logs and
 // Result.UpstreamRequestID: v when it looks like an id and does not hold secret, else "".
 func RequestID(v, secret string) string {
-	if !requestIDPattern.MatchString(v) || (secret != "" && (strings.Contains(v, secret) || redact.New(secret).Contains(v))) {
+	if !requestIDPattern.MatchString(v) || (secret != "" && (strings.Contains(v, secret) || redact.Of(secret).Contains(v))) {
 		return ""
 	}
 	return v

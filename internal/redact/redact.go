@@ -36,6 +36,34 @@ func New(secrets ...string) *Redactor {
 	return r
 }
 
+// Of returns a Redactor that knows one secret, shared by every caller with the same secret:
+// adapters scrub with their channel's key on every call, and building the forms of a secret
+// (escaped, JSON-quoted) each time was a measurable part of a request. At most ofCacheSize
+// secrets are kept; past that Of builds a fresh Redactor, as New does.
+func Of(secret string) *Redactor {
+	ofCache.Lock()
+	defer ofCache.Unlock()
+	if r, ok := ofCache.m[secret]; ok {
+		return r
+	}
+	r := New(secret)
+	if len(ofCache.m) < ofCacheSize {
+		if ofCache.m == nil {
+			ofCache.m = map[string]*Redactor{}
+		}
+		ofCache.m[secret] = r
+	}
+	return r
+}
+
+// ofCacheSize bounds Of's cache: far more than a deployment's channels.
+const ofCacheSize = 1024
+
+var ofCache struct {
+	sync.Mutex
+	m map[string]*Redactor
+}
+
 // Add teaches r more secrets (empty and short ones are ignored, as in New).
 func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()

@@ -170,3 +170,16 @@ func BenchmarkStringDirty(b *testing.B) {
 		_ = r.String(line)
 	}
 }
+
+func TestOfIsSharedAndScrubs(t *testing.T) {
+	a, b := Of("sk-shared-secret-1"), Of("sk-shared-secret-1")
+	if a != b {
+		t.Error("Of built two redactors for one secret")
+	}
+	if got := a.String(`key "sk-shared-secret-1" and sk-shared-secret-1`); strings.Contains(got, "sk-shared") {
+		t.Errorf("Of's redactor left the secret in %q", got)
+	}
+	if Of("sk-other-secret-22") == a {
+		t.Error("two secrets share a redactor")
+	}
+}

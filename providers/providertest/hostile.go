@@ -63,7 +63,7 @@ func EchoFaults(secret string) []Fault {
 
 // Leaks reports whether s holds secret raw, URL-encoded or JSON-escaped.
 func Leaks(s, secret string) bool {
-	return secret != "" && (strings.Contains(s, secret) || redact.New(secret).Contains(s))
+	return secret != "" && (strings.Contains(s, secret) || redact.Of(secret).Contains(s))
 }
 
 // Logs keeps everything a logger writes, JSON-encoded at every level, so that a test can look
