@@ -105,17 +105,8 @@ func chunks(n, per int) []int {
 	return out
 }
 
-// run makes the upstream calls: n above the model's per-call maximum fans out into concurrent
-// calls (at most FanoutConcurrency at once), merged in order. With a seed, call i's seed is the
-// client's seed plus the number of images before it, so each image stays reproducible.
-// When some calls fail, the images of the others are still delivered (and only they are billed);
-// the response then says so in X-Imagegw-Partial. When all fail, the first failure is the answer.
-func (h *Handler) run(ctx context.Context, c *call) *outcome {
-	per := c.entry.Model.MaxN
-	if c.req.Seed != nil && c.entry.Model.SeedRepeats {
-		per = 1 // one seed would give every image of a call the same picture
-	}
-	parts := chunks(c.req.N, per)
+// fanOut makes one call per part, at most FanoutConcurrency at once.
+func (h *Handler) fanOut(ctx context.Context, c *call, parts []int) []chunkResult {
 	results := make([]chunkResult, len(parts))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, h.o.FanoutConcurrency)
@@ -128,10 +119,6 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 			req.Seed = &s
 		}
 		offset += n
-		if len(parts) == 1 { // one call: on this goroutine, not one more per request in flight
-			results[i] = h.callRoutes(ctx, c.entry, &req)
-			break
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -146,6 +133,30 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 		}()
 	}
 	wg.Wait()
+	return results
+}
+
+// run makes the upstream calls: n above the model's per-call maximum fans out into concurrent
+// calls (at most FanoutConcurrency at once), merged in order. With a seed, call i's seed is the
+// client's seed plus the number of images before it, so each image stays reproducible.
+// When some calls fail, the images of the others are still delivered (and only they are billed);
+// the response then says so in X-Imagegw-Partial. When all fail, the first failure is the answer.
+func (h *Handler) run(ctx context.Context, c *call) *outcome {
+	per := c.entry.Model.MaxN
+	if c.req.Seed != nil && c.entry.Model.SeedRepeats {
+		per = 1 // one seed would give every image of a call the same picture
+	}
+	var results []chunkResult
+	var parts []int
+	if c.req.N >= 1 && c.req.N <= max(per, 1) {
+		// One call: on this goroutine, not one more per request in flight.
+		req := *c.req
+		one := [1]chunkResult{h.callRoutes(ctx, c.entry, &req)}
+		results, parts = one[:], []int{c.req.N}
+	} else {
+		parts = chunks(c.req.N, per)
+		results = h.fanOut(ctx, c, parts)
+	}
 
 	out := &outcome{refusedLocally: true}
 	for i, r := range results {
