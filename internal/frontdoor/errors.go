@@ -3,8 +3,8 @@ package frontdoor
 import (
 	"encoding/json"
 	"errors"
+	"github.com/imagegw/imagegw/internal/httpx"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/imagegw/imagegw/providers"
@@ -123,9 +123,7 @@ func WriteError(w http.ResponseWriter, err error) {
 		if ra <= 0 {
 			ra = time.Second
 		}
-		secs := int((ra + time.Second - 1) / time.Second)
-		h.Set("Retry-After", strconv.Itoa(secs))
-		h.Set("retry-after-ms", strconv.FormatInt(ra.Milliseconds(), 10))
+		httpx.SetRetryAfter(h, ra)
 	}
 	var param *string
 	if pe.Param != "" {

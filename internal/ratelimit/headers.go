@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"github.com/imagegw/imagegw/internal/httpx"
 	"net/http"
 	"strconv"
 	"time"
@@ -20,8 +21,7 @@ func (d *Decision) SetHeaders(h http.Header) {
 	if d.Allowed || d.Unsatisfiable || d.RetryAfter <= 0 {
 		return
 	}
-	h.Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
-	h.Set("Retry-After-Ms", strconv.FormatInt(int64((d.RetryAfter+time.Millisecond-1)/time.Millisecond), 10))
+	httpx.SetRetryAfter(h, d.RetryAfter)
 }
 
 func setQuota(h http.Header, name string, q Quota) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -151,10 +150,7 @@ func (s *Server) nameRoute(r *http.Request) {
 // says an automatic retry is safe (nothing was done).
 func writeOverloaded(w http.ResponseWriter) {
 	ra := overloadRetryAfter/2 + rand.N(overloadRetryAfter)
-	h := w.Header()
-	h.Set("Retry-After", strconv.FormatInt(int64((ra+time.Second-1)/time.Second), 10))
-	h.Set("retry-after-ms", strconv.FormatInt(ra.Milliseconds(), 10))
-	h.Set("x-should-retry", "true")
+	w.Header().Set("x-should-retry", "true") // Retry-After and retry-after-ms: WriteError
 	frontdoor.WriteError(w, &providers.Error{Kind: providers.KindUnavailable, Code: "overloaded", RetryAfter: ra,
 		Message: "The gateway is overloaded: too many requests in flight. Retry after a short wait."})
 }
