@@ -45,6 +45,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"syscall"
@@ -78,6 +79,8 @@ type options struct {
 
 	ServeUpstream string
 	CPUProfile    string
+	Trace         string
+	LimiterStats  bool
 }
 
 func envOr(name, def string) string {
@@ -116,6 +119,8 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 	fs.StringVar(&o.Config, "config", "", "imagegw YAML config applied to every gateway setup before the tool's own settings (e.g. limits.max_in_flight)")
 	fs.BoolVar(&o.KeepSchema, "keep-schema", false, "keep the Postgres schemas instead of dropping them")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (load generator included) to this file")
+	fs.StringVar(&o.Trace, "trace", "", "write a runtime/trace of the whole run to this file (go tool trace; -pprof=sched|net|sync)")
+	fs.BoolVar(&o.LimiterStats, "limiter-stats", false, "print each gateway's rate-limiter metrics (Redis latency by operation, errors, decisions) to stderr after it stops")
 	fs.StringVar(&o.ServeUpstream, "serve-upstream", "", "only run the fake upstream on this address (with -delay and -image-bytes) until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -183,6 +188,14 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if o.Trace != "" {
+		stopTrace, err := startTrace(o.Trace)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "imagegw-load:", err)
+			os.Exit(1)
+		}
+		defer stopTrace()
+	}
 	if o.ServeUpstream != "" {
 		err = serveUpstreamOnly(ctx, o, os.Stderr)
 	} else {
@@ -190,6 +203,7 @@ func main() {
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
+		trace.Stop()
 		fmt.Fprintln(os.Stderr, "imagegw-load:", err)
 		os.Exit(1)
 	}
@@ -250,6 +264,9 @@ func run(ctx context.Context, o *options, out, log io.Writer) error {
 	maxConns := max(o.Workers, inflight) + 64
 	e := &env{upstream: upstream, upstreamHst: host, databaseURL: o.DatabaseURL, redisURL: o.RedisURL, price: o.Price,
 		maxConns: maxConns, logger: newLogger(log), keepSchema: o.KeepSchema, config: o.Config}
+	if o.LimiterStats {
+		e.stats = log
+	}
 	defer e.logger.Sync()
 
 	ms := make([]map[string]*measurement, o.Runs) // [run][setup]

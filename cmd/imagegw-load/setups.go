@@ -6,16 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -88,7 +89,8 @@ type env struct {
 	maxConns    int
 	logger      *zap.Logger
 	keepSchema  bool
-	config      string // YAML file read under the tool's settings, or ""
+	config      string    // YAML file read under the tool's settings, or ""
+	stats       io.Writer // -limiter-stats: where to print the limiter's metrics, or nil
 }
 
 func bodies(format string) (fast, slow, large []byte) {
@@ -107,7 +109,13 @@ func startSetup(ctx context.Context, name string, e *env) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := serve("127.0.0.1:0", rp)
+		// Full duplex, as a proxy must be: the fake upstream answers before it has read the
+		// whole body, and without it net/http closes the client's body the moment the answer
+		// is written, failing the copy to the upstream still in progress (golang/go#40747).
+		s, err := serve("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = http.NewResponseController(w).EnableFullDuplex()
+			rp.ServeHTTP(w, r)
+		}))
 		if err != nil {
 			return nil, err
 		}
@@ -223,6 +231,9 @@ func startGateway(ctx context.Context, name string, e *env) (_ *target, err erro
 		l, err := readLedger(ctx, app.DatabaseURL(c), k.ID)
 		if l != nil {
 			l.Decisions, l.Fallbacks = limiterDecisions(a.Metrics.Registry)
+		}
+		if e.stats != nil {
+			printLimiterStats(e.stats, name, a.Metrics.Registry)
 		}
 		if dropSchema != nil && e.keepSchema {
 			e.logger.Warn("kept the schema", zap.String("setup", name), zap.String("url", backend.Redact(vars["IMAGEGW_DATABASE_URL"])))

@@ -591,18 +591,24 @@ func TestRedisRenewScriptReportsEachLease(t *testing.T) {
 	runtime.KeepAlive(held)
 }
 
-// lateClient runs scripts on Redis but, while armed, reports a timeout for them: the reply was
-// lost after Redis had executed the script (the ambiguous failure a slow network produces).
+// lateClient runs scripts on Redis but, while armed, reports a timeout for the first one Redis
+// executes: the reply was lost after Redis had run the script (the ambiguous failure a slow
+// network produces). A failed call (NOSCRIPT, when the script cache is empty or another test
+// flushed it) passes through untouched, so go-redis resends the script and that call is the one
+// whose reply is lost. onLost, if set, runs when the reply is dropped, before the caller sees it.
 type lateClient struct {
 	redis.Scripter
-	armed atomic.Bool
+	armed  atomic.Bool
+	onLost func()
 }
 
 func (c *lateClient) late(cmd *redis.Cmd) *redis.Cmd {
-	if !c.armed.CompareAndSwap(true, false) {
+	if cmd.Err() != nil || !c.armed.CompareAndSwap(true, false) {
 		return cmd
 	}
-	_ = cmd.Err()
+	if c.onLost != nil {
+		c.onLost()
+	}
 	lost := redis.NewCmd(context.Background())
 	lost.SetErr(context.DeadlineExceeded)
 	return lost
@@ -625,17 +631,24 @@ func TestRedisAdmitWithLostReplyReleasesItsLease(t *testing.T) {
 	t.Cleanup(func() { _ = gw.Close() })
 	ctx := context.Background()
 	req := Request{Subject: KeySubject("k"), Limits: Limits{Concurrency: 1}, LeaseTTL: 30 * time.Second}
+	key := gw.Key(req.Subject, "inflight")
+	// Counted when the reply is dropped: afterwards the retried release may already have run.
+	var added int64
+	c.onLost = func() { added, _ = admin.ZCard(ctx, key).Result() }
 	c.armed.Store(true)
 	if _, err := gw.Admit(ctx, req); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("admit with a lost reply: %v, want ErrUnavailable", err)
 	}
-	key := gw.Key(req.Subject, "inflight")
-	if n, _ := admin.ZCard(ctx, key).Result(); n != 1 {
-		t.Fatalf("%d leases in Redis, want the 1 the unanswered admit added", n)
+	if c.armed.Load() {
+		t.Fatal("the admit's script never ran: no reply was dropped")
 	}
+	if added != 1 {
+		t.Fatalf("%d leases in Redis, want the 1 the unanswered admit added", added)
+	}
+	// The retry counts its release after Redis applied it: wait for both.
 	eventually(t, "the lease of the unanswered admit is released", func() bool {
 		n, err := admin.ZCard(ctx, key).Result()
-		return err == nil && n == 0
+		return err == nil && n == 0 && value(m.retries.WithLabelValues(retryReleased)) > 0
 	})
 	if n := value(m.retries.WithLabelValues(retryReleased)); n != 1 {
 		t.Fatalf("release retries released = %v, want 1", n)

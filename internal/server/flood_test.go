@@ -32,9 +32,17 @@ import (
 // its value is the RLIMIT_NOFILE the gateway runs with.
 const floodChildEnv = "IMAGEGW_TEST_FLOOD_CHILD"
 
+// floodProbeEnv makes the test binary the probing client of the flood tests; its value is the
+// gateway's address.
+const floodProbeEnv = "IMAGEGW_TEST_FLOOD_PROBE"
+
 func TestMain(m *testing.M) {
 	if n, err := strconv.ParseUint(os.Getenv(floodChildEnv), 10, 64); err == nil {
 		runFloodChild(n)
+		return
+	}
+	if addr := os.Getenv(floodProbeEnv); addr != "" {
+		runFloodProbes(addr)
 		return
 	}
 	os.Exit(m.Run())
@@ -103,6 +111,37 @@ func runFloodChild(nofile uint64) {
 	os.Exit(0)
 }
 
+// runFloodProbes is the monitoring client of the flood tests, a process of its own as a kubelet
+// is: it probes /healthz at addr on fresh connections 9 times, 200 ms apart, and prints each
+// probe's latency in nanoseconds, or the error that ends it.
+//
+// Probing from a goroutine of the test process made probes fail: under -race on a loaded
+// machine the request waited up to a second for the CPU behind the 1,100 attackers' goroutines,
+// and the gateway rightly took a connection that had sent nothing for slowHeaderAge after it
+// was accepted for a slowloris and evicted it. The timeout is only a hang check: a probe waits
+// its turn in the accept queue, seconds on a loaded machine.
+func runFloodProbes(addr string) {
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	for i := range 9 {
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		resp, err := probe.Get("http://" + addr + "/healthz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		if err != nil {
+			fmt.Printf("probe %d: %v\n", i, err)
+			break
+		}
+		fmt.Println(time.Since(start).Nanoseconds())
+	}
+	os.Exit(0)
+}
+
 // floodResult is what a flood observed.
 type floodResult struct {
 	probes        []time.Duration // sorted
@@ -113,10 +152,9 @@ type floodResult struct {
 func (r floodResult) median() time.Duration { return r.probes[len(r.probes)/2] }
 
 // flood starts the gateway child with RLIMIT_NOFILE nofile, opens conns connections to it that
-// trickle (a third their
-// headers, a third a body with no key, a third a body with a key that the handler reads: a byte
-// every 200 ms), and probes /healthz on fresh connections 9 times, 200 ms apart, across the
-// bodies' grace. With reconnect, an attacker whose connection is cut (or refused) connects
+// trickle (a third their headers, a third a body with no key, a third a body with a key that the
+// handler reads: a byte every 200 ms), and probes /healthz across the bodies' grace
+// (runFloodProbes). With reconnect, an attacker whose connection is cut (or refused) connects
 // again at once, the way a slowloris tool keeps its count. It fails the test when a probe
 // fails, when a trickled body is never cut or gets anything but a 408, or when the gateway runs
 // out of file descriptors.
@@ -177,10 +215,10 @@ func flood(t *testing.T, nofile uint64, conns int, reconnect bool) floodResult {
 
 	type outcome struct {
 		status int           // the response's status; 0: closed without one; -1: never cut
-		at     time.Duration // from the body's first byte to the cut
+		at     time.Duration // from just before the request was sent to the cut
 	}
 	outcomes := make(chan outcome, 1<<20)
-	var dials atomic.Int64
+	var dials, cuts atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	stopFlood := sync.OnceFunc(func() { close(stop); wg.Wait() })
@@ -199,6 +237,8 @@ func flood(t *testing.T, nofile uint64, conns int, reconnect bool) floodResult {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
+			// Before the write: the gateway cannot start reading the body earlier.
+			start := time.Now()
 			switch kind {
 			case 0: // slowloris headers
 				_, err = io.WriteString(c, "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -207,7 +247,6 @@ func flood(t *testing.T, nofile uint64, conns int, reconnect bool) floodResult {
 			case 2: // a trickled body with a key: the handler reads it
 				_, err = io.WriteString(c, "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ok\r\nContent-Length: 1000000\r\n\r\n{")
 			}
-			start := time.Now()
 			closed := make(chan struct{})
 			go func() {
 				defer close(closed)
@@ -229,6 +268,9 @@ func flood(t *testing.T, nofile uint64, conns int, reconnect bool) floodResult {
 				default:
 					if kind == 2 {
 						outcomes <- o
+						if o.status == http.StatusRequestTimeout {
+							cuts.Add(1)
+						}
 					}
 				}
 			}()
@@ -262,34 +304,44 @@ func flood(t *testing.T, nofile uint64, conns int, reconnect bool) floodResult {
 	time.Sleep(200 * time.Millisecond)
 
 	// Probes on fresh connections while the flood trickles, across the cut of the first bodies.
-	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	probes := exec.Command(os.Args[0], "-test.run=^$")
+	probes.Env = append(os.Environ(), floodProbeEnv+"="+addr)
+	out, err := probes.Output()
+	if err != nil {
+		t.Fatalf("probes: %v\n%s", err, out)
+	}
 	var res floodResult
-	for i := range 9 {
-		time.Sleep(200 * time.Millisecond)
-		start := time.Now()
-		resp, err := probe.Get("http://" + addr + "/healthz")
+	for line := range strings.Lines(string(out)) {
+		ns, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
 		if err != nil {
-			t.Fatalf("probe %d: %v", i, err)
+			t.Fatal(strings.TrimSpace(line))
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		res.probes = append(res.probes, time.Since(start))
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("probe %d: status %d", i, resp.StatusCode)
-		}
+		res.probes = append(res.probes, time.Duration(ns))
+	}
+	if len(res.probes) != 9 {
+		t.Fatalf("%d probes, want 9:\n%s", len(res.probes), out)
 	}
 	slices.Sort(res.probes)
 
-	// Every body trickled with a key is cut: a 408 once the grace has passed (the upper bound
-	// is a hang check), or its connection evicted.
+	// A body cut by the min-rate deadline is counted only while the flood runs: give the first
+	// cut time to come (n408 is checked below).
+	for deadline := time.Now().Add(30 * time.Second); cuts.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Every body trickled with a key is cut: a 408, or its connection evicted. The 408 cannot
+	// come before the grace (the gateway sets the first deadline to its first read of the body
+	// + the grace, and only ever moves it later; a quarter of slack as in TestBodyStallGets408).
+	// It has no upper bound: the time from the write includes the wait in the accept queue
+	// (seconds under load, as the probes show); the hang check is the 15 s read deadline.
 	stopFlood()
 	close(outcomes)
 	for o := range outcomes {
 		switch {
 		case o.status == http.StatusRequestTimeout:
 			res.n408++
-			if o.at < floodGrace*3/4 || o.at > floodGrace+5*time.Second {
-				t.Errorf("a trickled body was cut after %v, want after the %v grace (and not much later)", o.at, floodGrace)
+			if o.at < floodGrace*3/4 {
+				t.Errorf("a trickled body was cut after %v, before the %v grace", o.at, floodGrace)
 			}
 		case o.status == 0:
 			res.evicted++
@@ -337,7 +389,7 @@ func TestConnFloodKeepsHealthz(t *testing.T) {
 // process must never run out of descriptors. Its latency is the accept queue's: the attackers
 // ahead of it over the rate at which slow connections are cut. On a 2-CPU machine shared with
 // the attackers that was about 100 ms (about 0.5 s under -race, where the eviction scan is
-// slow); it is logged, not asserted (the probe client's 5 s timeout is the hang check).
+// slow); it is logged, not asserted (the probe client's 30 s timeout is the hang check).
 func TestConnFloodReconnectingAttackers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the flood opens thousands of connections")
