@@ -109,9 +109,10 @@
 // # Redis failures
 //
 // Every Redis call has a short timeout (RedisOptions.Timeout, default 100ms; build the client with
-// NewClient so context deadlines bound socket waits). After BreakerThreshold consecutive
-// failures a circuit breaker opens for BreakerCooldown, so while Redis is down calls do not pay the
-// timeout; then one call probes Redis. The policy decides what a failed or skipped call does:
+// NewClient so context deadlines bound socket waits, and so connections are opened ahead of a
+// burst rather than on a call's timeout). After BreakerThreshold consecutive failures a circuit
+// breaker opens for BreakerCooldown, so while Redis is down calls do not pay the timeout; then one
+// call probes Redis. The policy decides what a failed or skipped call does:
 // FailOpen (default) decides with the Local fallback, marks the Decision Degraded, logs the
 // transition and counts it; limits then hold per process, so N gateways admit up to N times a
 // limit until Redis is back. FailClosed returns ErrUnavailable (503). Counters charged in the
