@@ -236,6 +236,7 @@ type measurement struct {
 // the report to out and progress to log.
 func run(ctx context.Context, o *options, out, log io.Writer) error {
 	upstream := o.Upstream
+	upstreamIdle := func() {}
 	if upstream == "" {
 		f, err := newFakeUpstream(o.ImageBytes, o.LargeBytes, o.Delay)
 		if err != nil {
@@ -247,6 +248,7 @@ func run(ctx context.Context, o *options, out, log io.Writer) error {
 		}
 		defer s.Close()
 		upstream = s.URL
+		upstreamIdle = s.closeIdle
 	}
 	upstream = strings.TrimRight(upstream, "/")
 	host := strings.TrimPrefix(strings.TrimPrefix(upstream, "http://"), "https://")
@@ -263,7 +265,7 @@ func run(ctx context.Context, o *options, out, log io.Writer) error {
 	}
 	maxConns := max(o.Workers, inflight) + 64
 	e := &env{upstream: upstream, upstreamHst: host, databaseURL: o.DatabaseURL, redisURL: o.RedisURL, price: o.Price,
-		maxConns: maxConns, logger: newLogger(log), keepSchema: o.KeepSchema, config: o.Config}
+		maxConns: maxConns, logger: newLogger(log), keepSchema: o.KeepSchema, config: o.Config, upstreamIdle: upstreamIdle}
 	if o.LimiterStats {
 		e.stats = log
 	}
@@ -335,6 +337,7 @@ func measure(ctx context.Context, o *options, e *env, name string, inflight, max
 		}
 		c.tr.CloseIdleConnections()
 		t.idle()
+		e.upstreamIdle()
 		m.results[sc] = r
 	}
 	return m, nil

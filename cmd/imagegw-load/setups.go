@@ -83,14 +83,17 @@ type ledger struct {
 type env struct {
 	upstream    string // fake upstream base URL (http://127.0.0.1:port)
 	upstreamHst string // its host:port, for outbound.allow_hosts
-	databaseURL string
-	redisURL    string
-	price       string
-	maxConns    int
-	logger      *zap.Logger
-	keepSchema  bool
-	config      string    // YAML file read under the tool's settings, or ""
-	stats       io.Writer // -limiter-stats: where to print the limiter's metrics, or nil
+	// upstreamIdle closes the fake upstream's idle connections (after each scenario); a no-op
+	// with -upstream.
+	upstreamIdle func()
+	databaseURL  string
+	redisURL     string
+	price        string
+	maxConns     int
+	logger       *zap.Logger
+	keepSchema   bool
+	config       string    // YAML file read under the tool's settings, or ""
+	stats        io.Writer // -limiter-stats: where to print the limiter's metrics, or nil
 }
 
 func bodies(format string) (fast, slow, large []byte) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"image"
@@ -128,10 +129,11 @@ type server struct {
 }
 
 func serve(addr string, h http.Handler) (*server, error) {
-	ln, err := net.Listen("tcp", addr)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	ln := abortListener{l}
 	s := &server{URL: "http://" + ln.Addr().String(), Host: ln.Addr().String(), done: make(chan struct{}),
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 			ErrorLog: discardLog}}
@@ -142,6 +144,36 @@ func serve(addr string, h http.Handler) (*server, error) {
 func (s *server) Close() {
 	_ = s.srv.Close()
 	<-s.done
+}
+
+// closeIdle closes the server's idle keep-alive connections (with a reset: see abort), so that
+// the clients' ends of them (a gateway's pool to the fake upstream) go away without TIME_WAIT.
+func (s *server) closeIdle() {
+	s.srv.SetKeepAlivesEnabled(false)
+	s.srv.SetKeepAlivesEnabled(true)
+}
+
+// abort makes closing c send a reset instead of a FIN, so that neither end of it lingers in
+// TIME_WAIT. A run closes tens of thousands of loopback connections; left in TIME_WAIT for a
+// minute they fill the ephemeral port range (28,232 ports here), and every later dial then
+// searches it for a free port: in back-to-back runs the setups measured later were slower
+// (in-flight: 2,235-2,258 req/s in second runs against 2,336-2,365 in first ones).
+func abort(c net.Conn) net.Conn {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	return c
+}
+
+// abortListener accepts connections that close with a reset (abort).
+type abortListener struct{ net.Listener }
+
+func (l abortListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return abort(c), nil
 }
 
 // newReverseProxy is the bare baseline: httputil.ReverseProxy with a transport that keeps
@@ -159,10 +191,17 @@ func newReverseProxy(upstream string, maxConns int) (*httputil.ReverseProxy, *ht
 }
 
 // newTransport is the load generator's (and the bare proxy's) transport: no idle-connection
-// churn at the scenario's concurrency, no compression.
+// churn at the scenario's concurrency, no compression, connections closed with a reset (abort).
 func newTransport(maxConns int) *http.Transport {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return abort(c), nil
+		},
 		MaxIdleConns:        0, // no total cap
 		MaxIdleConnsPerHost: maxConns,
 		IdleConnTimeout:     90 * time.Second,
