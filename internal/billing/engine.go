@@ -22,8 +22,23 @@ var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
 // concurrent use.
 type Engine struct {
 	currency string
-	rates    map[string]*big.Rat // currency → units of the deployment currency per unit
-	rateText map[string]string   // the configured rates, for rule texts
+	rates    map[string]rate   // currency → units of the deployment currency per unit
+	rateText map[string]string // the configured rates, for rule texts
+}
+
+// rate is a conversion rate, also as an int64 fraction when it fits one (small).
+type rate struct {
+	r     *big.Rat
+	frac  frac
+	small bool
+}
+
+func newRate(r *big.Rat) rate {
+	x := rate{r: r}
+	if num, den := r.Num(), r.Denom(); num.IsInt64() && den.IsInt64() && num.Sign() > 0 {
+		x.frac, x.small = frac{num.Int64(), den.Int64()}, true
+	}
+	return x
 }
 
 // New returns an engine that keeps money in currency (an ISO 4217 code such as "USD") and
@@ -35,7 +50,7 @@ func New(currency string, rates map[string]string) (*Engine, error) {
 	if !currencyRE.MatchString(cur) {
 		return nil, fmt.Errorf("billing: currency %q is not a 3-letter currency code", currency)
 	}
-	e := &Engine{currency: cur, rates: map[string]*big.Rat{cur: big.NewRat(1, 1)}, rateText: map[string]string{cur: "1"}}
+	e := &Engine{currency: cur, rates: map[string]rate{cur: newRate(big.NewRat(1, 1))}, rateText: map[string]string{cur: "1"}}
 	var errs []error
 	keys := make([]string, 0, len(rates))
 	for k := range rates {
@@ -60,7 +75,7 @@ func New(currency string, rates map[string]string) (*Engine, error) {
 			}
 			continue
 		}
-		e.rates[c] = r
+		e.rates[c] = newRate(r)
 		e.rateText[c] = v
 	}
 	if err := errors.Join(errs...); err != nil {

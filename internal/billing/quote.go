@@ -57,13 +57,13 @@ type Quote struct {
 	// FreeImages is the model's free quota per key (Price.FreeImages).
 	FreeImages int
 
-	// exact is the cost of one image in micro-units of Currency; nil for a zero quote. list is
-	// the same in micro-units of ListCurrency. Neither is modified once made (quotes share them).
-	exact, list *big.Rat
-	// exactNum/exactDen is exact when both fit an int64 (smallExact): For then needs no
-	// math/big, which every request would otherwise pay for, two or three times.
-	exactNum, exactDen int64
-	smallExact         bool
+	// exact is the cost of one image in micro-units of Currency, list the same in micro-units of
+	// ListCurrency: reduced int64 fractions (small) when every step of the computation fits, as
+	// it does for any real price, so a request pays for no math/big; otherwise exactBig and
+	// listBig, never modified once made. priced is false for a zero quote.
+	exact, list       frac
+	small, priced     bool
+	exactBig, listBig *big.Rat
 	// For Rule: the matched tier (nil for Price.Amount), the conversion rate's text, and
 	// whether the model has no price.
 	tier     *providers.PriceTier
@@ -78,7 +78,7 @@ func (q Quote) Rule() string {
 	if q.unpriced {
 		return "unpriced"
 	}
-	if q.list == nil {
+	if !q.priced {
 		return ""
 	}
 	var rule strings.Builder
@@ -95,20 +95,20 @@ func (q Quote) Rule() string {
 		fmt.Fprintf(&rule, " [%s]", tierText(*q.tier))
 	}
 	if q.Unit != providers.PerImage {
-		fmt.Fprintf(&rule, " = %s %s per image", q.ListCurrency, microText(q.list))
+		fmt.Fprintf(&rule, " = %s %s per image", q.ListCurrency, microText(q.listRat()))
 	}
 	if q.ListCurrency != q.Currency {
-		fmt.Fprintf(&rule, "; at %s %s per %s = %s %s per image", q.rateText, q.Currency, q.ListCurrency, q.Currency, microText(q.exact))
+		fmt.Fprintf(&rule, "; at %s %s per %s = %s %s per image", q.rateText, q.Currency, q.ListCurrency, q.Currency, microText(q.exactRat()))
 	}
 	return rule.String()
 }
 
 // ListFor is For in the list currency (ListCurrency): k images at the vendor's own amount.
 func (q Quote) ListFor(k int) money.Amount {
-	if k <= 0 || q.list == nil || q.list.Sign() == 0 {
+	if k <= 0 || !q.priced {
 		return 0
 	}
-	a, _ := roundHalfUp(new(big.Rat).Mul(q.list, new(big.Rat).SetInt64(int64(k))))
+	a, _ := timesHalfUp(q.small, q.list, q.listBig, k)
 	return a
 }
 
@@ -116,7 +116,7 @@ func (q Quote) ListFor(k int) money.Amount {
 // It is non-decreasing in k, so For(k) ≤ For(Images) = Total for every k ≤ Images. k ≤ 0 costs
 // nothing.
 func (q Quote) For(k int) money.Amount {
-	if k <= 0 || q.exact == nil || q.exact.Sign() == 0 {
+	if k <= 0 || !q.priced {
 		return 0
 	}
 	a, _ := q.times(k)
@@ -125,12 +125,67 @@ func (q Quote) For(k int) money.Amount {
 
 // times is k × the exact per-image cost rounded half up, and whether it fits an Amount.
 func (q Quote) times(k int) (money.Amount, bool) {
-	if q.smallExact {
-		if a, ok := mulDivHalfUp(q.exactNum, int64(k), q.exactDen); ok {
+	return timesHalfUp(q.small, q.exact, q.exactBig, k)
+}
+
+// timesHalfUp is k × the per-image cost (f when small, else r) rounded half up, and whether it
+// fits an Amount. k > 0.
+func timesHalfUp(small bool, f frac, r *big.Rat, k int) (money.Amount, bool) {
+	if small {
+		if a, ok := mulDivHalfUp(f.num, int64(k), f.den); ok {
 			return a, true
 		}
+		r = f.rat()
 	}
-	return roundHalfUp(new(big.Rat).Mul(q.exact, new(big.Rat).SetInt64(int64(k))))
+	return roundHalfUp(new(big.Rat).Mul(r, new(big.Rat).SetInt64(int64(k))))
+}
+
+func (q Quote) listRat() *big.Rat {
+	if q.small {
+		return q.list.rat()
+	}
+	return q.listBig
+}
+
+func (q Quote) exactRat() *big.Rat {
+	if q.small {
+		return q.exact.rat()
+	}
+	return q.exactBig
+}
+
+// frac is a non-negative fraction num/den in lowest terms (den > 0).
+type frac struct{ num, den int64 }
+
+func (f frac) rat() *big.Rat { return big.NewRat(f.num, f.den) }
+
+// fracOf is n/d in lowest terms, for n ≥ 0 and d > 0.
+func fracOf(n, d int64) frac {
+	g := gcd(n, d)
+	return frac{n / g, d / g}
+}
+
+// mul is f×g in lowest terms, and whether it fits int64: cancelling across first keeps the
+// products as small as they can be (and in lowest terms).
+func (f frac) mul(g frac) (frac, bool) {
+	a, b := gcd(f.num, g.den), gcd(g.num, f.den)
+	num, ok1 := mul64(f.num/a, g.num/b)
+	den, ok2 := mul64(f.den/b, g.den/a)
+	return frac{num, den}, ok1 && ok2
+}
+
+// mul64 is a×b for non-negative a and b, and whether it fits int64.
+func mul64(a, b int64) (int64, bool) {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	return int64(lo), hi == 0 && lo <= math.MaxInt64
+}
+
+// gcd of non-negative a and b, not both 0.
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // mulDivHalfUp is a×k/den rounded half up, for non-negative a and k and a positive den, and
@@ -223,25 +278,41 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 	q.rateText = e.rateText[q.ListCurrency]
 
 	// list is the exact cost of one image in micro-units of the list currency.
-	list := new(big.Rat).SetInt64(int64(amount))
+	list, small := frac{int64(amount), 1}, pixels >= 0
 	switch p.Unit {
 	case providers.PerImage:
 	case providers.PerMegapixel:
-		list.Mul(list, big.NewRat(pixels, megapixel))
 	case providers.PerMegapixelStep:
 		if q.Steps <= 0 {
 			return q, fmt.Errorf("billing: model %s: priced per megapixel-step but the number of steps is unknown", m.ID)
 		}
-		list.Mul(list, big.NewRat(pixels*int64(q.Steps), megapixel))
 	default:
 		return q, fmt.Errorf("billing: model %s: unknown price unit %q", m.ID, p.Unit)
 	}
-	q.exact, q.list = list, list
-	if rate.Cmp(one) != 0 {
-		q.exact = new(big.Rat).Mul(list, rate)
+	if small && p.Unit != providers.PerImage {
+		var ok bool
+		list, ok = list.mul(fracOf(pixels, megapixel))
+		small = small && ok
+		if p.Unit == providers.PerMegapixelStep {
+			list, ok = list.mul(frac{int64(q.Steps), 1})
+			small = small && ok
+		}
 	}
-	if num, den := q.exact.Num(), q.exact.Denom(); num.IsInt64() && den.IsInt64() && num.Sign() >= 0 {
-		q.exactNum, q.exactDen, q.smallExact = num.Int64(), den.Int64(), true
+	q.priced = true
+	if small && rate.small {
+		q.list, q.small = list, true
+		q.exact, q.small = list.mul(rate.frac)
+	}
+	if !q.small {
+		// Past int64 (no real price comes here): the same in math/big.
+		listBig := new(big.Rat).SetInt64(int64(amount))
+		switch p.Unit {
+		case providers.PerMegapixel:
+			listBig.Mul(listBig, big.NewRat(pixels, megapixel))
+		case providers.PerMegapixelStep:
+			listBig.Mul(listBig, big.NewRat(pixels*int64(q.Steps), megapixel))
+		}
+		q.listBig, q.exactBig = listBig, new(big.Rat).Mul(listBig, rate.r)
 	}
 	var inRange bool
 	if q.PerImage, inRange = q.times(1); !inRange {
@@ -253,9 +324,6 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 	q.Total = q.For(q.Images)
 	return q, nil
 }
-
-// one is the rate of the deployment currency to itself.
-var one = big.NewRat(1, 1)
 
 // qualityKey is the request's quality tier: Extra["rendering_speed"] when it is a JSON string,
 // else Quality.

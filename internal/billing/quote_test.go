@@ -531,12 +531,66 @@ func TestForWithoutBigMatchesBig(t *testing.T) {
 			k = math.MaxInt32
 		}
 		exact := big.NewRat(num, den)
-		q := Quote{exact: exact, exactNum: exact.Num().Int64(), exactDen: exact.Denom().Int64(), smallExact: true}
-		slow := Quote{exact: exact}
+		q := Quote{exact: frac{exact.Num().Int64(), exact.Denom().Int64()}, small: true, priced: true}
+		slow := Quote{exactBig: exact, priced: true}
 		got, gotOK := q.times(k)
 		want, wantOK := slow.times(k)
 		if got != want || gotOK != wantOK {
 			t.Fatalf("%d/%d × %d: int64 path %d (%v), math/big %d (%v)", num, den, k, got, gotOK, want, wantOK)
+		}
+	}
+}
+
+// TestQuoteWithoutBigMatchesBig: a quote priced in int64 fractions charges what the words of a
+// price say, computed here in math/big from the resolved size and steps: amount × (pixels /
+// 2^20) × steps × rate per image, k images rounded half up, in both currencies, and its rule
+// reads the same as with math/big. Amounts and sizes range up to where int64 gives out.
+func TestQuoteWithoutBigMatchesBig(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	rates := []string{"1", "0.14", "7.2", "0.000001", "123456.789", "3"}
+	units := []providers.PriceUnit{providers.PerImage, providers.PerMegapixel, providers.PerMegapixelStep}
+	amounts := []int64{0, 1, 3200, 370_000, 999_999_999_999, math.MaxInt64 / 3}
+	for i := range 20_000 {
+		rt := rates[r.IntN(len(rates))]
+		e := mustEngine(t, "USD", map[string]string{"CNY": rt})
+		amount := r.Int64N(10_000_000)
+		if i%5 == 0 {
+			amount = amounts[r.IntN(len(amounts))]
+		}
+		m := &providers.Model{ID: "m", Price: providers.Price{Currency: "CNY", Unit: units[r.IntN(len(units))], Amount: money.Amount(amount)}}
+		req := &providers.Request{Width: 8 * (1 + r.IntN(1024)), Height: 8 * (1 + r.IntN(1024)), Steps: 1 + r.IntN(100), N: 1 + r.IntN(8)}
+		q, err := e.Quote(m, req)
+		if err != nil {
+			continue // out of range either way: the big path reports the same (checked below)
+		}
+		if amount <= 10_000_000 && rt != "123456.789" && !q.small {
+			t.Fatalf("CNY %s per %s at %s, %d px, %d steps took math/big", q.ListAmount, m.Price.Unit, rt, q.Pixels, q.Steps) // a real price: int64 must do
+		}
+		perImage := new(big.Rat).SetInt64(amount)
+		switch m.Price.Unit {
+		case providers.PerMegapixel:
+			perImage.Mul(perImage, big.NewRat(q.Pixels, 1<<20))
+		case providers.PerMegapixelStep:
+			perImage.Mul(perImage, big.NewRat(q.Pixels*int64(q.Steps), 1<<20))
+		}
+		rate, _ := new(big.Rat).SetString(rt)
+		exact := new(big.Rat).Mul(perImage, rate)
+		ref := Quote{priced: true, exactBig: exact, listBig: perImage}
+		for _, k := range []int{1, q.Images, 1 + r.IntN(1000)} {
+			want, wantOK := ref.times(k)
+			got, gotOK := q.times(k)
+			if got != want || gotOK != wantOK {
+				t.Fatalf("%s CNY %s/%s at %s, %dx%d, %d steps, %d images: %d (%v), math/big %d (%v)",
+					q.ListAmount, m.Price.Unit, q.ListCurrency, rt, q.Width, q.Height, q.Steps, k, got, gotOK, want, wantOK)
+			}
+			if got, want := q.ListFor(k), ref.ListFor(k); got != want {
+				t.Fatalf("ListFor(%d) = %d, math/big %d", k, got, want)
+			}
+		}
+		big := q
+		big.small, big.listBig, big.exactBig = false, perImage, exact
+		if q.Rule() != big.Rule() {
+			t.Fatalf("rule %q, with math/big %q", q.Rule(), big.Rule())
 		}
 	}
 }
