@@ -60,10 +60,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	params.Add("_pragma", "foreign_keys(1)")
 	if !memory {
 		params.Add("_pragma", "journal_mode(WAL)")
-		params.Add("_pragma", "synchronous(NORMAL)")
 	}
 	wparams := cloneValues(params)
 	wparams.Set("_txlock", "immediate")
+	if !memory {
+		// FULL: a commit is on disk when it returns. The usage writer deletes journal lines
+		// once InsertUsage returns, and with NORMAL a WAL commit may roll back after a power
+		// loss or an OS crash: those ledger rows (and the spend they carry) would be gone from
+		// both places. The cost is one fsync per batch, off the request path.
+		wparams.Add("_pragma", "synchronous(FULL)")
+	}
 
 	w, err := sql.Open("sqlite", path+"?"+wparams.Encode())
 	if err != nil {
