@@ -38,17 +38,6 @@ func namedConns(t *testing.T, admin *redis.Client, name string) (ids []int64) {
 	return ids
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // NewClient opens and initializes clientWarmConns connections off the request path, so a burst of
 // concurrent admits opens none on its own clock; connections Redis dropped are opened again in
 // the background; Close stops the warming.
@@ -63,7 +52,7 @@ func TestClientKeepsConnectionsWarm(t *testing.T) {
 	}
 	defer c.Close()
 	rc := c.Redis().(*redis.Client)
-	waitFor(t, "the warm connections", func() bool { return rc.PoolStats().IdleConns >= clientWarmConns })
+	eventually(t, "the warm connections", func() bool { return rc.PoolStats().IdleConns >= clientWarmConns })
 	if n := len(namedConns(t, admin, name)); n < clientWarmConns {
 		t.Fatalf("Redis sees %d connections of the client, want %d", n, clientWarmConns)
 	}
@@ -100,7 +89,7 @@ func TestClientKeepsConnectionsWarm(t *testing.T) {
 	if err := c.Redis().Ping(ctx).Err(); err != nil {
 		t.Fatalf("ping after the connections were dropped: %v", err)
 	}
-	waitFor(t, "the connections opened again", func() bool { return len(namedConns(t, admin, name)) >= clientWarmConns })
+	eventually(t, "the connections opened again", func() bool { return len(namedConns(t, admin, name)) >= clientWarmConns })
 
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -110,5 +99,5 @@ func TestClientKeepsConnectionsWarm(t *testing.T) {
 	default:
 		t.Fatal("Close returned while the warming goroutine still runs")
 	}
-	waitFor(t, "the connections closed", func() bool { return len(namedConns(t, admin, name)) == 0 })
+	eventually(t, "the connections closed", func() bool { return len(namedConns(t, admin, name)) == 0 })
 }
