@@ -26,8 +26,9 @@ func startTrace(path string) (func(), error) {
 }
 
 // printLimiterStats prints the rate limiter's metrics of a gateway (-limiter-stats): the Redis
-// round trips by operation (count, errors, mean and the cumulative buckets of
-// imagegw_ratelimit_redis_duration_seconds), and the decisions by backend.
+// round trips by operation (count, errors, mean and the buckets of
+// imagegw_ratelimit_redis_duration_seconds), the decisions by backend, and the usage journal's
+// fsyncs (imagegw_usage_journal_fsync_seconds), which every charge waits for.
 func printLimiterStats(w io.Writer, setup string, g prometheus.Gatherer) {
 	fams, err := g.Gather()
 	if err != nil {
@@ -36,7 +37,7 @@ func printLimiterStats(w io.Writer, setup string, g prometheus.Gatherer) {
 	var lines []string
 	for _, f := range fams {
 		switch f.GetName() {
-		case "imagegw_ratelimit_redis_duration_seconds":
+		case "imagegw_ratelimit_redis_duration_seconds", "imagegw_usage_journal_fsync_seconds":
 			for _, m := range f.GetMetric() {
 				h := m.GetHistogram()
 				if h.GetSampleCount() == 0 {
@@ -49,7 +50,11 @@ func printLimiterStats(w io.Writer, setup string, g prometheus.Gatherer) {
 					prev = bk.GetCumulativeCount()
 				}
 				fmt.Fprintf(&b, " >:%d", h.GetSampleCount()-prev)
-				lines = append(lines, fmt.Sprintf("redis %s: %d calls, mean %.2f ms;%s", labels(m.GetLabel()),
+				what := "redis " + labels(m.GetLabel())
+				if f.GetName() == "imagegw_usage_journal_fsync_seconds" {
+					what = "journal fsync"
+				}
+				lines = append(lines, fmt.Sprintf("%s: %d calls, mean %.2f ms;%s", what,
 					h.GetSampleCount(), 1000*h.GetSampleSum()/float64(h.GetSampleCount()), b.String()))
 			}
 		case "imagegw_ratelimit_redis_errors_total", "imagegw_ratelimit_decisions_total",
