@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		syncs: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "journal_fsync_seconds",
-			Help:    "Latency of journal fsyncs (one covers every charge appended before it: group commit).",
+			Help:    "Time each charge waited for its journal line to be fsync'd before its response (group commit: one fsync covers every charge appended before it started).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 		}),
 		batchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
