@@ -86,6 +86,10 @@ func (m *metrics) bind(r *Recorder) {
 			Namespace: "imagegw", Subsystem: "usage", Name: "journal_bytes",
 			Help: "Bytes of the local usage journal on disk.",
 		}, func() float64 { return float64(r.Stats().JournalBytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "usage", Name: "journal_fsyncs_total",
+			Help: "Fsyncs of the usage journal (group commit: charges over fsyncs is the mean group size).",
+		}, func() float64 { return float64(r.j.fsyncs.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "imagegw", Subsystem: "usage", Name: "open_requests",
 			Help: "Requests journaled as begun and not yet finished (each becomes an indeterminate ledger row if the process dies).",
