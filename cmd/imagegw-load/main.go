@@ -120,7 +120,7 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 	fs.BoolVar(&o.KeepSchema, "keep-schema", false, "keep the Postgres schemas instead of dropping them")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (load generator included) to this file")
 	fs.StringVar(&o.Trace, "trace", "", "write a runtime/trace of the whole run to this file (go tool trace; -pprof=sched|net|sync)")
-	fs.BoolVar(&o.LimiterStats, "limiter-stats", false, "print each gateway's rate-limiter metrics (Redis latency by operation, errors, decisions) to stderr after it stops")
+	fs.BoolVar(&o.LimiterStats, "limiter-stats", false, "print each gateway's rate-limiter and journal metrics (Redis latency by operation, errors, decisions; each charge's fsync wait, fsyncs) to stderr after it stops")
 	fs.StringVar(&o.ServeUpstream, "serve-upstream", "", "only run the fake upstream on this address (with -delay and -image-bytes) until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -140,18 +140,15 @@ func timesHalfUp(small bool, f frac, r *big.Rat, k int) (money.Amount, bool) {
 	return roundHalfUp(new(big.Rat).Mul(r, new(big.Rat).SetInt64(int64(k))))
 }
 
-func (q Quote) listRat() *big.Rat {
-	if q.small {
-		return q.list.rat()
-	}
-	return q.listBig
-}
+func (q Quote) listRat() *big.Rat  { return ratOf(q.small, q.list, q.listBig) }
+func (q Quote) exactRat() *big.Rat { return ratOf(q.small, q.exact, q.exactBig) }
 
-func (q Quote) exactRat() *big.Rat {
-	if q.small {
-		return q.exact.rat()
+// ratOf is a per-image cost as a big.Rat: f when small, else r.
+func ratOf(small bool, f frac, r *big.Rat) *big.Rat {
+	if small {
+		return f.rat()
 	}
-	return q.exactBig
+	return r
 }
 
 // frac is a non-negative fraction num/den in lowest terms (den > 0).
@@ -277,40 +274,39 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 	q.Unit, q.ListCurrency, q.ListAmount = p.Unit, strings.ToUpper(p.Currency), amount
 	q.rateText = e.rateText[q.ListCurrency]
 
-	// list is the exact cost of one image in micro-units of the list currency.
-	list, small := frac{int64(amount), 1}, pixels >= 0
+	// list is the exact cost of one image in micro-units of the list currency: the amount times
+	// the unit's factors.
+	factors := []frac{{int64(amount), 1}}
 	switch p.Unit {
 	case providers.PerImage:
 	case providers.PerMegapixel:
+		factors = append(factors, fracOf(pixels, megapixel))
 	case providers.PerMegapixelStep:
 		if q.Steps <= 0 {
 			return q, fmt.Errorf("billing: model %s: priced per megapixel-step but the number of steps is unknown", m.ID)
 		}
+		factors = append(factors, fracOf(pixels, megapixel), frac{int64(q.Steps), 1})
 	default:
 		return q, fmt.Errorf("billing: model %s: unknown price unit %q", m.ID, p.Unit)
 	}
-	if small && p.Unit != providers.PerImage {
-		var ok bool
-		list, ok = list.mul(fracOf(pixels, megapixel))
-		small = small && ok
-		if p.Unit == providers.PerMegapixelStep {
-			list, ok = list.mul(frac{int64(q.Steps), 1})
-			small = small && ok
+	q.priced = true
+	list, small := factors[0], pixels >= 0 && rate.small
+	for _, f := range factors[1:] {
+		if small {
+			list, small = list.mul(f)
 		}
 	}
-	q.priced = true
-	if small && rate.small {
-		q.list, q.small = list, true
-		q.exact, q.small = list.mul(rate.frac)
+	var exact frac
+	if small {
+		exact, small = list.mul(rate.frac)
 	}
-	if !q.small {
-		// Past int64 (no real price comes here): the same in math/big.
-		listBig := new(big.Rat).SetInt64(int64(amount))
-		switch p.Unit {
-		case providers.PerMegapixel:
-			listBig.Mul(listBig, big.NewRat(pixels, megapixel))
-		case providers.PerMegapixelStep:
-			listBig.Mul(listBig, big.NewRat(pixels*int64(q.Steps), megapixel))
+	if small {
+		q.list, q.exact, q.small = list, exact, true
+	} else {
+		// Past int64 (no real price comes here): the same product in math/big.
+		listBig := factors[0].rat()
+		for _, f := range factors[1:] {
+			listBig.Mul(listBig, f.rat())
 		}
 		q.listBig, q.exactBig = listBig, new(big.Rat).Mul(listBig, rate.r)
 	}
