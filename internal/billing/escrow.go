@@ -184,7 +184,10 @@ func (e *Escrow) Hold(ctx context.Context, keyID, period string, start time.Time
 			counted = true
 		}
 		if now.Before(ac.validUntil) && ac.granted-ac.used >= amount {
-			return ac.take(e, amount, now), nil
+			h := ac.take(e, amount, now)
+			e.refillEarly(ac, amount, now)
+			ac.mu.Unlock()
+			return h, nil
 		}
 		if now.Before(ac.refusedUntil) && ac.available(now)+refusedAvail(ac.refused) < amount {
 			err := &InsufficientError{Amount: amount, Balance: ac.refused, Local: ac.available(now)}
@@ -199,9 +202,16 @@ func (e *Escrow) Hold(ctx context.Context, keyID, period string, start time.Time
 		}
 		c := ac.claim
 		if c == nil {
-			c = e.startClaim(ac, amount, now)
+			if !now.Before(ac.validUntil) && ac.slice != "" {
+				// The lease ran out (or was never renewed): this slice may no longer count in the
+				// store. Holds already taken from it settle against it; new ones go to a fresh slice.
+				ac.slice, ac.granted, ac.used = "", 0, 0
+			}
+			need := amount - max(ac.granted-ac.used, 0)
+			c = e.startClaim(ac, need, max(need, ac.window(e), 2*amount))
 		}
 		ac.mu.Unlock()
+		e.o.Metrics.holdWaited()
 		if err := e.await(ctx, c); err != nil {
 			return nil, err
 		}
@@ -214,19 +224,38 @@ type claimCall struct {
 	err  error // set before done closes when the store could not be reached
 }
 
-// startClaim starts a claim for what amount lacks, detached from any caller (a grant must be
-// recorded even when the callers went away); ac.mu is held.
-func (e *Escrow) startClaim(ac *acct, amount money.Amount, now time.Time) *claimCall {
-	if !now.Before(ac.validUntil) && ac.slice != "" {
-		// The lease ran out (or was never renewed): this slice may no longer count in the store.
-		// Holds already taken from it settle against it; new ones go to a fresh slice.
-		ac.slice, ac.granted, ac.used = "", 0, 0
+// refillEarly claims the next part of the slice in the background once a busy key (at least one
+// hold like this one a second, at its recent rate) has less than half the claim window of spend
+// left in it, so that its holds in the steady state never wait for the store. A quiet key claims
+// when a hold does not fit, as before: for it a claim is rare, and claiming ahead would only keep
+// budget from other replicas. Nothing is claimed while a claim is in flight, and for a while
+// after the store refused or failed (a hold that does not fit then asks, or fails fast, as
+// before). ac.mu is held.
+func (e *Escrow) refillEarly(ac *acct, amount money.Amount, now time.Time) {
+	if ac.claim != nil || now.Before(ac.refusedUntil) || now.Before(ac.downUntil) || ac.rate < float64(amount) {
+		return
 	}
+	window := ac.window(e)
+	if ac.granted-ac.used >= window/2 {
+		return
+	}
+	// need is one more hold like this one: a budget that cannot pay for it is refused now (and
+	// the refusal is remembered), while holds that fit in what is left go on.
+	e.startClaim(ac, amount, max(window, 2*amount))
+}
+
+// window is the key's recent spend over the claim window: the size of a claim.
+func (ac *acct) window(e *Escrow) money.Amount {
+	return money.Amount(ac.rate * e.o.Window.Seconds())
+}
+
+// startClaim starts a claim of need to want more for the account's slice (creating one if it
+// has none), detached from any caller (a grant must be recorded even when the callers went
+// away); ac.mu is held.
+func (e *Escrow) startClaim(ac *acct, need, want money.Amount) *claimCall {
 	if ac.slice == "" {
 		ac.slice = e.newSliceID(ac.a)
 	}
-	need := amount - max(ac.granted-ac.used, 0)
-	want := max(need, money.Amount(ac.rate*e.o.Window.Seconds()), 2*amount)
 	sl := store.Slice{ID: ac.slice, KeyID: ac.a.keyID, Period: ac.a.period, PeriodStart: ac.a.start}
 	c := &claimCall{done: make(chan struct{})}
 	ac.claim = c
@@ -330,15 +359,13 @@ func (ac *acct) observe(now time.Time, amount money.Amount) {
 	ac.rate += float64(amount) / tau
 }
 
-// take reserves amount; ac.mu is held on entry and released.
+// take reserves amount; ac.mu is held.
 func (ac *acct) take(e *Escrow, amount money.Amount, now time.Time) *Hold {
 	ac.used += amount
 	ac.held += amount
 	ac.holds++
 	ac.lastUse = now
-	h := &Hold{e: e, ac: ac, slice: ac.slice, amount: amount}
-	ac.mu.Unlock()
-	return h
+	return &Hold{e: e, ac: ac, slice: ac.slice, amount: amount}
 }
 
 // Settle turns the hold into a charge of cost (at most the amount held; more is charged but

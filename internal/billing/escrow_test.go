@@ -351,3 +351,69 @@ func TestEscrowGiveBackRacesHolds(t *testing.T) {
 		t.Error("a hold of nothing names a slice")
 	}
 }
+
+// countingStore counts the claims that reached the store.
+type countingStore struct {
+	billing.SliceStore
+	claims atomic.Int64
+}
+
+func (c *countingStore) ClaimSlice(ctx context.Context, s store.Slice, need, want money.Amount, ttl time.Duration) (store.Claim, error) {
+	defer c.claims.Add(1)
+	return c.SliceStore.ClaimSlice(ctx, s, need, want, ttl)
+}
+
+// TestEscrowSteadySpendNeverWaits: a key spending at a steady rate has its slice refilled in the
+// background before it runs out, so after the first claim no hold waits for the store, while a
+// key's first hold does wait (there is no slice yet).
+func TestEscrowSteadySpendNeverWaits(t *testing.T) {
+	st := openSQLite(t)
+	k := createKey(t, st, "key_steady", "1000000", store.PeriodTotal)
+	cs := &countingStore{SliceStore: st}
+	reg := prometheus.NewRegistry()
+	m, err := billing.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var clock atomic.Int64
+	es := billing.NewEscrow(billing.EscrowOptions{Store: cs, Metrics: m,
+		Now: func() time.Time { return start.Add(time.Duration(clock.Load())) }})
+	waits := func() float64 { return metricstest.Sum(t, reg, "imagegw_billing_hold_waits_total") }
+	// 100 holds a second of 0.01 each for 20 s of the escrow's clock: 2,000 holds, 1 a second
+	// spent, slices of about 5 (5 s of spend) refilled when 2.5 s of spend is left.
+	one := money.MustParse("0.01")
+	var warm float64
+	for i := range 2000 {
+		clock.Store(int64(i) * int64(10*time.Millisecond))
+		h, err := es.Hold(t.Context(), k.ID, "", time.Time{}, one)
+		if err != nil {
+			t.Fatalf("hold %d: %v", i, err)
+		}
+		h.Settle(one)
+		if i == 0 && waits() != 1 {
+			t.Fatalf("the key's first hold waited %v times for a claim; want 1 (there is no slice yet)", waits())
+		}
+		if i == 99 {
+			warm = waits()
+		}
+		// A claim this hold started in the background is answered before the next hold comes
+		// (a store that answers within 10 ms): wait until it is recorded, not racing it.
+		for deadline := time.Now().Add(5 * time.Second); billing.ClaimsInFlight(es) > 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("hold %d: a claim did not finish in 5 s", i)
+			}
+		}
+	}
+	// While the key's rate is still rising from nothing it is a quiet key, whose holds claim when
+	// they do not fit; once it is busy, none waits.
+	if warm > 3 {
+		t.Errorf("%v of the first 100 holds waited for a claim; want at most 3 while the rate rises", warm)
+	}
+	if w := waits(); w != warm {
+		t.Errorf("%v holds waited for a claim after the first second of steady spend; want none", w-warm)
+	}
+	if n := cs.claims.Load(); n < 4 || n > 40 {
+		t.Errorf("%d claims for 20 s of steady spend; want a few (slices of seconds of spend)", n)
+	}
+}

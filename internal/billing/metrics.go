@@ -18,6 +18,7 @@ import (
 //	imagegw_billing_held                               their amount, in currency units (live)
 //	imagegw_billing_reserved                           what this process's budget slices reserve (live)
 //	imagegw_billing_slice_claims_total{result}         claims of budget slices: granted, refused, refused_cached, error
+//	imagegw_billing_hold_waits_total                   holds that waited for a claim (the slice ran out first)
 //	imagegw_billing_slices_swept_total                 expired slices (any process's) deleted
 //	imagegw_billing_sweep_errors_total                 failed sweeps
 //
@@ -27,6 +28,7 @@ type Metrics struct {
 	freeImages  *prometheus.CounterVec
 	rejections  *prometheus.CounterVec
 	claims      *prometheus.CounterVec
+	holdWaits   prometheus.Counter
 	sweptTotal  prometheus.Counter
 	sweepErrors prometheus.Counter
 	reg         prometheus.Registerer
@@ -51,6 +53,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "imagegw", Subsystem: "billing", Name: "slice_claims_total",
 			Help: "Claims of budget slices from the store, by result (granted, refused, refused_cached, error).",
 		}, []string{"result"}),
+		holdWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "imagegw", Subsystem: "billing", Name: "hold_waits_total",
+			Help: "Budget holds that waited for a slice claim from the store because this process's slice ran out before its early refill came back (a key's first request, a burst above its recent rate, or a slow store). Near zero in the steady state.",
+		}),
 		sweptTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "imagegw", Subsystem: "billing", Name: "slices_swept_total",
 			Help: "Expired budget slices (of any process) deleted by the sweeper.",
@@ -64,7 +70,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, r := range []string{"granted", "refused", "refused_cached", "error"} {
 		m.claims.WithLabelValues(r)
 	}
-	for _, c := range []prometheus.Collector{m.cost, m.freeImages, m.rejections, m.claims, m.sweptTotal, m.sweepErrors} {
+	for _, c := range []prometheus.Collector{m.cost, m.freeImages, m.rejections, m.claims, m.holdWaits, m.sweptTotal, m.sweepErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("billing: register metrics: %w", err)
 		}
@@ -138,6 +144,12 @@ func (m *Metrics) ObserveEscrow(e *Escrow) error {
 func (m *Metrics) claim(result string) {
 	if m != nil {
 		m.claims.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) holdWaited() {
+	if m != nil {
+		m.holdWaits.Inc()
 	}
 }
 
