@@ -71,7 +71,11 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 		if has("inflight") {
 			rs := results(ms, name, "inflight")
 			heap := median(heapOf(rs))
-			cells = append(cells, fmt.Sprintf("%s req/s, heap +%s", commas(int(median(rpsOf(rs))+0.5)), mb(uint64(heap)))+failedNote(rs))
+			c := fmt.Sprintf("%s req/s, heap +%s", commas(int(median(rpsOf(rs))+0.5)), mb(uint64(heap)))
+			if rss := median(rssOf(rs)); rss > 0 {
+				c += ", peak RSS " + mb(uint64(rss))
+			}
+			cells = append(cells, c+failedNote(rs))
 		}
 		if has("large") {
 			rs := results(ms, name, "large")
@@ -103,6 +107,7 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 	}
 	if has("inflight") {
 		fmt.Fprintln(w, "- heap: peak heap in use of the whole process (load generator and fake upstream included) over its heap before the scenario, after a GC.")
+		fmt.Fprintln(w, "- peak RSS: of the whole process during the scenario, counted from after a GC that returned freed memory to the OS (so an earlier setup's pages do not count).")
 	}
 	if o.FailPause > 0 {
 		fmt.Fprintf(w, "- A closed-loop worker whose request failed (e.g. a 503 from overload protection) waits %s before its next one.\n", o.FailPause)
@@ -136,6 +141,11 @@ func ratios(w io.Writer, o *options, ms []map[string]*measurement) {
 	}
 	if hasIn && has("direct") {
 		cols = append(cols, "heap over direct")
+	}
+	rss := func(name string) float64 { return median(rssOf(results(ms, name, "inflight"))) }
+	hasRSS := hasIn && has("proxy") && rss("proxy") > 0
+	if hasRSS {
+		cols = append(cols, "in-flight peak RSS ÷ bare proxy")
 	}
 	if hasLarge && has("proxy") {
 		cols = append(cols, "large req/s ÷ bare proxy")
@@ -178,6 +188,9 @@ func ratios(w io.Writer, o *options, ms []map[string]*measurement) {
 				sign, d = "−", -d
 			}
 			cells = append(cells, sign+mb(uint64(d)))
+		}
+		if hasRSS {
+			cells = append(cells, ratio(rss(name), rss("proxy")))
 		}
 		if hasLarge && has("proxy") {
 			cells = append(cells, ratio(med(name, "large"), med("proxy", "large")))
@@ -307,6 +320,14 @@ func heapOf(rs []result) []float64 {
 	out := make([]float64, len(rs))
 	for i, r := range rs {
 		out[i] = float64(r.HeapPeak) - float64(r.HeapBase)
+	}
+	return out
+}
+
+func rssOf(rs []result) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = float64(r.RSSPeak)
 	}
 	return out
 }
