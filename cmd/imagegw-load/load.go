@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,4 +274,25 @@ func peakRSS() uint64 {
 		}
 	}
 	return 0
+}
+
+// heapProfileAt writes a heap profile, after a GC, to path once after has passed; the returned
+// func cancels it if it has not run yet.
+func heapProfileAt(after time.Duration, path string, progress func(string)) (stop func()) {
+	t := time.AfterFunc(after, func() {
+		runtime.GC()
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.Lookup("heap").WriteTo(f, 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			progress("heap profile: " + err.Error())
+			return
+		}
+		progress("heap profile written to " + path)
+	})
+	return func() { t.Stop() }
 }

@@ -81,6 +81,7 @@ type options struct {
 	CPUProfile    string
 	Trace         string
 	LimiterStats  bool
+	HeapProfile   string
 }
 
 func envOr(name, def string) string {
@@ -120,6 +121,7 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 	fs.BoolVar(&o.KeepSchema, "keep-schema", false, "keep the Postgres schemas instead of dropping them")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (load generator included) to this file")
 	fs.StringVar(&o.Trace, "trace", "", "write a runtime/trace of the whole run to this file (go tool trace; -pprof=sched|net|sync)")
+	fs.StringVar(&o.HeapProfile, "heapprofile", "", "write a heap profile (after a GC) in the middle of each in-flight window to PREFIX.<setup>.<run>.pb.gz: what the requests in flight hold")
 	fs.BoolVar(&o.LimiterStats, "limiter-stats", false, "print each gateway's rate-limiter and journal metrics (Redis latency by operation, errors, decisions; each charge's fsync wait, fsyncs) to stderr after it stops")
 	fs.StringVar(&o.ServeUpstream, "serve-upstream", "", "only run the fake upstream on this address (with -delay and -image-bytes) until interrupted")
 	if err := fs.Parse(args); err != nil {
@@ -278,7 +280,7 @@ func run(ctx context.Context, o *options, out, log io.Writer) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			m, err := measure(ctx, o, e, name, inflight, maxConns, func(s string) {
+			m, err := measure(ctx, o, e, name, r+1, inflight, maxConns, func(s string) {
 				fmt.Fprintf(log, "run %d/%d %-8s %s\n", r+1, o.Runs, name, s)
 			})
 			if err != nil {
@@ -292,7 +294,7 @@ func run(ctx context.Context, o *options, out, log io.Writer) error {
 }
 
 // measure starts one setup, runs the scenarios against it and stops it.
-func measure(ctx context.Context, o *options, e *env, name string, inflight, maxConns int, progress func(string)) (_ *measurement, err error) {
+func measure(ctx context.Context, o *options, e *env, name string, run, inflight, maxConns int, progress func(string)) (_ *measurement, err error) {
 	t, err := startSetup(ctx, name, e)
 	if err != nil {
 		return nil, err
@@ -323,6 +325,10 @@ func measure(ctx context.Context, o *options, e *env, name string, inflight, max
 				r.RPS(), r.Offered, r.OK, fmtMS(r.P50), fmtMS(r.P99), r.Failed))
 		case "inflight":
 			s, base := startMemSampler()
+			if o.HeapProfile != "" {
+				stop := heapProfileAt(max(o.Warmup, o.Delay+time.Second)+o.Duration/2, fmt.Sprintf("%s.%s.%d.pb.gz", o.HeapProfile, name, run), progress)
+				defer stop()
+			}
 			r = closedLoop(ctx, c, t.slowBody, inflight, max(o.Warmup, o.Delay+time.Second), o.Duration, o.Delay, o.FailPause)
 			r.HeapBase = base
 			r.HeapPeak, r.RSSPeak = s.Stop()
