@@ -201,7 +201,7 @@ func New(ctx context.Context, c *config.Config, log *zap.Logger) (_ *App, err er
 	}
 	a.meter = mtr
 	a.Images, err = imagestore.Open(ctx, imagestore.Options{URL: c.ImagesURL.Value(), Dir: c.Images.Dir, TTL: c.Images.TTL.D(),
-		MaxBytes: c.Images.MaxBytes, Bytes: a.Metrics.HostedImageBytes, Evictions: a.Metrics.HostedImageEvictions,
+		Timeout: c.Images.Timeout.D(), MaxBytes: c.Images.MaxBytes, Bytes: a.Metrics.HostedImageBytes, Evictions: a.Metrics.HostedImageEvictions,
 		Credentials: imagestore.Credentials{AccessKeyID: c.Images.S3.AccessKeyID.Value(),
 			SecretAccessKey: c.Images.S3.SecretAccessKey.Value(), SessionToken: c.Images.S3.SessionToken.Value()}})
 	if err != nil {

@@ -178,6 +178,9 @@ type ImagesConfig struct {
 	// downloads them (through the SSRF-safe client) and hosts them like provider bytes, so the
 	// client's URL lives images.ttl.
 	RehostProviderURLs bool `yaml:"rehost_provider_urls"`
+	// Timeout bounds every wait on the image store: storing an image, a download until the
+	// object starts, and any pause in a streamed one (imagestore.Options.Timeout); default 30s.
+	Timeout Duration `yaml:"timeout"`
 	// S3 holds the object store's credentials, from the environment only.
 	S3 S3Credentials `yaml:"-"`
 }
@@ -457,7 +460,7 @@ func Default() *Config {
 			SliceWindow:  Duration(5 * time.Second),
 			JournalFsync: true,
 		},
-		Images:          ImagesConfig{TTL: Duration(24 * time.Hour)},
+		Images:          ImagesConfig{TTL: Duration(24 * time.Hour), Timeout: Duration(30 * time.Second)},
 		Outbound:        OutboundConfig{Timeout: Duration(120 * time.Second)},
 		Store:           StoreConfig{Timeout: Duration(2 * time.Second)},
 		Routing:         DefaultRouting,

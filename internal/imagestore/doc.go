@@ -16,4 +16,8 @@
 // Hosted URLs point at the gateway's own route (GET /v1/images/files/{name}), which any replica
 // answers by streaming the object from the backend; with presign=true on an s3 URL they are
 // presigned S3 URLs instead, fetched from the object store directly.
+//
+// Every wait on the backend is bounded by Options.Timeout (images.timeout): a Put, a Get until
+// the object starts, and any pause in a streamed body. A store that stops answering fails the
+// request waiting on it instead of holding it.
 package imagestore

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,10 @@ const DefaultMaxBytes int64 = 1 << 30
 
 // DefaultTTL is how long an image is served when Options.TTL is 0.
 const DefaultTTL = 24 * time.Hour
+
+// DefaultTimeout bounds a wait on the backend: a Put, a Get until the object starts, and any
+// pause in a streamed body.
+const DefaultTimeout = 30 * time.Second
 
 // maxPresign is the longest a presigned S3 URL can be valid (SigV4's limit).
 const maxPresign = 7 * 24 * time.Hour
@@ -83,6 +88,11 @@ type Options struct {
 	Credentials Credentials
 	// Transport carries S3 requests; nil means a default transport. Tests set it.
 	Transport http.RoundTripper
+	// Timeout bounds every wait on the object store: an upload, a download until the object
+	// starts, and any pause in a streamed download. A store that stops answering (a partition, a
+	// hung server) then fails the request that waits on it instead of holding it. 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
 }
 
 // Credentials are S3 credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).
@@ -119,6 +129,7 @@ type Store struct {
 	kind    string
 	desc    string
 	ttl     time.Duration
+	timeout time.Duration
 	presign bool
 	now     func() time.Time
 }
@@ -156,6 +167,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		s := New(b, ttl)
 		s.kind, s.desc, s.presign = "s3", b.String(), loc.Presign
+		s.SetTimeout(o.Timeout)
 		return s, nil
 	}
 }
@@ -165,7 +177,16 @@ func New(b Backend, ttl time.Duration) *Store {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Store{b: b, kind: "custom", desc: fmt.Sprintf("%T", b), ttl: ttl, now: time.Now}
+	return &Store{b: b, kind: "custom", desc: fmt.Sprintf("%T", b), ttl: ttl, timeout: DefaultTimeout, now: time.Now}
+}
+
+// SetTimeout sets the bound of every wait on the backend (see Options.Timeout); 0 means
+// DefaultTimeout. Call it before the Store is used.
+func (s *Store) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	s.timeout = d
 }
 
 // TTL is how long a hosted image stays available.
@@ -212,7 +233,12 @@ func (s *Store) Put(ctx context.Context, data []byte, contentType string) (strin
 		return "", err
 	}
 	name := hex.EncodeToString(b[:]) + extOf[ct]
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	if err := s.b.Put(ctx, name, data, ct, s.now().Add(s.ttl)); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", fmt.Errorf("imagestore: the store did not take the image within %s: %w", s.timeout, err)
+		}
 		return "", err
 	}
 	return name, nil
@@ -245,7 +271,13 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	obj, err := s.b.Get(r.Context(), name, r.Method == http.MethodHead)
+	// The backend must start answering within the timeout, and then never pause longer.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stall := time.AfterFunc(s.timeout, cancel)
+	defer stall.Stop()
+	obj, err := s.b.Get(ctx, name, r.Method == http.MethodHead)
+	stall.Stop()
 	switch {
 	case errors.Is(err, ErrNotFound):
 		http.NotFound(w, r)
@@ -288,9 +320,27 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead || obj.Body == nil {
 		return
 	}
-	// A client gone or a backend failing mid-body ends the response short; nothing to add.
-	_, _ = io.Copy(w, obj.Body)
+	// A client gone or a backend failing (or pausing past the timeout) mid-body ends the response
+	// short; nothing to add. Only the backend's reads are timed: a slow client is the server's
+	// write timeout's business.
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	for {
+		stall.Reset(s.timeout)
+		n, err := obj.Body.Read(*buf)
+		stall.Stop()
+		if n > 0 {
+			if _, werr := w.Write((*buf)[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Sweep deletes expired images and returns how many.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
