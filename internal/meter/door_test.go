@@ -3,6 +3,7 @@ package meter_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -51,7 +52,20 @@ func sendBig(t *testing.T, base, key string, n int64) (int, http.Header, int64) 
 	req.ContentLength = n
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
+	// The client's send buffer is fixed small: left to autotune (up to net.ipv4.tcp_wmem's 4 MB
+	// max) it absorbs megabytes of a body nobody reads while a busy machine delays the answer.
+	// With it, what the client can push unread is the buffer (256 KB, which Linux doubles) plus
+	// the server's initial receive window (128 KB): 622,592 bytes measured, far below the 4 MB
+	// that tells a body read from one refused.
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(256 << 10)
+		}
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		// The server may close the connection after answering without reading the body.
 		return 0, nil, read.Load()
