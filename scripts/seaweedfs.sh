@@ -110,10 +110,16 @@ start() {
 		stop_server
 	fi
 	if answers; then
-		# Not ours (no live pid file here): a server another checkout of the repo started.
-		log "S3 already answers on $endpoint (a server this checkout did not start); using it"
-		echo "$endpoint"
-		return 0
+		# Not ours (no live pid file here): a server another checkout of the repo started. Use it
+		# only if it takes a write: one whose checkout (and data directory) was deleted can still
+		# answer ListBuckets and then hang every upload.
+		if writable; then
+			log "S3 already answers on $endpoint (a server this checkout did not start); using it"
+			echo "$endpoint"
+			return 0
+		fi
+		log "S3 answers on $endpoint but does not take a write (a server another checkout started, its data perhaps deleted); stop it (pkill -f 'weed server') or set IMAGEGW_WEED_S3_PORT"
+		return 1
 	fi
 	build
 	mkdir -p "$data"
