@@ -14,6 +14,21 @@ import (
 	"github.com/imagegw/imagegw/internal/faultproxy"
 )
 
+// storeWithImage opens the store at url with the given timeout and puts one image in it.
+func storeWithImage(t *testing.T, url string, timeout time.Duration) (*Store, string) {
+	t.Helper()
+	s, err := Open(ctx, Options{URL: url, TTL: time.Hour, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	name, err := s.Put(ctx, pngBytes(10), "image/png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, name
+}
+
 // TestS3PartitionFailsFast: with the object store partitioned (a real TCP proxy that stops
 // moving bytes), storing an image fails within the store's timeout instead of holding the
 // request, and serving one answers 503 within it; when the partition heals both work again.
@@ -25,15 +40,7 @@ func TestS3PartitionFailsFast(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	const timeout = 300 * time.Millisecond
-	s, err := Open(ctx, Options{URL: "s3://imgs?endpoint=http://" + p.Addr(), TTL: time.Hour, Timeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	name, err := s.Put(ctx, pngBytes(10), "image/png")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, name := storeWithImage(t, "s3://imgs?endpoint=http://"+p.Addr(), timeout)
 	if err := p.SetMode(faultproxy.Blackhole); err != nil {
 		t.Fatal(err)
 	}
@@ -75,15 +82,7 @@ func TestS3PartitionFailsFast(t *testing.T) {
 func TestS3StalledBodyEnds(t *testing.T) {
 	f := newFakeS3(t)
 	const timeout = 300 * time.Millisecond
-	s, err := Open(ctx, Options{URL: f.url("imgs"), TTL: time.Hour, Timeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	name, err := s.Put(ctx, pngBytes(10), "image/png")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, name := storeWithImage(t, f.url("imgs"), timeout)
 	const part = 16 << 10
 	release := make(chan struct{})
 	defer close(release)
