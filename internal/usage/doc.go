@@ -8,8 +8,6 @@
 // fsync'd, so it survives a crash of the process) and its final event after (Commit, or Record
 // for an event with no begin): the event is fsync'd before Commit returns, one fsync covering
 // every append made before it started (group commit), and only then may the request deliver.
-// The fsyncs run on one syncer goroutine; a charge waits for the first fsync that started after
-// its append and is woken by that one only.
 // A request refused before any upstream call ends its begin with an abort line and leaves no row.
 // Lines are written by a hand-rolled encoder, byte for byte what encoding/json writes.
 //

@@ -132,39 +132,25 @@ type journal struct {
 	memCap    int
 	fileReads atomic.Int64 // reads of this process's segments from the file
 
-	// Group commit: a syncer goroutine fsyncs while charges wait; one fsync covers every append
-	// made before it started and wakes only the charges it covers (a charge appended during an
-	// fsync waits for the next one without being woken). Charges never make the syscall.
-	smu        sync.Mutex
-	synced     uint64     // appends covered by a finished fsync
-	cur        *syncRound // the fsync in progress, nil when none
-	next       *syncRound // charges waiting for the fsync after it, nil when none
-	syncerGone bool       // the syncer stopped after close, which fsync'd everything
-	syncerOn   bool       // the syncer was started (set before it is)
-	kick       chan struct{}
-	stopSync   chan struct{}
-	syncerDone chan struct{}
-	// fileMu is held by the syncer from taking the active file to the end of its fsync, and by
-	// whatever closes a file, so an fsync never runs on a closed file.
-	fileMu sync.Mutex
-	fsync  func(*os.File) error // datasync; tests replace it before the first append
+	// Group commit: one fsync covers every append made before it started.
+	smu     sync.Mutex
+	scond   *sync.Cond
+	synced  uint64
+	syncing bool
 
+	fsync func(*os.File) error // datasync; tests replace it before the first append
+	// fileMu is held by a leader from taking the active file to the end of its fsync, and by
+	// whatever closes a file, so an fsync never runs on a closed file.
+	fileMu   sync.Mutex
 	segBytes int64
 	fsyncs   atomic.Int64
 	// syncGap is the least time between the starts of two fsyncs while fsyncs are shared (the
-	// last one covered several appends: the gateway is busy): the syncer waits out the rest of
-	// it, so one fsync covers more appends, since each costs kernel CPU. An fsync that covered
-	// one append (a quiet gateway) is followed by the next one at once.
+	// last one covered several appends: the gateway is busy): a leader waits out the rest of it,
+	// so one fsync covers more appends, since each costs kernel CPU. An fsync that covered one
+	// append (a quiet gateway) is followed by the next one at once.
 	syncGap   time.Duration
-	lastSync  time.Time // syncer only
-	lastGroup uint64    // appends the last fsync covered; syncer only
-}
-
-// syncRound is one fsync and the charges waiting for it.
-type syncRound struct {
-	target uint64        // appends it covers; set before it starts
-	done   chan struct{} // closed when it finished
-	err    error         // set before done closes
+	lastSync  time.Time // guarded by smu
+	lastGroup uint64    // appends the last fsync covered; guarded by smu
 }
 
 // openJournal locks dir, lists the segments left by earlier processes (terminating a torn last
@@ -184,8 +170,8 @@ func openJournal(dir string, segBytes int64, syncGap time.Duration) (j *journal,
 		_ = lk.Close()
 		return nil, 0, fmt.Errorf("usage: journal %s is in use by another process (%w); give each gateway process its own billing.outbox_dir", dir, err)
 	}
-	j = &journal{dir: dir, lock: lk, segBytes: segBytes, syncGap: syncGap, memCap: defaultMemLines,
-		fsync: datasync, kick: make(chan struct{}, 1), stopSync: make(chan struct{}), syncerDone: make(chan struct{})}
+	j = &journal{dir: dir, lock: lk, segBytes: segBytes, syncGap: syncGap, memCap: defaultMemLines, fsync: datasync}
+	j.scond = sync.NewCond(&j.smu)
 	defer func() {
 		if err != nil {
 			_ = j.close()
@@ -225,8 +211,6 @@ func openJournal(dir string, segBytes int64, syncGap time.Duration) (j *journal,
 	if err := j.newSegment(next); err != nil {
 		return nil, 0, err
 	}
-	j.syncerOn = true
-	go j.syncer()
 	return j, torn, nil
 }
 
@@ -396,87 +380,43 @@ func (j *journal) dropMem(seg *segment) {
 // sync returns once every append up to pos is fsync'd: concurrent callers share one fsync.
 func (j *journal) sync(pos uint64) error {
 	j.smu.Lock()
-	if j.synced >= pos || j.syncerGone {
-		j.smu.Unlock()
-		return nil
-	}
-	r := j.cur
-	if r == nil || pos > r.target {
-		if j.next == nil {
-			j.next = &syncRound{done: make(chan struct{})}
-			select {
-			case j.kick <- struct{}{}:
-			default:
-			}
+	defer j.smu.Unlock()
+	for j.synced < pos {
+		if j.syncing {
+			j.scond.Wait()
+			continue
 		}
-		r = j.next
-	}
-	j.smu.Unlock()
-	<-r.done
-	return r.err
-}
-
-// syncer runs the fsyncs charges wait for, until close stops it; it finishes the rounds that
-// have waiters before it returns.
-func (j *journal) syncer() {
-	defer close(j.syncerDone)
-	for {
-		select {
-		case <-j.kick:
-		case <-j.stopSync:
-			j.smu.Lock()
-			if j.next == nil {
-				j.syncerGone = true
-				j.smu.Unlock()
-				return
-			}
-			j.smu.Unlock()
-		}
+		j.syncing = true
 		if wait := j.syncGap - time.Since(j.lastSync); wait > 0 && j.lastGroup >= busyGroup {
-			time.Sleep(wait) // more charges join the round meanwhile
+			j.smu.Unlock()
+			time.Sleep(wait)
+			j.smu.Lock()
 		}
-		j.syncRound()
-	}
-}
-
-// syncRound fsyncs every append made so far and wakes the charges waiting for it.
-func (j *journal) syncRound() {
-	j.fileMu.Lock()
-	j.smu.Lock()
-	r := j.next
-	if r == nil {
+		j.lastSync = time.Now()
 		j.smu.Unlock()
+		j.fileMu.Lock()
+		j.mu.Lock()
+		target := j.written
+		f := j.segs[len(j.segs)-1].f // nil once close fsync'd and closed every segment
+		j.mu.Unlock()
+		var err error
+		if f != nil {
+			err = j.fsync(f)
+			j.fsyncs.Add(1)
+		}
 		j.fileMu.Unlock()
-		return
+		j.smu.Lock()
+		j.syncing = false
+		j.scond.Broadcast()
+		if err != nil {
+			return fmt.Errorf("usage: journal: fsync: %w", err)
+		}
+		if target > j.synced {
+			j.lastGroup = target - j.synced
+			j.synced = target
+		}
 	}
-	j.next = nil
-	j.mu.Lock()
-	r.target = j.written
-	f := j.segs[len(j.segs)-1].f // nil once close fsync'd and closed it
-	j.mu.Unlock()
-	j.cur = r
-	group := r.target - j.synced
-	j.smu.Unlock()
-
-	j.lastSync = time.Now()
-	var err error
-	if f != nil {
-		err = j.fsync(f)
-		j.fsyncs.Add(1)
-	}
-	j.fileMu.Unlock()
-
-	j.smu.Lock()
-	j.cur = nil
-	if err == nil && r.target > j.synced {
-		j.synced = r.target
-	}
-	j.smu.Unlock()
-	j.lastGroup = group
-	if err != nil {
-		r.err = fmt.Errorf("usage: journal: fsync: %w", err)
-	}
-	close(r.done)
+	return nil
 }
 
 // state is what the writer needs to read on: the segments and each one's size and seal.
@@ -542,22 +482,12 @@ func (j *journal) diskBytes() int64 {
 	return j.bytes
 }
 
-// close syncs and closes every segment, stops the syncer (charges still waiting for it are
-// covered by these fsyncs) and releases the lock.
+// close syncs and closes every segment and releases the lock.
 func (j *journal) close() error {
-	defer func() {
-		if !j.syncerOn {
-			return
-		}
-		select {
-		case <-j.stopSync:
-		default:
-			close(j.stopSync)
-		}
-		<-j.syncerDone
-	}()
 	j.fileMu.Lock()
 	defer j.fileMu.Unlock()
+	j.smu.Lock()
+	defer j.smu.Unlock()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.closed = true
