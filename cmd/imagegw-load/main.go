@@ -325,11 +325,12 @@ func measure(ctx context.Context, o *options, e *env, name string, run, inflight
 				r.RPS(), r.Offered, r.OK, fmtMS(r.P50), fmtMS(r.P99), r.Failed))
 		case "inflight":
 			s, base := startMemSampler()
+			warmup := max(o.Warmup, o.Delay+time.Second)
 			if o.HeapProfile != "" {
-				stop := heapProfileAt(max(o.Warmup, o.Delay+time.Second)+o.Duration/2, fmt.Sprintf("%s.%s.%d.pb.gz", o.HeapProfile, name, run), progress)
+				stop := heapProfileAt(warmup+o.Duration/2, fmt.Sprintf("%s.%s.%d.pb.gz", o.HeapProfile, name, run), progress)
 				defer stop()
 			}
-			r = closedLoop(ctx, c, t.slowBody, inflight, max(o.Warmup, o.Delay+time.Second), o.Duration, o.Delay, o.FailPause)
+			r = closedLoop(ctx, c, t.slowBody, inflight, warmup, o.Duration, o.Delay, o.FailPause)
 			r.HeapBase = base
 			r.HeapPeak, r.RSSPeak = s.Stop()
 			progress(fmt.Sprintf("inflight  %8.0f req/s  heap +%s (peak %s, process peak RSS %s)  p50 %-9s p99 %-9s failed %d",

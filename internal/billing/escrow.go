@@ -175,7 +175,7 @@ func (e *Escrow) Hold(ctx context.Context, keyID, period string, start time.Time
 		return &Hold{e: e, done: true}, nil
 	}
 	ac := e.account(account{keyID, store.NormalizePeriod(period), start})
-	counted := false
+	counted, waited := false, false
 	for {
 		ac.mu.Lock()
 		now := e.o.Now()
@@ -211,7 +211,10 @@ func (e *Escrow) Hold(ctx context.Context, keyID, period string, start time.Time
 			c = e.startClaim(ac, need, max(need, ac.window(e), 2*amount))
 		}
 		ac.mu.Unlock()
-		e.o.Metrics.holdWaited()
+		if !waited {
+			waited = true
+			e.o.Metrics.holdWaited()
+		}
 		if err := e.await(ctx, c); err != nil {
 			return nil, err
 		}

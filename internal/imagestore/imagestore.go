@@ -167,7 +167,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		s := New(b, ttl)
 		s.kind, s.desc, s.presign = "s3", b.String(), loc.Presign
-		s.SetTimeout(o.Timeout)
+		if o.Timeout > 0 {
+			s.timeout = o.Timeout
+		}
 		return s, nil
 	}
 }
@@ -178,15 +180,6 @@ func New(b Backend, ttl time.Duration) *Store {
 		ttl = DefaultTTL
 	}
 	return &Store{b: b, kind: "custom", desc: fmt.Sprintf("%T", b), ttl: ttl, timeout: DefaultTimeout, now: time.Now}
-}
-
-// SetTimeout sets the bound of every wait on the backend (see Options.Timeout); 0 means
-// DefaultTimeout. Call it before the Store is used.
-func (s *Store) SetTimeout(d time.Duration) {
-	if d <= 0 {
-		d = DefaultTimeout
-	}
-	s.timeout = d
 }
 
 // TTL is how long a hosted image stays available.
