@@ -319,7 +319,8 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 			return nil, err
 		}
 		rl := ratelimit.NewRedis(rc, ratelimit.RedisOptions{Timeout: c.RateLimit.RedisTimeout.D(), Policy: policy,
-			Fallback: local, LeaseTTL: c.RateLimit.LeaseTTL.D(), Logger: log.Named("ratelimit"), Metrics: rm})
+			Fallback: local, LeaseTTL: c.RateLimit.LeaseTTL.D(), Logger: log.Named("ratelimit"), Metrics: rm,
+			AllotWindow: c.RateLimit.AllotWindow.D()})
 		// Runs before the client closes: stops lease renewal, flushes queued releases.
 		a.closers = append(a.closers, func() { _ = rl.Close() })
 		limiter = rl

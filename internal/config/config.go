@@ -131,6 +131,11 @@ type RateLimitConfig struct {
 	// LeaseTTL is how long a concurrency slot outlives a crashed gateway; live requests renew
 	// their leases every third of it.
 	LeaseTTL Duration `yaml:"lease_ttl"`
+	// AllotWindow turns on admission from allotments (Redis only): a key or channel whose
+	// limits are roomy is charged in Redis for about this much of its recent demand at once
+	// (never more than 1/16 of a limit) and admitted from it in memory, without a Redis round
+	// trip per request. 0 turns it off.
+	AllotWindow Duration `yaml:"allot_window"`
 }
 
 // BillingConfig sets the deployment currency and conversion rates.
@@ -453,7 +458,7 @@ func Default() *Config {
 			KeyStaleFor:    Duration(10 * time.Minute),
 		},
 		RateLimit: RateLimitConfig{FailurePolicy: "open", RedisTimeout: Duration(100 * time.Millisecond),
-			LeaseTTL: Duration(15 * time.Second)},
+			LeaseTTL: Duration(15 * time.Second), AllotWindow: Duration(250 * time.Millisecond)},
 		Billing: BillingConfig{
 			Currency:     "USD",
 			SliceTTL:     Duration(30 * time.Second),
@@ -863,6 +868,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit.RPM < 0 || c.RateLimit.IPM < 0 || c.RateLimit.MPPM < 0 || c.RateLimit.Concurrency < 0 {
 		bad("rate_limit: limits must not be negative")
+	}
+	if c.RateLimit.AllotWindow < 0 {
+		bad("%s: %v must not be negative (0 turns allotments off)", c.from("rate_limit.allot_window"), c.RateLimit.AllotWindow.D())
 	}
 	if c.RateLimit.LeaseTTL.D() < time.Second {
 		bad("rate_limit.lease_ttl: %v is below 1s", c.RateLimit.LeaseTTL.D())

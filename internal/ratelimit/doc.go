@@ -43,6 +43,18 @@
 // round trip from when it is sent; a queued admission whose caller gives up leaves the queue at
 // once, and one whose batch is in flight waits for it (at most Timeout).
 //
+// # Allotments
+//
+// With RedisOptions.AllotWindow set (the gateway's default is DefaultAllotWindow), a subject whose
+// limits are roomy is not charged per request: the limiter charges Redis for an allotment (rate
+// units and concurrency leases, sized to a window of the subject's recent demand in this process,
+// never more than 1/16 of a limit), admits from it in memory, takes releases and give-backs back
+// into it, refills it in the background once a busy subject has used half of it, and gives the
+// unused part back after a second idle, on Close, or when a refill does not fit. Gateways
+// together never admit more than a limit; they may admit less by the allotments they hold.
+// Small limits, large costs and a subject near its limit use the exact path below, so refusals
+// are always exact. See allot.go for the details and bounds.
+//
 // # Concurrency leases
 //
 // Concurrency uses leases that expire (on Redis a sorted set of lease ids scored by expiry), so

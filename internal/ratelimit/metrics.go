@@ -29,7 +29,7 @@ const (
 )
 
 // redisOps are the op label values of the Redis metrics (see Metrics).
-var redisOps = [...]string{"admit", "give_back", "renew", "renew_batch", "release_batch"}
+var redisOps = [...]string{"admit", "allot", "give_back", "renew", "renew_batch", "release_batch"}
 
 // Metrics are the limiter's Prometheus collectors. A nil *Metrics records nothing.
 //
@@ -88,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "imagegw", Subsystem: "ratelimit", Name: "leases_in_flight",
-			Help: "Live concurrency leases held (and renewed) by this process, by subject class.",
+			Help: "Live concurrency leases held (and renewed) by this process, by subject class, the unused leases of its allotments included.",
 		}, []string{"subject"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "imagegw", Subsystem: "ratelimit", Name: "leases_dropped_total",

@@ -24,8 +24,8 @@ func TestMetricsFromStartup(t *testing.T) {
 	for name, want := range map[string][]string{
 		"imagegw_ratelimit_leases_dropped_total":   {"reason=abandoned", "reason=expired"},
 		"imagegw_ratelimit_release_retries_total":  {"result=expired", "result=failed", "result=released"},
-		"imagegw_ratelimit_redis_errors_total":     {"op=admit", "op=give_back", "op=release_batch", "op=renew", "op=renew_batch"},
-		"imagegw_ratelimit_redis_duration_seconds": {"op=admit", "op=give_back", "op=release_batch", "op=renew", "op=renew_batch"},
+		"imagegw_ratelimit_redis_errors_total":     {"op=admit", "op=allot", "op=give_back", "op=release_batch", "op=renew", "op=renew_batch"},
+		"imagegw_ratelimit_redis_duration_seconds": {"op=admit", "op=allot", "op=give_back", "op=release_batch", "op=renew", "op=renew_batch"},
 		"imagegw_ratelimit_decisions_total":        nil,
 	} {
 		if got := metricstest.Series(t, reg, name); !slices.Equal(got, want) {

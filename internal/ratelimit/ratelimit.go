@@ -419,6 +419,10 @@ type Grant struct {
 	// lease is the grant's concurrency lease, nil without one. The limiter's keeper holds it
 	// (and only a weak pointer to the grant) while it renews it.
 	lease *lease
+	// pool is the allotment the grant was admitted from (Redis limiter with allotments), nil
+	// otherwise; slot is its lease there, when it has one.
+	pool *allotment
+	slot *poolSlot
 
 	mu      sync.Mutex
 	charged Cost // what is still charged and may be given back

@@ -75,12 +75,19 @@ type RedisOptions struct {
 	// Metrics records decisions, Redis errors and latency, fallback and leases; nil records
 	// nothing.
 	Metrics *Metrics
+	// AllotWindow turns allotments on (see allot.go and the package documentation): subjects
+	// whose limits are roomy are admitted from a part of their limits charged ahead, sized to
+	// this much of their recent demand, without a round trip per request. 0 means off
+	// (DefaultAllotWindow is the gateway's default).
+	AllotWindow time.Duration
 }
 
 // Redis is the shared Limiter: every gateway process pointed at the same Redis enforces one
 // global limit per subject. Each Admit is one round trip (one Lua script, atomic over all
 // dimensions of the subject) on Redis's clock, so process clocks do not matter; concurrent
-// Admits of one subject share a script call (see the package documentation, "Coalescing"). Release makes no
+// Admits of one subject share a script call (see the package documentation, "Coalescing"), and
+// with allotments on, a subject with roomy limits is admitted in memory from a part of its
+// limits charged ahead ("Allotments"). Release makes no
 // round trip of its own: a background releaser sends the queued releases in batches, and an
 // Admit of a subject carries that subject's releases still unconfirmed.
 //
@@ -102,6 +109,7 @@ type Redis struct {
 	idPrefix  string
 	idSeq     atomic.Uint64
 	co        *coalescer
+	allot     *allotter // nil: allotments off
 }
 
 var _ Limiter = (*Redis)(nil)
@@ -133,6 +141,9 @@ func NewRedis(client redis.Scripter, opts RedisOptions) *Redis {
 	if r.local == nil {
 		r.local = NewLocal(LocalOptions{Metrics: opts.Metrics, LeaseTTL: r.leaseTTL})
 		r.ownsLocal = true
+	}
+	if opts.AllotWindow > 0 {
+		r.allot = newAllotter(r, opts.AllotWindow)
 	}
 	r.keeper = newKeeper(time.Now, time.Now(), r.metrics, r, false)
 	r.rel = newReleaser(r.sendReleases)
@@ -185,6 +196,7 @@ func (r *Redis) keys(s Subject) []string {
 // closes the fallback only if NewRedis created it. It is idempotent, and the limiter still admits
 // (and releases) afterwards, without renewal.
 func (r *Redis) Close() error {
+	r.allot.close()
 	r.rel.flush()
 	r.keeper.close()
 	if r.ownsLocal {
@@ -201,7 +213,15 @@ func (r *Redis) Admit(ctx context.Context, req Request) (Decision, error) {
 	req.defaultLeaseTTL(r.leaseTTL)
 	class := req.Subject.Class()
 	cause := errCircuitOpen
-	if r.breaker.allow() {
+	if d, ok, err := r.allot.admit(ctx, &req); ok {
+		r.metrics.decision(class, &d, backendRedis)
+		return d, nil
+	} else if err != nil {
+		if ctx.Err() != nil {
+			return Decision{}, fmt.Errorf("ratelimit: admit %s: %w", req.Subject, err)
+		}
+		cause = err
+	} else if r.breaker.allow() {
 		d, err := r.admitRedis(ctx, &req)
 		if err == nil {
 			r.succeeded()
@@ -244,17 +264,25 @@ func (r *Redis) GiveBack(ctx context.Context, g *Grant, cost Cost) error {
 		r.local.giveBack(g, c)
 		return nil
 	}
+	if g.pool != nil && g.pool.putUnits(c) {
+		return nil
+	}
+	return r.giveBackUnits(ctx, g.subject, &g.limits, c)
+}
+
+// giveBackUnits refunds c to s's rate dimensions in Redis.
+func (r *Redis) giveBackUnits(ctx context.Context, s Subject, lim *Limits, c Cost) error {
 	args := make([]any, 0, 9)
 	for _, dim := range rateDims {
-		rt := g.limits.rate(dim)
+		rt := lim.rate(dim)
 		if !rt.Limited() {
 			args = append(args, 0, 0, 0)
 			continue
 		}
 		args = append(args, int64(rt.Period/time.Microsecond), rt.Count, c.of(dim))
 	}
-	return r.call(ctx, "give_back", g.subject, func(ctx context.Context) error {
-		return giveBackScript.Run(ctx, r.client, r.keys(g.subject)[:3], args...).Err()
+	return r.call(ctx, "give_back", s, func(ctx context.Context) error {
+		return giveBackScript.Run(ctx, r.client, r.keys(s)[:3], args...).Err()
 	})
 }
 
@@ -302,16 +330,28 @@ func (r *Redis) Release(ctx context.Context, g *Grant) error {
 	if g.fallback {
 		return r.local.Release(ctx, g)
 	}
-	l := g.lease
-	if !r.keeper.unregister(l, leaseReleased) {
+	if g.slot != nil {
+		g.slot.release()
 		return nil
+	}
+	if !r.releaseLease(g.lease) {
+		return fmt.Errorf("ratelimit: release %s: %w: %w", g.subject, ErrUnavailable, errCircuitOpen)
+	}
+	return nil
+}
+
+// releaseLease stops renewing l and queues its release; while the circuit is open it goes
+// straight to the retry queue and releaseLease reports false.
+func (r *Redis) releaseLease(l *lease) bool {
+	if !r.keeper.unregister(l, leaseReleased) {
+		return true
 	}
 	if r.breaker.isOpen() {
 		r.keeper.enqueue(l)
-		return fmt.Errorf("ratelimit: release %s: %w: %w", g.subject, ErrUnavailable, errCircuitOpen)
+		return false
 	}
 	r.rel.add(l)
-	return nil
+	return true
 }
 
 // sendReleases is the releaser's batch: one pipeline (one script call per subject); the releases

@@ -227,3 +227,89 @@ return out
 //	KEYS: inflight
 //	ARGV: lease ids (at most maxIDsPerCall)
 var releaseScript = redis.NewScript(`return redis.call('ZREM', KEYS[1], unpack(ARGV))`)
+
+// allotScript charges one subject for an allotment (see allot.go): units of each limited rate
+// dimension, all or none, and, only if those fit, as many concurrency leases (members of the
+// inflight set) as fit under the limit, up to the number given. It removes the caller's
+// unconfirmed releases first, as admitScript does.
+//
+//	KEYS: rpm, ipm, mppm, inflight
+//	ARGV: f, the f lease ids to remove first; per rate dimension period µs (0 = unlimited),
+//	      count, burst, units wanted; concurrency limit (0 = unlimited), lease TTL µs; then the
+//	      ids of the leases wanted.
+//	Reply: rate units granted (1 or 0); per rate dimension remaining (after the charge if
+//	       granted), reset µs, retry µs (if refused); leases granted; concurrency remaining
+//	       after them.
+var allotScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
+local nfree = tonumber(ARGV[1])
+for i = 2, 1 + nfree, 1000 do
+  redis.call('ZREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, 1 + nfree)))
+end
+local a = 1 + nfree
+local ok = 1
+local qs = {}
+local newtat = {}
+for i = 1, 3 do
+  local b = a + (i - 1) * 4
+  local period = tonumber(ARGV[b + 1])
+  local q = {0, 0, 0}
+  if period > 0 then
+    local count = tonumber(ARGV[b + 2])
+    local burst = tonumber(ARGV[b + 3])
+    local want = tonumber(ARGV[b + 4])
+    local em = period / count
+    local boff = em * burst
+    local tol = math.min(1, em / 4)
+    local tat = tonumber(redis.call('GET', KEYS[i]) or 0)
+    if tat < now then tat = now end
+    local nt = tat + em * want
+    if nt - now <= boff + tol then
+      q = {math.floor((boff - (nt - now) + tol) / em), math.ceil(nt - now), 0}
+      if want > 0 then newtat[i] = nt end
+    else
+      ok = 0
+      q = {math.max(math.floor((boff - (tat - now) + tol) / em), 0), math.ceil(tat - now),
+           math.ceil(nt - now - boff)}
+    end
+  end
+  qs[i] = q
+end
+local out = {ok}
+for i = 1, 3 do
+  if ok == 1 and newtat[i] then
+    redis.call('SET', KEYS[i], newtat[i], 'PX', math.ceil((newtat[i] - now) / 1000) + 1)
+  end
+  for j = 1, 3 do out[#out + 1] = qs[i][j] end
+end
+local c = a + 12
+local climit = tonumber(ARGV[c + 1])
+local ttl = tonumber(ARGV[c + 2])
+local granted, cremaining = 0, 0
+if climit > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  local used = redis.call('ZCARD', KEYS[4])
+  if ok == 1 then
+    granted = math.max(0, math.min(#ARGV - c - 2, climit - used))
+  end
+  if granted > 0 then
+    local adds = {}
+    for j = 1, granted do
+      adds[#adds + 1] = now + ttl
+      adds[#adds + 1] = ARGV[c + 2 + j]
+    end
+    for i = 1, #adds, 1000 do
+      redis.call('ZADD', KEYS[4], unpack(adds, i, math.min(i + 999, #adds)))
+    end
+    local want = math.ceil(ttl / 1000) + 1
+    if redis.call('PTTL', KEYS[4]) < want then
+      redis.call('PEXPIRE', KEYS[4], want)
+    end
+  end
+  cremaining = math.max(climit - used - granted, 0)
+end
+out[#out + 1] = granted
+out[#out + 1] = cremaining
+return out
+`)

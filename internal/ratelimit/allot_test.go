@@ -1,0 +1,309 @@
+package ratelimit
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func perDay(n int64) Rate { return Rate{Count: n, Period: 24 * time.Hour} }
+
+// exactView admits a zero cost through a limiter without allotments: Redis's state as it is.
+func exactView(t *testing.T, prefix string, req Request) Decision {
+	t.Helper()
+	r := NewRedis(needRedis(t), RedisOptions{Prefix: prefix, Policy: FailClosed, Timeout: 2 * time.Second})
+	defer r.Close()
+	req.Cost = Cost{}
+	d, err := r.Admit(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func inflightCount(t *testing.T, c *redis.Client, r *Redis, s Subject) int64 {
+	t.Helper()
+	n, err := c.ZCard(context.Background(), r.Key(s, "inflight")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Three gateways admitting from allotments never admit more than the limit together, fall short
+// of it by at most the documented 1/16 of it per gateway, and once closed leave Redis holding
+// exactly what was admitted and not given back.
+func TestAllotmentsNeverExceedALimitAcrossGateways(t *testing.T) {
+	gws := gateways(t, 3, RedisOptions{AllotWindow: DefaultAllotWindow})
+	// 960 requests and 2,000 images a day: 1/16 is 60 requests and 125 images, so allotments are
+	// on. Each request asks for 2 images of 512×512, so requests run out first (960·2 < 2,000).
+	req := Request{Subject: KeySubject("allot"), Limits: Limits{Requests: perDay(960), Images: perDay(2000)},
+		Cost: CostOf(2, 512, 512)}
+	var allowed, gaveBack atomic.Int64
+	var wg sync.WaitGroup
+	for _, gw := range gws {
+		for w := range 8 {
+			wg.Go(func() {
+				for i := range 60 {
+					d, err := gw.Admit(context.Background(), req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !d.Allowed {
+						if d.RefusedBy != DimRequests || d.RetryAfter <= 0 {
+							t.Errorf("refused by %v after %v, want requests with a Retry-After", d.RefusedBy, d.RetryAfter)
+						}
+						continue
+					}
+					allowed.Add(1)
+					if (w+i)%2 == 0 { // one of the two images was not delivered
+						if err := gw.GiveBack(context.Background(), d.Grant, Cost{Images: 1}); err != nil {
+							t.Error(err)
+						}
+						gaveBack.Add(1)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	n := allowed.Load()
+	if n > 960 {
+		t.Fatalf("3 gateways admitted %d requests against a global 960 a day", n)
+	}
+	if n < 960-3*60 {
+		t.Fatalf("3 gateways admitted %d of 1,440 requests against 960 a day: short by more than 1/16 per gateway", n)
+	}
+	for _, gw := range gws {
+		_ = gw.Close() // gives the allotments back
+	}
+	d := exactView(t, gws[0].prefix, req)
+	if d.Requests.Remaining != 960-n || d.Images.Remaining != 2000-(2*n-gaveBack.Load()) {
+		t.Fatalf("after close Redis has %d requests and %d images left; admitted %d requests and %d images, so want %d and %d",
+			d.Requests.Remaining, d.Images.Remaining, n, 2*n-gaveBack.Load(), 960-n, 2000-(2*n-gaveBack.Load()))
+	}
+	t.Logf("admitted %d of 960", n)
+}
+
+// Concurrency from allotments: at no moment do the three gateways' requests hold more slots than
+// the limit, and closing them leaves no lease behind.
+func TestAllotmentsKeepTheConcurrencyLimitAcrossGateways(t *testing.T) {
+	gws := gateways(t, 3, RedisOptions{AllotWindow: DefaultAllotWindow})
+	admin := needRedis(t)
+	const limit = 64 // 1/16 is 4 leases
+	req := Request{Subject: KeySubject("allot-c"), Limits: Limits{Concurrency: limit}, Cost: CostOf(1, 64, 64)}
+	var held, peak, allowed atomic.Int64
+	var wg sync.WaitGroup
+	for _, gw := range gws {
+		for range 30 {
+			wg.Go(func() {
+				for range 40 {
+					d, err := gw.Admit(context.Background(), req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !d.Allowed {
+						if d.RefusedBy != DimConcurrency || d.RetryAfter < MinConcurrencyRetryAfter {
+							t.Errorf("refused by %v after %v, want concurrency", d.RefusedBy, d.RetryAfter)
+						}
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					allowed.Add(1)
+					h := held.Add(1)
+					storeMax(&peak, h)
+					time.Sleep(time.Millisecond)
+					held.Add(-1)
+					if err := gw.Release(context.Background(), d.Grant); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if peak.Load() > limit {
+		t.Fatalf("requests held %d slots at once against a limit of %d", peak.Load(), limit)
+	}
+	if peak.Load() < limit/2 {
+		t.Fatalf("peak %d slots held: allotments starved the limit of %d", peak.Load(), limit)
+	}
+	if got := inflightCount(t, admin, gws[0], req.Subject); got > limit {
+		t.Fatalf("Redis counts %d leases against a limit of %d", got, limit)
+	}
+	for _, gw := range gws {
+		_ = gw.Close()
+	}
+	if got := inflightCount(t, admin, gws[0], req.Subject); got != 0 {
+		t.Fatalf("%d leases left in Redis after every gateway closed", got)
+	}
+	t.Logf("%d admitted, peak %d held", allowed.Load(), peak.Load())
+}
+
+// A busy subject with roomy limits costs Redis a refill now and then, not a call per request.
+func TestAllotmentsSpareTheRoundTrip(t *testing.T) {
+	m := newTestMetrics(t)
+	gw := gateways(t, 1, RedisOptions{AllotWindow: DefaultAllotWindow, Metrics: m})[0]
+	req := Request{Subject: KeySubject("allot-busy"), Cost: CostOf(1, 1024, 1024),
+		Limits: LimitsPerMinute(1<<30, 1<<30, 1<<30, 1<<30)}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 500 {
+				d, err := gw.Admit(context.Background(), req)
+				if err != nil || !d.Allowed {
+					t.Errorf("admit: %v %+v", err, d)
+					return
+				}
+				_ = gw.GiveBack(context.Background(), d.Grant, Cost{Images: 1, Kilopixels: 1049})
+				_ = gw.Release(context.Background(), d.Grant)
+			}
+		})
+	}
+	wg.Wait()
+	admits := histCount(m.redisDuration.WithLabelValues("admit"))
+	allots := histCount(m.redisDuration.WithLabelValues("allot"))
+	if admits != 0 || allots == 0 || allots > 100 {
+		t.Fatalf("4,000 admissions cost %d admit and %d allot calls; want none and a few", admits, allots)
+	}
+	t.Logf("4,000 admissions: %d allotment refills", allots)
+}
+
+// Near a limit the allotment steps aside: one gateway admits exactly the limit, then refuses
+// with the exact path's Retry-After, for rates and for concurrency alike.
+func TestAllotmentsAreExactAtTheLimit(t *testing.T) {
+	gw := gateways(t, 1, RedisOptions{AllotWindow: DefaultAllotWindow})[0]
+	ctx := context.Background()
+	rate := Request{Subject: KeySubject("allot-edge"), Limits: Limits{Requests: perDay(64)}, Cost: CostOf(1, 64, 64)}
+	for i := range 70 {
+		d, err := gw.Admit(ctx, rate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i < 64; d.Allowed != want {
+			t.Fatalf("admission %d: allowed %v, want %v", i+1, d.Allowed, want)
+		}
+		// 64 a day: one every 1,350 s; the 65th fits 1,350 s after the first (give or take the
+		// time this test has run).
+		if !d.Allowed && (d.RefusedBy != DimRequests || d.RetryAfter < 1340*time.Second || d.RetryAfter > 1350*time.Second) {
+			t.Fatalf("admission %d refused by %v after %v, want requests after about 1,350s", i+1, d.RefusedBy, d.RetryAfter)
+		}
+	}
+	conc := Request{Subject: KeySubject("allot-edge-c"), Limits: Limits{Concurrency: 64}, Cost: CostOf(1, 64, 64)}
+	var grants []*Grant
+	for i := range 66 {
+		d, err := gw.Admit(ctx, conc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := i < 64; d.Allowed != want {
+			t.Fatalf("concurrent admission %d: allowed %v, want %v", i+1, d.Allowed, want)
+		}
+		if d.Allowed {
+			grants = append(grants, d.Grant)
+		} else if d.RefusedBy != DimConcurrency {
+			t.Fatalf("refused by %v, want concurrency", d.RefusedBy)
+		}
+	}
+	// Released, the slots are admitted again at once.
+	for _, g := range grants {
+		_ = gw.Release(ctx, g)
+	}
+	for i := range 64 {
+		d, err := gw.Admit(ctx, conc)
+		if err != nil || !d.Allowed {
+			t.Fatalf("admission %d after the releases: %v %+v", i+1, err, d)
+		}
+	}
+}
+
+// A gateway that dies with an allotment leaves its leases to expire within the lease TTL; then
+// another gateway has the whole limit.
+func TestAllotmentsOfADeadGatewayExpire(t *testing.T) {
+	admin := needRedis(t)
+	prefix := testPrefix(t, admin)
+	const ttl = time.Second
+	doomedClient := needRedis(t)
+	doomed := NewRedis(doomedClient, RedisOptions{Prefix: prefix, Policy: FailClosed, Timeout: 2 * time.Second,
+		LeaseTTL: ttl, AllotWindow: DefaultAllotWindow})
+	req := Request{Subject: KeySubject("allot-dead"), Limits: Limits{Concurrency: 64}, Cost: CostOf(1, 64, 64)}
+	for range 10 {
+		if d, err := doomed.Admit(context.Background(), req); err != nil || !d.Allowed {
+			t.Fatalf("%v %+v", err, d)
+		}
+	}
+	held := inflightCount(t, admin, doomed, req.Subject)
+	if held < 10 || held > 10+4 {
+		t.Fatalf("Redis counts %d leases for 10 requests; an allotment holds at most 4 spare", held)
+	}
+	// "SIGKILL": its client goes, nothing renews, nothing is given back.
+	_ = doomedClient.Close()
+	survivor := NewRedis(needRedis(t), RedisOptions{Prefix: prefix, Policy: FailClosed, Timeout: 2 * time.Second, LeaseTTL: ttl})
+	defer survivor.Close()
+	// Until its leases expire the survivor finds fewer than 64 slots; within the TTL (and the
+	// time to notice) it finds all of them.
+	ctx := context.Background()
+	deadline := time.Now().Add(ttl + 2*time.Second)
+	for {
+		var grants []*Grant
+		for range 64 {
+			d, err := survivor.Admit(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.Allowed {
+				break
+			}
+			grants = append(grants, d.Grant)
+		}
+		for _, g := range grants {
+			_ = survivor.Release(ctx, g)
+		}
+		if len(grants) == 64 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 64 slots free %v after the gateway died with a lease TTL of %v", len(grants), ttl+2*time.Second, ttl)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A grant dropped without Release (a bug, a panic) gives its slot back to the allotment once it
+// is garbage-collected, and is counted as abandoned.
+func TestAllotmentLeaseOfADroppedGrantComesBack(t *testing.T) {
+	m := newTestMetrics(t)
+	gw := gateways(t, 1, RedisOptions{AllotWindow: DefaultAllotWindow, Metrics: m})[0]
+	req := Request{Subject: KeySubject("allot-drop"), Limits: Limits{Concurrency: 64}, Cost: CostOf(1, 64, 64)}
+	func() {
+		d, err := gw.Admit(context.Background(), req)
+		if err != nil || !d.Allowed {
+			t.Fatalf("%v %+v", err, d)
+		}
+	}()
+	a := gw.allot.m[req.Subject]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		a.mu.Lock()
+		used := a.used
+		a.mu.Unlock()
+		if used == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dropped grant's lease never came back to the allotment")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := value(m.dropped.WithLabelValues(dropAbandoned)); n != 1 {
+		t.Fatalf("abandoned leases counted %v, want 1", n)
+	}
+}
