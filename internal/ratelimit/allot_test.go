@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/imagegw/imagegw/internal/faultproxy"
 )
 
 func perDay(n int64) Rate { return Rate{Count: n, Period: 24 * time.Hour} }
@@ -23,6 +25,7 @@ func exactView(t *testing.T, prefix string, req Request) Decision {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = r.Release(context.Background(), d.Grant) // sent by Close
 	return d
 }
 
@@ -306,4 +309,73 @@ func TestAllotmentLeaseOfADroppedGrantComesBack(t *testing.T) {
 	if n := value(m.dropped.WithLabelValues(dropAbandoned)); n != 1 {
 		t.Fatalf("abandoned leases counted %v, want 1", n)
 	}
+}
+
+// Redis goes away under a busy subject: what the allotment holds is still admitted (it is
+// charged in Redis already), then the failure policy decides; once Redis is back the subject is
+// admitted from allotments again, and Redis never counts fewer requests than were admitted
+// through it.
+func TestAllotmentsRideOutARedisOutage(t *testing.T) {
+	admin, prefix, p := proxiedRedis(t)
+	gw, _ := redisGateway(t, "redis://"+p.Addr()+"/0", prefix, RedisOptions{Policy: FailOpen, AllotWindow: DefaultAllotWindow,
+		Timeout: 200 * time.Millisecond, BreakerThreshold: 2, BreakerCooldown: 200 * time.Millisecond})
+	ctx := context.Background()
+	// A million requests a year: the bucket refills one every 30 s, nothing during the test.
+	year := Rate{Count: 1 << 20, Period: 365 * 24 * time.Hour}
+	req := Request{Subject: KeySubject("allot-outage"), Limits: Limits{Requests: year, Concurrency: 1 << 16},
+		Cost: CostOf(1, 64, 64)}
+	var shared int64 // admitted through Redis (not by the fallback)
+	admit := func() Decision {
+		t.Helper()
+		d, err := gw.Admit(ctx, req)
+		if err != nil || !d.Allowed {
+			t.Fatalf("admit: %v %+v", err, d)
+		}
+		if !d.Degraded {
+			shared++
+		}
+		_ = gw.Release(ctx, d.Grant)
+		return d
+	}
+	for range 500 {
+		admit()
+	}
+	if err := p.SetMode(faultproxy.Refuse); err != nil {
+		t.Fatal(err)
+	}
+	p.CutExisting() // Redis is down
+	// The allotment holds at most 1/16 of the limit, 65,536 requests.
+	fromAllotment, degraded := 0, 0
+	for i := 0; degraded < 100 && i < 70_000; i++ {
+		if admit().Degraded {
+			degraded++
+		} else if degraded == 0 {
+			fromAllotment++
+		}
+	}
+	if fromAllotment == 0 || degraded == 0 {
+		t.Fatalf("with Redis cut: %d admitted from the allotment, then %d by the fallback; want some of each", fromAllotment, degraded)
+	}
+	if err := p.SetMode(faultproxy.Pass); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for admit().Degraded {
+		if time.Now().After(deadline) {
+			t.Fatal("still degraded 5s after Redis came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 500 {
+		admit()
+	}
+	_ = gw.Close()
+	d := exactView(t, prefix, req)
+	if charged := (1 << 20) - d.Requests.Remaining; charged < shared {
+		t.Fatalf("Redis counts %d requests; %d were admitted through it", charged, shared)
+	}
+	if n := inflightCount(t, admin, gw, req.Subject); n != 0 {
+		t.Fatalf("%d leases left after close", n)
+	}
+	t.Logf("after the cut %d admitted from the allotment, %d by the fallback; %d admitted through Redis in all", fromAllotment, degraded, shared)
 }
