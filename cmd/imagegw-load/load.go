@@ -225,6 +225,9 @@ type memSampler struct {
 	stop chan struct{}
 	done chan struct{}
 	peak uint64
+	// goroutines and stacks are the peak goroutine count and stack memory in use of the process.
+	goroutines int
+	stacks     uint64
 }
 
 func startMemSampler() (*memSampler, uint64) {
@@ -246,6 +249,8 @@ func startMemSampler() (*memSampler, uint64) {
 			case <-t.C:
 				runtime.ReadMemStats(&ms)
 				s.peak = max(s.peak, ms.HeapInuse)
+				s.stacks = max(s.stacks, ms.StackInuse)
+				s.goroutines = max(s.goroutines, runtime.NumGoroutine())
 			}
 		}
 	}()
