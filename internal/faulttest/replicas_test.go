@@ -74,6 +74,42 @@ func TestThreeReplicasBehindALoadBalancer(t *testing.T) {
 		}
 	})
 
+	t.Run("limits served from allotments hold across replicas", func(t *testing.T) {
+		// 96 a minute: 1/16 is 6, so each replica admits from allotments of at most 6 requests
+		// charged to Redis ahead, and near the limit every replica takes the exact path.
+		const rpm = 96
+		secret, id := newKey(t, db.Store, &store.Key{Name: "allotted", RPM: intp(rpm)})
+		r.forget(t, id)
+		var ta tally
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 25; i++ {
+					ta.add(generate(context.Background(), lb, secret, requestID("allot"), "allotted", 1))
+				}
+			}()
+		}
+		wg.Wait()
+		// The limit refills one request every 625 ms while the test runs.
+		refilled := int(time.Since(start) * rpm / time.Minute)
+		ok := served(ta.results())
+		if ok > rpm+refilled {
+			t.Fatalf("%d of 200 requests served through three replicas in %v; the key's limit is %d a minute", ok, time.Since(start), rpm)
+		}
+		if ok < rpm-3*rpm/16 {
+			t.Fatalf("%d of 200 requests served: short of %d by more than the replicas' allotments (%d each)", ok, rpm, rpm/16)
+		}
+		for _, res := range ta.results() {
+			if res.Status == http.StatusTooManyRequests && res.RetryAfter == "" {
+				t.Fatalf("a 429 without Retry-After: %+v", res)
+			}
+		}
+		t.Logf("%d of 200 served against %d a minute (+%d refilled during the test)", ok, rpm, refilled)
+	})
+
 	t.Run("a budget for K images admits at most K", func(t *testing.T) {
 		// The sandbox's 64x64 image costs 0.01: a budget of 0.20 pays for 20.
 		const k = 20
