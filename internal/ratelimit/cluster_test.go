@@ -638,3 +638,73 @@ func TestClusterNodeRestartSurvived(t *testing.T) {
 		t.Fatalf("after the restart %d of 12 admitted against 3 an hour, want exactly 3", allowed)
 	}
 }
+
+// Allotments on a cluster: each subject's refills run on its own master, three gateways never
+// admit more than a subject's limit together, and once closed they leave every master holding
+// exactly what was admitted.
+func TestClusterAllotments(t *testing.T) {
+	u := needCluster(t)
+	admin := clusterAdmin(t, u)
+	addrs, _ := masters(t, admin)
+	opts := RedisOptions{Prefix: clusterPrefix(t, admin), Policy: FailClosed, Timeout: 2 * time.Second, AllotWindow: DefaultAllotWindow}
+	var gws []*Redis
+	for range 3 {
+		lim, _, _ := clusterGateway(t, u, opts)
+		gws = append(gws, lim)
+	}
+	var subjects []Subject
+	for _, ss := range spreadSubjects(t, admin, gws[0], 1) {
+		subjects = append(subjects, ss...)
+	}
+	// 320 a day (1/16: 20) and 64 in flight (1/16: 4); 3 gateways × 4 workers × 40 tries per subject.
+	limits := Limits{Requests: perDay(320), Concurrency: 64}
+	allowed := make([]atomic.Int64, len(subjects))
+	var wg sync.WaitGroup
+	for _, gw := range gws {
+		for range 4 {
+			wg.Go(func() {
+				for range 40 {
+					for si, s := range subjects {
+						d, err := gw.Admit(context.Background(), Request{Subject: s, Limits: limits, Cost: oneReq})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if d.Allowed {
+							allowed[si].Add(1)
+							_ = gw.Release(context.Background(), d.Grant)
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, gw := range gws {
+		_ = gw.Close()
+	}
+	exact := NewRedis(gws[0].client, RedisOptions{Prefix: opts.Prefix, Policy: FailClosed, Timeout: 2 * time.Second})
+	defer exact.Close()
+	for si, s := range subjects {
+		n := allowed[si].Load()
+		if n > 320 || n < 320-3*20 {
+			t.Errorf("%s: 3 gateways admitted %d of 480 against 320 a day (want at most 320, short by at most 3×20)", s, n)
+		}
+		d, err := exact.Admit(context.Background(), Request{Subject: s, Limits: Limits{Requests: perDay(320)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Requests.Remaining != 320-n {
+			t.Errorf("%s: after close Redis has %d requests left, want %d", s, d.Requests.Remaining, 320-n)
+		}
+		if c, err := admin.ZCard(context.Background(), gws[0].Key(s, "inflight")).Result(); err != nil || c != 0 {
+			t.Errorf("%s: %d leases left after close (%v)", s, c, err)
+		}
+	}
+	t.Logf("%d subjects over %d masters: admitted %v", len(subjects), len(addrs), func() (out []int64) {
+		for i := range allowed {
+			out = append(out, allowed[i].Load())
+		}
+		return
+	}())
+}
