@@ -16,6 +16,27 @@ import "github.com/redis/go-redis/v9"
 // to up to three dimensions plus a lease set, checked together and written only if all fit: one
 // round trip, all or nothing.
 
+// luaNow reads Redis's clock into now: microseconds since 2025-01-01.
+const luaNow = `
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
+`
+
+// luaAddLeases defines add_leases(key, adds, maxttl): it adds adds (score, member pairs) to the
+// lease set key, in commands of at most 500 leases (Lua's unpack has a stack limit), and keeps
+// the set alive at least maxttl µs.
+const luaAddLeases = `
+local function add_leases(key, adds, maxttl)
+  for i = 1, #adds, 1000 do
+    redis.call('ZADD', key, unpack(adds, i, math.min(i + 999, #adds)))
+  end
+  local want = math.ceil(maxttl / 1000) + 1
+  if redis.call('PTTL', key) < want then
+    redis.call('PEXPIRE', key, want)
+  end
+end
+`
+
 // admitScript checks and charges one subject for a batch of admissions, in order: each is
 // decided exactly as if it were sent alone right after the ones before it (same GCRA arithmetic,
 // same lease counting), all on one reading of Redis's clock. A batch of one is the plain admit.
@@ -31,9 +52,7 @@ import "github.com/redis/go-redis/v9"
 //	Reply: per admission 16 values: allowed, then per rate dimension: refused, remaining,
 //	       reset µs, retry µs; then concurrency refused, remaining, and when refused the µs
 //	       until the earliest lease expires (its Retry-After).
-var admitScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
+var admitScript = redis.NewScript(luaNow + luaAddLeases + `
 local n = tonumber(ARGV[1])
 local nfree = tonumber(ARGV[2])
 for i = 3, 2 + nfree, 1000 do
@@ -136,15 +155,7 @@ for i = 1, 3 do
     redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil((tats[i] - now) / 1000) + 1)
   end
 end
-if #adds > 0 then
-  for i = 1, #adds, 1000 do
-    redis.call('ZADD', KEYS[4], unpack(adds, i, math.min(i + 999, #adds)))
-  end
-  local want = math.ceil(maxttl / 1000) + 1
-  if redis.call('PTTL', KEYS[4]) < want then
-    redis.call('PEXPIRE', KEYS[4], want)
-  end
-end
+if #adds > 0 then add_leases(KEYS[4], adds, maxttl) end
 return out
 `)
 
@@ -152,9 +163,7 @@ return out
 //
 //	KEYS: rpm, ipm, mppm
 //	ARGV: for each rate dimension: period µs (0 = skip), count, units to give back
-var giveBackScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
+var giveBackScript = redis.NewScript(luaNow + `
 for i = 1, 3 do
   local b = (i - 1) * 3
   local period = tonumber(ARGV[b + 1])
@@ -183,9 +192,7 @@ return 1
 //	KEYS: inflight
 //	ARGV: TTL µs, then lease ids (at most maxIDsPerCall)
 //	Reply: per lease id, 1 renewed or 0 lost (expired or unknown).
-var renewScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
+var renewScript = redis.NewScript(luaNow + `
 local ttl = tonumber(ARGV[1])
 local n = #ARGV - 1
 local exp = now + ttl
@@ -240,9 +247,7 @@ var releaseScript = redis.NewScript(`return redis.call('ZREM', KEYS[1], unpack(A
 //	Reply: rate units granted (1 or 0); per rate dimension remaining (after the charge if
 //	       granted), reset µs, retry µs (if refused); leases granted; concurrency remaining
 //	       after them.
-var allotScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) - 1735689600) * 1000000 + tonumber(t[2])
+var allotScript = redis.NewScript(luaNow + luaAddLeases + `
 local nfree = tonumber(ARGV[1])
 for i = 2, 1 + nfree, 1000 do
   redis.call('ZREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, 1 + nfree)))
@@ -299,13 +304,7 @@ if climit > 0 then
       adds[#adds + 1] = now + ttl
       adds[#adds + 1] = ARGV[c + 2 + j]
     end
-    for i = 1, #adds, 1000 do
-      redis.call('ZADD', KEYS[4], unpack(adds, i, math.min(i + 999, #adds)))
-    end
-    local want = math.ceil(ttl / 1000) + 1
-    if redis.call('PTTL', KEYS[4]) < want then
-      redis.call('PEXPIRE', KEYS[4], want)
-    end
+    add_leases(KEYS[4], adds, ttl)
   end
   cremaining = math.max(climit - used - granted, 0)
 end
