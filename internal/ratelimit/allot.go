@@ -24,7 +24,8 @@ import (
 //
 // Exactness: every unit and lease is charged in Redis before it is handed out, so all processes
 // together never admit more than a limit. They may admit fewer: a process's unused allotment
-// (at most 1/allotShare of each limit) counts as spent for the others until it is given back,
+// (at most 1/allotShare of each limit: released leases and given-back units beyond that go back
+// to Redis at once) counts as spent for the others until it is given back,
 // which happens once the subject has been idle for allotIdle, when a refill is refused, and on
 // Close. A process that dies leaves its allotment to run out by itself: unused rate units are
 // refilled by the GCRA at the limit's rate, its leases expire within the lease TTL.
@@ -544,7 +545,9 @@ func (a *allotment) put(l *lease) {
 		a.mu.Unlock()
 		return
 	}
-	if a.closed || time.Now().Before(a.tight) {
+	// Unused leases beyond 1/allotShare of the limit go back at once: a burst this process served
+	// must not keep the other processes from the limit once it is over.
+	if a.closed || time.Now().Before(a.tight) || int64(len(a.free)) >= a.limits.Concurrency/allotShare {
 		a.mu.Unlock()
 		a.al.r.releaseLease(l)
 		return
@@ -553,19 +556,25 @@ func (a *allotment) put(l *lease) {
 	a.mu.Unlock()
 }
 
-// putUnits takes back units a request gave back.
-func (a *allotment) putUnits(c Cost) bool {
+// putUnits takes back units a request gave back, up to 1/allotShare of each limit held unused,
+// and returns the rest, which the caller gives back to Redis.
+func (a *allotment) putUnits(c Cost) (rest Cost) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed || time.Now().Before(a.tight) {
-		return false
+		return c
 	}
+	var back [3]int64
 	for i, dim := range rateDims {
-		if a.limits.rate(dim).Limited() {
-			a.units[i] += c.of(dim)
+		rt := a.limits.rate(dim)
+		if !rt.Limited() {
+			continue
 		}
+		keep := min(c.of(dim), max(rt.burst()/allotShare-a.units[i], 0))
+		a.units[i] += keep
+		back[i] = c.of(dim) - keep
 	}
-	return true
+	return Cost{Requests: back[0], Images: back[1], Kilopixels: back[2]}
 }
 
 // release ends a grant's hold on its allotment lease, once.

@@ -379,3 +379,49 @@ func TestAllotmentsRideOutARedisOutage(t *testing.T) {
 	}
 	t.Logf("after the cut %d admitted from the allotment, %d by the fallback; %d admitted through Redis in all", fromAllotment, degraded, shared)
 }
+
+// After a burst, a gateway keeps at most 1/16 of a limit unused: the leases and units its
+// requests give back beyond that go back to Redis at once, so another gateway can use them.
+func TestAllotmentsGiveBackWhatABurstLeaves(t *testing.T) {
+	gws := gateways(t, 2, RedisOptions{AllotWindow: DefaultAllotWindow})
+	ctx := context.Background()
+	// 64 in flight and 640 requests a day: 1/16 is 4 leases and 40 requests.
+	req := Request{Subject: KeySubject("allot-burst"), Limits: Limits{Concurrency: 64, Requests: perDay(640)},
+		Cost: CostOf(1, 64, 64)}
+	var grants []*Grant
+	for range 60 {
+		d, err := gws[0].Admit(ctx, req)
+		if err != nil || !d.Allowed {
+			t.Fatalf("%v %+v", err, d)
+		}
+		grants = append(grants, d.Grant)
+	}
+	for _, g := range grants {
+		// The request was refused upstream: all of it comes back.
+		if err := gws[0].GiveBack(ctx, g, Cost{Requests: 1}); err != nil {
+			t.Fatal(err)
+		}
+		_ = gws[0].Release(ctx, g)
+	}
+	// Once gateway 0's background releases land (one round trip), the other gateway finds all
+	// but its spare 4 leases and 40 requests.
+	gws[0].rel.flush()
+	held := 0
+	for range 64 {
+		d, err := gws[1].Admit(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed {
+			break
+		}
+		held++
+	}
+	if held < 60 {
+		t.Fatalf("after gateway 0's burst of 60 ended, gateway 1 got %d of 64 slots; gateway 0 may keep 4", held)
+	}
+	d := exactView(t, gws[0].prefix, Request{Subject: req.Subject, Limits: Limits{Requests: req.Limits.Requests}})
+	if used := 640 - d.Requests.Remaining; used > int64(held)+2*40 {
+		t.Fatalf("Redis counts %d requests used: gateway 1's %d and more than 1/16 of 640 unused in each gateway's allotment", used, held)
+	}
+}

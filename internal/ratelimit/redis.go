@@ -264,8 +264,10 @@ func (r *Redis) GiveBack(ctx context.Context, g *Grant, cost Cost) error {
 		r.local.giveBack(g, c)
 		return nil
 	}
-	if g.pool != nil && g.pool.putUnits(c) {
-		return nil
+	if g.pool != nil {
+		if c = g.pool.putUnits(c); c.isZero() {
+			return nil
+		}
 	}
 	return r.giveBackUnits(ctx, g.subject, &g.limits, c)
 }
