@@ -194,17 +194,30 @@ func (al *allotter) close() {
 	al.mu.Lock()
 	al.closed = true
 	all := make([]*allotment, 0, len(al.m))
+	var refills []*refillCall
 	for s, a := range al.m {
 		a.mu.Lock()
 		a.closed = true
+		if a.refill != nil {
+			refills = append(refills, a.refill)
+		}
 		a.mu.Unlock()
 		all = append(all, a)
 		delete(al.m, s)
 	}
 	al.mu.Unlock()
-	for _, a := range all {
-		a.giveBack()
+	for _, call := range refills {
+		<-call.done // within the limiter's timeout; such a refill gives back what it got
 	}
+	// One pipeline for every subject's units (the releaser batches the leases), so closing
+	// takes one round trip, not one per subject, and at most the batch timeout if Redis hangs.
+	var calls []scriptCall
+	for _, a := range all {
+		if c := a.takeAll(); !c.isZero() {
+			calls = append(calls, a.giveBackCall(c))
+		}
+	}
+	al.r.runBatch("give_back", giveBackScript, calls)
 }
 
 func (a *allotment) admit(ctx context.Context, req *Request) (Decision, bool, error) {
@@ -472,8 +485,9 @@ func (a *allotment) runRefill(call *refillCall) {
 	}
 	a.refill = nil
 	a.armIdle()
+	closed := a.closed // replaced or closed meanwhile: what this refill charged goes back now
 	a.mu.Unlock()
-	if !fits {
+	if !fits || closed {
 		a.giveBack()
 	}
 }
@@ -522,18 +536,31 @@ func (a *allotment) idleCheck() {
 // giveBack returns the allotment's unused units and free leases to Redis.
 func (a *allotment) giveBack() {
 	r := a.al.r
+	c := a.takeAll()
+	if c.isZero() {
+		return
+	}
+	if err := r.giveBackUnits(context.Background(), a.subject, &a.limits, c); err != nil {
+		r.log.Debug("ratelimit: allotment give-back failed; the units return at the limit's rate")
+	}
+}
+
+// takeAll empties the allotment: its free leases go to the releaser, and the units it held are
+// returned for the caller to give back to Redis.
+func (a *allotment) takeAll() Cost {
 	a.mu.Lock()
 	units, free := a.units, a.free
 	a.units, a.free = [3]int64{}, nil
 	a.mu.Unlock()
 	for _, l := range free {
-		r.releaseLease(l)
+		a.al.r.releaseLease(l)
 	}
-	if c := (Cost{Requests: units[0], Images: units[1], Kilopixels: units[2]}); !c.isZero() {
-		if err := r.giveBackUnits(context.Background(), a.subject, &a.limits, c); err != nil {
-			r.log.Debug("ratelimit: allotment give-back failed; the units return at the limit's rate")
-		}
-	}
+	return Cost{Requests: units[0], Images: units[1], Kilopixels: units[2]}
+}
+
+// giveBackCall is the give-back script call that returns c to a's subject, for a batch.
+func (a *allotment) giveBackCall(c Cost) scriptCall {
+	return scriptCall{keys: a.al.r.keys(a.subject)[:3], args: giveBackArgs(&a.limits, c)}
 }
 
 // put takes back a lease a request released.

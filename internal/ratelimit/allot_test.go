@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -423,5 +424,54 @@ func TestAllotmentsGiveBackWhatABurstLeaves(t *testing.T) {
 	d := exactView(t, gws[0].prefix, Request{Subject: req.Subject, Limits: Limits{Requests: req.Limits.Requests}})
 	if used := 640 - d.Requests.Remaining; used > int64(held)+2*40 {
 		t.Fatalf("Redis counts %d requests used: gateway 1's %d and more than 1/16 of 640 unused in each gateway's allotment", used, held)
+	}
+}
+
+// Close gives back every subject's allotment in one pipelined round trip: exactly, and within
+// the batch timeout even when Redis hangs (one give-back call per subject would take the
+// limiter's timeout per subject).
+func TestAllotmentsCloseInOneRoundTrip(t *testing.T) {
+	for _, hung := range []bool{false, true} {
+		_, prefix, p := proxiedRedis(t)
+		gw, _ := redisGateway(t, "redis://"+p.Addr()+"/0", prefix, RedisOptions{Policy: FailClosed,
+			AllotWindow: DefaultAllotWindow, Timeout: 200 * time.Millisecond, BreakerThreshold: 1000})
+		limits := Limits{Requests: perDay(1600)} // 1/16: 100
+		const subjects = 200
+		for i := range subjects {
+			req := Request{Subject: KeySubject("allot-close-" + strconv.Itoa(i)), Limits: limits, Cost: CostOf(1, 64, 64)}
+			var d Decision
+			for range 3 {
+				var err error
+				if d, err = gw.Admit(context.Background(), req); err != nil || !d.Allowed {
+					t.Fatalf("%v %+v", err, d)
+				}
+			}
+			// The last one never reached an upstream: every allotment holds a unit to give back.
+			if err := gw.GiveBack(context.Background(), d.Grant, Cost{Requests: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if hung {
+			if err := p.SetMode(faultproxy.Blackhole); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		_ = gw.Close()
+		took := time.Since(start)
+		if hung {
+			if took > 5*time.Second {
+				t.Fatalf("Close took %v with Redis hung and %d subjects", took, subjects)
+			}
+			t.Logf("with Redis hung, Close took %v for %d subjects", took, subjects)
+			_ = p.SetMode(faultproxy.Pass)
+			continue
+		}
+		for i := range subjects {
+			s := KeySubject("allot-close-" + strconv.Itoa(i))
+			if d := exactView(t, prefix, Request{Subject: s, Limits: limits}); d.Requests.Remaining != 1600-2 {
+				t.Fatalf("%s: %d requests left after close, want %d", s, d.Requests.Remaining, 1600-2)
+			}
+		}
 	}
 }

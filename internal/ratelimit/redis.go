@@ -274,6 +274,14 @@ func (r *Redis) GiveBack(ctx context.Context, g *Grant, cost Cost) error {
 
 // giveBackUnits refunds c to s's rate dimensions in Redis.
 func (r *Redis) giveBackUnits(ctx context.Context, s Subject, lim *Limits, c Cost) error {
+	args := giveBackArgs(lim, c)
+	return r.call(ctx, "give_back", s, func(ctx context.Context) error {
+		return giveBackScript.Run(ctx, r.client, r.keys(s)[:3], args...).Err()
+	})
+}
+
+// giveBackArgs are giveBackScript's arguments for refunding c under lim.
+func giveBackArgs(lim *Limits, c Cost) []any {
 	args := make([]any, 0, 9)
 	for _, dim := range rateDims {
 		rt := lim.rate(dim)
@@ -283,9 +291,7 @@ func (r *Redis) giveBackUnits(ctx context.Context, s Subject, lim *Limits, c Cos
 		}
 		args = append(args, int64(rt.Period/time.Microsecond), rt.Count, c.of(dim))
 	}
-	return r.call(ctx, "give_back", s, func(ctx context.Context) error {
-		return giveBackScript.Run(ctx, r.client, r.keys(s)[:3], args...).Err()
-	})
+	return args
 }
 
 // Renew implements Limiter.
