@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -480,6 +481,22 @@ func (a *allotment) runRefill(call *refillCall) {
 	}
 	a.cremain = res[2+3*len(rateDims)]
 	a.free = append(a.free, ls[:granted]...)
+	// Releases and give-backs that came in while the refill was out may have filled the
+	// allotment meanwhile: what is beyond 1/allotShare of a limit goes back at once.
+	var excess []*lease
+	if c := a.limits.Concurrency; c > 0 && int64(len(a.free)) > c/allotShare {
+		n := int64(len(a.free)) - c/allotShare
+		excess = slices.Clone(a.free[:n])
+		a.free = slices.Delete(a.free, 0, int(n))
+	}
+	var back [3]int64
+	for i, dim := range rateDims {
+		if rt := a.limits.rate(dim); rt.Limited() && a.units[i] > rt.burst()/allotShare {
+			back[i] = a.units[i] - rt.burst()/allotShare
+			a.units[i] -= back[i]
+		}
+	}
+	over := Cost{Requests: back[0], Images: back[1], Kilopixels: back[2]}
 	if !fits {
 		a.tight = end.Add(allotIdle)
 	}
@@ -487,6 +504,12 @@ func (a *allotment) runRefill(call *refillCall) {
 	a.armIdle()
 	closed := a.closed // replaced or closed meanwhile: what this refill charged goes back now
 	a.mu.Unlock()
+	for _, l := range excess {
+		r.releaseLease(l)
+	}
+	if !over.isZero() {
+		_ = r.giveBackUnits(context.Background(), a.subject, &a.limits, over)
+	}
 	if !fits || closed {
 		a.giveBack()
 	}
