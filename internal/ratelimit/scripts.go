@@ -37,6 +37,27 @@ local function add_leases(key, adds, maxttl)
 end
 `
 
+// luaGCRA defines gcra(tat, now, period, count, burst, cost): whether cost fits a bucket whose
+// theoretical arrival time is tat (0: never charged; all in µs on Redis's clock), redis_rate's
+// arithmetic. It returns fits, the TAT after the charge, remaining and reset µs (after the charge
+// if it fits, else as they are), remaining and reset µs before the charge, and retry µs (the
+// time until cost would fit; 0 if it fits).
+const luaGCRA = `
+local function gcra(tat, now, period, count, burst, cost)
+  local em = period / count
+  local boff = em * burst
+  local tol = math.min(1, em / 4)
+  if tat < now then tat = now end
+  local nt = tat + em * cost
+  local rem0 = math.max(math.floor((boff - (tat - now) + tol) / em), 0)
+  local reset0 = math.ceil(tat - now)
+  if nt - now <= boff + tol then
+    return true, nt, math.floor((boff - (nt - now) + tol) / em), math.ceil(nt - now), rem0, reset0, 0
+  end
+  return false, nt, rem0, reset0, rem0, reset0, math.ceil(nt - now - boff)
+end
+`
+
 // admitScript checks and charges one subject for a batch of admissions, in order: each is
 // decided exactly as if it were sent alone right after the ones before it (same GCRA arithmetic,
 // same lease counting), all on one reading of Redis's clock. A batch of one is the plain admit.
@@ -52,7 +73,7 @@ end
 //	Reply: per admission 16 values: allowed, then per rate dimension: refused, remaining,
 //	       reset µs, retry µs; then concurrency refused, remaining, and when refused the µs
 //	       until the earliest lease expires (its Retry-After).
-var admitScript = redis.NewScript(luaNow + luaAddLeases + `
+var admitScript = redis.NewScript(luaNow + luaGCRA + luaAddLeases + `
 local n = tonumber(ARGV[1])
 local nfree = tonumber(ARGV[2])
 for i = 3, 2 + nfree, 1000 do
@@ -78,24 +99,16 @@ for r = 0, n - 1 do
     -- refused, remaining, reset, retry; remaining and reset are after the charge if it fits
     local q = {0, 0, 0, 0}
     if period > 0 then
-      local count = tonumber(ARGV[b + 2])
-      local burst = tonumber(ARGV[b + 3])
       local cost = tonumber(ARGV[b + 4])
-      local em = period / count
-      local boff = em * burst
-      local tol = math.min(1, em / 4)
       if not tats[i] then tats[i] = tonumber(redis.call('GET', KEYS[i]) or 0) end
-      local tat = tats[i]
-      if tat < now then tat = now end
-      local nt = tat + em * cost
-      if nt - now <= boff + tol then
-        q = {0, math.floor((boff - (nt - now) + tol) / em), math.ceil(nt - now), 0,
-             math.floor((boff - (tat - now) + tol) / em), math.ceil(tat - now)}
+      local fits, nt, rem, reset, rem0, reset0, retry =
+        gcra(tats[i], now, period, tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), cost)
+      if fits then
+        q = {0, rem, reset, 0, rem0, reset0}
         if cost > 0 then newtat[i] = nt end
       else
         ok = 0
-        q = {1, math.max(math.floor((boff - (tat - now) + tol) / em), 0), math.ceil(tat - now),
-             math.ceil(nt - now - boff)}
+        q = {1, rem, reset, retry}
       end
     end
     qs[i] = q
@@ -247,7 +260,7 @@ var releaseScript = redis.NewScript(`return redis.call('ZREM', KEYS[1], unpack(A
 //	Reply: rate units granted (1 or 0); per rate dimension remaining (after the charge if
 //	       granted), reset µs, retry µs (if refused); leases granted; concurrency remaining
 //	       after them.
-var allotScript = redis.NewScript(luaNow + luaAddLeases + `
+var allotScript = redis.NewScript(luaNow + luaGCRA + luaAddLeases + `
 local nfree = tonumber(ARGV[1])
 for i = 2, 1 + nfree, 1000 do
   redis.call('ZREM', KEYS[4], unpack(ARGV, i, math.min(i + 999, 1 + nfree)))
@@ -261,22 +274,14 @@ for i = 1, 3 do
   local period = tonumber(ARGV[b + 1])
   local q = {0, 0, 0}
   if period > 0 then
-    local count = tonumber(ARGV[b + 2])
-    local burst = tonumber(ARGV[b + 3])
     local want = tonumber(ARGV[b + 4])
-    local em = period / count
-    local boff = em * burst
-    local tol = math.min(1, em / 4)
-    local tat = tonumber(redis.call('GET', KEYS[i]) or 0)
-    if tat < now then tat = now end
-    local nt = tat + em * want
-    if nt - now <= boff + tol then
-      q = {math.floor((boff - (nt - now) + tol) / em), math.ceil(nt - now), 0}
-      if want > 0 then newtat[i] = nt end
-    else
+    local fits, nt, rem, reset, _, _, retry = gcra(tonumber(redis.call('GET', KEYS[i]) or 0), now, period,
+      tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), want)
+    q = {rem, reset, retry}
+    if not fits then
       ok = 0
-      q = {math.max(math.floor((boff - (tat - now) + tol) / em), 0), math.ceil(tat - now),
-           math.ceil(nt - now - boff)}
+    elseif want > 0 then
+      newtat[i] = nt
     end
   end
   qs[i] = q
