@@ -340,7 +340,7 @@ func (a *allotment) refillEarly(now time.Time) {
 	}
 	low := a.limits.Concurrency > 0 && int64(len(a.free)) < k/2
 	for i, dim := range rateDims {
-		if a.limits.rate(dim).Limited() && a.units[i] < a.perRequest(i, nil)*k/2 {
+		if a.limits.rate(dim).Limited() && a.units[i] < a.perRequest(i)*k/2 {
 			low = true
 		}
 	}
@@ -349,15 +349,12 @@ func (a *allotment) refillEarly(now time.Time) {
 	}
 }
 
-// perRequest is the recent mean cost of a request in dimension i, rounded up (req's own cost
-// without history). a.mu is held.
-func (a *allotment) perRequest(i int, req *Request) int64 {
+// perRequest is the recent mean cost of a request in dimension i, rounded up (0 without
+// history: a first refill is sized by what the waiting admissions need). a.mu is held.
+func (a *allotment) perRequest(i int) int64 {
 	n := a.cur.n + a.prev.n
 	if n == 0 {
-		if req == nil {
-			return 0
-		}
-		return req.Cost.of(rateDims[i])
+		return 0
 	}
 	return (a.cur.units[i] + a.prev.units[i] + n - 1) / n
 }
@@ -366,7 +363,6 @@ func (a *allotment) perRequest(i int, req *Request) int64 {
 // refills follow each other within a window, as the demand ramps up), at least what the waiting
 // admissions need, never more than 1/allotShare of a limit held at once.
 type refillSize struct {
-	k      int64
 	units  [3]int64
 	leases int64
 }
@@ -386,18 +382,19 @@ func (a *allotment) startRefill(now time.Time) *refillCall {
 
 // size turns the refill's request count into units and leases. a.mu is held.
 func (a *allotment) size() refillSize {
-	s := refillSize{k: a.lastSize}
+	var s refillSize
+	k := a.lastSize
 	for i, dim := range rateDims {
 		rt := a.limits.rate(dim)
 		if !rt.Limited() {
 			continue
 		}
-		want := max(s.k*a.perRequest(i, nil), a.waiting.units[i]) - a.units[i]
+		want := max(k*a.perRequest(i), a.waiting.units[i]) - a.units[i]
 		s.units[i] = max(min(want, rt.burst()/allotShare-a.units[i]), 0)
 	}
 	if c := a.limits.Concurrency; c > 0 {
 		free := int64(len(a.free))
-		want := max(s.k, a.waiting.n) - free
+		want := max(k, a.waiting.n) - free
 		s.leases = max(min(want, c/allotShare-free), 0)
 	}
 	return s
@@ -419,22 +416,14 @@ func (a *allotment) runRefill(call *refillCall) {
 	ls := make([]*lease, s.leases)
 	var freeing []*lease
 	if s.leases > 0 {
-		freeing = r.rel.unconfirmed(a.subject, nil)
-		freeing = r.keeper.pendingOf(a.subject, freeing)
+		freeing = r.unconfirmedReleases(a.subject)
 	}
 	args := make([]any, 0, 1+len(freeing)+14+len(ls))
 	args = append(args, len(freeing))
 	for _, l := range freeing {
 		args = append(args, l.id)
 	}
-	for i, dim := range rateDims {
-		rt := a.limits.rate(dim)
-		if !rt.Limited() {
-			args = append(args, 0, 0, 0, 0)
-			continue
-		}
-		args = append(args, int64(rt.Period/time.Microsecond), rt.Count, rt.burst(), s.units[i])
-	}
+	args = appendRateArgs(args, &a.limits, s.units)
 	args = append(args, a.limits.Concurrency, int64(a.ttl/time.Microsecond))
 	for i := range ls {
 		ls[i] = &lease{subject: a.subject, id: r.idPrefix + strconv.FormatUint(r.idSeq.Add(1), 36), ttl: a.ttl}
@@ -451,12 +440,8 @@ func (a *allotment) runRefill(call *refillCall) {
 	r.metrics.redisCall("allot", end.Sub(start), err)
 	if err != nil {
 		r.failed("allot", err)
-		// The script may have run (a timeout after Redis answered): release the leases it may
-		// have added, as a failed admission does.
 		for _, l := range ls {
-			l.state.Store(leaseReleased)
-			l.expires.Store(r.keeper.at(end) + int64(l.ttl))
-			r.keeper.enqueue(l)
+			r.releaseUnsure(l, end)
 		}
 		a.endRefill(call, fmt.Errorf("redis: %w", err))
 		return
@@ -481,22 +466,8 @@ func (a *allotment) runRefill(call *refillCall) {
 	}
 	a.cremain = res[2+3*len(rateDims)]
 	a.free = append(a.free, ls[:granted]...)
-	// Releases and give-backs that came in while the refill was out may have filled the
-	// allotment meanwhile: what is beyond 1/allotShare of a limit goes back at once.
-	var excess []*lease
-	if c := a.limits.Concurrency; c > 0 && int64(len(a.free)) > c/allotShare {
-		n := int64(len(a.free)) - c/allotShare
-		excess = slices.Clone(a.free[:n])
-		a.free = slices.Delete(a.free, 0, int(n))
-	}
-	var back [3]int64
-	for i, dim := range rateDims {
-		if rt := a.limits.rate(dim); rt.Limited() && a.units[i] > rt.burst()/allotShare {
-			back[i] = a.units[i] - rt.burst()/allotShare
-			a.units[i] -= back[i]
-		}
-	}
-	over := Cost{Requests: back[0], Images: back[1], Kilopixels: back[2]}
+	// Releases and give-backs that came in while the refill was out may have filled it.
+	excess, over := a.trimLeases(), a.trimUnits()
 	if !fits {
 		a.tight = end.Add(allotIdle)
 	}
@@ -504,12 +475,7 @@ func (a *allotment) runRefill(call *refillCall) {
 	a.armIdle()
 	closed := a.closed // replaced or closed meanwhile: what this refill charged goes back now
 	a.mu.Unlock()
-	for _, l := range excess {
-		r.releaseLease(l)
-	}
-	if !over.isZero() {
-		_ = r.giveBackUnits(context.Background(), a.subject, &a.limits, over)
-	}
+	a.sendBack(excess, over)
 	if !fits || closed {
 		a.giveBack()
 	}
@@ -557,16 +523,7 @@ func (a *allotment) idleCheck() {
 }
 
 // giveBack returns the allotment's unused units and free leases to Redis.
-func (a *allotment) giveBack() {
-	r := a.al.r
-	c := a.takeAll()
-	if c.isZero() {
-		return
-	}
-	if err := r.giveBackUnits(context.Background(), a.subject, &a.limits, c); err != nil {
-		r.log.Debug("ratelimit: allotment give-back failed; the units return at the limit's rate")
-	}
-}
+func (a *allotment) giveBack() { a.sendBack(nil, a.takeAll()) }
 
 // takeAll empties the allotment: its free leases go to the releaser, and the units it held are
 // returned for the caller to give back to Redis.
@@ -578,12 +535,48 @@ func (a *allotment) takeAll() Cost {
 	for _, l := range free {
 		a.al.r.releaseLease(l)
 	}
-	return Cost{Requests: units[0], Images: units[1], Kilopixels: units[2]}
+	return costOf(units)
 }
 
 // giveBackCall is the give-back script call that returns c to a's subject, for a batch.
 func (a *allotment) giveBackCall(c Cost) scriptCall {
 	return scriptCall{keys: a.al.r.keys(a.subject)[:3], args: giveBackArgs(&a.limits, c)}
+}
+
+// trimLeases and trimUnits cut the allotment down to 1/allotShare of each limit held unused and
+// return what is beyond that, for sendBack: a burst this process served must not keep the other
+// processes from the limit once it is over. a.mu is held.
+func (a *allotment) trimLeases() (excess []*lease) {
+	if c := a.limits.Concurrency; c > 0 && int64(len(a.free)) > c/allotShare {
+		n := len(a.free) - int(c/allotShare)
+		excess = slices.Clone(a.free[:n])
+		a.free = slices.Delete(a.free, 0, n)
+	}
+	return excess
+}
+
+func (a *allotment) trimUnits() Cost {
+	var back [3]int64
+	for i, dim := range rateDims {
+		if rt := a.limits.rate(dim); rt.Limited() && a.units[i] > rt.burst()/allotShare {
+			back[i] = a.units[i] - rt.burst()/allotShare
+			a.units[i] -= back[i]
+		}
+	}
+	return costOf(back)
+}
+
+// sendBack returns leases and units the allotment does not keep to Redis.
+func (a *allotment) sendBack(ls []*lease, c Cost) {
+	r := a.al.r
+	for _, l := range ls {
+		r.releaseLease(l)
+	}
+	if !c.isZero() {
+		if err := r.giveBackUnits(context.Background(), a.subject, &a.limits, c); err != nil {
+			r.log.Debug("ratelimit: allotment give-back failed; the units return at the limit's rate")
+		}
+	}
 }
 
 // put takes back a lease a request released.
@@ -595,36 +588,31 @@ func (a *allotment) put(l *lease) {
 		a.mu.Unlock()
 		return
 	}
-	// Unused leases beyond 1/allotShare of the limit go back at once: a burst this process served
-	// must not keep the other processes from the limit once it is over.
-	if a.closed || time.Now().Before(a.tight) || int64(len(a.free)) >= a.limits.Concurrency/allotShare {
+	if a.closed || time.Now().Before(a.tight) {
 		a.mu.Unlock()
 		a.al.r.releaseLease(l)
 		return
 	}
 	a.free = append(a.free, l)
+	excess := a.trimLeases()
 	a.mu.Unlock()
+	a.sendBack(excess, Cost{})
 }
 
-// putUnits takes back units a request gave back, up to 1/allotShare of each limit held unused,
-// and returns the rest, which the caller gives back to Redis.
+// putUnits takes back units a request gave back and returns what the allotment does not keep,
+// which the caller gives back to Redis.
 func (a *allotment) putUnits(c Cost) (rest Cost) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed || time.Now().Before(a.tight) {
 		return c
 	}
-	var back [3]int64
 	for i, dim := range rateDims {
-		rt := a.limits.rate(dim)
-		if !rt.Limited() {
-			continue
+		if a.limits.rate(dim).Limited() {
+			a.units[i] += c.of(dim)
 		}
-		keep := min(c.of(dim), max(rt.burst()/allotShare-a.units[i], 0))
-		a.units[i] += keep
-		back[i] = c.of(dim) - keep
 	}
-	return Cost{Requests: back[0], Images: back[1], Kilopixels: back[2]}
+	return a.trimUnits()
 }
 
 // release ends a grant's hold on its allotment lease, once.

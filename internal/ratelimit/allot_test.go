@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/imagegw/imagegw/internal/faultproxy"
 )
 
@@ -47,15 +45,6 @@ func settle(gw *Redis) {
 		<-c.done
 	}
 	gw.rel.flush()
-}
-
-func inflightCount(t *testing.T, c *redis.Client, r *Redis, s Subject) int64 {
-	t.Helper()
-	n, err := c.ZCard(context.Background(), r.Key(s, "inflight")).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // Three gateways admitting from allotments never admit more than the limit together, fall short
@@ -158,13 +147,13 @@ func TestAllotmentsKeepTheConcurrencyLimitAcrossGateways(t *testing.T) {
 	if peak.Load() < limit/2 {
 		t.Fatalf("peak %d slots held: allotments starved the limit of %d", peak.Load(), limit)
 	}
-	if got := inflightCount(t, admin, gws[0], req.Subject); got > limit {
+	if got := leaseCount(t, admin, gws[0], req.Subject); got > limit {
 		t.Fatalf("Redis counts %d leases against a limit of %d", got, limit)
 	}
 	for _, gw := range gws {
 		_ = gw.Close()
 	}
-	if got := inflightCount(t, admin, gws[0], req.Subject); got != 0 {
+	if got := leaseCount(t, admin, gws[0], req.Subject); got != 0 {
 		t.Fatalf("%d leases left in Redis after every gateway closed", got)
 	}
 	t.Logf("%d admitted, peak %d held", allowed.Load(), peak.Load())
@@ -262,7 +251,7 @@ func TestAllotmentsOfADeadGatewayExpire(t *testing.T) {
 			t.Fatalf("%v %+v", err, d)
 		}
 	}
-	held := inflightCount(t, admin, doomed, req.Subject)
+	held := leaseCount(t, admin, doomed, req.Subject)
 	if held < 10 || held > 10+4 {
 		t.Fatalf("Redis counts %d leases for 10 requests; an allotment holds at most 4 spare", held)
 	}
@@ -394,7 +383,7 @@ func TestAllotmentsRideOutARedisOutage(t *testing.T) {
 	if charged := (1 << 20) - d.Requests.Remaining; charged < shared {
 		t.Fatalf("Redis counts %d requests; %d were admitted through it", charged, shared)
 	}
-	if n := inflightCount(t, admin, gw, req.Subject); n != 0 {
+	if n := leaseCount(t, admin, gw, req.Subject); n != 0 {
 		t.Fatalf("%d leases left after close", n)
 	}
 	t.Logf("after the cut %d admitted from the allotment, %d by the fallback; %d admitted through Redis in all", fromAllotment, degraded, shared)

@@ -151,8 +151,7 @@ func (r *Redis) sendAdmits(ctx context.Context, batch []*admitWaiter) {
 	// subject's leases, so a slot this process freed is never refused to it.
 	var freeing []*lease
 	if withLease {
-		freeing = r.rel.unconfirmed(s, nil)
-		freeing = r.keeper.pendingOf(s, freeing)
+		freeing = r.unconfirmedReleases(s)
 	}
 	args := make([]any, 0, 2+len(freeing)+15*len(batch))
 	args = append(args, len(batch), len(freeing))
@@ -161,14 +160,7 @@ func (r *Redis) sendAdmits(ctx context.Context, batch []*admitWaiter) {
 	}
 	for _, w := range batch {
 		lim := &w.req.Limits
-		for _, dim := range rateDims {
-			rt := lim.rate(dim)
-			if !rt.Limited() {
-				args = append(args, 0, 0, 0, 0)
-				continue
-			}
-			args = append(args, int64(rt.Period/time.Microsecond), rt.Count, rt.burst(), w.req.Cost.of(dim))
-		}
+		args = appendRateArgs(args, lim, w.req.Cost.units())
 		args = append(args, lim.Concurrency, int64(w.req.leaseTTL()/time.Microsecond), w.leaseID)
 	}
 
@@ -213,13 +205,7 @@ func (r *Redis) admitResult(w *admitWaiter) (Decision, error) {
 	withLease := w.leaseID != ""
 	if w.err != nil {
 		if withLease {
-			// The script may have run (a timeout after Redis answered): queue the release of the
-			// lease it may have added, so the slot frees as soon as Redis answers again rather
-			// than at the TTL. Removing a lease that was never added is harmless.
-			l := &lease{subject: req.Subject, id: w.leaseID, ttl: req.leaseTTL()}
-			l.state.Store(leaseReleased)
-			l.expires.Store(r.keeper.at(w.end) + int64(l.ttl))
-			r.keeper.enqueue(l)
+			r.releaseUnsure(&lease{subject: req.Subject, id: w.leaseID, ttl: req.leaseTTL()}, w.end)
 		}
 		return Decision{}, fmt.Errorf("redis: %w", w.err)
 	}

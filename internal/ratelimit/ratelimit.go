@@ -463,3 +463,9 @@ func (g *Grant) untake(c Cost) {
 }
 
 func (c Cost) isZero() bool { return c == Cost{} }
+
+// units is c per rate dimension, in rateDims order.
+func (c Cost) units() [3]int64 { return [3]int64{c.Requests, c.Images, c.Kilopixels} }
+
+// costOf is the Cost of units per rate dimension, in rateDims order.
+func costOf(u [3]int64) Cost { return Cost{Requests: u[0], Images: u[1], Kilopixels: u[2]} }

@@ -212,34 +212,35 @@ func (r *Redis) Admit(ctx context.Context, req Request) (Decision, error) {
 	}
 	req.defaultLeaseTTL(r.leaseTTL)
 	class := req.Subject.Class()
+	// From the subject's allotment, else one script call; a refill or the call failing applies
+	// the failure policy.
 	cause := errCircuitOpen
-	if d, ok, err := r.allot.admit(ctx, &req); ok {
+	d, ok, err := r.allot.admit(ctx, &req)
+	if !ok && err == nil && r.breaker.allow() {
+		d, err = r.admitRedis(ctx, &req)
+		switch {
+		case err == nil:
+			r.succeeded()
+			ok = true
+		case ctx.Err() == nil: // the caller giving up says nothing about Redis
+			r.failed("admit", err)
+		}
+	}
+	if ok {
 		r.metrics.decision(class, &d, backendRedis)
 		return d, nil
-	} else if err != nil {
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return Decision{}, fmt.Errorf("ratelimit: admit %s: %w", req.Subject, err)
 		}
-		cause = err
-	} else if r.breaker.allow() {
-		d, err := r.admitRedis(ctx, &req)
-		if err == nil {
-			r.succeeded()
-			r.metrics.decision(class, &d, backendRedis)
-			return d, nil
-		}
-		if ctx.Err() != nil {
-			// The caller gave up; that says nothing about Redis.
-			return Decision{}, fmt.Errorf("ratelimit: admit %s: %w", req.Subject, err)
-		}
-		r.failed("admit", err)
 		cause = err
 	}
 	if r.policy == FailClosed {
 		r.metrics.unavailable(class)
 		return Decision{}, fmt.Errorf("ratelimit: admit %s: %w: %w", req.Subject, ErrUnavailable, cause)
 	}
-	d := r.local.decide(&req)
+	d = r.local.decide(&req)
 	d.Degraded = true
 	if d.Grant != nil {
 		d.Grant.fallback = true
@@ -278,6 +279,36 @@ func (r *Redis) giveBackUnits(ctx context.Context, s Subject, lim *Limits, c Cos
 	return r.call(ctx, "give_back", s, func(ctx context.Context) error {
 		return giveBackScript.Run(ctx, r.client, r.keys(s)[:3], args...).Err()
 	})
+}
+
+// appendRateArgs appends, per rate dimension, the admit and allot scripts' four arguments:
+// period µs, count, burst and the units to charge (all 0 for an unlimited dimension).
+func appendRateArgs(args []any, lim *Limits, units [3]int64) []any {
+	for i, dim := range rateDims {
+		rt := lim.rate(dim)
+		if !rt.Limited() {
+			args = append(args, 0, 0, 0, 0)
+			continue
+		}
+		args = append(args, int64(rt.Period/time.Microsecond), rt.Count, rt.burst(), units[i])
+	}
+	return args
+}
+
+// unconfirmedReleases are this process's releases of s that Redis has not confirmed yet
+// (queued, in flight or waiting for a retry). A script that counts s's leases removes them
+// first, so a slot this process freed is never refused to it.
+func (r *Redis) unconfirmedReleases(s Subject) []*lease {
+	return r.keeper.pendingOf(s, r.rel.unconfirmed(s, nil))
+}
+
+// releaseUnsure queues the release of l, a lease a failed script call may have added (a
+// timeout after Redis answered), so its slot frees as soon as Redis answers again rather than
+// at the TTL. Removing a lease that was never added is harmless.
+func (r *Redis) releaseUnsure(l *lease, failedAt time.Time) {
+	l.state.Store(leaseReleased)
+	l.expires.Store(r.keeper.at(failedAt) + int64(l.ttl))
+	r.keeper.enqueue(l)
 }
 
 // giveBackArgs are giveBackScript's arguments for refunding c under lim.
