@@ -9,7 +9,10 @@
 // for an event with no begin): the event is fsync'd before Commit returns, one fsync covering
 // every append made before it started (group commit), and only then may the request deliver.
 // A request refused before any upstream call ends its begin with an abort line and leaves no row.
-// Lines are written by a hand-rolled encoder, byte for byte what encoding/json writes.
+// Lines are written by a hand-rolled encoder, byte for byte what encoding/json writes. The active
+// file is kept zero-filled a megabyte ahead of its appends (preallocated), so an append overwrites
+// zeros instead of growing the file and the fsync after it flushes data, not the file system's
+// metadata; a file's lines end at its first zero byte.
 //
 // A background writer moves events to the store in batches (BatchSize, or what FlushInterval
 // gathered) with store.InsertUsage, which skips request ids already in the ledger, so an event
@@ -17,7 +20,8 @@
 // reach the writer from memory (a bounded queue kept beside the files), so it neither reads back
 // nor decodes what was just written; past the bound (the store down or slow) it reads them from
 // the files. A file is deleted once every event in it is in the store and every request begun in
-// it has ended; the active file is emptied when the writer has caught up.
+// it has ended; the active file is emptied (its lines overwritten with zeros) when the writer has
+// caught up.
 //
 // While the store is down events wait in the journal and land in order, exactly once, when it is
 // back. A new Recorder first replays what an earlier process left, writing an indeterminate row

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -109,5 +110,86 @@ func TestSyncAfterCloseReturns(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("sync after close hangs")
+	}
+}
+
+// TestJournalPreallocated: the active segment is kept zero-filled ahead of its appends, so an
+// append does not grow the file; a restart reads exactly the lines written (not the zeros), and
+// emptying the active segment zeros its lines instead of cutting the file.
+func TestJournalPreallocated(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := openJournal(dir, 64<<20, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := j.segs[len(j.segs)-1]
+	fileSize := func() int64 {
+		fi, err := os.Stat(seg.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	waitFor(t, "the segment to be preallocated", func() bool { return fileSize() >= preallocAhead })
+	before := fileSize()
+	var pos uint64
+	for i := range 100 {
+		if pos, err = j.append(line{RequestID: fmt.Sprintf("r%d", i), Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.sync(pos); err != nil {
+		t.Fatal(err)
+	}
+	written := j.diskBytes()
+	if got := fileSize(); got != before {
+		t.Errorf("appends of %d bytes into the preallocated zeros changed the file from %d to %d bytes", written, before, got)
+	}
+	for i := 100; j.diskBytes() < preallocAhead; i++ { // past the first preallocation
+		if pos, err = j.append(line{RequestID: fmt.Sprintf("r%d", i), Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.sync(pos); err != nil {
+		t.Fatal(err)
+	}
+	written = j.diskBytes()
+	waitFor(t, "the preallocation to follow the appends", func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return seg.zeroed >= seg.size+preallocAhead/2 && fileSize() >= seg.zeroed
+	})
+	if err := j.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	j2, torn, err := openJournal(dir, 64<<20, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := j2.segs[0]
+	if torn != 0 || old.size != written {
+		t.Fatalf("reopened: %d torn, the old segment holds %d bytes of lines; want 0 torn and %d bytes", torn, old.size, written)
+	}
+	ls, _, bad, err := readLines(old, 0, old.size+preallocAhead, 1<<20)
+	if err != nil || len(bad) != 0 || len(ls) != int(j.written) || ls[len(ls)-1].RequestID != fmt.Sprintf("r%d", j.written-1) {
+		t.Fatalf("read back %d lines (%d bad, err %v); want the %d written", len(ls), len(bad), err, j.written)
+	}
+	// Emptying the active segment zeros its lines and keeps its size.
+	act := j2.segs[len(j2.segs)-1]
+	if pos, err = j2.append(line{RequestID: "a", Time: time.Now()}, line{RequestID: "b", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j2.sync(pos); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := j2.truncateActive(act, act.size); !ok || err != nil {
+		t.Fatalf("truncate: %v %v", ok, err)
+	}
+	if end, _, err := dataEnd(act.f); err != nil || end != 0 {
+		t.Fatalf("after emptying, lines end at %d (%v); want 0", end, err)
+	}
+	if err := j2.close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -230,11 +230,15 @@ func TestTornLineAndLegacyOutbox(t *testing.T) {
 	}
 	crash(r)
 	seg := filepath.Join(dir, "journal-000001.jsonl")
-	fh, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	fh, err := os.OpenFile(seg, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = fh.WriteString(`{"request_id":"req_torn","ti`)
+	end, _, err := dataEnd(fh) // the file is preallocated: lines end where its zeros start
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fh.WriteAt([]byte(`{"request_id":"req_torn","ti`), end)
 	_ = fh.Close()
 	legacy := `{"request_id":"req_000003","time":"2026-11-22T09:30:00.003Z","key_id":"key_0","model":"model-1","n_requested":2,"n_delivered":2,"cost":"0.0128","currency":"CNY","status":"ok"}` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, legacyOutbox), []byte(legacy), 0o640); err != nil {
