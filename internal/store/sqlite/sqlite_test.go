@@ -147,3 +147,36 @@ func BenchmarkClaimSpend(b *testing.B) {
 	defer s.Close()
 	storetest.BenchClaimSpend(b, s)
 }
+
+// BenchmarkInsertUsage is the usage writer's cost per ledger row: batches of 256 charged
+// events (one key, as under load) into a file database.
+//
+//	go test -run '^$' -bench InsertUsage -benchmem -count 6 ./internal/store/sqlite/
+func BenchmarkInsertUsage(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 256
+	events := make([]store.UsageEvent, batch)
+	t0 := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range events {
+			n++
+			events[i] = store.UsageEvent{RequestID: fmt.Sprintf("req_%09d", n), Time: t0.Add(time.Duration(n) * time.Millisecond),
+				KeyID: "key_bench", Model: "gpt-image-1", Provider: "openai", Channel: "openai", Operation: "generate",
+				NRequested: 1, NDelivered: 1, Width: 1024, Height: 1024, Cost: money.Amount(1000), Currency: "USD", Status: "ok",
+				LatencyMS: 3, UpstreamMS: 2}
+		}
+		if err := s.InsertUsage(b.Context(), events); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/row")
+}
