@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/imagegw/imagegw/providers"
 )
@@ -71,53 +72,53 @@ func (r *apiRequest) set(key string, raw json.RawMessage) (bool, error) {
 	var err error
 	switch key {
 	case "model":
-		err = json.Unmarshal(raw, &r.Model)
+		err = decodeValue(raw, &r.Model)
 	case "prompt":
-		err = json.Unmarshal(raw, &r.Prompt)
+		err = decodeValue(raw, &r.Prompt)
 	case "n":
-		err = json.Unmarshal(raw, &r.N)
+		err = decodeValue(raw, &r.N)
 	case "size":
-		err = json.Unmarshal(raw, &r.Size)
+		err = decodeValue(raw, &r.Size)
 	case "quality":
-		err = json.Unmarshal(raw, &r.Quality)
+		err = decodeValue(raw, &r.Quality)
 	case "style":
-		err = json.Unmarshal(raw, &r.Style)
+		err = decodeValue(raw, &r.Style)
 	case "response_format":
-		err = json.Unmarshal(raw, &r.ResponseFormat)
+		err = decodeValue(raw, &r.ResponseFormat)
 	case "user":
-		err = json.Unmarshal(raw, &r.User)
+		err = decodeValue(raw, &r.User)
 	case "background":
-		err = json.Unmarshal(raw, &r.Background)
+		err = decodeValue(raw, &r.Background)
 	case "output_format":
-		err = json.Unmarshal(raw, &r.OutputFormat)
+		err = decodeValue(raw, &r.OutputFormat)
 	case "output_compression":
-		err = json.Unmarshal(raw, &r.OutputCompression)
+		err = decodeValue(raw, &r.OutputCompression)
 	case "moderation":
-		err = json.Unmarshal(raw, &r.Moderation)
+		err = decodeValue(raw, &r.Moderation)
 	case "negative_prompt":
-		err = json.Unmarshal(raw, &r.NegativePrompt)
+		err = decodeValue(raw, &r.NegativePrompt)
 	case "seed":
-		err = json.Unmarshal(raw, &r.Seed)
+		err = decodeValue(raw, &r.Seed)
 	case "steps":
-		err = json.Unmarshal(raw, &r.Steps)
+		err = decodeValue(raw, &r.Steps)
 	case "guidance_scale":
-		err = json.Unmarshal(raw, &r.GuidanceScale)
+		err = decodeValue(raw, &r.GuidanceScale)
 	case "width":
-		err = json.Unmarshal(raw, &r.Width)
+		err = decodeValue(raw, &r.Width)
 	case "height":
-		err = json.Unmarshal(raw, &r.Height)
+		err = decodeValue(raw, &r.Height)
 	case "aspect_ratio":
-		err = json.Unmarshal(raw, &r.AspectRatio)
+		err = decodeValue(raw, &r.AspectRatio)
 	case "strength":
-		err = json.Unmarshal(raw, &r.Strength)
+		err = decodeValue(raw, &r.Strength)
 	case "prompt_enhancement":
-		err = json.Unmarshal(raw, &r.PromptEnhancement)
+		err = decodeValue(raw, &r.PromptEnhancement)
 	case "map_nearest":
-		err = json.Unmarshal(raw, &r.MapNearest)
+		err = decodeValue(raw, &r.MapNearest)
 	case "stream":
-		err = json.Unmarshal(raw, &r.Stream)
+		err = decodeValue(raw, &r.Stream)
 	case "partial_images":
-		err = json.Unmarshal(raw, &r.PartialImages)
+		err = decodeValue(raw, &r.PartialImages)
 	case "image":
 		var one string
 		if err = json.Unmarshal(raw, &one); err == nil {
@@ -145,6 +146,97 @@ func (r *apiRequest) set(key string, raw json.RawMessage) (bool, error) {
 		return true, badParam(key, "Invalid type for '%s': %s.", key, typeHint(err))
 	}
 	return true, nil
+}
+
+// decodeValue is json.Unmarshal(raw, dst) for a valid JSON value raw. The usual values (a
+// string without escapes, an integer, true or false) are taken without encoding/json, which
+// would check raw's syntax again and reflect over dst; anything else goes to it.
+func decodeValue(raw json.RawMessage, dst any) error {
+	switch d := dst.(type) {
+	case *string:
+		if s, ok := plainString(raw); ok {
+			*d = s
+			return nil
+		}
+	case **string:
+		if s, ok := plainString(raw); ok {
+			*d = &s
+			return nil
+		}
+	case **int:
+		if v, ok := plainInt(raw); ok && int64(int(v)) == v {
+			n := int(v)
+			*d = &n
+			return nil
+		}
+	case **int64:
+		if v, ok := plainInt(raw); ok {
+			*d = &v
+			return nil
+		}
+	case *bool:
+		if v, ok := plainBool(raw); ok {
+			*d = v
+			return nil
+		}
+	case **bool:
+		if v, ok := plainBool(raw); ok {
+			*d = &v
+			return nil
+		}
+	}
+	return json.Unmarshal(raw, dst)
+}
+
+// plainString is the text of a JSON string without escapes whose bytes are valid UTF-8: what
+// encoding/json would make of it, the same bytes.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	text := raw[1 : len(raw)-1]
+	for _, c := range text {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(text) {
+		return "", false // encoding/json replaces the invalid bytes
+	}
+	return string(text), true
+}
+
+// plainInt reads a JSON integer of up to 18 digits (no fraction, no exponent).
+func plainInt(raw []byte) (int64, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if len(digits) < len(raw) {
+		v = -v
+	}
+	return v, true
+}
+
+// plainBool reads JSON true or false.
+func plainBool(raw []byte) (v, ok bool) {
+	switch string(raw) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
 }
 
 func (r *apiRequest) setExtra(k string, v json.RawMessage) {
@@ -224,9 +316,12 @@ func decodeSmallJSON(buf []byte, op providers.Operation) (_ *apiRequest, ok bool
 	seen := seenKeys[:0]
 	for i = skipSpace(buf, i+1); buf[i] != '}'; {
 		end := jsonValueEnd(buf, i) // the key: a string, the document being valid
-		k := string(buf[i+1 : end-1])
-		if !plainKey(buf[i+1 : end-1]) { // escapes, or bytes encoding/json replaces
-
+		k, known := fieldNames[string(buf[i+1:end-1])]
+		switch {
+		case known:
+		case plainKey(buf[i+1 : end-1]):
+			k = string(buf[i+1 : end-1])
+		default: // escapes, or bytes encoding/json replaces
 			if json.Unmarshal(buf[i:end], &k) != nil {
 				return nil, false, nil
 			}
@@ -433,16 +528,23 @@ func decodeRefs(dec *json.Decoder, cr *countingReader, limit int64) ([]string, e
 	}
 }
 
+// fieldNames maps each field name apiRequest.set takes to itself: a lookup with the bytes of a
+// name gives its string without making one.
+var fieldNames = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range append([]string{"model", "prompt", "n", "size", "quality", "style", "response_format", "user",
+		"background", "output_format", "output_compression", "moderation", "negative_prompt", "seed", "steps",
+		"guidance_scale", "width", "height", "aspect_ratio", "strength", "prompt_enhancement", "map_nearest",
+		"stream", "partial_images", "image", "extra"}, extensionFields...) {
+		m[k] = k
+	}
+	return m
+}()
+
 // knows reports whether key is a field apiRequest.set takes.
 func (r *apiRequest) knows(key string) bool {
-	switch key {
-	case "model", "prompt", "n", "size", "quality", "style", "response_format", "user", "background",
-		"output_format", "output_compression", "moderation", "negative_prompt", "seed", "steps",
-		"guidance_scale", "width", "height", "aspect_ratio", "strength", "prompt_enhancement",
-		"map_nearest", "stream", "partial_images", "image", "extra":
-		return true
-	}
-	return slices.Contains(extensionFields, key)
+	_, ok := fieldNames[key]
+	return ok
 }
 
 // countingReader counts the bytes read from a request body and where its first lines end (for

@@ -2,6 +2,7 @@ package frontdoor
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"mime/multipart"
 	"net/http"
@@ -118,5 +119,47 @@ func FuzzDecodeJSONPaths(f *testing.F) {
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("%s:\nknown length %+v\nstreamed     %+v", body, a, b)
 		}
+	})
+}
+
+// FuzzDecodeValue: decodeValue makes of a JSON value what json.Unmarshal makes of it, for every
+// kind of field apiRequest.set fills, errors included.
+func FuzzDecodeValue(f *testing.F) {
+	for _, s := range []string{
+		`"a lighthouse"`, `"caf\u00e9"`, `"é"`, "\"\xff\"", `"a\"b"`, `""`, `null`, `1`, `-1`, `-0`, `007`,
+		`123456789012345678`, `1234567890123456789`, `-9223372036854775808`, `1.5`, `1e3`, `true`, `false`,
+		`"1"`, `[1]`, `{"a":1}`, `2147483648`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !json.Valid([]byte(raw)) {
+			return // set only ever gets valid JSON
+		}
+		check := func(dst, want any) {
+			t.Helper()
+			err := decodeValue(json.RawMessage(raw), dst)
+			wantErr := json.Unmarshal([]byte(raw), want)
+			if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Fatalf("%s into %T: %v, json.Unmarshal: %v", raw, dst, err, wantErr)
+			}
+			if !reflect.DeepEqual(dst, want) {
+				t.Fatalf("%s into %T: %#v, json.Unmarshal: %#v", raw, dst, dst, want)
+			}
+		}
+		var s1, s2 string
+		check(&s1, &s2)
+		var ps1, ps2 *string
+		check(&ps1, &ps2)
+		var i1, i2 *int
+		check(&i1, &i2)
+		var l1, l2 *int64
+		check(&l1, &l2)
+		var b1, b2 bool
+		check(&b1, &b2)
+		var pb1, pb2 *bool
+		check(&pb1, &pb2)
+		var f1, f2 *float64
+		check(&f1, &f2)
 	})
 }
