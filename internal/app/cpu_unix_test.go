@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// processCPU is the CPU time the process has used so far (user and system), or 0 when it
-// cannot be read.
-func processCPU() time.Duration {
+// processCPU is the CPU time the process has used so far in user space and in the kernel, or
+// zeros when it cannot be read.
+func processCPU() (user, system time.Duration) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
