@@ -145,16 +145,17 @@ func KeyFrom(ctx context.Context) *store.Key {
 
 func (h *Handler) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
 		if h.o.StoreTimeout > 0 {
-			r = r.WithContext(store.WithDeadline(r.Context(), time.Now().Add(h.o.StoreTimeout)))
+			ctx = store.WithDeadline(ctx, time.Now().Add(h.o.StoreTimeout))
 		}
-		k, err := h.o.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		k, err := h.o.Auth.Authenticate(ctx, r.Header.Get("Authorization"))
 		if err != nil {
-			h.fail(w, r, err)
+			h.fail(w, r.WithContext(ctx), err)
 			return
 		}
-		InfoFrom(r.Context()).Update(func(i *Info) { i.KeyID = k.ID })
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, k)))
+		InfoFrom(ctx).Update(func(i *Info) { i.KeyID = k.ID })
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, keyCtx{}, k)))
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
@@ -81,6 +82,8 @@ type Server struct {
 	conns   *connTracker
 	// access writes the access log (one line per request, AccessLoggerName).
 	access *zap.Logger
+	// series caches the request metrics' children by route, method and status (requestSeries).
+	series sync.Map
 	// handlers counts every request being served, so shutdown can wait for them.
 	handlers sync.WaitGroup
 }
@@ -217,7 +220,10 @@ func newRequestID() string {
 	var b [18]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16) // 48 bits: until year 10889
 	_, _ = rand.Read(b[6:])
-	return "req_" + hex.EncodeToString(b[:])
+	var id [len("req_") + 2*len(b)]byte
+	copy(id[:], "req_")
+	hex.Encode(id[len("req_"):], b[:])
+	return string(id[:])
 }
 
 // clientRequestID is the id the client sent (OpenAI's X-Client-Request-Id, else X-Request-Id),
@@ -227,7 +233,7 @@ func clientRequestID(r *http.Request) string {
 	if id == "" {
 		id = r.Header.Get("X-Request-Id")
 	}
-	if !clientRequestIDRE.MatchString(id) {
+	if id == "" || !clientRequestIDRE.MatchString(id) {
 		return ""
 	}
 	return id
@@ -301,8 +307,12 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if client != "" {
 			w.Header().Set("X-Client-Request-Id", client)
 		}
-		info := &frontdoor.Info{RequestID: id, ClientRequestID: client}
-		sw := &statusWriter{ResponseWriter: w}
+		// One allocation for the request's Info and its writer, which live as long as it does.
+		state := &struct {
+			info frontdoor.Info
+			sw   statusWriter
+		}{info: frontdoor.Info{RequestID: id, ClientRequestID: client}, sw: statusWriter{ResponseWriter: w}}
+		info, sw := &state.info, &state.sw
 		s.o.Metrics.InFlight.Inc()
 		defer s.o.Metrics.InFlight.Dec()
 		next.ServeHTTP(sw, r.WithContext(frontdoor.WithInfo(r.Context(), info)))
@@ -315,17 +325,19 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		d := time.Since(start)
-		s.o.Metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
-		s.o.Metrics.RequestDuration.WithLabelValues(route).Observe(d.Seconds())
+		series := s.requestSeries(route, methodLabel(r.Method), sw.status)
+		series.requests.Inc()
+		series.duration.Observe(d.Seconds())
 		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 			return
 		}
 		in := info.Snapshot()
-		fields := []zap.Field{
+		fields := make([]zap.Field, 0, 14)
+		fields = append(fields,
 			zap.String("request_id", id), zap.String("method", logMethod(r.Method)), zap.String("route", route),
 			zap.Int("status", sw.status), zap.Float64("latency_ms", float64(d.Microseconds())/1000),
 			zap.Int64("bytes", sw.bytes), zap.String("remote", remoteIP(r)),
-		}
+		)
 		if client != "" {
 			fields = append(fields, zap.String("client_request_id", client))
 		}
@@ -339,6 +351,33 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		s.access.Info("request", fields...)
 	})
+}
+
+// seriesKey names one child of the request metrics.
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// seriesOf is the request metrics' children of one route, method and status.
+type seriesOf struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// requestSeries returns the request metrics' children for a route, method and status, looked
+// up in the vectors once and cached: every label is from a closed set (route patterns, methods
+// by methodLabel, status codes), so the cache stays as small as the series themselves.
+func (s *Server) requestSeries(route, method string, status int) *seriesOf {
+	k := seriesKey{route, method, status}
+	if v, ok := s.series.Load(k); ok {
+		return v.(*seriesOf)
+	}
+	v, _ := s.series.LoadOrStore(k, &seriesOf{
+		requests: s.o.Metrics.Requests.WithLabelValues(route, method, strconv.Itoa(status)),
+		duration: s.o.Metrics.RequestDuration.WithLabelValues(route),
+	})
+	return v.(*seriesOf)
 }
 
 // methodLabel is the method label of the request metrics: a closed set, so that free-form
