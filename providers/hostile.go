@@ -51,6 +51,11 @@ type deadlineTransport struct {
 }
 
 func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if d, ok := req.Context().Deadline(); ok && time.Until(d) <= t.timeout {
+		// The call's own deadline comes first (an adapter's call timeout is usually shorter
+		// than the client's): it bounds the exchange already.
+		return t.rt.RoundTrip(req)
+	}
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
 	resp, err := t.rt.RoundTrip(req.WithContext(ctx))
 	if err != nil {

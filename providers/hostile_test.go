@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 const hostileKey = "sk-proj-Zx81mQe4LrT0vbN5sKp2WdYh"
@@ -114,5 +115,54 @@ func TestCheckedClientsDoNotFollowRedirects(t *testing.T) {
 	e := TransportError(ctx, "test", err)
 	if e.Kind != KindUpstreamBadResponse || strings.Contains(e.Error(), target.URL) || strings.Contains(e.Error(), hostileKey) {
 		t.Fatalf("TransportError = %v (%s)", e, e.Kind)
+	}
+}
+
+// TestNoRedirectsTimeout: the client's Timeout bounds each exchange, body included, whether the
+// call's context has no deadline, a later one (the Timeout comes first) or an earlier one (which
+// then bounds it alone).
+func TestNoRedirectsTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "12345")
+		w.(http.Flusher).Flush()
+		select { // the rest of the body never comes
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer s.Close()
+	c := NoRedirects(&http.Client{Timeout: 200 * time.Millisecond})
+	for _, tc := range []struct {
+		name     string
+		deadline time.Duration // 0: none
+		want     time.Duration
+	}{{"no deadline", 0, 200 * time.Millisecond}, {"later deadline", time.Hour, 200 * time.Millisecond},
+		{"earlier deadline", 50 * time.Millisecond, 50 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			start := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
+			resp, err := c.Do(req)
+			if err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			took := time.Since(start)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err = %v, want a deadline", err)
+			}
+			if took < tc.want || took > tc.want+2*time.Second {
+				t.Fatalf("the exchange took %v, want about %v", took, tc.want)
+			}
+		})
 	}
 }

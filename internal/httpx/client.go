@@ -259,19 +259,28 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	if _, ok := req.Header["User-Agent"]; !ok {
-		req = req.Clone(req.Context())
-		if req.Header == nil {
-			req.Header = make(http.Header, 1)
-		}
-		req.Header.Set("User-Agent", g.userAgent)
+	ctx, cancel := req.Context(), context.CancelCauseFunc(nil)
+	if g.minRate > 0 {
+		// The body's reads are cut off by canceling the request's context with ErrTooSlow.
+		ctx, cancel = context.WithCancelCause(ctx)
 	}
-	if g.minRate <= 0 {
+	if _, ok := req.Header["User-Agent"]; !ok || cancel != nil {
+		// One shallow copy for both changes (a RoundTripper must not modify its request): the
+		// header map is copied only when it changes.
+		req = req.WithContext(ctx)
+		if !ok {
+			h := make(http.Header, len(req.Header)+1)
+			for k, vs := range req.Header {
+				h[k] = vs
+			}
+			h["User-Agent"] = []string{g.userAgent}
+			req.Header = h
+		}
+	}
+	if cancel == nil {
 		return g.base.RoundTrip(req)
 	}
-	// The body's reads are cut off by canceling the request's context with ErrTooSlow.
-	ctx, cancel := context.WithCancelCause(req.Context())
-	resp, err := g.base.RoundTrip(req.WithContext(ctx))
+	resp, err := g.base.RoundTrip(req)
 	if err != nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
 		cancel(nil)
 		return resp, err

@@ -267,6 +267,18 @@ func TestUserAgentAndTransport(t *testing.T) {
 	if string(b) != "caller/2" || req.Header.Get("User-Agent") != "caller/2" {
 		t.Errorf("caller's User-Agent = %q", b)
 	}
+	// The default is added to a copy: the caller's request keeps its own headers.
+	req, _ = http.NewRequest(http.MethodGet, s.URL, nil)
+	req.Header.Set("Accept", "image/png")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "imagegw-test/1" || len(req.Header) != 1 || req.Header.Get("Accept") != "image/png" {
+		t.Errorf("User-Agent sent %q; caller's headers after the call: %v", b, req.Header)
+	}
 
 	tr := New(Options{}).Transport.(*guard).base
 	if tr.Proxy != nil {

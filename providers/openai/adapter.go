@@ -93,6 +93,26 @@ type client struct {
 	http     *http.Client
 	log      *zap.Logger
 	headers  http.Header
+	// authorization is the Authorization header's value, made once.
+	authorization []string
+}
+
+// Header values every call sends, shared by all requests (the transport does not change a
+// request's header values).
+var (
+	jsonHeader        = []string{"application/json"}
+	eventStreamHeader = []string{"text/event-stream"}
+)
+
+// headerValue is v as a header's values: a shared slice for the usual ones.
+func headerValue(v string) []string {
+	switch v {
+	case "application/json":
+		return jsonHeader
+	case "text/event-stream":
+		return eventStreamHeader
+	}
+	return []string{v}
 }
 
 func newClient(provider string, cfg providers.Config, defaultBase string, allowed ...string) (*client, error) {
@@ -113,6 +133,7 @@ func newClient(provider string, cfg providers.Config, defaultBase string, allowe
 		log:      cfg.Logger,
 		headers:  http.Header{},
 	}
+	c.authorization = []string{"Bearer " + c.apiKey}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -155,9 +176,9 @@ func (c *client) send(ctx context.Context, path, contentType, accept string, siz
 	for k, vs := range c.headers {
 		hr.Header[k] = vs
 	}
-	hr.Header.Set("Authorization", "Bearer "+c.apiKey)
-	hr.Header.Set("Content-Type", contentType)
-	hr.Header.Set("Accept", accept)
+	hr.Header["Authorization"] = c.authorization
+	hr.Header["Content-Type"] = headerValue(contentType)
+	hr.Header["Accept"] = headerValue(accept)
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		return nil, providers.TransportError(ctx, c.name, fmt.Errorf("openai: send request: %w", err))

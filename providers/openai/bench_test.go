@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 
+	"github.com/imagegw/imagegw/internal/httpx"
 	"github.com/imagegw/imagegw/providers"
 	"github.com/imagegw/imagegw/providers/providertest"
 )
@@ -69,6 +71,41 @@ func benchAnswer(b *testing.B, body []byte, req *providers.Request) {
 	for b.Loop() {
 		resp := &http.Response{StatusCode: 200, Header: hdr, ContentLength: int64(len(body)), Body: io.NopCloser(bytes.NewReader(body))}
 		res, err := c.answer(context.Background(), req, resp, resultOptions{})
+		if err != nil || len(res.Images) != 1 {
+			b.Fatal(err)
+		}
+		release(res)
+	}
+}
+
+// BenchmarkGenerateSmall is one whole call of an OpenAI-compatible channel as the gateway makes
+// it (providers.Do, through the gateway's outbound client: SSRF guard, body rate check,
+// redirect refusal, call deadline) to a loopback upstream answering with a ~1 KB b64_json image,
+// the lean path's call. allocs/op counts the upstream server's allocations too.
+//
+//	go test -run '^$' -bench GenerateSmall -benchmem -count 6 ./providers/openai/
+func BenchmarkGenerateSmall(b *testing.B) {
+	img := base64.StdEncoding.EncodeToString(pngImage(b, 8, 8, false).Data)
+	answer := []byte(`{"created":1700000000,"data":[{"b64_json":"` + img + `"}]}`)
+	length := strconv.Itoa(len(answer))
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header()["Content-Type"] = []string{"application/json"}
+		w.Header()["Content-Length"] = []string{length}
+		_, _ = w.Write(answer)
+	}))
+	defer up.Close()
+	client := httpx.New(httpx.Options{AllowHosts: []string{"127.0.0.1"}})
+	defer client.CloseIdleConnections()
+	a, err := NewCompatible(providers.Config{APIKey: testKey, BaseURL: up.URL + "/v1", HTTP: client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := &providers.Request{Operation: providers.OpGenerate, Model: "flux-schnell", Prompt: "a lighthouse",
+		N: 1, Width: 512, Height: 512, ResponseFormat: "b64_json"}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := providers.Do(context.Background(), a, req)
 		if err != nil || len(res.Images) != 1 {
 			b.Fatal(err)
 		}
