@@ -372,7 +372,11 @@ func (t *ticket) settle(ctx context.Context, o frontdoor.Outcome) (billing.Settl
 		// What the provider charges for every image it made, free to the key or not, less the
 		// upstream account's free images.
 		c := q
-		if !route.Cost.Equal(route.Price) {
+		switch {
+		case route.Cost.Equal(route.Price):
+		case route.Cost.IsZero():
+			c = billing.Quote{} // the upstream's cost is not configured: nothing to add
+		default:
 			c = t.quoteAt(route, route.Cost, g.size, g.quality)
 		}
 		paid := counts[g]

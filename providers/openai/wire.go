@@ -619,6 +619,9 @@ func (u *usage) canonical() *providers.Usage {
 func reportedOf(background, outputFormat, quality, size string, u *usage) providers.Reported {
 	r := providers.Reported{Background: setting(background), OutputFormat: setting(outputFormat),
 		Quality: setting(quality), Usage: u.canonical()}
+	if size == "" {
+		return r // the usual case: not reported (ParseSize would make an error to say so)
+	}
 	if s, err := providers.ParseSize(size); err == nil {
 		r.Size = s
 	}
