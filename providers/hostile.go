@@ -142,6 +142,9 @@ func clip(s string, n int) string {
 // (they are names, and a name with a key in it is no name); a cause holding it is replaced by
 // its redacted text. Other errors and an empty secret leave err as it is.
 func ScrubError(err error, secret string) error {
+	if err == nil {
+		return nil
+	}
 	var e *Error
 	if secret == "" || !errors.As(err, &e) {
 		return err

@@ -264,6 +264,9 @@ func retryAfter(h http.Header) time.Duration {
 
 // isJSON reports whether a Content-Type is JSON (application/json or +json).
 func isJSON(ct string) bool {
+	if ct == "application/json" {
+		return true // the usual label, without parsing
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false
