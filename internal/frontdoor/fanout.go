@@ -149,9 +149,9 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 	var results []chunkResult
 	var parts []int
 	if c.req.N >= 1 && c.req.N <= max(per, 1) {
-		// One call: on this goroutine, not one more per request in flight.
-		req := *c.req
-		one := [1]chunkResult{h.callRoutes(ctx, c.entry, &req)}
+		// One call: on this goroutine, not one more per request in flight. callRoutes only
+		// reads the request (each call gets its own copy), so it needs no copy of its own.
+		one := [1]chunkResult{h.callRoutes(ctx, c.entry, c.req)}
 		results, parts = one[:], []int{c.req.N}
 	} else {
 		parts = chunks(c.req.N, per)

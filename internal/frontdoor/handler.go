@@ -487,10 +487,6 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 		return nil, nil
 	}
 	items := make([]item, len(out.images))
-	ok := make([]bool, len(out.images))
-	errs := make([]error, len(out.images))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, h.o.FanoutConcurrency)
 	for i, im := range out.images {
 		it := &items[i]
 		it.revisedPrompt, it.seed, it.channel, it.reported = im.RevisedPrompt, im.Seed, out.from[i], out.reported[i]
@@ -499,71 +495,31 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 		if im.Width > 0 && im.Height > 0 {
 			it.size = providers.Size{W: im.Width, H: im.Height}.String()
 		}
+	}
+	if len(items) == 1 { // one image: on this goroutine
+		if err := h.convertOne(ctx, r, c, &items[0], out.images[0]); err != nil {
+			h.o.Logger.Warn("image conversion failed", zap.Error(err))
+			return items[:0], err
+		}
+		return items, nil
+	}
+	errs := make([]error, len(out.images)) // nil: converted
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.o.FanoutConcurrency)
+	for i, im := range out.images {
 		wg.Add(1)
-		conv := func() {
+		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if len(im.B64) > 0 && (c.req.ResponseFormat != "b64_json" || c.streaming()) {
-				// The bytes are needed: the image is hosted (url), or streamed (events carry bytes).
-				data, err := im.Bytes()
-				if err != nil {
-					errs[i] = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned an image that is not valid", Err: err}
-					return
-				}
-				im.Data, im.B64 = data, nil
-			}
-			if len(im.Data) > 0 {
-				if errs[i] = h.checkOutput(it, im.Data); errs[i] != nil {
-					return
-				}
-			}
-			switch {
-			case c.req.ResponseFormat == "b64_json" && len(im.B64) > 0:
-				// The upstream's base64 text goes out as it came, checked from its head.
-				if errs[i] = h.checkOutputB64(it, im.B64); errs[i] != nil {
-					return
-				}
-				it.b64 = im.B64
-			case c.req.ResponseFormat == "b64_json" && len(im.Data) > 0:
-				it.data = im.Data
-			case c.req.ResponseFormat == "b64_json":
-				data, _, err := h.o.OutputFetcher.Fetch(ctx, im.URL, h.o.MaxOutputBytes)
-				if err != nil {
-					errs[i] = &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "an image could not be downloaded from the provider", Err: err}
-					return
-				}
-				if errs[i] = h.checkOutput(it, data); errs[i] != nil {
-					return
-				}
-				it.data = data
-			case im.URL != "" && h.o.RehostProviderURLs:
-				if it.url, errs[i] = h.rehost(ctx, r, it, im.URL); errs[i] != nil {
-					return
-				}
-			case im.URL != "":
-				it.url = im.URL
-			default:
-				if it.url, errs[i] = h.host(ctx, r, im.Data, im.ContentType); errs[i] != nil {
-					return
-				}
-			}
-			if it.size == "" && c.req.Width > 0 {
-				it.size = providers.Size{W: c.req.Width, H: c.req.Height}.String()
-			}
-			ok[i] = true
-		}
-		if len(out.images) == 1 {
-			conv() // one image: no goroutine
-		} else {
-			go conv()
-		}
+			errs[i] = h.convertOne(ctx, r, c, &items[i], im)
+		}()
 	}
 	wg.Wait()
 	kept := items[:0]
 	var firstErr error
 	for i := range items {
-		if ok[i] {
+		if errs[i] == nil {
 			kept = append(kept, items[i])
 		} else if firstErr == nil {
 			firstErr = errs[i]
@@ -571,6 +527,58 @@ func (h *Handler) convert(ctx context.Context, r *http.Request, c *call, out *ou
 		}
 	}
 	return kept, firstErr
+}
+
+// convertOne makes it, whose fields from the answer convert has set, deliverable from the
+// upstream's output im in the requested format (see convert); an error means it is not.
+func (h *Handler) convertOne(ctx context.Context, r *http.Request, c *call, it *item, im providers.Output) error {
+	if len(im.B64) > 0 && (c.req.ResponseFormat != "b64_json" || c.streaming()) {
+		// The bytes are needed: the image is hosted (url), or streamed (events carry bytes).
+		data, err := im.Bytes()
+		if err != nil {
+			return &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "the provider returned an image that is not valid", Err: err}
+		}
+		im.Data, im.B64 = data, nil
+	}
+	if len(im.Data) > 0 {
+		if err := h.checkOutput(it, im.Data); err != nil {
+			return err
+		}
+	}
+	var err error
+	switch {
+	case c.req.ResponseFormat == "b64_json" && len(im.B64) > 0:
+		// The upstream's base64 text goes out as it came, checked from its head.
+		if err := h.checkOutputB64(it, im.B64); err != nil {
+			return err
+		}
+		it.b64 = im.B64
+	case c.req.ResponseFormat == "b64_json" && len(im.Data) > 0:
+		it.data = im.Data
+	case c.req.ResponseFormat == "b64_json":
+		data, _, err := h.o.OutputFetcher.Fetch(ctx, im.URL, h.o.MaxOutputBytes)
+		if err != nil {
+			return &providers.Error{Kind: providers.KindUpstreamBadResponse, Message: "an image could not be downloaded from the provider", Err: err}
+		}
+		if err := h.checkOutput(it, data); err != nil {
+			return err
+		}
+		it.data = data
+	case im.URL != "" && h.o.RehostProviderURLs:
+		if it.url, err = h.rehost(ctx, r, it, im.URL); err != nil {
+			return err
+		}
+	case im.URL != "":
+		it.url = im.URL
+	default:
+		if it.url, err = h.host(ctx, r, im.Data, im.ContentType); err != nil {
+			return err
+		}
+	}
+	if it.size == "" && c.req.Width > 0 {
+		it.size = providers.Size{W: c.req.Width, H: c.req.Height}.String()
+	}
+	return nil
 }
 
 // checkOutput checks a provider's image from its header, without decoding it: it must be an
