@@ -369,8 +369,7 @@ func (h *Handler) callRoute(ctx context.Context, route catalog.Route, req *provi
 		if err != nil {
 			result = string(providers.KindOf(err))
 		}
-		h.o.Metrics.Upstream.WithLabelValues(route.Type, route.Channel, result).Inc()
-		h.o.Metrics.UpstreamLatency.WithLabelValues(route.Type, route.Channel).Observe(d.Seconds())
+		h.o.Metrics.ObserveUpstream(route.Type, route.Channel, result, d)
 	}
 	if err == nil && res == nil {
 		err = &providers.Error{Kind: providers.KindInternal, Provider: route.Channel, Message: "the adapter returned no result"}

@@ -468,11 +468,11 @@ func (h *Handler) observe(r *http.Request, c *call, out *outcome) {
 		h.o.Metrics.Adjustments.WithLabelValues(a.Param).Inc()
 	}
 	if out.delivered > 0 {
-		h.o.Metrics.Images.WithLabelValues(c.entry.Name, c.entry.OwnedBy, string(c.req.Operation)).Add(float64(out.delivered))
+		var mp float64
 		if c.req.Width > 0 {
-			mp := float64(c.req.Width*c.req.Height) / (1 << 20)
-			h.o.Metrics.Megapixels.WithLabelValues(c.entry.Name).Add(mp * float64(out.delivered))
+			mp = float64(c.req.Width*c.req.Height) / (1 << 20) * float64(out.delivered)
 		}
+		h.o.Metrics.Delivered(c.entry.Name, c.entry.OwnedBy, string(c.req.Operation), out.delivered, mp)
 		if out.delivered < c.req.N {
 			h.o.Metrics.PartialFanouts.WithLabelValues(c.entry.Name).Inc()
 		}

@@ -60,6 +60,11 @@ type Metrics struct {
 	ConfigReloads        *prometheus.CounterVec
 	ConfigGeneration     prometheus.Gauge
 	ConfigLastReloadTime prometheus.Gauge
+
+	// Cached children of the request path's vectors (children.go).
+	upstream   children[upstreamKey, *upstreamSeries]
+	images     children[deliveredKey, prometheus.Counter]
+	megapixels children[string, prometheus.Counter]
 }
 
 // New registers the collectors (and the Go and process collectors) on a fresh registry.
