@@ -32,11 +32,14 @@ func TestInspectBase64(t *testing.T) {
 	png := encPNG(t, solid(4, 4, opaqueWhite))
 	cases := map[string][]byte{
 		"png":               encPNG(t, photo1024()),
+		"png, paletted":     encPNG(t, pal.Image[0]), // the palette lies past the first head
 		"jpeg":              jpg,
 		"jpeg, header 10K":  withAPP(jpg, 10<<10),
 		"jpeg, header 200K": withAPP(jpg, 200<<10),
 		"gif":               encGIF(t, pal),
 		"webp":              readFile(t, "yellow_rose.lossy-with-alpha.webp"),
+		"webp, lossless":    readFile(t, "blue-purple-pink.lossless.webp"),
+		"webp, lossy":       readFile(t, "blue-purple-pink.lossy.webp"),
 		"png bomb":          bombPNG(100000, 100000),
 		"jpeg bomb":         bombJPEG(65500, 65500),
 		"jpeg bomb, far":    withAPP(bombJPEG(65500, 65500), 300<<10),

@@ -153,17 +153,18 @@ func guard(fn func() error) (err error) {
 	return fn()
 }
 
-// inspectHeads are how many leading bytes InspectBase64 decodes in turn: PNG, GIF and WebP
-// headers are in the first few dozen bytes, a JPEG's frame header follows its APP segments
-// (EXIF, ICC profiles: up to 64 KB each), rarely further.
-var inspectHeads = [...]int{4 << 10, 128 << 10}
+// inspectHeads are how many leading bytes InspectBase64 decodes in turn, -1 standing for all of
+// them: PNG, GIF and WebP headers are in the first few dozen bytes (a paletted PNG's palette
+// may follow), a JPEG's frame header follows its APP segments (EXIF, ICC profiles: up to 64 KB
+// each), rarely further.
+var inspectHeads = [...]int{64, 4 << 10, 128 << 10, -1}
 
 // InspectBase64 is Inspect for an image held as standard base64 text (the b64_json of an
 // upstream's answer, kept to be written out as it came): it decodes only the image's head, a
 // few KB, and a longer head (at worst all of it) only when the header lies further. It does not
 // check that the rest of text is base64.
 func InspectBase64(text []byte, maxPixels int) (Info, error) {
-	for _, n := range append(inspectHeads[:], -1) {
+	for _, n := range inspectHeads {
 		chars := len(text)
 		if n >= 0 && (n+2)/3*4 < len(text) {
 			chars = (n + 2) / 3 * 4
