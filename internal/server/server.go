@@ -84,6 +84,8 @@ type Server struct {
 	access *zap.Logger
 	// series caches the request metrics' children by route, method and status (requestSeries).
 	series sync.Map
+	// routes caches route patterns by chi's pattern parts (routePattern).
+	routes sync.Map
 	// handlers counts every request being served, so shutdown can wait for them.
 	handlers sync.WaitGroup
 }
@@ -317,7 +319,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		defer s.o.Metrics.InFlight.Dec()
 		next.ServeHTTP(sw, r.WithContext(frontdoor.WithInfo(r.Context(), info)))
 
-		route := chi.RouteContext(r.Context()).RoutePattern()
+		route := s.routePattern(chi.RouteContext(r.Context()))
 		if route == "" {
 			route = "unmatched"
 		}
@@ -351,6 +353,26 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		s.access.Info("request", fields...)
 	})
+}
+
+// routeParts is chi's pattern parts of a matched route (Context.RoutePatterns: one per
+// router it went through), as a map key.
+type routeParts [4]string
+
+// routePattern is rctx.RoutePattern(), which joins the parts and rewrites the joined string on
+// every call, cached by the parts (patterns the router was built with: a bounded set).
+func (s *Server) routePattern(rctx *chi.Context) string {
+	if rctx == nil || len(rctx.RoutePatterns) > len(routeParts{}) {
+		return rctx.RoutePattern()
+	}
+	var k routeParts
+	copy(k[:], rctx.RoutePatterns)
+	if v, ok := s.routes.Load(k); ok {
+		return v.(string)
+	}
+	p := rctx.RoutePattern()
+	s.routes.Store(k, p)
+	return p
 }
 
 // seriesKey names one child of the request metrics.
