@@ -322,9 +322,11 @@ func decodeSmallJSON(buf []byte, op providers.Operation) (_ *apiRequest, ok bool
 		case plainKey(buf[i+1 : end-1]):
 			k = string(buf[i+1 : end-1])
 		default: // escapes, or bytes encoding/json replaces
-			if json.Unmarshal(buf[i:end], &k) != nil {
+			var unquoted string // its own variable: &k would put k on the heap for every key
+			if json.Unmarshal(buf[i:end], &unquoted) != nil {
 				return nil, false, nil
 			}
+			k = unquoted
 		}
 		i = skipSpace(buf, skipSpace(buf, end)+1) // past the colon
 		end = jsonValueEnd(buf, i)

@@ -32,6 +32,13 @@ var promptRequired = map[providers.Operation]bool{
 	providers.OpGenerate: true, providers.OpEdit: true, providers.OpRemix: true, providers.OpReplaceBackground: true,
 }
 
+// The values background, output_format and moderation take.
+var (
+	backgroundValues   = []string{"transparent", "opaque", "auto"}
+	outputFormatValues = []string{"png", "jpeg", "webp"}
+	moderationValues   = []string{"low", "auto"}
+)
+
 // validate checks the request against the model and builds the canonical request (without
 // input images, which the caller resolves). n is the total number of images asked for.
 //
@@ -188,9 +195,9 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 		ok   []string
 		dst  *string
 	}{
-		{ar.Background, providers.ParamBackground, "background", []string{"transparent", "opaque", "auto"}, &req.Background},
-		{ar.OutputFormat, providers.ParamOutputFormat, "output_format", []string{"png", "jpeg", "webp"}, &req.OutputFormat},
-		{ar.Moderation, providers.ParamModeration, "moderation", []string{"low", "auto"}, &req.Moderation},
+		{ar.Background, providers.ParamBackground, "background", backgroundValues, &req.Background},
+		{ar.OutputFormat, providers.ParamOutputFormat, "output_format", outputFormatValues, &req.OutputFormat},
+		{ar.Moderation, providers.ParamModeration, "moderation", moderationValues, &req.Moderation},
 	} {
 		if f.v == "" {
 			continue
