@@ -2,6 +2,7 @@ package billing
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,7 +33,12 @@ type Metrics struct {
 	sweptTotal  prometheus.Counter
 	sweepErrors prometheus.Counter
 	reg         prometheus.Registerer
+	// costs caches cost's children by model and currency (Charged runs on every paid request;
+	// WithLabelValues hashes the labels and takes the vector's lock).
+	costs sync.Map
 }
+
+type costKey struct{ model, currency string }
 
 // NewMetrics creates the collectors and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -98,7 +104,12 @@ func (m *Metrics) Charged(model, currency string, cost money.Amount) {
 	if m == nil || cost <= 0 {
 		return
 	}
-	m.cost.WithLabelValues(model, currency).Add(float64(cost) / money.Scale)
+	k := costKey{model, currency}
+	c, ok := m.costs.Load(k)
+	if !ok {
+		c, _ = m.costs.LoadOrStore(k, m.cost.WithLabelValues(model, currency))
+	}
+	c.(prometheus.Counter).Add(float64(cost) / money.Scale)
 }
 
 // FreeImages counts delivered images paid from a free quota.
