@@ -42,6 +42,12 @@ type outcome struct {
 	reported []*providers.Reported
 	// results are the calls' answers, given back by release once the response is written.
 	results []*providers.Result
+
+	// Room for from, reported and results of a request answered by one call with one image
+	// (the usual case), so that they need no allocations of their own.
+	oneFrom     [1]string
+	oneReported [1]*providers.Reported
+	oneResult   [1]*providers.Result
 }
 
 type chunkResult struct {
@@ -159,6 +165,7 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 	}
 
 	out := &outcome{refusedLocally: true}
+	out.from, out.reported, out.results = out.oneFrom[:0], out.oneReported[:0], out.oneResult[:0]
 	for i, r := range results {
 		out.upstream = max(out.upstream, r.upstream)
 		if r.err != nil {
@@ -183,7 +190,11 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 		if len(imgs) > parts[i] {
 			imgs = imgs[:parts[i]] // never deliver (or bill) more than asked
 		}
-		out.images = append(out.images, imgs...)
+		if out.images == nil {
+			out.images = imgs[:len(imgs):len(imgs)] // the answer's own (a later call's images are appended to a copy)
+		} else {
+			out.images = append(out.images, imgs...)
+		}
 		for range imgs {
 			out.from = append(out.from, r.route.Channel)
 			out.reported = append(out.reported, &r.res.Reported)
