@@ -21,8 +21,19 @@ type Idempotent interface {
 	Idempotent(req *Request) bool
 }
 
-// sendWatch records whether a request was written to an upstream in full.
-type sendWatch struct{ wrote atomic.Bool }
+// sendWatch records whether a request was written to an upstream in full, through its trace.
+type sendWatch struct {
+	wrote atomic.Bool
+	trace httptrace.ClientTrace
+}
+
+func (w *sendWatch) wroteRequest(i httptrace.WroteRequestInfo) {
+	if i.Err == nil {
+		w.wrote.Store(true)
+	}
+}
+
+func (w *sendWatch) gotFirstResponseByte() { w.wrote.Store(true) }
 
 type sendWatchKey struct{}
 
@@ -32,18 +43,13 @@ type sendWatchKey struct{}
 // around every call; TransportError reads it to tell a failure before the request left (a refused
 // connection, DNS, a TLS handshake: nothing can have been generated) from one after.
 func WatchSend(ctx context.Context) context.Context {
-	w := &sendWatch{}
+	w := &sendWatch{} // the watch and its trace in one allocation
+	w.trace.WroteRequest = w.wroteRequest
+	// An upstream that began to answer had the request, even one that answered before reading
+	// all of its body.
+	w.trace.GotFirstResponseByte = w.gotFirstResponseByte
 	ctx = context.WithValue(ctx, sendWatchKey{}, w)
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				w.wrote.Store(true)
-			}
-		},
-		// An upstream that began to answer had the request, even one that answered before
-		// reading all of its body.
-		GotFirstResponseByte: func() { w.wrote.Store(true) },
-	})
+	return httptrace.WithClientTrace(ctx, &w.trace)
 }
 
 // Sent reports whether a request made with ctx (or a context derived from it) was written to an
