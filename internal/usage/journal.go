@@ -366,41 +366,55 @@ func (j *journal) append(ls ...line) (uint64, error) {
 	return pos, nil
 }
 
-// read returns the lines of seg from off up to end, at most limit of them, the offset after
-// the last one, and the lines that did not decode. Lines this process appended come from memory
+// read appends to dst the lines of seg from off up to end, at most limit of them, and returns
+// them, the offset after the last one, and the lines that did not decode. Lines this process appended come from memory
 // while the journal still holds them (the writer keeps up, so it never reads back and decodes
 // what was just written); the rest, and every segment of an earlier process, from the file.
-func (j *journal) read(seg *segment, off, end int64, limit int) ([]line, int64, []corruptLine, error) {
+func (j *journal) read(seg *segment, off, end int64, limit int, dst []line) ([]line, int64, []corruptLine, error) {
 	if seg.old {
-		return readLines(seg, off, end, limit)
+		return readLinesTo(dst, seg, off, end, limit)
 	}
 	j.mu.Lock()
 	k := 0 // drop what the writer has passed reading the file
 	for k < len(j.mem) && (j.mem[k].seg.num < seg.num || j.mem[k].seg == seg && j.mem[k].start < off) {
 		k++
 	}
-	j.mem = j.mem[k:]
+	j.dropMemFront(k)
 	if len(j.mem) > 0 && j.mem[0].seg == seg && j.mem[0].start > off {
 		end = min(end, j.mem[0].start) // read the file up to where memory takes over
 	}
 	if len(j.mem) == 0 || j.mem[0].seg != seg || j.mem[0].start != off {
 		j.mu.Unlock()
 		j.fileReads.Add(1)
-		return readLines(seg, off, end, limit)
+		return readLinesTo(dst, seg, off, end, limit)
 	}
 	n := 0
 	for n < len(j.mem) && n < limit && j.mem[n].seg == seg && j.mem[n].start == off && j.mem[n].end <= end {
 		off = j.mem[n].end
 		n++
 	}
-	out := make([]line, n)
-	for i := range out {
-		out[i] = j.mem[i].l
-		j.mem[i] = memLine{} // let the strings go
+	for i := range n {
+		dst = append(dst, j.mem[i].l)
 	}
-	j.mem = j.mem[n:]
+	j.dropMemFront(n)
 	j.mu.Unlock()
-	return out, off, nil, nil
+	return dst, off, nil, nil
+}
+
+// dropMemFront forgets the first n lines held in memory; j.mu is held. The queue keeps its
+// array (the writer usually takes all of it: nothing to move), unless much would have to move.
+func (j *journal) dropMemFront(n int) {
+	if n == 0 {
+		return
+	}
+	if rest := len(j.mem) - n; rest <= n || rest <= 1024 {
+		k := copy(j.mem, j.mem[n:])
+		clear(j.mem[k:]) // let the strings go
+		j.mem = j.mem[:k]
+		return
+	}
+	clear(j.mem[:n])
+	j.mem = j.mem[n:]
 }
 
 // dropMem forgets the lines held in memory for seg; j.mu is held.
@@ -564,8 +578,13 @@ type corruptLine struct {
 // readLines decodes the lines of seg from off up to end, at most limit of them. It returns the
 // lines, the offset after the last line read, and the lines that did not decode.
 func readLines(seg *segment, off, end int64, limit int) ([]line, int64, []corruptLine, error) {
+	return readLinesTo(nil, seg, off, end, limit)
+}
+
+// readLinesTo is readLines appending to out.
+func readLinesTo(out []line, seg *segment, off, end int64, limit int) ([]line, int64, []corruptLine, error) {
 	br := bufio.NewReaderSize(io.NewSectionReader(seg.f, off, end-off), int(min(64<<10, max(end-off, 4<<10))))
-	var out []line
+	limit += len(out)
 	var bad []corruptLine
 	for len(out) < limit && off < end {
 		raw, err := br.ReadSlice('\n')

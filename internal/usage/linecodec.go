@@ -16,8 +16,10 @@ import (
 // Lines are read back with encoding/json.
 func appendLine(b []byte, l *line) ([]byte, error) {
 	if _, off := l.Time.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 || l.Time.Year() < 0 || l.Time.Year() > 9999 {
-		// Times time.Time.MarshalJSON refuses or writes its own way: leave them to it.
-		return appendJSON(b, l)
+		// Times time.Time.MarshalJSON refuses or writes its own way: leave them to it. (A copy
+		// goes to encoding/json, so l itself, and the line a caller passes, stays off the heap.)
+		c := *l
+		return appendJSON(b, &c)
 	}
 	b = append(b, '{')
 	if l.Kind != "" {

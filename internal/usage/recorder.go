@@ -343,6 +343,10 @@ func (r *Recorder) writer() {
 	oldDone := false
 	rush := false // a Flush waits: no lingering until caught up
 	var lastInsert time.Time
+	// Reused from batch to batch (and cleared after each, so they hold no strings).
+	var lines []line
+	var lineSeg []*segment
+	var batch []store.UsageEvent
 	tick := time.NewTicker(r.opts.FlushInterval)
 	defer tick.Stop()
 	for r.base.Err() == nil {
@@ -389,8 +393,10 @@ func (r *Recorder) writer() {
 			r.oldLeft.Store(0)
 			continue
 		}
-		var lines []line
-		var lineSeg []*segment
+		clear(lines)
+		clear(lineSeg)
+		clear(batch)
+		lines, lineSeg, batch = lines[:0], lineSeg[:0], batch[:0]
 		var reads []readTo
 		caughtUp := true
 		for i, seg := range segs {
@@ -398,8 +404,13 @@ func (r *Recorder) writer() {
 				continue
 			}
 			if seg.read < sizes[i] && len(lines) < r.opts.BatchSize {
-				ls, off, bad, err := r.j.read(seg, seg.read, sizes[i], r.opts.BatchSize-len(lines))
+				n := len(lines)
+				var off int64
+				var bad []corruptLine
+				var err error
+				lines, off, bad, err = r.j.read(seg, seg.read, sizes[i], r.opts.BatchSize-n, lines)
 				if err != nil {
+					lines = lines[:n] // none of this read counts
 					r.log.Error("usage journal: read failed", zap.Error(err))
 					caughtUp = false
 					break
@@ -409,10 +420,9 @@ func (r *Recorder) writer() {
 					r.log.Error("usage journal: skipping a line that does not decode", zap.String("path", b.path),
 						zap.Int64("offset", b.offset), zap.Error(b.err))
 				}
-				for range ls {
+				for range len(lines) - n {
 					lineSeg = append(lineSeg, seg)
 				}
-				lines = append(lines, ls...)
 				reads = append(reads, readTo{seg, off})
 				if off < sizes[i] {
 					// Lines are applied in journal order (a commit after its begin), so a
@@ -424,7 +434,6 @@ func (r *Recorder) writer() {
 				caughtUp = false
 			}
 		}
-		var batch []store.UsageEvent
 		for _, l := range lines {
 			if l.Kind == kindEvent {
 				batch = append(batch, l.event())
