@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -42,6 +43,42 @@ func NoRedirects(c *http.Client) *http.Client {
 		cc.Transport, cc.Timeout = &deadlineTransport{rt: rt, timeout: cc.Timeout}, 0
 	}
 	return &cc
+}
+
+// Send makes one provider API call with c's transport, never following a redirect: a 3xx with a
+// Location fails with ErrRedirect (in a *url.Error, as c.Do reports it), whatever c's
+// CheckRedirect says. It is c.Do without the machinery Do keeps for redirects, cookies and
+// Timeout, and 1.2 KB less stack on every request waiting on its upstream: with it, a request in
+// flight fits the 8 KB stack a goroutine starts with (see BenchmarkInFlightFootprint). A client
+// with a cookie jar or a Timeout (one NoRedirects did not make) goes through c.Do.
+func Send(c *http.Client, req *http.Request) (*http.Response, error) {
+	if c.Jar != nil || c.Timeout > 0 {
+		return c.Do(req)
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: urlErrorOp(req.Method), URL: req.URL.Redacted(), Err: err}
+	}
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if resp.Header.Get("Location") != "" {
+			_ = resp.Body.Close()
+			return nil, &url.Error{Op: urlErrorOp(req.Method), URL: req.URL.Redacted(), Err: ErrRedirect}
+		}
+	}
+	return resp, nil
+}
+
+// urlErrorOp is the Op of the *url.Error c.Do would report: "Post" for POST.
+func urlErrorOp(method string) string {
+	if method == "" {
+		return "Get"
+	}
+	return method[:1] + strings.ToLower(method[1:])
 }
 
 // deadlineTransport bounds each exchange (headers and body) by timeout through its context.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,6 +116,62 @@ func TestCheckedClientsDoNotFollowRedirects(t *testing.T) {
 	e := TransportError(ctx, "test", err)
 	if e.Kind != KindUpstreamBadResponse || strings.Contains(e.Error(), target.URL) || strings.Contains(e.Error(), hostileKey) {
 		t.Fatalf("TransportError = %v (%s)", e, e.Kind)
+	}
+}
+
+// TestSendDoesNotFollowRedirects: Send answers a redirect as the checked client's Do does (an
+// ErrRedirect in a *url.Error, the target never called), whatever the client's own policy, and
+// passes a 3xx without a Location through as the answer it is (as Do does).
+func TestSendDoesNotFollowRedirects(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, `{"data":[{"url":"https://attacker.example/x.png"}]}`)
+	}))
+	defer target.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bare" {
+			w.WriteHeader(http.StatusFound) // no Location: not a redirect to follow
+			return
+		}
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		http.Redirect(w, r, target.URL+"/v1/images/generations", code)
+	}))
+	defer origin.Close()
+
+	ctx := context.Background()
+	for _, code := range []int{301, 302, 303, 307, 308} {
+		for _, c := range []*http.Client{{}, NoRedirects(&http.Client{})} { // a plain client would follow it
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, origin.URL+"/v1?code="+strconv.Itoa(code), strings.NewReader(`{"prompt":"x"}`))
+			resp, err := Send(c, req)
+			var ue *url.Error
+			if resp != nil || !errors.Is(err, ErrRedirect) || !errors.As(err, &ue) || ue.Op != "Post" {
+				t.Fatalf("%d: Send = %v, %v; want a *url.Error (Op Post) with ErrRedirect", code, resp, err)
+			}
+			if e := TransportError(ctx, "test", err); e.Kind != KindUpstreamBadResponse || strings.Contains(e.Error(), target.URL) {
+				t.Fatalf("%d: TransportError = %v (%s)", code, e, e.Kind)
+			}
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the redirect's target was called %d times", n)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, origin.URL+"/bare", strings.NewReader(`{}`))
+	resp, err := Send(&http.Client{}, req)
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("a 302 without Location: %v, %v; want the answer", resp, err)
+	}
+	resp.Body.Close()
+
+	// A refused connection comes back as Do reports it: a *url.Error naming the URL, no password.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, strings.Replace(deadURL, "http://", "http://user:secret@", 1)+"/v1", nil)
+	_, err = Send(&http.Client{}, req)
+	var ue *url.Error
+	if !errors.As(err, &ue) || strings.Contains(err.Error(), "secret") || TransportError(ctx, "test", err).Kind != KindUpstreamUnavailable {
+		t.Fatalf("a refused connection: %v", err)
 	}
 }
 

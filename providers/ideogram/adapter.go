@@ -215,7 +215,7 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 	hreq.Header.Set("User-Agent", "imagegw")
 
 	start := time.Now()
-	resp, err := a.client.Do(hreq)
+	resp, err := providers.Send(a.client, hreq)
 	if err != nil {
 		return nil, providers.TransportError(ctx, Name, fmt.Errorf("ideogram: %s %s: %w", op, c.path, err))
 	}

@@ -173,17 +173,27 @@ func (c *client) send(ctx context.Context, path, contentType, accept string, siz
 	}
 	hr.ContentLength = size
 	hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body()), nil }
-	for k, vs := range c.headers {
-		hr.Header[k] = vs
+	if len(c.headers) > 0 {
+		c.addHeaders(hr.Header)
 	}
 	hr.Header["Authorization"] = c.authorization
 	hr.Header["Content-Type"] = headerValue(contentType)
 	hr.Header["Accept"] = headerValue(accept)
-	resp, err := c.http.Do(hr)
+	resp, err := providers.Send(c.http, hr)
 	if err != nil {
 		return nil, providers.TransportError(ctx, c.name, fmt.Errorf("openai: send request: %w", err))
 	}
 	return resp, nil
+}
+
+// addHeaders adds the channel's own headers to h; out of send's line, where a map iterator
+// would be 0.1 KB of every call's stack.
+//
+//go:noinline
+func (c *client) addHeaders(h http.Header) {
+	for k, vs := range c.headers {
+		h[k] = vs
+	}
 }
 
 // answer reads and translates a JSON answer (an error status included).
@@ -202,10 +212,7 @@ func (c *client) answer(ctx context.Context, req *providers.Request, resp *http.
 	}()
 	reqID := providers.RequestID(resp.Header.Get("X-Request-Id"), c.apiKey)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := classifyError(c.name, resp.StatusCode, resp.Header, raw, c.apiKey)
-		c.log.Debug("upstream error", zap.Int("status", resp.StatusCode), zap.String("code", e.Code),
-			zap.String("kind", string(e.Kind)), zap.String("upstream_request_id", reqID))
-		return nil, e
+		return nil, c.upstreamError(resp, raw, reqID)
 	}
 	ct := resp.Header.Get("Content-Type")
 	if !isJSON(ct) && !(looksJSON(raw) && (ct == "" || strings.HasPrefix(ct, "text/plain"))) {
@@ -227,18 +234,34 @@ func (c *client) answer(ctx context.Context, req *providers.Request, resp *http.
 		return nil, err
 	}
 	res.UpstreamRequestID = reqID
-	for _, im := range res.Images {
-		if len(im.B64) > 0 {
+	for i := range res.Images {
+		if len(res.Images[i].B64) > 0 {
 			res.OnRelease(release)
 			kept = true
 			break
 		}
 	}
 	if r.Usage != nil {
-		c.log.Debug("upstream usage", zap.Int64("input_tokens", r.Usage.InputTokens),
-			zap.Int64("output_tokens", r.Usage.OutputTokens), zap.String("upstream_request_id", reqID))
+		c.logUsage(r.Usage, reqID)
 	}
 	return res, nil
+}
+
+// upstreamError classifies an error answer and logs it. It and logUsage are out of answer's
+// line: their log fields would be 0.5 KB of the stack of every request decoding an answer.
+//
+//go:noinline
+func (c *client) upstreamError(resp *http.Response, raw []byte, reqID string) *providers.Error {
+	e := classifyError(c.name, resp.StatusCode, resp.Header, raw, c.apiKey)
+	c.log.Debug("upstream error", zap.Int("status", resp.StatusCode), zap.String("code", e.Code),
+		zap.String("kind", string(e.Kind)), zap.String("upstream_request_id", reqID))
+	return e
+}
+
+//go:noinline
+func (c *client) logUsage(u *usage, reqID string) {
+	c.log.Debug("upstream usage", zap.Int64("input_tokens", u.InputTokens),
+		zap.Int64("output_tokens", u.OutputTokens), zap.String("upstream_request_id", reqID))
 }
 
 // inputError gives an adapter-side refusal its provider name.

@@ -121,7 +121,7 @@ func (c *Channel) Post(ctx context.Context, body []byte, extra http.Header) (*An
 			req.Header.Add(k, v)
 		}
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := providers.Send(c.HTTP, req)
 	if err != nil {
 		return nil, providers.TransportError(ctx, c.Name, fmt.Errorf("%s: send request: %w", c.Vendor, err))
 	}

@@ -81,7 +81,7 @@ func (c *Caller) Post(ctx context.Context, body []byte) (_ *Response, _ string, 
 		return nil, "", &providers.Error{Kind: providers.KindInternal, Provider: c.Provider,
 			Message: "the channel has no HTTP client", Err: fmt.Errorf("send request: nil HTTP client")}
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := providers.Send(c.HTTP, req)
 	if err != nil {
 		return nil, "", providers.TransportError(ctx, c.Provider, fmt.Errorf("send request: %w", err))
 	}
