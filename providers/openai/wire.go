@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/imagegw/imagegw/providers"
 	"github.com/imagegw/imagegw/providers/internal/b64json"
@@ -760,8 +762,11 @@ func decodeImages(body []byte) (*imagesResponse, error) {
 		shadow, strs = body, nil
 	}
 	var r imagesResponse
-	if err := json.Unmarshal(shadow, &r); err != nil {
-		return nil, fmt.Errorf("openai: decode response: %w", err)
+	if !decodeShadow(shadow, &r) {
+		r = imagesResponse{}
+		if err := json.Unmarshal(shadow, &r); err != nil {
+			return nil, fmt.Errorf("openai: decode response: %w", err)
+		}
 	}
 	for i := range r.Data {
 		f := &r.Data[i].B64JSON
@@ -774,6 +779,297 @@ func decodeImages(body []byte) (*imagesResponse, error) {
 		}
 	}
 	return &r, nil
+}
+
+// decodeShadow reads the usual answer (an object of known members, data an array of objects,
+// names written plainly, strings without escapes) into r as json.Unmarshal would, and reports
+// whether it did; anything else is left to json.Unmarshal. It walks the document in a loop:
+// encoding/json's decoder recurses through frames of up to 0.9 KB per level, and a request's
+// goroutine decodes its answer deep in its stack (a request in flight fits the 8 KB stack a
+// goroutine starts with only without them; see Handler.images in internal/frontdoor). It is also
+// several times faster than reflection on the small shadow.
+func decodeShadow(b []byte, r *imagesResponse) bool {
+	if !json.Valid(b) {
+		return false
+	}
+	i := b64json.SkipSpace(b, 0)
+	if b[i] != '{' {
+		return false
+	}
+	var seen uint16
+	return members(b, i, func(name, v []byte) bool {
+		bit := uint16(0)
+		switch string(name) {
+		case "created":
+			bit = 1 << 0
+			_ = r.Created.UnmarshalJSON(v)
+		case "data":
+			bit = 1 << 1
+			if !decodeItems(v, r) {
+				return false
+			}
+		case "background":
+			bit = 1 << 2
+			looseInto(&r.Background, v)
+		case "output_format":
+			bit = 1 << 3
+			looseInto(&r.OutputFormat, v)
+		case "quality":
+			bit = 1 << 4
+			looseInto(&r.Quality, v)
+		case "size":
+			bit = 1 << 5
+			looseInto(&r.Size, v)
+		case "seed":
+			bit = 1 << 6
+			_ = r.Seed.UnmarshalJSON(v)
+		case "usage":
+			bit = 1 << 7
+			if string(v) != "null" {
+				r.Usage = new(usage)
+				if !decodeUsage(v, r.Usage) {
+					*r.Usage = usage{}
+					_ = r.Usage.UnmarshalJSON(v)
+				}
+			}
+		case "error":
+			bit = 1 << 8
+			r.Error = append(json.RawMessage(nil), v...)
+		default:
+			// encoding/json also matches a name case-insensitively.
+			return !foldsTo(name, "created", "data", "background", "output_format", "quality", "size", "seed", "usage", "error")
+		}
+		if seen&bit != 0 { // a name twice: encoding/json's merging is left to it
+			return false
+		}
+		seen |= bit
+		return true
+	})
+}
+
+// decodeItems reads data's value into r.Data (see decodeShadow).
+func decodeItems(v []byte, r *imagesResponse) bool {
+	switch v[0] {
+	case 'n':
+		return true // null: no images
+	case '[':
+		r.Data = make([]imageItem, 0, 1) // [] is an empty slice, not nil, as encoding/json makes it
+	default:
+		return false
+	}
+	for i := b64json.SkipSpace(v, 1); v[i] != ']'; {
+		end := b64json.ValueEnd(v, i)
+		r.Data = append(r.Data, imageItem{})
+		it := &r.Data[len(r.Data)-1]
+		switch v[i] {
+		case 'n': // a null item is a zero one
+		case '{':
+			var seen uint8
+			ok := members(v, i, func(name, v []byte) bool {
+				bit := uint8(0)
+				switch string(name) {
+				case "url":
+					bit = 1 << 0
+					if !plainInto(&it.URL, v) {
+						return false
+					}
+				case "b64_json":
+					bit = 1 << 1
+					if it.B64JSON.UnmarshalJSON(v) != nil {
+						return false
+					}
+				case "revised_prompt":
+					bit = 1 << 2
+					if !plainInto(&it.RevisedPrompt, v) {
+						return false
+					}
+				case "seed":
+					bit = 1 << 3
+					_ = it.Seed.UnmarshalJSON(v)
+				default:
+					return !foldsTo(name, "url", "b64_json", "revised_prompt", "seed")
+				}
+				if seen&bit != 0 {
+					return false
+				}
+				seen |= bit
+				return true
+			})
+			if !ok {
+				return false
+			}
+		default:
+			return false
+		}
+		i = b64json.SkipSpace(v, end)
+		if v[i] == ',' {
+			i = b64json.SkipSpace(v, i+1)
+		}
+	}
+	return true
+}
+
+// decodeUsage reads a usage object of plain integers (or nulls) as usage.UnmarshalJSON would,
+// and reports whether it did.
+func decodeUsage(v []byte, u *usage) bool {
+	if v[0] != '{' {
+		return false
+	}
+	var seen uint8
+	return members(v, 0, func(name, v []byte) bool {
+		var dst *int64
+		bit := uint8(0)
+		switch string(name) {
+		case "input_tokens":
+			dst, bit = &u.InputTokens, 1<<0
+		case "output_tokens":
+			dst, bit = &u.OutputTokens, 1<<1
+		case "total_tokens":
+			dst, bit = &u.TotalTokens, 1<<2
+		case "input_tokens_details":
+			bit = 1 << 3
+			if v[0] == '{' {
+				var inner uint8
+				ok := members(v, 0, func(name, v []byte) bool {
+					switch string(name) {
+					case "image_tokens":
+						return once(&inner, 1<<0) && intInto(&u.InputTokensDetails.ImageTokens, v)
+					case "text_tokens":
+						return once(&inner, 1<<1) && intInto(&u.InputTokensDetails.TextTokens, v)
+					}
+					return !foldsTo(name, "image_tokens", "text_tokens")
+				})
+				if !ok {
+					return false
+				}
+			} else if string(v) != "null" {
+				return false
+			}
+		default:
+			return !foldsTo(name, "input_tokens", "output_tokens", "total_tokens", "input_tokens_details")
+		}
+		if !once(&seen, bit) {
+			return false
+		}
+		return dst == nil || intInto(dst, v)
+	})
+}
+
+// once sets bit in *seen and reports whether it was not set yet.
+func once(seen *uint8, bit uint8) bool {
+	if *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
+// intInto sets *dst to the JSON integer v (null leaves it); false for anything encoding/json
+// would not read into an int64.
+func intInto(dst *int64, v []byte) bool {
+	if string(v) == "null" {
+		return true
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return false
+	}
+	*dst = n
+	return true
+}
+
+// members calls fn with the name and value of each member of the object at b[i], in a document
+// json.Valid accepts, until fn returns false; a name written with escapes stops it too. It
+// reports whether every member was read.
+func members(b []byte, i int, fn func(name, v []byte) bool) bool {
+	for i = b64json.SkipSpace(b, i+1); b[i] != '}'; {
+		end := b64json.ValueEnd(b, i)
+		key := b[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return false
+		}
+		i = b64json.SkipSpace(b, b64json.SkipSpace(b, end)+1) // past the colon
+		end = b64json.ValueEnd(b, i)
+		if !fn(key, b[i:end]) {
+			return false
+		}
+		i = b64json.SkipSpace(b, end)
+		if b[i] == ',' {
+			i = b64json.SkipSpace(b, i+1)
+		}
+	}
+	return true
+}
+
+// foldsTo reports whether name matches one of names only case-insensitively, as encoding/json
+// would match it to that field.
+func foldsTo(name []byte, names ...string) bool {
+	for _, n := range names {
+		if bytes.EqualFold(name, []byte(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainInto sets *dst to the JSON string v (null leaves *dst as it is, as encoding/json does);
+// false for anything it leaves to encoding/json: not a string, invalid UTF-8 (which encoding/json
+// replaces), or a \u escape of a UTF-16 surrogate. Other escapes (Go's encoders write "&" in a
+// URL's query as \u0026) are unquoted here.
+func plainInto(dst *string, v []byte) bool {
+	switch {
+	case string(v) == "null":
+		return true
+	case v[0] != '"' || !utf8.Valid(v):
+		return false
+	}
+	v = v[1 : len(v)-1]
+	i := bytes.IndexByte(v, '\\')
+	if i < 0 {
+		*dst = string(v)
+		return true
+	}
+	b := make([]byte, 0, len(v))
+	for i >= 0 {
+		b = append(b, v[:i]...)
+		c := v[i+1] // json.Valid: an escape is complete
+		v = v[i+2:]
+		switch c {
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, err := strconv.ParseUint(string(v[:4]), 16, 16)
+			if err != nil || utf16.IsSurrogate(rune(r)) {
+				return false
+			}
+			b = utf8.AppendRune(b, rune(r))
+			v = v[4:]
+		default: // '"', '\\', '/'
+			b = append(b, c)
+		}
+		i = bytes.IndexByte(v, '\\')
+	}
+	*dst = string(append(b, v...))
+	return true
+}
+
+// looseInto reads a looseString member: a plain string directly, anything else as its
+// UnmarshalJSON does.
+func looseInto(dst *looseString, v []byte) {
+	var s string
+	if v[0] == '"' && plainInto(&s, v) {
+		*dst = looseString(s)
+		return
+	}
+	_ = dst.UnmarshalJSON(v)
 }
 
 // resultOptions is what toResult needs besides the answer.

@@ -43,7 +43,7 @@ func Split(body []byte, name string) (shadow []byte, strs [][]byte, ok bool) {
 		if end < 0 {
 			return nil, nil, false
 		}
-		j := skipSpace(body, end+1)
+		j := SkipSpace(body, end+1)
 		if j >= len(body) || body[j] != ':' { // a value, not a member name
 			i = end + 1
 			continue
@@ -61,7 +61,7 @@ func Split(body []byte, name string) (shadow []byte, strs [][]byte, ok bool) {
 			i = j + 1
 			continue
 		}
-		v := skipSpace(body, j+1)
+		v := SkipSpace(body, j+1)
 		switch {
 		case v < len(body) && body[v] == '"':
 			vend := stringEnd(body, v)
@@ -108,11 +108,40 @@ func stringEnd(body []byte, start int) int {
 	}
 }
 
-func skipSpace(b []byte, i int) int {
+// SkipSpace returns the index of the first byte at or after i that is not JSON white space.
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
 	return i
+}
+
+// ValueEnd returns the index just past the JSON value that starts at b[i], in a document that
+// json.Valid accepts. It loops rather than recursing, however deep the value.
+func ValueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i) + 1
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j)
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	}
+	j := i // a number, true, false or null
+	for j < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[j])) {
+		j++
+	}
+	return j
 }
 
 // Ref is the value of a member Split set aside: the index encoding/json reads from the shadow,
