@@ -105,46 +105,50 @@ func deadlinerOf(w http.ResponseWriter) readDeadliner {
 	}
 }
 
-// bodyDeadline puts the request body under the connection's read deadline (see the constants
-// above). Requests without a body pass through untouched.
-func (s *Server) bodyDeadline(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || s.body.off() {
-			next.ServeHTTP(w, r)
-			return
+// limitBody puts the request body under the connection's read deadline (see the constants
+// above), a step of front; endBody finishes what it started once the handler returned. A
+// request without a body passes untouched (nil).
+func (s *Server) limitBody(w http.ResponseWriter, r *http.Request) *deadlineBody {
+	if r.Body == nil || r.Body == http.NoBody || s.body.off() {
+		return nil
+	}
+	sw, _ := w.(*statusWriter)
+	var dl readDeadliner
+	if sw != nil {
+		dl = deadlinerOf(sw.ResponseWriter)
+	} else {
+		dl = deadlinerOf(w)
+	}
+	if dl == nil {
+		return nil
+	}
+	b := &deadlineBody{body: r.Body, dl: dl, p: s.body, conn: connFrom(r.Context()), timeouts: s.o.Metrics.BodyTimeouts}
+	if s.body.timeout > 0 {
+		b.hard = time.Now().Add(s.body.timeout)
+	}
+	// No deadline yet: nothing reads the connection until the handler does (its first read
+	// sets one) or answers (responding bounds what net/http then reads of the rest).
+	if sw != nil {
+		sw.body = b
+	}
+	r.Body = b
+	return b
+}
+
+// endBody: a body that timed out gets its 408 unless the handler answered; otherwise what
+// net/http reads of the rest is bounded from now on.
+func (s *Server) endBody(w http.ResponseWriter, r *http.Request, b *deadlineBody) {
+	if b == nil {
+		return
+	}
+	if b.timedOut.Load() {
+		frontdoor.InfoFrom(r.Context()).Update(func(i *frontdoor.Info) { i.ErrorKind = "request_timeout" })
+		if sw, _ := w.(*statusWriter); sw != nil && sw.status == 0 {
+			sw.writeBodyTimeout()
 		}
-		sw, _ := w.(*statusWriter)
-		var dl readDeadliner
-		if sw != nil {
-			dl = deadlinerOf(sw.ResponseWriter)
-		} else {
-			dl = deadlinerOf(w)
-		}
-		if dl == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		now := time.Now()
-		b := &deadlineBody{body: r.Body, dl: dl, p: s.body, conn: connFrom(r.Context()), timeouts: s.o.Metrics.BodyTimeouts}
-		if s.body.timeout > 0 {
-			b.hard = now.Add(s.body.timeout)
-		}
-		// No deadline yet: nothing reads the connection until the handler does (its first read
-		// sets one) or answers (responding bounds what net/http then reads of the rest).
-		if sw != nil {
-			sw.body = b
-		}
-		r.Body = b
-		next.ServeHTTP(w, r)
-		if b.timedOut.Load() {
-			frontdoor.InfoFrom(r.Context()).Update(func(i *frontdoor.Info) { i.ErrorKind = "request_timeout" })
-			if sw != nil && sw.status == 0 {
-				sw.writeBodyTimeout()
-			}
-			return
-		}
-		b.responding()
-	})
+		return
+	}
+	b.responding()
 }
 
 // deadlineBody is a request body read under the connection's read deadline, moved as the bytes

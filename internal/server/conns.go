@@ -158,7 +158,7 @@ type writerOnly struct{ io.Writer }
 
 func (c *trackedConn) setState(s int32) { c.state.Store(s) }
 
-// beginBody marks the start of a request body read (see bodyDeadline).
+// beginBody marks the start of a request body read (see limitBody).
 func (c *trackedConn) beginBody(now time.Time) {
 	c.bodyRead.Store(0)
 	c.since.Store(now.UnixNano())

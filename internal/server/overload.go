@@ -109,28 +109,24 @@ func limited(r *http.Request) bool {
 	return strings.HasPrefix(p, "/v1/images/") && !strings.HasPrefix(p, "/v1/images/files/")
 }
 
-// shed bounds the API requests in flight; beyond the bound (after a short wait) it answers a fast
-// 503 "overloaded" in the OpenAI envelope with Retry-After, which the SDKs retry.
-func (s *Server) shed(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !limited(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if !s.lim.acquire(r.Context()) {
-			s.o.Metrics.APIShed.Inc()
-			s.nameRoute(r)
-			frontdoor.InfoFrom(r.Context()).Update(func(i *frontdoor.Info) { i.ErrorKind = string(providers.KindUnavailable) })
-			writeOverloaded(w)
-			return
-		}
-		s.o.Metrics.APIInFlight.Inc()
-		defer func() {
-			s.o.Metrics.APIInFlight.Dec()
-			s.lim.release()
-		}()
-		next.ServeHTTP(w, r)
-	})
+// enter bounds the API requests in flight (a step of front): beyond the bound (after a short
+// wait) it answers a fast 503 "overloaded" in the OpenAI envelope with Retry-After, which the
+// SDKs retry, and returns false. A request it let in leaves with leave.
+func (s *Server) enter(w http.ResponseWriter, r *http.Request) bool {
+	if !s.lim.acquire(r.Context()) {
+		s.o.Metrics.APIShed.Inc()
+		s.nameRoute(r)
+		frontdoor.InfoFrom(r.Context()).Update(func(i *frontdoor.Info) { i.ErrorKind = string(providers.KindUnavailable) })
+		writeOverloaded(w)
+		return false
+	}
+	s.o.Metrics.APIInFlight.Inc()
+	return true
+}
+
+func (s *Server) leave() {
+	s.o.Metrics.APIInFlight.Dec()
+	s.lim.release()
 }
 
 // nameRoute fills in the route pattern of a request answered before routing, so its access log
