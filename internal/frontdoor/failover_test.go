@@ -51,7 +51,7 @@ func TestFailoverOnlyWhereNothingWasMade(t *testing.T) {
 		{"content policy", plain, &providers.Error{Kind: providers.KindContentPolicy, Status: 400}, false, "", false},
 		{"canceled", plain, context.Canceled, false, "", true},
 	} {
-		ok, reason := failover(c.route, req, c.err)
+		ok, reason := failover(&c.route, req, c.err)
 		if ok != c.ok || reason != c.reason || mayHaveBilled(c.err) != c.billable {
 			t.Errorf("%s: failover %v %q, billable %v; want %v %q, %v", c.name, ok, reason, mayHaveBilled(c.err), c.ok, c.reason, c.billable)
 		}

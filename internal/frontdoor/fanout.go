@@ -53,7 +53,7 @@ type outcome struct {
 type chunkResult struct {
 	res      *providers.Result
 	err      error
-	route    catalog.Route
+	route    *catalog.Route // the route called last (or the model's first when none was)
 	upstream time.Duration
 	// maybeBilled: one of the calls failed after its upstream may have made (and billed) images.
 	maybeBilled bool
@@ -70,7 +70,7 @@ type chunkResult struct {
 // request was sent (Error.AfterSend) is not sent again, unless the adapter declares the call
 // idempotent (providers.Idempotent); nor is a timeout or an unusable answer: the upstream may be
 // generating (and billing) still, so the call is indeterminate.
-func failover(route catalog.Route, req *providers.Request, err error) (ok bool, reason string) {
+func failover(route *catalog.Route, req *providers.Request, err error) (ok bool, reason string) {
 	var pe *providers.Error
 	errors.As(err, &pe)
 	k := providers.KindOf(err)
@@ -131,7 +131,7 @@ func (h *Handler) fanOut(ctx context.Context, c *call, parts []int) []chunkResul
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				results[i] = chunkResult{err: providers.TransportError(ctx, "", ctx.Err()), route: c.entry.Routes[0]}
+				results[i] = chunkResult{err: providers.TransportError(ctx, "", ctx.Err()), route: &c.entry.Routes[0]}
 				return
 			}
 			defer func() { <-sem }()
@@ -163,7 +163,14 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 		parts = chunks(c.req.N, per)
 		results = h.fanOut(ctx, c, parts)
 	}
+	return merge(c, results, parts)
+}
 
+// merge puts the calls' results together, in order. It is out of run's line: run's frame is
+// on the stack of every request waiting on its upstream.
+//
+//go:noinline
+func merge(c *call, results []chunkResult, parts []int) *outcome {
 	out := &outcome{refusedLocally: true}
 	out.from, out.reported, out.results = out.oneFrom[:0], out.oneReported[:0], out.oneResult[:0]
 	for i, r := range results {
@@ -273,16 +280,16 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 	if h.o.Router != nil {
 		var err error
 		if routes, err = h.o.Router.Order(e, req); err != nil {
-			return chunkResult{route: e.Routes[0], err: err}
+			return chunkResult{route: &e.Routes[0], err: err}
 		}
 	}
-	var last chunkResult
 	var skips []router.Skip
 	for attempt := 0; ; attempt++ {
 		var wait time.Duration
 		tried, limited, never := false, false, true
 		skips = skips[:0]
-		for _, route := range routes {
+		for i := range routes {
+			route := &routes[i]
 			call, skip := h.o.Router.Begin(route)
 			if skip != nil {
 				skips = append(skips, *skip)
@@ -296,8 +303,8 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 				l, ra, ok, err := h.o.Channels.Enter(ctx, route.Channel, req.N, req.Width, req.Height)
 				if err != nil {
 					call.Abandon()
-					last.err, last.route = &providers.Error{Kind: providers.KindUnavailable, Message: "the rate limiter is unavailable", Err: err}, route
-					return last
+					res.err, res.route = &providers.Error{Kind: providers.KindUnavailable, Message: "the rate limiter is unavailable", Err: err}, route
+					return
 				}
 				if !ok {
 					call.Abandon()
@@ -313,51 +320,59 @@ func (h *Handler) callRoutes(ctx context.Context, e *catalog.Entry, req *provide
 				leave = l
 			}
 			tried, called = true, true
-			billed := last.maybeBilled
-			last = h.callRoute(ctx, route, req, last.upstream)
-			call.End(last.err)
-			last.maybeBilled = billed || last.err != nil && mayHaveBilled(last.err)
+			billed := res.maybeBilled
+			h.callRoute(ctx, route, req, &res)
+			call.End(res.err)
+			res.maybeBilled = billed || res.err != nil && mayHaveBilled(res.err)
 			delivered := 0
-			if last.res != nil {
-				delivered = min(len(last.res.Images), req.N)
+			if res.res != nil {
+				delivered = min(len(res.res.Images), req.N)
 			}
 			leave(delivered)
-			if last.err == nil || ctx.Err() != nil {
-				return last
+			if res.err == nil || ctx.Err() != nil {
+				return
 			}
-			ok, reason := failover(route, req, last.err)
+			ok, reason := failover(route, req, res.err)
 			if reason != "" {
 				h.failedOver(route.Channel, reason)
 			}
 			if !ok {
-				return last
+				return
 			}
 		}
 		if tried {
-			return last
+			return
 		}
-		// Nothing was called: every channel was skipped by its breaker or is at its limits.
-		switch {
-		case !limited || never && len(skips) > 0:
-			last.err, last.route = h.o.Router.Refusal(e.Name, skips), routes[0]
-			return last
-		case never:
-			last.err, last.route = &providers.Error{Kind: providers.KindRateLimited, Final: true,
-				Message: "This request alone exceeds the configured limits of every upstream account for this model; ask for fewer or smaller images."}, routes[0]
-			return last
-		case attempt > 0 || wait > h.o.MaxQueueWait:
-			last.err, last.route = &providers.Error{Kind: providers.KindRateLimited, RetryAfter: wait,
-				Message: "The upstream accounts for this model are at their configured limits; retry later."}, routes[0]
-			return last
+		if err := h.noneCalled(ctx, e, skips, limited, never, attempt, wait); err != nil {
+			res.err, res.route = err, &routes[0]
+			return
 		}
-		t := time.NewTimer(max(wait, time.Millisecond))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			last.err, last.route = providers.TransportError(ctx, "", ctx.Err()), routes[0]
-			return last
-		case <-t.C:
-		}
+	}
+}
+
+// noneCalled is callRoutes' answer when no channel was called, every one skipped by its
+// breaker or at its limits: the refusal, or nil after waiting for the soonest channel once.
+// Out of callRoutes' line, which is on the stack of every request waiting on its upstream.
+//
+//go:noinline
+func (h *Handler) noneCalled(ctx context.Context, e *catalog.Entry, skips []router.Skip, limited, never bool, attempt int, wait time.Duration) error {
+	switch {
+	case !limited || never && len(skips) > 0:
+		return h.o.Router.Refusal(e.Name, skips)
+	case never:
+		return &providers.Error{Kind: providers.KindRateLimited, Final: true,
+			Message: "This request alone exceeds the configured limits of every upstream account for this model; ask for fewer or smaller images."}
+	case attempt > 0 || wait > h.o.MaxQueueWait:
+		return &providers.Error{Kind: providers.KindRateLimited, RetryAfter: wait,
+			Message: "The upstream accounts for this model are at their configured limits; retry later."}
+	}
+	t := time.NewTimer(max(wait, time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return providers.TransportError(ctx, "", ctx.Err())
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -368,12 +383,14 @@ func (h *Handler) failedOver(channel, reason string) {
 	}
 }
 
-// callRoute makes one upstream call and records its metrics.
-func (h *Handler) callRoute(ctx context.Context, route catalog.Route, req *providers.Request, upstream time.Duration) chunkResult {
+// callRoute makes one upstream call and records its metrics, into *res (its upstream time
+// added to what res holds already): a result written in place, not returned through the frame
+// of callRoutes, which is on the stack of every request waiting on its upstream.
+func (h *Handler) callRoute(ctx context.Context, route *catalog.Route, req *providers.Request, res *chunkResult) {
 	r := *req
 	r.Model = route.Model.ID
 	start := time.Now()
-	res, err := providers.Do(ctx, route.Provider, &r)
+	out, err := providers.Do(ctx, route.Provider, &r)
 	d := time.Since(start)
 	if h.o.Metrics != nil {
 		result := "ok"
@@ -382,10 +399,10 @@ func (h *Handler) callRoute(ctx context.Context, route catalog.Route, req *provi
 		}
 		h.o.Metrics.ObserveUpstream(route.Type, route.Channel, result, d)
 	}
-	if err == nil && res == nil {
+	if err == nil && out == nil {
 		err = &providers.Error{Kind: providers.KindInternal, Provider: route.Channel, Message: "the adapter returned no result"}
 	}
-	return chunkResult{res: res, err: err, route: route, upstream: upstream + d}
+	*res = chunkResult{res: out, err: err, route: route, upstream: res.upstream + d}
 }
 
 // outcome summarises the call for the Meter.

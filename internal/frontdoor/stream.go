@@ -107,7 +107,8 @@ func (h *Handler) streamImages(w http.ResponseWriter, r *http.Request, c *call, 
 	}
 	// The charge is durable before any completed event is written.
 	out := h.run(ctx, run)
-	items, receipt, err := h.finishCall(ctx, r, c, adm, out)
+	items, convErr := h.convert(ctx, r, c, out)
+	receipt, err := h.bill(ctx, r, c, adm, out, items, convErr)
 	failed := err != nil
 	hdr := http.Header{}
 	receipt.setHeaders(hdr)

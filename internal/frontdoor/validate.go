@@ -101,17 +101,28 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 		return nil, nil, err
 	}
 	adj = append(adj, a...)
+	if adj, err = validateOptions(ar, e, nearest, req, adj); err != nil {
+		return nil, nil, err
+	}
+	return req, adj, nil
+}
 
+// validateOptions is validate's second half: the optional parameters. It is out of line, as
+// resolveSize is, so that the frames on a request's stack stay small (see Handler.images).
+//
+//go:noinline
+func validateOptions(ar *apiRequest, e *catalog.Entry, nearest bool, req *providers.Request, adj []Adjustment) ([]Adjustment, error) {
+	m := &e.Model
 	// Quality and style.
 	if q := ar.Quality; q != "" && q != "auto" {
 		if !slices.Contains(m.Qualities, q) {
-			return nil, nil, unsupportedValue("quality", q, e.Name, m.Qualities)
+			return nil, unsupportedValue("quality", q, e.Name, m.Qualities)
 		}
 		req.Quality = q
 	}
 	if s := ar.Style; s != "" {
 		if !slices.Contains(m.Styles, s) {
-			return nil, nil, unsupportedValue("style", s, e.Name, m.Styles)
+			return nil, unsupportedValue("style", s, e.Name, m.Styles)
 		}
 		req.Style = s
 	}
@@ -125,16 +136,16 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 	}
 	if ar.NegativePrompt != "" {
 		if err := need(providers.ParamNegativePrompt, "negative_prompt"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		req.NegativePrompt = ar.NegativePrompt
 	}
 	if ar.Seed != nil {
 		if err := need(providers.ParamSeed, "seed"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if s := *ar.Seed; (m.SeedMin != 0 || m.SeedMax != 0) && (s < m.SeedMin || s > m.SeedMax) {
-			return nil, nil, badParam("seed", "Invalid value for 'seed': %d. The model '%s' takes %d to %d.", s, e.Name, m.SeedMin, m.SeedMax)
+			return nil, badParam("seed", "Invalid value for 'seed': %d. The model '%s' takes %d to %d.", s, e.Name, m.SeedMin, m.SeedMax)
 		}
 		req.Seed = ar.Seed
 	}
@@ -143,18 +154,18 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 		switch {
 		case m.FixedSteps > 0 && s != m.FixedSteps:
 			if !nearest {
-				return nil, nil, unsupported("steps", "The model '%s' always runs %d steps; omit 'steps' or send %d (or opt in to map_nearest).", e.Name, m.FixedSteps, m.FixedSteps)
+				return nil, unsupported("steps", "The model '%s' always runs %d steps; omit 'steps' or send %d (or opt in to map_nearest).", e.Name, m.FixedSteps, m.FixedSteps)
 			}
 			adj = append(adj, Adjustment{"steps", strconv.Itoa(s), strconv.Itoa(m.FixedSteps)})
 		case m.FixedSteps > 0:
 		default:
 			if err := need(providers.ParamSteps, "steps"); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if (m.MinSteps > 0 && s < m.MinSteps) || (m.MaxSteps > 0 && s > m.MaxSteps) || s < 1 {
 				lo, hi := max(m.MinSteps, 1), m.MaxSteps
 				if !nearest || hi == 0 {
-					return nil, nil, badParam("steps", "Invalid value for 'steps': %d. The model '%s' takes %d to %d.", s, e.Name, lo, hi)
+					return nil, badParam("steps", "Invalid value for 'steps': %d. The model '%s' takes %d to %d.", s, e.Name, lo, hi)
 				}
 				c := min(max(s, lo), hi)
 				adj = append(adj, Adjustment{"steps", strconv.Itoa(s), strconv.Itoa(c)})
@@ -165,26 +176,26 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 	}
 	if ar.GuidanceScale != nil {
 		if err := need(providers.ParamGuidance, "guidance_scale"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		g := *ar.GuidanceScale
 		if math.IsNaN(g) || (m.MaxGuidance > 0 && (g < m.MinGuidance || g > m.MaxGuidance)) {
-			return nil, nil, badParam("guidance_scale", "Invalid value for 'guidance_scale': %g. The model '%s' takes %g to %g.", g, e.Name, m.MinGuidance, m.MaxGuidance)
+			return nil, badParam("guidance_scale", "Invalid value for 'guidance_scale': %g. The model '%s' takes %g to %g.", g, e.Name, m.MinGuidance, m.MaxGuidance)
 		}
 		req.GuidanceScale = ar.GuidanceScale
 	}
 	if ar.Strength != nil {
 		if err := need(providers.ParamStrength, "strength"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if s := *ar.Strength; math.IsNaN(s) || s < 0 || s > 1 {
-			return nil, nil, badParam("strength", "Invalid value for 'strength': %g. It must be between 0 and 1.", s)
+			return nil, badParam("strength", "Invalid value for 'strength': %g. It must be between 0 and 1.", s)
 		}
 		req.Strength = ar.Strength
 	}
 	if ar.PromptEnhancement != nil {
 		if err := need(providers.ParamPromptEnhancement, "prompt_enhancement"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		req.PromptEnhancement = ar.PromptEnhancement
 	}
@@ -203,7 +214,7 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 			continue
 		}
 		if !slices.Contains(f.ok, f.v) {
-			return nil, nil, badParam(f.name, "Invalid value for '%s': '%s'. Supported values are: %s.", f.name, f.v, quoteList(f.ok))
+			return nil, badParam(f.name, "Invalid value for '%s': '%s'. Supported values are: %s.", f.name, f.v, quoteList(f.ok))
 		}
 		if !m.Params.Has(f.p) {
 			switch {
@@ -214,16 +225,16 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 				adj = append(adj, Adjustment{f.name, f.v, "model default"})
 				continue
 			}
-			return nil, nil, unsupported(f.name, "The model '%s' does not take '%s'%s; omit it, send \"auto\" where allowed, or opt in to map_nearest to have it dropped.", e.Name, f.name, honoured(m))
+			return nil, unsupported(f.name, "The model '%s' does not take '%s'%s; omit it, send \"auto\" where allowed, or opt in to map_nearest to have it dropped.", e.Name, f.name, honoured(m))
 		}
 		*f.dst = f.v
 	}
 	if ar.OutputCompression != nil {
 		if c := *ar.OutputCompression; c < 0 || c > 100 {
-			return nil, nil, badParam("output_compression", "Invalid value for 'output_compression': %d. It must be between 0 and 100.", c)
+			return nil, badParam("output_compression", "Invalid value for 'output_compression': %d. It must be between 0 and 100.", c)
 		}
 		if err := need(providers.ParamOutputCompression, "output_compression"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		req.OutputCompression = ar.OutputCompression
 	}
@@ -249,7 +260,7 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 				if len(m.Extras) > 0 {
 					extra = "it takes: " + strings.Join(m.Extras, ", ")
 				}
-				return nil, nil, unsupported(k, "The model '%s' does not take the extension field '%s' (%s).", e.Name, k, extra)
+				return nil, unsupported(k, "The model '%s' does not take the extension field '%s' (%s).", e.Name, k, extra)
 			}
 		}
 		req.Extra = ar.Extra
@@ -258,14 +269,14 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 	// Reference images on generate.
 	if ar.Op == providers.OpGenerate && len(ar.ImageRefs)+len(ar.Files) > 0 {
 		if err := need(providers.ParamReferenceImage, "image"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if n := len(ar.ImageRefs) + len(ar.Files); m.MaxInputImages > 0 && n > m.MaxInputImages {
-		return nil, nil, badParam("image", "The model '%s' takes at most %d input images; got %d.", e.Name, m.MaxInputImages, n)
+		return nil, badParam("image", "The model '%s' takes at most %d input images; got %d.", e.Name, m.MaxInputImages, n)
 	}
 	if err := checkStream(ar, req); err != nil { // stream.go
-		return nil, nil, err
+		return nil, err
 	}
 	if m.Defined {
 		// A model defined in config: its adapter does not know its defaults, so what billing
@@ -277,7 +288,7 @@ func validate(ar *apiRequest, e *catalog.Entry, maxN int, nearest bool, src prov
 			req.Steps = cmp.Or(m.DefaultSteps, m.MaxSteps)
 		}
 	}
-	return req, adj, nil
+	return adj, nil
 }
 
 func honoured(m *providers.Model) string {

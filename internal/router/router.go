@@ -351,7 +351,7 @@ type Skip struct {
 // Begin asks to call route now. It returns the call to End once made, or why the route must be
 // skipped without a network call: its channel is disabled, its breaker is open, or half-open
 // with every probe taken. A nil Router lets every call through (with a nil Call).
-func (r *Router) Begin(route catalog.Route) (*Call, *Skip) {
+func (r *Router) Begin(route *catalog.Route) (*Call, *Skip) {
 	if r == nil {
 		return nil, nil
 	}

@@ -157,13 +157,13 @@ func TestBreakerOpensCoolsAndCloses(t *testing.T) {
 	r, clk, m := newRouter(t, router.Breaker{Failures: 5, Cooldown: 30 * time.Second, HalfOpenProbes: 1})
 	rt := route("a", 0, 1)
 	for i := range 5 {
-		c, skip := r.Begin(rt)
+		c, skip := r.Begin(&rt)
 		if skip != nil {
 			t.Fatalf("call %d skipped while closed", i)
 		}
 		c.End(upstream500)
 	}
-	c, skip := r.Begin(rt)
+	c, skip := r.Begin(&rt)
 	if c != nil || skip == nil || !skip.Until.Equal(clk.Now().Add(30*time.Second)) || skip.RateLimited {
 		t.Fatalf("after 5 failures: call %v skip %+v", c, skip)
 	}
@@ -177,22 +177,22 @@ func TestBreakerOpensCoolsAndCloses(t *testing.T) {
 	}
 
 	clk.Add(30 * time.Second)
-	probe, skip := r.Begin(rt)
+	probe, skip := r.Begin(&rt)
 	if probe == nil {
 		t.Fatalf("no probe after the cooldown: %+v", skip)
 	}
-	if c, _ := r.Begin(rt); c != nil {
+	if c, _ := r.Begin(&rt); c != nil {
 		t.Fatal("a second probe while one is in flight")
 	}
 	probe.End(upstream500)
-	if c, _ := r.Begin(rt); c != nil {
+	if c, _ := r.Begin(&rt); c != nil {
 		t.Fatal("a call right after the probe failed")
 	}
 	clk.Add(30 * time.Second)
-	probe, _ = r.Begin(rt)
+	probe, _ = r.Begin(&rt)
 	probe.End(nil)
 	for range 3 {
-		c, skip := r.Begin(rt)
+		c, skip := r.Begin(&rt)
 		if c == nil {
 			t.Fatalf("skipped after the probe succeeded: %+v", skip)
 		}
@@ -212,7 +212,7 @@ func TestBreakerErrorRate(t *testing.T) {
 	r, _, _ := newRouter(t, router.Breaker{Failures: 5, ErrorRate: 0.5, MinRequests: 20, Window: time.Minute})
 	rt := route("a", 0, 1)
 	for i := range 19 {
-		c, skip := r.Begin(rt)
+		c, skip := r.Begin(&rt)
 		if skip != nil {
 			t.Fatalf("call %d skipped", i)
 		}
@@ -222,11 +222,11 @@ func TestBreakerErrorRate(t *testing.T) {
 			c.End(nil)
 		}
 	}
-	c, _ := r.Begin(rt)
+	c, _ := r.Begin(&rt)
 	c.End(nil) // 20 calls, 10 failed
-	c, _ = r.Begin(rt)
+	c, _ = r.Begin(&rt)
 	c.End(upstream500) // 21 calls, 11 failed
-	if c, skip := r.Begin(rt); c != nil || skip == nil {
+	if c, skip := r.Begin(&rt); c != nil || skip == nil {
 		t.Fatal("not open at an error rate over 0.5")
 	}
 }
@@ -236,9 +236,9 @@ func TestBreakerErrorRate(t *testing.T) {
 func TestRetryAfterCoolsTheChannel(t *testing.T) {
 	r, clk, _ := newRouter(t, router.Breaker{})
 	rt := route("a", 0, 1)
-	c, _ := r.Begin(rt)
+	c, _ := r.Begin(&rt)
 	c.End(&providers.Error{Kind: providers.KindUpstreamRateLimited, Status: 429, RetryAfter: 7 * time.Second})
-	_, skip := r.Begin(rt)
+	_, skip := r.Begin(&rt)
 	if skip == nil || !skip.RateLimited || !skip.Until.Equal(clk.Now().Add(7*time.Second)) {
 		t.Fatalf("skip %+v", skip)
 	}
@@ -247,7 +247,7 @@ func TestRetryAfterCoolsTheChannel(t *testing.T) {
 		t.Fatalf("refusal %v", err)
 	}
 	clk.Add(7 * time.Second)
-	if c, _ := r.Begin(rt); c == nil {
+	if c, _ := r.Begin(&rt); c == nil {
 		t.Fatal("still cooling after Retry-After")
 	}
 }
@@ -264,7 +264,7 @@ func TestOutcomesThatDoNotCount(t *testing.T) {
 		context.Canceled,
 	} {
 		for range 3 {
-			c, skip := r.Begin(rt)
+			c, skip := r.Begin(&rt)
 			if skip != nil {
 				t.Fatalf("%v opened the breaker", err)
 			}
@@ -278,17 +278,17 @@ func TestOutcomesThatDoNotCount(t *testing.T) {
 func TestStaleCallsDoNotFlipTheBreaker(t *testing.T) {
 	r, clk, _ := newRouter(t, router.Breaker{Failures: 1, Cooldown: time.Second})
 	rt := route("a", 0, 1)
-	slow, _ := r.Begin(rt)
-	c, _ := r.Begin(rt)
+	slow, _ := r.Begin(&rt)
+	c, _ := r.Begin(&rt)
 	c.End(upstream500) // opens
 	clk.Add(time.Second)
-	probe, _ := r.Begin(rt) // half-open
+	probe, _ := r.Begin(&rt) // half-open
 	slow.End(nil)
-	if c, _ := r.Begin(rt); c != nil {
+	if c, _ := r.Begin(&rt); c != nil {
 		t.Fatal("a stale success closed the half-open breaker")
 	}
 	probe.End(nil)
-	if c, _ := r.Begin(rt); c == nil {
+	if c, _ := r.Begin(&rt); c == nil {
 		t.Fatal("the probe's success did not close it")
 	}
 }
@@ -306,7 +306,7 @@ func TestCheapest(t *testing.T) {
 	if o := order(t, r, e); !equal(o, []string{"cheap", "mid", "dear"}) {
 		t.Fatalf("order %v", o)
 	}
-	c, _ := r.Begin(e.Routes[1])
+	c, _ := r.Begin(&e.Routes[1])
 	c.End(upstream500)
 	if o := order(t, r, e); !equal(o, []string{"mid", "dear", "cheap"}) {
 		t.Fatalf("with cheap open: %v", o)
@@ -327,7 +327,7 @@ func TestFastest(t *testing.T) {
 	call := func(ch string, d time.Duration) {
 		for _, rt := range e.Routes {
 			if rt.Channel == ch {
-				c, _ := r.Begin(rt)
+				c, _ := r.Begin(&rt)
 				clk.Add(d)
 				c.End(nil)
 			}
@@ -369,7 +369,7 @@ func (s *switches) ChannelSwitches(context.Context) ([]store.ChannelSwitch, erro
 func TestDisabledChannels(t *testing.T) {
 	r, _, m := newRouter(t, router.Breaker{})
 	e := entry("", route("a", 0, 1), route("b", 0, 1))
-	c, _ := r.Begin(e.Routes[1])
+	c, _ := r.Begin(&e.Routes[1])
 	c.End(nil)
 	s := &switches{sw: []store.ChannelSwitch{{Channel: "a", Enabled: false}, {Channel: "b", Enabled: true}}}
 	if err := r.Refresh(t.Context(), s, time.Second); err != nil {
@@ -380,7 +380,7 @@ func TestDisabledChannels(t *testing.T) {
 			t.Fatalf("order %v", o)
 		}
 	}
-	if _, skip := r.Begin(e.Routes[0]); skip == nil || !skip.Disabled {
+	if _, skip := r.Begin(&e.Routes[0]); skip == nil || !skip.Disabled {
 		t.Fatal("a disabled channel was let through")
 	}
 	s.err = errors.New("store down")
@@ -415,13 +415,13 @@ func TestSnapshot(t *testing.T) {
 	r.Load(cat)
 	rt := cat.Pinned()[0]
 	for i := range 10 {
-		c, _ := r.Begin(rt)
+		c, _ := r.Begin(&rt)
 		clk.Add(time.Duration(i+1) * 100 * time.Millisecond)
 		c.End(nil)
 	}
-	c, _ := r.Begin(rt)
+	c, _ := r.Begin(&rt)
 	c.End(upstream500)
-	inflight, _ := r.Begin(rt)
+	inflight, _ := r.Begin(&rt)
 	defer inflight.End(nil)
 	vs := r.Snapshot()
 	if len(vs) != 1 || vs[0].Name != "a" || !vs[0].Enabled || len(vs[0].Models) != 1 {
