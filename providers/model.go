@@ -272,7 +272,7 @@ type PriceTier struct {
 func (p Price) IsZero() bool { return p.Unit == "" }
 
 // Equal reports whether p and q are the same pricing rule.
-func (p Price) Equal(q Price) bool {
+func (p *Price) Equal(q *Price) bool {
 	return p.Unit == q.Unit && p.Currency == q.Currency && p.Amount == q.Amount && p.FreeImages == q.FreeImages &&
 		slices.EqualFunc(p.Tiers, q.Tiers, func(a, b PriceTier) bool { // sources are not part of the rule
 			return a.Operation == b.Operation && a.Quality == b.Quality && a.Size == b.Size && a.Amount == b.Amount

@@ -104,7 +104,7 @@ func (q Quote) Rule() string {
 }
 
 // ListFor is For in the list currency (ListCurrency): k images at the vendor's own amount.
-func (q Quote) ListFor(k int) money.Amount {
+func (q *Quote) ListFor(k int) money.Amount {
 	if k <= 0 || !q.priced {
 		return 0
 	}
@@ -115,7 +115,7 @@ func (q Quote) ListFor(k int) money.Amount {
 // For is the cost of k images: k × the exact per-image cost, rounded half up to the micro-unit.
 // It is non-decreasing in k, so For(k) ≤ For(Images) = Total for every k ≤ Images. k ≤ 0 costs
 // nothing.
-func (q Quote) For(k int) money.Amount {
+func (q *Quote) For(k int) money.Amount {
 	if k <= 0 || !q.priced {
 		return 0
 	}
@@ -124,7 +124,7 @@ func (q Quote) For(k int) money.Amount {
 }
 
 // times is k × the exact per-image cost rounded half up, and whether it fits an Amount.
-func (q Quote) times(k int) (money.Amount, bool) {
+func (q *Quote) times(k int) (money.Amount, bool) {
 	return timesHalfUp(q.small, q.exact, q.exactBig, k)
 }
 
@@ -137,6 +137,14 @@ func timesHalfUp(small bool, f frac, r *big.Rat, k int) (money.Amount, bool) {
 		}
 		r = f.rat()
 	}
+	return timesBig(r, k)
+}
+
+// timesBig is timesHalfUp past int64, out of its line: its big.Rats would be on the stack of
+// every request's billing (deep in it) for a path no real price takes.
+//
+//go:noinline
+func timesBig(r *big.Rat, k int) (money.Amount, bool) {
 	return roundHalfUp(new(big.Rat).Mul(r, new(big.Rat).SetInt64(int64(k))))
 }
 
@@ -205,7 +213,7 @@ func mulDivHalfUp(a, k, den int64) (money.Amount, bool) {
 // ForCharged is the cost of delivered images of which free were paid from the key's free quota:
 // For(delivered − free), nothing when free covers them all. The hold of a request whose
 // store.ConsumeFreeImages returned free is ForCharged(Images, free).
-func (q Quote) ForCharged(delivered, free int) money.Amount {
+func (q *Quote) ForCharged(delivered, free int) money.Amount {
 	return q.For(delivered - max(free, 0))
 }
 
@@ -224,7 +232,7 @@ type Settlement struct {
 
 // Settle splits delivered images between the free images taken before the call (free, as
 // store.ConsumeFreeImages returned) and paid ones. Free images are consumed first.
-func (q Quote) Settle(delivered, free int) Settlement {
+func (q *Quote) Settle(delivered, free int) Settlement {
 	delivered, free = max(delivered, 0), max(free, 0)
 	used := min(delivered, free)
 	s := Settlement{Charged: delivered - used, FreeUsed: used, FreeReturned: free - used}
@@ -240,20 +248,27 @@ func (q Quote) Megapixels() string {
 // Quote prices req on model m: the worst case for req.N images (at least one). A model without
 // a price gets a zero quote and ErrUnpriced. Any other error means the price cannot be computed
 // (a configuration problem Validate reports at startup, or an amount out of range).
-func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error) {
-	q := Quote{Currency: e.currency, Images: max(req.N, 1), Tier: -1}
-	p := m.Price
+func (e *Engine) Quote(m *providers.Model, req *providers.Request) (q Quote, err error) {
+	err = e.QuoteInto(&q, m, req)
+	return q, err
+}
+
+// QuoteInto is Quote into *q: a quote is 0.2 KB, and a caller deep in a request's stack keeps it
+// on the heap rather than have it returned through two frames.
+func (e *Engine) QuoteInto(q *Quote, m *providers.Model, req *providers.Request) error {
+	*q = Quote{Currency: e.currency, Images: max(req.N, 1), Tier: -1}
+	p := &m.Price
 	q.FreeImages = max(p.FreeImages, 0)
 	size, pixels, sizeKey, estimated := resolveSize(m, req)
 	q.Width, q.Height, q.Pixels, q.SizeEstimated = size.W, size.H, pixels, estimated
 	q.Steps = resolveSteps(m, req)
 	if p.IsZero() {
 		q.unpriced = true
-		return q, fmt.Errorf("%w: %s", ErrUnpriced, m.ID)
+		return quoteError("%w: %s", ErrUnpriced, m.ID)
 	}
 	rate, ok := e.rates[strings.ToUpper(p.Currency)]
 	if !ok {
-		return q, fmt.Errorf("billing: model %s: no conversion rate from %s to %s", m.ID, p.Currency, e.currency)
+		return quoteError("billing: model %s: no conversion rate from %s to %s", m.ID, p.Currency, e.currency)
 	}
 
 	op := req.Operation
@@ -262,14 +277,14 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 	}
 	quality := qualityKey(req)
 	amount := p.Amount
-	for i, t := range p.Tiers {
-		if tierMatches(t, op, quality, sizeKey) {
+	for i := range p.Tiers {
+		if t := &p.Tiers[i]; tierMatches(t, op, quality, sizeKey) {
 			amount, q.Tier, q.tier = t.Amount, i, &p.Tiers[i]
 			break
 		}
 	}
 	if amount < 0 {
-		return q, fmt.Errorf("billing: model %s: negative price %s", m.ID, amount)
+		return quoteError("billing: model %s: negative price %s", m.ID, amount)
 	}
 	q.Unit, q.ListCurrency, q.ListAmount = p.Unit, strings.ToUpper(p.Currency), amount
 	q.rateText = e.rateText[q.ListCurrency]
@@ -283,11 +298,11 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 		factors = append(factors, fracOf(pixels, megapixel))
 	case providers.PerMegapixelStep:
 		if q.Steps <= 0 {
-			return q, fmt.Errorf("billing: model %s: priced per megapixel-step but the number of steps is unknown", m.ID)
+			return quoteError("billing: model %s: priced per megapixel-step but the number of steps is unknown", m.ID)
 		}
 		factors = append(factors, fracOf(pixels, megapixel), frac{int64(q.Steps), 1})
 	default:
-		return q, fmt.Errorf("billing: model %s: unknown price unit %q", m.ID, p.Unit)
+		return quoteError("billing: model %s: unknown price unit %q", m.ID, p.Unit)
 	}
 	q.priced = true
 	list, small := factors[0], pixels >= 0 && rate.small
@@ -304,21 +319,35 @@ func (e *Engine) Quote(m *providers.Model, req *providers.Request) (Quote, error
 		q.list, q.exact, q.small = list, exact, true
 	} else {
 		// Past int64 (no real price comes here): the same product in math/big.
-		listBig := factors[0].rat()
-		for _, f := range factors[1:] {
-			listBig.Mul(listBig, f.rat())
-		}
-		q.listBig, q.exactBig = listBig, new(big.Rat).Mul(listBig, rate.r)
+		q.listBig, q.exactBig = bigProduct(factors, rate.r)
 	}
 	var inRange bool
 	if q.PerImage, inRange = q.times(1); !inRange {
-		return q, fmt.Errorf("billing: model %s: cost per image out of range", m.ID)
+		return quoteError("billing: model %s: cost per image out of range", m.ID)
 	}
 	if _, inRange = q.times(q.Images); !inRange {
-		return q, fmt.Errorf("billing: model %s: cost of %d images out of range", m.ID, q.Images)
+		return quoteError("billing: model %s: cost of %d images out of range", m.ID, q.Images)
 	}
 	q.Total = q.For(q.Images)
-	return q, nil
+	return nil
+}
+
+// quoteError is fmt.Errorf out of Quote's line: a quote is made deep in a request's stack, and
+// every fmt.Errorf call site's arguments would be part of Quote's frame.
+//
+//go:noinline
+func quoteError(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// bigProduct is the product of factors, and that times rate, in math/big (out of QuoteInto's
+// line, for the same reason as timesBig).
+//
+//go:noinline
+func bigProduct(factors []frac, rate *big.Rat) (list, exact *big.Rat) {
+	list = factors[0].rat()
+	for _, f := range factors[1:] {
+		list.Mul(list, f.rat())
+	}
+	return list, new(big.Rat).Mul(list, rate)
 }
 
 // qualityKey is the request's quality tier: Extra["rendering_speed"] when it is a JSON string,
@@ -336,7 +365,7 @@ func qualityKey(req *providers.Request) string {
 
 // tierMatches reports whether t applies: each set field equals the request's (quality without
 // regard to case, size as WxH).
-func tierMatches(t providers.PriceTier, op providers.Operation, quality string, size providers.Size) bool {
+func tierMatches(t *providers.PriceTier, op providers.Operation, quality string, size providers.Size) bool {
 	if t.Operation != "" && t.Operation != op {
 		return false
 	}

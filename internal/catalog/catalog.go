@@ -324,8 +324,8 @@ func (c *Catalog) priceRoutes(ownPrice map[*Entry]bool) {
 // MixedPrices reports whether the entry's routes charge different prices (a fallback is billed at
 // its own price).
 func (e *Entry) MixedPrices() bool {
-	for _, r := range e.Routes[1:] {
-		if !r.Price.Equal(e.Routes[0].Price) {
+	for i := range e.Routes[1:] { // by index: a Route is 0.25 KB to copy
+		if !e.Routes[1+i].Price.Equal(&e.Routes[0].Price) {
 			return true
 		}
 	}

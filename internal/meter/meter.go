@@ -216,7 +216,7 @@ type ticket struct {
 	priced bool
 	// others are the quotes of the channels whose price differs from the primary's (a fallback
 	// is billed at its own price), and worst the highest of their totals.
-	others  map[string]billing.Quote
+	others  map[string]*billing.Quote
 	worst   money.Amount
 	grant   *ratelimit.Grant
 	cost    ratelimit.Cost
@@ -232,42 +232,13 @@ type ticket struct {
 func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Ticket, error) {
 	a = keyPriced(a)
 	t := &ticket{m: m, a: a, header: http.Header{}, started: m.o.Now()}
-	q, err := m.o.Engine.Quote(&a.Entry.Model, a.Request)
-	switch {
-	case err == nil:
-		t.quote, t.priced = q, true
-	case errors.Is(err, billing.ErrUnpriced):
-		// A model without a price is free to use; Validate warned about it at start.
-	default:
-		return nil, &providers.Error{Kind: providers.KindInternal, Message: "The request could not be priced.", Err: err}
+	if err := t.price(); err != nil {
+		return nil, err
 	}
-	if a.Entry.MixedPrices() {
-		if err := t.priceRoutes(); err != nil {
+	if lim := m.keyLimits(a.Key); a.Key != nil && m.o.Limiter != nil && !lim.zero() {
+		if err := m.admitLimits(ctx, t, &a, lim); err != nil {
 			return nil, err
 		}
-	}
-	if !t.priced && t.worst == 0 && a.Key != nil && a.Key.Budget != nil && !m.o.UnpricedWithBudget {
-		return nil, &providers.Error{Kind: providers.KindPermissionDenied, Param: "model",
-			Message: fmt.Sprintf("The model '%s' has no price, so this API key's budget could not bound it; "+
-				"the operator can price it in config (models[].price) or allow budgeted keys to use unpriced models (billing.unpriced_with_budget: true).", a.Entry.Name)}
-	}
-
-	if lim := m.keyLimits(a.Key); a.Key != nil && m.o.Limiter != nil && !lim.zero() {
-		w, h := a.Request.Width, a.Request.Height
-		if w == 0 && t.priced {
-			w, h = t.quote.Width, t.quote.Height
-		}
-		t.cost = ratelimit.CostOf(a.Request.N, w, h)
-		d, err := m.o.Limiter.Admit(ctx, ratelimit.Request{Subject: ratelimit.KeySubject(a.Key.ID), Limits: lim.limits(), Cost: t.cost, LeaseTTL: m.o.LeaseTTL})
-		if err != nil {
-			return nil, unavailable("The rate limiter is unavailable.", err)
-		}
-		d.SetHeaders(t.header)
-		if !d.Allowed {
-			m.refused(a.Key.ID, d)
-			return nil, &frontdoor.HeaderError{Header: t.header, Err: refusal(d, lim)}
-		}
-		t.grant = d.Grant
 	}
 
 	if (t.priced || t.worst > 0) && a.Key != nil {
@@ -277,14 +248,84 @@ func (m *Meter) Admit(ctx context.Context, a frontdoor.Admission) (frontdoor.Tic
 		}
 	}
 	if m.o.Recorder != nil {
-		e, err := m.o.Recorder.Begin(t.event(frontdoor.Outcome{}))
-		if err != nil {
-			t.undo(ctx)
-			return nil, unavailable("The usage ledger is unavailable.", err)
+		if err := t.begin(ctx); err != nil {
+			return nil, err
 		}
-		t.entry = e
 	}
 	return t, nil
+}
+
+// price quotes t's request (on every channel with a price of its own). It is out of Admit's
+// line, as admitLimits is: a quote is 0.2 KB of locals.
+//
+//go:noinline
+func (t *ticket) price() error {
+	m, a := t.m, &t.a
+	var err error
+	t.quote, err = m.o.Engine.Quote(&a.Entry.Model, a.Request) // straight into t: a quote is 0.2 KB
+	switch {
+	case err == nil:
+		t.priced = true
+	case errors.Is(err, billing.ErrUnpriced):
+		// A model without a price is free to use; Validate warned about it at start.
+		t.quote = billing.Quote{}
+	default:
+		return &providers.Error{Kind: providers.KindInternal, Message: "The request could not be priced.", Err: err}
+	}
+	if a.Entry.MixedPrices() {
+		if err := t.priceRoutes(); err != nil {
+			return err
+		}
+	}
+	if !t.priced && t.worst == 0 && a.Key != nil && a.Key.Budget != nil && !m.o.UnpricedWithBudget {
+		return unpricedWithBudget(a.Entry.Name)
+	}
+	return nil
+}
+
+//go:noinline
+func unpricedWithBudget(model string) error {
+	return &providers.Error{Kind: providers.KindPermissionDenied, Param: "model",
+		Message: fmt.Sprintf("The model '%s' has no price, so this API key's budget could not bound it; "+
+			"the operator can price it in config (models[].price) or allow budgeted keys to use unpriced models (billing.unpriced_with_budget: true).", model)}
+}
+
+// admitLimits takes the key's rate and concurrency limits for t. It, begin and the limiter's
+// own call are out of Admit's line: their locals would make Admit's frame 1.6 KB of the 8 KB
+// stack a request's goroutine starts with.
+//
+//go:noinline
+func (m *Meter) admitLimits(ctx context.Context, t *ticket, a *frontdoor.Admission, lim Limits) error {
+	w, h := a.Request.Width, a.Request.Height
+	if w == 0 && t.priced {
+		w, h = t.quote.Width, t.quote.Height
+	}
+	t.cost = ratelimit.CostOf(a.Request.N, w, h)
+	d, err := m.o.Limiter.Admit(ctx, ratelimit.Request{Subject: ratelimit.KeySubject(a.Key.ID), Limits: lim.limits(), Cost: t.cost, LeaseTTL: m.o.LeaseTTL})
+	if err != nil {
+		return unavailable("The rate limiter is unavailable.", err)
+	}
+	d.SetHeaders(t.header)
+	if !d.Allowed {
+		m.refused(a.Key.ID, d)
+		return &frontdoor.HeaderError{Header: t.header, Err: refusal(d, lim)}
+	}
+	t.grant = d.Grant
+	return nil
+}
+
+// begin journals the start of t's request (see usage.Recorder.Begin); on failure, what Admit
+// took is given back.
+//
+//go:noinline
+func (t *ticket) begin(ctx context.Context) error {
+	e, err := t.m.o.Recorder.Begin(t.event(&frontdoor.Outcome{}))
+	if err != nil {
+		t.undo(ctx)
+		return unavailable("The usage ledger is unavailable.", err)
+	}
+	t.entry = e
+	return nil
 }
 
 // keyPriced is the admission with its entry priced for its key: a key with its own markup pays
@@ -297,9 +338,12 @@ func keyPriced(a frontdoor.Admission) frontdoor.Admission {
 }
 
 // priceRoutes quotes the request on each channel whose price differs from the primary's.
+//
+//go:noinline
 func (t *ticket) priceRoutes() error {
-	primary := t.a.Entry.Routes[0].Price
-	for _, r := range t.a.Entry.Routes[1:] {
+	primary := &t.a.Entry.Routes[0].Price
+	for i := range t.a.Entry.Routes[1:] {
+		r := &t.a.Entry.Routes[1+i]
 		if r.Price.Equal(primary) {
 			continue
 		}
@@ -313,9 +357,9 @@ func (t *ticket) priceRoutes() error {
 			return &providers.Error{Kind: providers.KindInternal, Message: "The request could not be priced.", Err: err}
 		}
 		if t.others == nil {
-			t.others = map[string]billing.Quote{}
+			t.others = map[string]*billing.Quote{}
 		}
-		t.others[r.Channel] = q
+		t.others[r.Channel] = &q
 		t.worst = max(t.worst, q.For(q.Images))
 	}
 	return nil
@@ -326,42 +370,43 @@ func (t *ticket) priceRoutes() error {
 // unless the channel charges its own), and at what the upstream reported making where it said
 // (gpt-image with size or quality "auto"), never above the admission quote's price per image
 // (the hold). Free images (the key's, for the primary's price) go to the first images.
-func (t *ticket) settle(ctx context.Context, o frontdoor.Outcome) (billing.Settlement, upstreamCost) {
+func (t *ticket) settle(ctx context.Context, o *frontdoor.Outcome) (billing.Settlement, upstreamCost) {
 	delivered := max(o.Delivered, 0)
 	type group struct {
 		channel string
 		size    providers.Size
 		quality string
 	}
-	counts := map[group]int{}
-	var order []group
-	for _, m := range o.Made[:min(len(o.Made), delivered)] {
-		g := group{m.Channel, m.Size, m.Quality}
-		if counts[g] == 0 {
-			order = append(order, g)
+	// The groups in order of first appearance with their counts: a slice, not a map (a request
+	// has a handful of groups at most, and a map is 0.5 KB of its stack).
+	type counted struct {
+		group
+		n int
+	}
+	var room [2]counted
+	order := room[:0]
+	count := func(g group, n int) {
+		for i := range order {
+			if order[i].group == g {
+				order[i].n += n
+				return
+			}
 		}
-		counts[g]++
+		order = append(order, counted{g, n})
+	}
+	for _, m := range o.Made[:min(len(o.Made), delivered)] {
+		count(group{m.Channel, m.Size, m.Quality}, 1)
 	}
 	if rest := delivered - min(len(o.Made), delivered); rest > 0 {
-		g := group{}
-		if counts[g] == 0 {
-			order = append(order, g)
-		}
-		counts[g] += rest
+		count(group{}, rest)
 	}
 	s, up := billing.Settlement{}, upstreamCost{}
 	freeLeft := t.free
-	for _, g := range order {
-		n := counts[g]
+	for _, gc := range order {
+		g, n := gc.group, gc.n
 		route := t.route(g.channel)
-		base, own := t.others[g.channel]
-		var q billing.Quote
-		switch {
-		case own:
-			q = t.requote(base, route, g.size, g.quality)
-		case t.priced:
-			base = t.quote
-			q = t.requote(base, route, g.size, g.quality)
+		base, q, c, own := t.groupQuotes(route, g.size, g.quality)
+		if !own && t.priced {
 			f := min(n, freeLeft)
 			freeLeft -= f
 			s.FreeUsed += f
@@ -369,17 +414,7 @@ func (t *ticket) settle(ctx context.Context, o frontdoor.Outcome) (billing.Settl
 		}
 		s.Charged += n
 		s.Cost += min(q.For(n), base.For(n))
-		// What the provider charges for every image it made, free to the key or not, less the
-		// upstream account's free images.
-		c := q
-		switch {
-		case route.Cost.Equal(route.Price):
-		case route.Cost.IsZero():
-			c = billing.Quote{} // the upstream's cost is not configured: nothing to add
-		default:
-			c = t.quoteAt(route, route.Cost, g.size, g.quality)
-		}
-		paid := counts[g]
+		paid := gc.n
 		if route.Cost.FreeImages > 0 {
 			free := min(t.m.channelFree(ctx, route, paid), paid)
 			up.free += free
@@ -391,6 +426,36 @@ func (t *ticket) settle(ctx context.Context, o frontdoor.Outcome) (billing.Settl
 	return s, up
 }
 
+// unpriced is the quote of what has no price: every amount zero. Read only.
+var unpriced billing.Quote
+
+// groupQuotes are the quotes of a group of images settle bills: base, the admission's quote on
+// the group's channel (the channel's own when it charges its own, own); q, base again at what the
+// upstream reported making; c, what the provider charges for them (at the channel's cost). They
+// are pointers, and this is out of settle's line: a quote is 0.2 KB, and settle runs deep in a
+// request's stack.
+//
+//go:noinline
+func (t *ticket) groupQuotes(route *catalog.Route, size providers.Size, quality string) (base, q, c *billing.Quote, own bool) {
+	base, q = &unpriced, &unpriced
+	if b, ok := t.others[route.Channel]; ok {
+		base, own = b, true
+		q = t.requote(base, route, size, quality)
+	} else if t.priced {
+		base = &t.quote
+		q = t.requote(base, route, size, quality)
+	}
+	c = q
+	switch {
+	case route.Cost.Equal(&route.Price):
+	case route.Cost.IsZero():
+		c = &unpriced // the upstream's cost is not configured: nothing to add
+	default:
+		c = t.quoteAt(route, &route.Cost, size, quality)
+	}
+	return base, q, c, own
+}
+
 // upstreamCost is what the providers charge for a request's images.
 type upstreamCost struct {
 	cost, list money.Amount
@@ -399,7 +464,7 @@ type upstreamCost struct {
 	free       int // images from the upstream accounts' free quotas
 }
 
-func (u *upstreamCost) add(q billing.Quote, n int) {
+func (u *upstreamCost) add(q *billing.Quote, n int) {
 	if n <= 0 || q.ListCurrency == "" {
 		return
 	}
@@ -414,22 +479,23 @@ func (u *upstreamCost) add(q billing.Quote, n int) {
 }
 
 // route is the entry's route of a channel (the primary for "").
-func (t *ticket) route(channel string) catalog.Route {
-	for _, r := range t.a.Entry.Routes {
-		if r.Channel == channel {
-			return r
+func (t *ticket) route(channel string) *catalog.Route {
+	routes := t.a.Entry.Routes
+	for i := range routes {
+		if routes[i].Channel == channel {
+			return &routes[i]
 		}
 	}
-	return t.a.Entry.Routes[0]
+	return &routes[0]
 }
 
 // requote prices the request again at the size and quality an upstream reported making, when
 // they differ from what was asked; else (or when that cannot be priced) it is base.
-func (t *ticket) requote(base billing.Quote, route catalog.Route, size providers.Size, quality string) billing.Quote {
+func (t *ticket) requote(base *billing.Quote, route *catalog.Route, size providers.Size, quality string) *billing.Quote {
 	if !t.reported(size, quality) {
 		return base
 	}
-	q, err := t.quoteOn(route, route.Price, size, quality)
+	q, err := t.quoteOn(route, &route.Price, size, quality)
 	if err != nil {
 		return base
 	}
@@ -437,8 +503,8 @@ func (t *ticket) requote(base billing.Quote, route catalog.Route, size providers
 }
 
 // quoteAt prices the request on route at price p (and what the upstream reported making); a
-// zero quote when it cannot be priced.
-func (t *ticket) quoteAt(route catalog.Route, p providers.Price, size providers.Size, quality string) billing.Quote {
+// quote with zero amounts when it cannot be priced.
+func (t *ticket) quoteAt(route *catalog.Route, p *providers.Price, size providers.Size, quality string) *billing.Quote {
 	q, _ := t.quoteOn(route, p, size, quality)
 	return q
 }
@@ -449,17 +515,31 @@ func (t *ticket) reported(size providers.Size, quality string) bool {
 	return !size.IsZero() && (size.W != req.Width || size.H != req.Height) || quality != "" && quality != req.Quality
 }
 
-func (t *ticket) quoteOn(route catalog.Route, p providers.Price, size providers.Size, quality string) (billing.Quote, error) {
-	req := *t.a.Request
+// quoteOn prices the request at p on route, at size and quality where given. The request and
+// model it prices are copies on the heap, as is the quote: on a request's stack they are 1.5 KB,
+// deep in it (gpt-image's "auto" sizes are priced here, once the image is made).
+func (t *ticket) quoteOn(route *catalog.Route, p *providers.Price, size providers.Size, quality string) (*billing.Quote, error) {
+	req := clone(t.a.Request)
 	if !size.IsZero() {
 		req.Width, req.Height, req.AspectRatio = size.W, size.H, ""
 	}
 	if quality != "" {
 		req.Quality = quality
 	}
-	m := *route.Model
-	m.Price = p
-	return t.m.o.Engine.Quote(&m, &req)
+	m := clone(route.Model)
+	m.Price = *p
+	q := new(billing.Quote)
+	err := t.m.o.Engine.QuoteInto(q, m, req)
+	return q, err
+}
+
+// clone is a copy of *v on the heap (made there, not copied through the stack).
+//
+//go:noinline
+func clone[T any](v *T) *T {
+	c := new(T)
+	*c = *v
+	return c
 }
 
 // unavailable is a 503 with a short Retry-After: a dependency of the gateway failed.
@@ -550,7 +630,7 @@ func (m *Meter) takeFrom(ctx context.Context, ck string, n int, consume func(con
 // route's model (one pool per channel and upstream model, whatever id spelled it, across
 // replicas); it returns how many it got. A store failure counts as none (the cost recorded is
 // then the full one).
-func (m *Meter) channelFree(ctx context.Context, route catalog.Route, n int) int {
+func (m *Meter) channelFree(ctx context.Context, route *catalog.Route, n int) int {
 	model := route.Model.Upstream
 	if model == "" {
 		model = route.Model.ID
@@ -599,7 +679,7 @@ func (t *ticket) undo(ctx context.Context) {
 func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Receipt {
 	m, req := t.m, t.a.Request
 	delivered := max(o.Delivered, 0)
-	s, up := t.settle(ctx, o)
+	s, up := t.settle(ctx, &o)
 	var slice string
 	if t.a.Key != nil {
 		if s.FreeReturned > 0 {
@@ -630,14 +710,9 @@ func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Rece
 	if t.entry != nil {
 		if o.NotAttempted {
 			t.entry.Abort()
-		} else {
-			ev := t.event(o)
-			ev.Cost, ev.Slice = s.Cost, slice
-			ev.UpstreamCost, ev.UpstreamListCost, ev.UpstreamCurrency = up.cost, up.list, up.currency
-			if err := t.entry.Commit(ev); err != nil {
-				receipt.Err = unavailable("The usage ledger is unavailable; nothing was charged.", err)
-				s.Cost = 0
-			}
+		} else if err := t.commit(&o, s.Cost, slice, &up); err != nil {
+			receipt.Err = unavailable("The usage ledger is unavailable; nothing was charged.", err)
+			s.Cost = 0
 		}
 	}
 	currency := m.o.Engine.Currency()
@@ -650,8 +725,19 @@ func (t *ticket) Finish(ctx context.Context, o frontdoor.Outcome) frontdoor.Rece
 	return receipt
 }
 
+// commit journals the request's final event (usage.Entry.Commit). It is out of Finish's line,
+// as settle is: the event is 0.3 KB, and Finish runs deep in a request's stack.
+//
+//go:noinline
+func (t *ticket) commit(o *frontdoor.Outcome, cost money.Amount, slice string, up *upstreamCost) error {
+	ev := t.event(o)
+	ev.Cost, ev.Slice = cost, slice
+	ev.UpstreamCost, ev.UpstreamListCost, ev.UpstreamCurrency = up.cost, up.list, up.currency
+	return t.entry.Commit(&ev)
+}
+
 // event is the request's usage event for outcome o (cost and slice not set).
-func (t *ticket) event(o frontdoor.Outcome) store.UsageEvent {
+func (t *ticket) event(o *frontdoor.Outcome) store.UsageEvent {
 	req := t.a.Request
 	ev := store.UsageEvent{
 		RequestID: t.a.RequestID, ClientRequestID: t.a.ClientRequestID, Time: t.started.UTC(), Model: t.a.Entry.Name, Provider: o.Provider, Channel: o.Channel,

@@ -16,10 +16,8 @@ import (
 // Lines are read back with encoding/json.
 func appendLine(b []byte, l *line) ([]byte, error) {
 	if _, off := l.Time.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 || l.Time.Year() < 0 || l.Time.Year() > 9999 {
-		// Times time.Time.MarshalJSON refuses or writes its own way: leave them to it. (A copy
-		// goes to encoding/json, so l itself, and the line a caller passes, stays off the heap.)
-		c := *l
-		return appendJSON(b, &c)
+		// Times time.Time.MarshalJSON refuses or writes its own way: leave them to it.
+		return appendLineJSON(b, l)
 	}
 	b = append(b, '{')
 	if l.Kind != "" {
@@ -102,14 +100,32 @@ func appendAmount(b []byte, a money.Amount) []byte {
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			_ = enc.Encode(s) // a string always encodes
-			return append(b, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...)
+			return appendStringJSON(b, s)
 		}
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// appendStringJSON appends s as encoding/json writes it; out of line, so that appendString,
+// inlined many times over in appendLine, stays small.
+//
+//go:noinline
+func appendStringJSON(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})...)
+}
+
+// appendLineJSON encodes l with encoding/json. A copy goes to encoding/json, so l itself, and
+// the line a caller passes, stays off the heap; out of line, so that the copy is not on the
+// stack of every append.
+//
+//go:noinline
+func appendLineJSON(b []byte, l *line) ([]byte, error) {
+	c := *l
+	return appendJSON(b, &c)
 }

@@ -171,16 +171,18 @@ func (r *Recorder) Begin(ev store.UsageEvent) (*Entry, error) {
 	}
 	ev.Status, ev.ErrorKind, ev.Cost, ev.NDelivered, ev.Slice = store.StatusIndeterminate, InterruptedKind, 0, 0, ""
 	seq := r.seq.Add(1)
-	if _, err := r.j.append(toLine(kindBegin, r.run, seq, ev)); err != nil {
-		return nil, r.fail(ev, err)
+	var ls [1]line // one copy of the line on the stack, not two
+	ls[0].fill(kindBegin, r.run, seq, &ev)
+	if _, err := r.j.append(ls[:]...); err != nil {
+		return nil, r.fail(ev.RequestID, err)
 	}
 	return &Entry{r: r, seq: seq}, nil
 }
 
-// Commit journals the request's final event. When it returns nil the event is durable
-// (fsync'd unless NoSync) and will be in the store exactly once. An error wraps ErrNotDurable:
-// the caller must not deliver what the event charges for.
-func (e *Entry) Commit(ev store.UsageEvent) error {
+// Commit journals the request's final event (setting its time when it has none). When it
+// returns nil the event is durable (fsync'd unless NoSync) and will be in the store exactly
+// once. An error wraps ErrNotDurable: the caller must not deliver what the event charges for.
+func (e *Entry) Commit(ev *store.UsageEvent) error {
 	return e.r.record(ev, e.seq)
 }
 
@@ -194,10 +196,10 @@ func (e *Entry) Abort() {
 
 // Record journals an event that had no Begin; see Commit.
 func (r *Recorder) Record(ev store.UsageEvent) error {
-	return r.record(ev, 0)
+	return r.record(&ev, 0)
 }
 
-func (r *Recorder) record(ev store.UsageEvent, seq uint64) error {
+func (r *Recorder) record(ev *store.UsageEvent, seq uint64) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
@@ -205,9 +207,11 @@ func (r *Recorder) record(ev store.UsageEvent, seq uint64) error {
 	if seq != 0 {
 		run = r.run
 	}
-	pos, err := r.j.append(toLine(kindEvent, run, seq, ev))
+	var ls [1]line
+	ls[0].fill(kindEvent, run, seq, ev)
+	pos, err := r.j.append(ls[:]...)
 	if err != nil {
-		return r.fail(ev, err)
+		return r.fail(ev.RequestID, err)
 	}
 	r.appended.Add(1)
 	select {
@@ -217,22 +221,30 @@ func (r *Recorder) record(ev store.UsageEvent, seq uint64) error {
 	if r.opts.NoSync {
 		return nil
 	}
-	start := time.Now()
-	err = r.j.sync(pos)
-	r.m.syncs.Observe(time.Since(start).Seconds())
-	if err != nil {
-		// The line is written (it survives a crash of the process and will reach the store), so
-		// the request may deliver; only a crash of the machine could now lose it.
-		r.log.Error("usage journal: fsync failed; the event is written but may not survive a machine crash",
-			zap.String("request_id", ev.RequestID), zap.Error(err))
-	}
+	r.sync(pos, ev.RequestID)
 	return nil
 }
 
-func (r *Recorder) fail(ev store.UsageEvent, err error) error {
+// sync waits until the journal is fsync'd up to pos. A failure is only logged: the line is
+// written (it survives a crash of the process and will reach the store), so the request may
+// deliver; only a crash of the machine could now lose it. Out of record's line, which runs deep
+// in a request's stack.
+//
+//go:noinline
+func (r *Recorder) sync(pos uint64, requestID string) {
+	start := time.Now()
+	err := r.j.sync(pos)
+	r.m.syncs.Observe(time.Since(start).Seconds())
+	if err != nil {
+		r.log.Error("usage journal: fsync failed; the event is written but may not survive a machine crash",
+			zap.String("request_id", requestID), zap.Error(err))
+	}
+}
+
+func (r *Recorder) fail(requestID string, err error) error {
 	r.dropped.Add(1)
 	r.m.dropped.Inc()
-	r.log.Error("usage event could not be made durable; its request is refused", zap.String("request_id", ev.RequestID), zap.Error(err))
+	r.log.Error("usage event could not be made durable; its request is refused", zap.String("request_id", requestID), zap.Error(err))
 	return fmt.Errorf("%w: %w", ErrNotDurable, err)
 }
 

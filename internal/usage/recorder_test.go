@@ -143,7 +143,7 @@ func TestCrashReplay(t *testing.T) {
 		if i%3 == 0 {
 			continue // still calling upstream when the process dies
 		}
-		if err := e.Commit(event(i)); err != nil {
+		if err := e.Commit(ptr(event(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,7 +212,7 @@ func TestOpenRequestKeepsItsFile(t *testing.T) {
 	if s := r.Stats(); s.Open != 1 {
 		t.Errorf("open requests %d; want 1", s.Open)
 	}
-	if err := e.Commit(event(0)); err != nil {
+	if err := e.Commit(ptr(event(0))); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first file to go", func() bool { _, err := os.Stat(first); return errors.Is(err, os.ErrNotExist) })
@@ -471,7 +471,7 @@ func TestWriterTakesLinesFromMemoryAndTheFileWhenMemoryIsFull(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.Commit(event(next)); err != nil {
+		if err := e.Commit(ptr(event(next))); err != nil {
 			t.Fatal(err)
 		}
 		next++
@@ -514,3 +514,5 @@ func TestWriterTakesLinesFromMemoryAndTheFileWhenMemoryIsFull(t *testing.T) {
 	}
 	waitFor(t, "the journal to be emptied", func() bool { return r.Stats().JournalBytes == 0 && r.Stats().Open == 0 })
 }
+
+func ptr[T any](v T) *T { return &v }
