@@ -269,12 +269,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		// header map is copied only when it changes.
 		req = req.WithContext(ctx)
 		if !ok {
-			h := make(http.Header, len(req.Header)+1)
-			for k, vs := range req.Header {
-				h[k] = vs
-			}
-			h["User-Agent"] = []string{g.userAgent}
-			req.Header = h
+			req.Header = withUserAgent(req.Header, g.userAgent)
 		}
 	}
 	if cancel == nil {
@@ -287,6 +282,19 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = newRateBody(resp.Body, ctx, cancel, g.minRate*int64(g.window)/int64(time.Second), g.window)
 	return resp, nil
+}
+
+// withUserAgent is a copy of h with User-Agent set. Out of RoundTrip's line: a map iterator is
+// 0.1 KB of every upstream call's stack.
+//
+//go:noinline
+func withUserAgent(h http.Header, ua string) http.Header {
+	c := make(http.Header, len(h)+1)
+	for k, vs := range h {
+		c[k] = vs
+	}
+	c["User-Agent"] = []string{ua}
+	return c
 }
 
 // CloseIdleConnections closes the pool's idle connections (http.Client.CloseIdleConnections

@@ -43,6 +43,27 @@ func NewFetcher(client *http.Client) *Fetcher {
 // content type is the sniffed one, never the server's claim. maxBytes <= 0 means
 // DefaultMaxImageBytes. Errors name the URL without its query string or credentials.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string, maxBytes int64) (data []byte, contentType string, err error) {
+	// The download runs on a goroutine of its own. A gateway fetches deep in a request's stack
+	// (an input image before the upstream call, an output after it), and the HTTP client's frames
+	// (3 KB and more) on top of that would double the stack of the request's connection for as
+	// long as it lives (see TestRequestFitsInAGoroutinesFirstStack in internal/app). A goroutine
+	// costs a microsecond; a download, milliseconds.
+	type result struct {
+		data        []byte
+		contentType string
+		err         error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.data, r.contentType, r.err = f.fetch(ctx, rawURL, maxBytes)
+		done <- r
+	}()
+	r := <-done
+	return r.data, r.contentType, r.err
+}
+
+func (f *Fetcher) fetch(ctx context.Context, rawURL string, maxBytes int64) (data []byte, contentType string, err error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxImageBytes
 	}
