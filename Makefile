@@ -11,9 +11,10 @@ run:
 	@CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/imagegw ./cmd/imagegw
 	./bin/imagegw serve
 
-## test: vet and run every test with the race detector (Postgres and Redis tests skip unless reachable; CI=true makes them required)
+## test: vet and run every test with the race detector (Postgres and Redis tests skip unless reachable; CI=true makes them required), then the stack budget of a request, which the race detector's larger frames would fail
 test: vet
 	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) test -count=1 -run '^TestRequestFitsInAGoroutinesFirstStack$$' ./internal/app/
 
 ## test-short: the tests without the race detector, faster while editing
 test-short:
