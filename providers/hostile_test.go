@@ -83,13 +83,19 @@ func TestRequestID(t *testing.T) {
 	}
 }
 
-func TestCheckedClientsDoNotFollowRedirects(t *testing.T) {
-	var hits atomic.Int32
+// redirectTarget is where a hostile upstream redirects to, counting the calls it gets.
+func redirectTarget(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	hits := new(atomic.Int32)
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		io.WriteString(w, `{"data":[{"url":"https://attacker.example/x.png"}]}`)
 	}))
-	defer target.Close()
+	t.Cleanup(target.Close)
+	return target, hits
+}
+
+func TestCheckedClientsDoNotFollowRedirects(t *testing.T) {
+	target, hits := redirectTarget(t)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target.URL+"/v1/images/generations", http.StatusTemporaryRedirect)
 	}))
@@ -123,12 +129,7 @@ func TestCheckedClientsDoNotFollowRedirects(t *testing.T) {
 // ErrRedirect in a *url.Error, the target never called), whatever the client's own policy, and
 // passes a 3xx without a Location through as the answer it is (as Do does).
 func TestSendDoesNotFollowRedirects(t *testing.T) {
-	var hits atomic.Int32
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		io.WriteString(w, `{"data":[{"url":"https://attacker.example/x.png"}]}`)
-	}))
-	defer target.Close()
+	target, hits := redirectTarget(t)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/bare" {
 			w.WriteHeader(http.StatusFound) // no Location: not a redirect to follow

@@ -839,11 +839,7 @@ func decodeShadow(b []byte, r *imagesResponse) bool {
 			// encoding/json also matches a name case-insensitively.
 			return !foldsTo(name, "created", "data", "background", "output_format", "quality", "size", "seed", "usage", "error")
 		}
-		if seen&bit != 0 { // a name twice: encoding/json's merging is left to it
-			return false
-		}
-		seen |= bit
-		return true
+		return once(&seen, bit) // a name twice: encoding/json's merging is left to it
 	})
 }
 
@@ -889,11 +885,7 @@ func decodeItems(v []byte, r *imagesResponse) bool {
 				default:
 					return !foldsTo(name, "url", "b64_json", "revised_prompt", "seed")
 				}
-				if seen&bit != 0 {
-					return false
-				}
-				seen |= bit
-				return true
+				return once(&seen, bit)
 			})
 			if !ok {
 				return false
@@ -956,7 +948,7 @@ func decodeUsage(v []byte, u *usage) bool {
 }
 
 // once sets bit in *seen and reports whether it was not set yet.
-func once(seen *uint8, bit uint8) bool {
+func once[T uint8 | uint16](seen *T, bit T) bool {
 	if *seen&bit != 0 {
 		return false
 	}
