@@ -23,7 +23,7 @@ var shadowCases = []struct {
 	{`{}`, true},
 	{`{"data":[{"b64_json":0}],"usage":{"input_tokens":50,"input_tokens_details":{"image_tokens":40,"text_tokens":10},"output_tokens":4160,"total_tokens":4210,"output_tokens_details":{"x":1}}}`, true},
 	{`{"usage":{"input_tokens":null,"input_tokens_details":null,"total_tokens":-3}}`, true},
-	{`{"usage":{"input_tokens":1.0}}`, true},                // usage is marked bad, as its UnmarshalJSON does
+	{`{"usage":{"input_tokens":1.0}}`, true},                   // usage is marked bad, as its UnmarshalJSON does
 	{`{"usage":{"input_tokens":"7","Output_tokens":2}}`, true}, // the same
 	{`{"usage":[1]}`, true},
 	{`{"usage":{"input_tokens":1,"input_tokens":2}}`, true},
