@@ -432,11 +432,11 @@ func remoteIP(r *http.Request) string {
 }
 
 // front is every request's way in after observe: a panic becomes a 500 (recoverPanic), HEAD is
-// answered by GET routes (headAsGet), the body
-// is read under deadlines (limitBody), the image API's requests in flight are bounded (enter)
-// and bodies are capped (capBody). Steps of one middleware rather than four: each middleware is
-// a frame and a HandlerFunc hop on the stack of every request in flight, 0.6 KB in all of the
-// 8 KB a goroutine's stack starts with (see Handler.images in internal/frontdoor).
+// answered by GET routes (headAsGet), the body is read under deadlines (limitBody), the image
+// API's requests in flight are bounded (enter) and bodies are capped (capBody). Steps of one
+// middleware rather than five: each middleware is a frame and a HandlerFunc hop on the stack of
+// every request in flight, 0.7 KB in all of the 8 KB a goroutine's stack starts with (see
+// TestRequestFitsInAGoroutinesFirstStack in internal/app).
 func (s *Server) front(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer s.recoverPanic(w, r)

@@ -782,12 +782,12 @@ func decodeImages(body []byte) (*imagesResponse, error) {
 }
 
 // decodeShadow reads the usual answer (an object of known members, data an array of objects,
-// names written plainly, strings without escapes) into r as json.Unmarshal would, and reports
-// whether it did; anything else is left to json.Unmarshal. It walks the document in a loop:
-// encoding/json's decoder recurses through frames of up to 0.9 KB per level, and a request's
-// goroutine decodes its answer deep in its stack (a request in flight fits the 8 KB stack a
-// goroutine starts with only without them; see Handler.images in internal/frontdoor). It is also
-// several times faster than reflection on the small shadow.
+// names written plainly, strings without surrogate escapes, usage counts) into r as json.Unmarshal
+// would, and reports whether it did; anything else is left to json.Unmarshal. It walks the
+// document in a loop: encoding/json's decoder recurses through frames of up to 0.9 KB per level,
+// and a request's goroutine decodes its answer deep in its stack (a request fits the 8 KB stack a
+// goroutine starts with only without them; see TestRequestFitsInAGoroutinesFirstStack in
+// internal/app). It is also several times faster than reflection on the small shadow.
 func decodeShadow(b []byte, r *imagesResponse) bool {
 	if !json.Valid(b) {
 		return false
