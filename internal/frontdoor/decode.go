@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/imagegw/imagegw/internal/jsonscan"
 	"github.com/imagegw/imagegw/providers"
 )
 
@@ -307,47 +308,46 @@ func decodeSmallJSON(buf []byte, op providers.Operation) (_ *apiRequest, ok bool
 	if !json.Valid(buf) {
 		return nil, false, nil
 	}
-	i := skipSpace(buf, 0)
+	i := jsonscan.SkipSpace(buf, 0)
 	if buf[i] != '{' {
 		return nil, false, nil
 	}
 	req := &apiRequest{Op: op}
 	var seenKeys [16]string
 	seen := seenKeys[:0]
-	for i = skipSpace(buf, i+1); buf[i] != '}'; {
-		end := jsonValueEnd(buf, i) // the key: a string, the document being valid
-		k, known := fieldNames[string(buf[i+1:end-1])]
+	var err error
+	ok = jsonscan.Members(buf, i, func(name, value []byte) bool {
+		k, known := fieldNames[string(name)]
 		switch {
 		case known:
-		case plainKey(buf[i+1 : end-1]):
-			k = string(buf[i+1 : end-1])
+		case plainKey(name):
+			k = string(name)
 		default: // escapes, or bytes encoding/json replaces
 			var unquoted string // its own variable: &k would put k on the heap for every key
-			if json.Unmarshal(buf[i:end], &unquoted) != nil {
-				return nil, false, nil
+			if json.Unmarshal(append(append([]byte{'"'}, name...), '"'), &unquoted) != nil {
+				return false
 			}
 			k = unquoted
 		}
-		i = skipSpace(buf, skipSpace(buf, end)+1) // past the colon
-		end = jsonValueEnd(buf, i)
-		raw := json.RawMessage(buf[i:end])
-		if !req.knows(k) {
-			return nil, true, &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter",
+		switch {
+		case !req.knows(k):
+			err = &providers.Error{Kind: providers.KindInvalidRequest, Param: k, Code: "unknown_parameter",
 				Message: fmt.Sprintf("Unknown parameter: '%s'.", k)}
+		case slices.Contains(seen, k):
+			err = badParam(k, "The parameter '%s' is given more than once.", k)
+		case k == "image":
+			return false
+		default:
+			seen = append(seen, k)
+			_, err = req.set(k, json.RawMessage(value))
 		}
-		if slices.Contains(seen, k) {
-			return nil, true, badParam(k, "The parameter '%s' is given more than once.", k)
-		}
-		if k == "image" {
-			return nil, false, nil
-		}
-		seen = append(seen, k)
-		if _, err := req.set(k, raw); err != nil {
-			return nil, true, err
-		}
-		if i = skipSpace(buf, end); buf[i] == ',' {
-			i = skipSpace(buf, i+1)
-		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, true, err
+	}
+	if !ok {
+		return nil, false, nil
 	}
 	return req, true, nil
 }
@@ -360,49 +360,6 @@ func plainKey(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// skipSpace returns the index of the first byte at or after i that is not JSON white space.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// jsonValueEnd returns the index just past the JSON value that starts at b[i] in a valid
-// document.
-func jsonValueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		for j := i + 1; ; j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-	case '{', '[':
-		depth := 0
-		for j := i; ; j++ {
-			switch b[j] {
-			case '"':
-				j = jsonValueEnd(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-	}
-	j := i
-	for j < len(b) && strings.IndexByte(",}] \t\n\r", b[j]) < 0 {
-		j++
-	}
-	return j
 }
 
 // decodeJSONStream decodes a JSON body as a stream (see decodeJSON).

@@ -113,7 +113,7 @@ func (h *Handler) streamImages(w http.ResponseWriter, r *http.Request, c *call, 
 	hdr := http.Header{}
 	receipt.setHeaders(hdr)
 	if n := c.req.N; !failed && len(items) < n {
-		hdr.Set("X-Imagegw-Partial", "requested="+strconv.Itoa(n)+"; delivered="+strconv.Itoa(len(items)))
+		hdr.Set("X-Imagegw-Partial", partial(n, len(items)))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -70,12 +70,6 @@ type line struct {
 	UpstreamCurrency string       `json:"upstream_currency,omitempty"`
 }
 
-func toLine(kind, run string, seq uint64, e store.UsageEvent) line {
-	var l line
-	l.fill(kind, run, seq, &e)
-	return l
-}
-
 // fill sets l to the line of e, in place (a line is 0.4 KB: Begin and Commit keep one copy of
 // it on a request's stack, not a temporary and a copy).
 func (l *line) fill(kind, run string, seq uint64, e *store.UsageEvent) {

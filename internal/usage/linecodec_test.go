@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/imagegw/imagegw/internal/money"
+	"github.com/imagegw/imagegw/internal/store"
 )
 
 // TestAppendLineIsTheJSON checks the hand-written encoder against encoding/json, byte for byte,
@@ -61,4 +62,11 @@ func BenchmarkAppendLine(b *testing.B) {
 			buf, _ = appendJSON(buf[:0], &l)
 		}
 	})
+}
+
+// toLine is the journal line of e (the recorder fills its lines in place, with line.fill).
+func toLine(kind, run string, seq uint64, e store.UsageEvent) line {
+	var l line
+	l.fill(kind, run, seq, &e)
+	return l
 }

@@ -18,6 +18,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/imagegw/imagegw/internal/jsonscan"
 	"github.com/imagegw/imagegw/providers"
 	"github.com/imagegw/imagegw/providers/internal/b64json"
 )
@@ -792,7 +793,7 @@ func decodeShadow(b []byte, r *imagesResponse) bool {
 	if !json.Valid(b) {
 		return false
 	}
-	i := b64json.SkipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if b[i] != '{' {
 		return false
 	}
@@ -853,52 +854,44 @@ func decodeItems(v []byte, r *imagesResponse) bool {
 	default:
 		return false
 	}
-	for i := b64json.SkipSpace(v, 1); v[i] != ']'; {
-		end := b64json.ValueEnd(v, i)
+	return jsonscan.Elements(v, 0, func(e []byte) bool {
 		r.Data = append(r.Data, imageItem{})
 		it := &r.Data[len(r.Data)-1]
-		switch v[i] {
+		switch e[0] {
 		case 'n': // a null item is a zero one
+			return true
 		case '{':
-			var seen uint8
-			ok := members(v, i, func(name, v []byte) bool {
-				bit := uint8(0)
-				switch string(name) {
-				case "url":
-					bit = 1 << 0
-					if !plainInto(&it.URL, v) {
-						return false
-					}
-				case "b64_json":
-					bit = 1 << 1
-					if it.B64JSON.UnmarshalJSON(v) != nil {
-						return false
-					}
-				case "revised_prompt":
-					bit = 1 << 2
-					if !plainInto(&it.RevisedPrompt, v) {
-						return false
-					}
-				case "seed":
-					bit = 1 << 3
-					_ = it.Seed.UnmarshalJSON(v)
-				default:
-					return !foldsTo(name, "url", "b64_json", "revised_prompt", "seed")
-				}
-				return once(&seen, bit)
-			})
-			if !ok {
-				return false
-			}
 		default:
 			return false
 		}
-		i = b64json.SkipSpace(v, end)
-		if v[i] == ',' {
-			i = b64json.SkipSpace(v, i+1)
-		}
-	}
-	return true
+		var seen uint8
+		return members(e, 0, func(name, v []byte) bool {
+			bit := uint8(0)
+			switch string(name) {
+			case "url":
+				bit = 1 << 0
+				if !plainInto(&it.URL, v) {
+					return false
+				}
+			case "b64_json":
+				bit = 1 << 1
+				if it.B64JSON.UnmarshalJSON(v) != nil {
+					return false
+				}
+			case "revised_prompt":
+				bit = 1 << 2
+				if !plainInto(&it.RevisedPrompt, v) {
+					return false
+				}
+			case "seed":
+				bit = 1 << 3
+				_ = it.Seed.UnmarshalJSON(v)
+			default:
+				return !foldsTo(name, "url", "b64_json", "revised_prompt", "seed")
+			}
+			return once(&seen, bit)
+		})
+	})
 }
 
 // decodeUsage reads a usage object of plain integers (or nulls) as usage.UnmarshalJSON would,
@@ -970,27 +963,12 @@ func intInto(dst *int64, v []byte) bool {
 	return true
 }
 
-// members calls fn with the name and value of each member of the object at b[i], in a document
-// json.Valid accepts, until fn returns false; a name written with escapes stops it too. It
-// reports whether every member was read.
+// members is jsonscan.Members stopping at a name written with escapes, which it leaves to
+// encoding/json.
 func members(b []byte, i int, fn func(name, v []byte) bool) bool {
-	for i = b64json.SkipSpace(b, i+1); b[i] != '}'; {
-		end := b64json.ValueEnd(b, i)
-		key := b[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
-		}
-		i = b64json.SkipSpace(b, b64json.SkipSpace(b, end)+1) // past the colon
-		end = b64json.ValueEnd(b, i)
-		if !fn(key, b[i:end]) {
-			return false
-		}
-		i = b64json.SkipSpace(b, end)
-		if b[i] == ',' {
-			i = b64json.SkipSpace(b, i+1)
-		}
-	}
-	return true
+	return jsonscan.Members(b, i, func(name, v []byte) bool {
+		return bytes.IndexByte(name, '\\') < 0 && fn(name, v)
+	})
 }
 
 // foldsTo reports whether name matches one of names only case-insensitively, as encoding/json

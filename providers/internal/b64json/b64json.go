@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imagegw/imagegw/internal/jsonscan"
 	"github.com/imagegw/imagegw/providers"
 )
 
@@ -39,11 +40,11 @@ func Split(body []byte, name string) (shadow []byte, strs [][]byte, ok bool) {
 			break
 		}
 		start := i + q
-		end := stringEnd(body, start)
+		end := jsonscan.StringEnd(body, start)
 		if end < 0 {
 			return nil, nil, false
 		}
-		j := SkipSpace(body, end+1)
+		j := jsonscan.SkipSpace(body, end+1)
 		if j >= len(body) || body[j] != ':' { // a value, not a member name
 			i = end + 1
 			continue
@@ -61,10 +62,10 @@ func Split(body []byte, name string) (shadow []byte, strs [][]byte, ok bool) {
 			i = j + 1
 			continue
 		}
-		v := SkipSpace(body, j+1)
+		v := jsonscan.SkipSpace(body, j+1)
 		switch {
 		case v < len(body) && body[v] == '"':
-			vend := stringEnd(body, v)
+			vend := jsonscan.StringEnd(body, v)
 			if vend < 0 {
 				return nil, nil, false
 			}
@@ -85,63 +86,6 @@ func Split(body []byte, name string) (shadow []byte, strs [][]byte, ok bool) {
 		return body, nil, true
 	}
 	return append(shadow, body[last:]...), strs, true
-}
-
-// stringEnd returns the index of the quote that ends the JSON string starting at body[start], or
-// -1.
-func stringEnd(body []byte, start int) int {
-	k := start + 1
-	for {
-		q := bytes.IndexByte(body[k:], '"')
-		if q < 0 {
-			return -1
-		}
-		e := k + q
-		bs := 0
-		for p := e - 1; p > start && body[p] == '\\'; p-- {
-			bs++
-		}
-		if bs%2 == 0 {
-			return e
-		}
-		k = e + 1
-	}
-}
-
-// SkipSpace returns the index of the first byte at or after i that is not JSON white space.
-func SkipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// ValueEnd returns the index just past the JSON value that starts at b[i], in a document that
-// json.Valid accepts. It loops rather than recursing, however deep the value.
-func ValueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i) + 1
-	case '{', '[':
-		depth := 0
-		for j := i; ; j++ {
-			switch b[j] {
-			case '"':
-				j = stringEnd(b, j)
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-	}
-	j := i // a number, true, false or null
-	for j < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[j])) {
-		j++
-	}
-	return j
 }
 
 // Ref is the value of a member Split set aside: the index encoding/json reads from the shadow,
