@@ -318,7 +318,7 @@ func measure(ctx context.Context, o *options, e *env, name string, run, inflight
 		switch sc {
 		case "max":
 			r = closedLoop(ctx, c, t.fastBody, o.Workers, o.Warmup, o.Duration, 0, o.FailPause)
-			progress(fmt.Sprintf("max       %8.0f req/s  p50 %-9s p99 %-9s failed %d", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
+			progress(fmt.Sprintf("max       %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
 		case "rate":
 			r = openLoop(ctx, c, t.fastBody, o.Rate, o.RateDuration)
 			progress(fmt.Sprintf("rate      %8.0f req/s served of %d offered (%d ok)  p50 %-9s p99 %-9s failed %d",
@@ -337,7 +337,7 @@ func measure(ctx context.Context, o *options, e *env, name string, run, inflight
 				r.RPS(), mb(r.HeapPeak-r.HeapBase), mb(r.HeapPeak), mb(r.RSSPeak), s.goroutines, mb(s.stacks), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
 		case "large":
 			r = closedLoop(ctx, c, t.largeBody, o.LargeWorkers, o.Warmup, o.Duration, 0, o.FailPause)
-			progress(fmt.Sprintf("large     %8.0f req/s  p50 %-9s p99 %-9s failed %d", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
+			progress(fmt.Sprintf("large     %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
 		}
 		if r.FirstError != "" {
 			progress("  first error: " + r.FirstError)

@@ -26,7 +26,7 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 
 	head := []string{"setup"}
 	if has("max") {
-		head = append(head, fmt.Sprintf("max req/s (%d workers, %s)", o.Workers, o.Duration))
+		head = append(head, fmt.Sprintf("max req/s (%d workers, %s), CPU per request", o.Workers, o.Duration))
 	}
 	if has("rate") {
 		head = append(head, fmt.Sprintf("%s req/s offered for %s", commas(o.Rate), o.RateDuration))
@@ -49,6 +49,9 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 			c := commas(int(median(rps) + 0.5))
 			if len(rps) > 1 {
 				c += fmt.Sprintf(" (%s–%s)", commas(int(slices.Min(rps)+0.5)), commas(int(slices.Max(rps)+0.5)))
+			}
+			if cpu := cpuOf(rs); len(cpu) > 0 {
+				c += ", " + fmtCPU(time.Duration(median(cpu)))
 			}
 			cells = append(cells, c+failedNote(rs))
 		}
@@ -102,6 +105,9 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 
 	fmt.Fprintln(w, "\nNotes:")
 	fmt.Fprintln(w, "- One process: load generator, fake upstream and the setup under test share the same cores; setups run one after another.")
+	if has("max") {
+		fmt.Fprintln(w, "- CPU per request: the process's CPU time (user and system, load generator and fake upstream included) over the max window, per response. On shared cores it moves less than req/s: the bare proxy's ÷ a setup's is what the max ratio would be if both kept the cores equally busy.")
+	}
 	if has("rate") {
 		fmt.Fprintln(w, "- Latency is measured from when each request was due (open loop); \"added\" is the setup's percentile minus direct's in the same run.")
 	}
@@ -132,6 +138,11 @@ func ratios(w io.Writer, o *options, ms []map[string]*measurement) {
 	}
 	if hasMax && has("lean") {
 		cols = append(cols, "max req/s ÷ lean")
+	}
+	cpu := func(name string) float64 { return median(cpuOf(results(ms, name, "max"))) }
+	hasCPU := hasMax && has("proxy") && cpu("proxy") > 0
+	if hasCPU {
+		cols = append(cols, "bare proxy's CPU/request ÷ this one's")
 	}
 	if hasIn && has("proxy") {
 		cols = append(cols, "in-flight req/s ÷ bare proxy")
@@ -173,6 +184,9 @@ func ratios(w io.Writer, o *options, ms []map[string]*measurement) {
 		}
 		if hasMax && has("lean") {
 			cells = append(cells, ratio(med(name, "max"), med("lean", "max")))
+		}
+		if hasCPU {
+			cells = append(cells, ratio(cpu("proxy"), cpu(name)))
 		}
 		if hasIn && has("proxy") {
 			cells = append(cells, ratio(med(name, "inflight"), med("proxy", "inflight")))
@@ -316,6 +330,17 @@ func rpsOf(rs []result) []float64 {
 	return out
 }
 
+// cpuOf is each run's process CPU per request, leaving out runs where it is unknown.
+func cpuOf(rs []result) []float64 {
+	var out []float64
+	for _, r := range rs {
+		if c := r.CPUPerRequest(); c > 0 {
+			out = append(out, float64(c))
+		}
+	}
+	return out
+}
+
 func heapOf(rs []result) []float64 {
 	out := make([]float64, len(rs))
 	for i, r := range rs {
@@ -359,6 +384,14 @@ func commas(n int) string {
 }
 
 // fmtMS formats a latency: milliseconds with two decimals below 10 ms, else rounded.
+// fmtCPU prints a CPU time per request, "–" when unknown.
+func fmtCPU(d time.Duration) string {
+	if d <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
 func fmtMS(d time.Duration) string {
 	f := float64(d) / float64(time.Millisecond)
 	switch {
