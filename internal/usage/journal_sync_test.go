@@ -18,13 +18,13 @@ func TestGroupCommitCoversOnlyEarlierAppends(t *testing.T) {
 	defer j.close()
 	started := make(chan uint64, 4) // appends made when each fsync started
 	release := make(chan struct{})
-	j.fsync = func(f *os.File) error {
+	j.fsync = func(f *os.File, busy bool) error {
 		j.mu.Lock()
 		w := j.written
 		j.mu.Unlock()
 		started <- w
 		<-release
-		return datasync(f)
+		return j.datasync(f, busy)
 	}
 	appendOne := func() uint64 {
 		pos, err := j.append(line{RequestID: "r", Time: time.Now()})
@@ -191,5 +191,45 @@ func TestJournalPreallocated(t *testing.T) {
 	}
 	if err := j2.close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBusyJournalFsyncsThroughTheRing: once an fsync has covered a busy group, the next one goes
+// through io_uring (the leader waits in the poller instead of holding a P in fdatasync); a quiet
+// journal calls fdatasync itself. Either way the charge returns after its line is flushed.
+func TestBusyJournalFsyncsThroughTheRing(t *testing.T) {
+	j, _, err := openJournal(t.TempDir(), 64<<20, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	if j.ring == nil {
+		t.Skip("no io_uring on this kernel: every fsync is an fdatasync")
+	}
+	charge := func(id string, lastGroup uint64) {
+		t.Helper()
+		j.smu.Lock()
+		j.lastGroup = lastGroup
+		j.smu.Unlock()
+		pos, err := j.append(line{RequestID: id, Time: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.sync(pos); err != nil {
+			t.Fatal(err)
+		}
+	}
+	charge("quiet", 1)
+	if n := j.ringFsyncs.Load(); n != 0 {
+		t.Fatalf("a quiet journal's fsync went through the ring (%d)", n)
+	}
+	charge("busy", busyGroup)
+	if n, all := j.ringFsyncs.Load(), j.fsyncs.Load(); n != 1 || all != 2 {
+		t.Fatalf("after a busy group: %d of %d fsyncs through the ring; want 1 of 2", n, all)
+	}
+	seg := j.segs[len(j.segs)-1]
+	ls, _, bad, err := readLines(seg, 0, seg.size, 10)
+	if err != nil || len(bad) > 0 || len(ls) != 2 || ls[0].RequestID != "quiet" || ls[1].RequestID != "busy" {
+		t.Fatalf("read back %d lines (%v, %d corrupt); want quiet, busy", len(ls), err, len(bad))
 	}
 }
