@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,13 @@ const (
 	sqeSize = 64
 	cqeSize = 16
 )
+
+// pollEvery is the longest a waiter sleeps before it looks at the ring again, whatever the
+// poller says. Measured against none and 250 µs (imagegw-load, lean, max and 4,744 in flight):
+// 250 µs noticed flushes sooner and so made groups smaller, 2.4 times the fsyncs and less max
+// req/s; none left charges waiting up to a second with 4,744 in flight; 2 ms halved the mean
+// wait in flight (12-14 -> 6-8 ms) and kept max req/s.
+const pollEvery = 2 * time.Millisecond
 
 type sqOffsets struct {
 	head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
@@ -95,6 +103,9 @@ func New() (_ *Syncer, err error) {
 		return nil, fmt.Errorf("iouring: eventfd: %w", err)
 	}
 	s.evfd = os.NewFile(uintptr(efd), "io_uring eventfd") // non-blocking: reads wait in the poller
+	if err := s.evfd.SetReadDeadline(time.Time{}); err != nil { // os.ErrNoDeadline: not in the poller, a read would spin
+		return nil, fmt.Errorf("iouring: eventfd not pollable: %w", err)
+	}
 	e := int32(efd)
 	if _, _, errno := syscall.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(s.fd), registerEvfd, uintptr(unsafe.Pointer(&e)), 1, 0, 0); errno != 0 {
 		return nil, fmt.Errorf("iouring: register eventfd: %w", errno)
@@ -157,7 +168,15 @@ func (s *Syncer) fsync(fd int) (int32, error) {
 			}
 			continue // a stale completion: cannot happen with one operation at a time
 		}
-		if _, err := s.evfd.Read(s.buf[:]); err != nil && !errors.Is(err, syscall.EAGAIN) {
+		// The eventfd alone is not enough: a completion is noticed when a P next polls the
+		// network, and with every P busy that is sysmon's poll (up to 10 ms), after which the
+		// waiter queues behind every runnable goroutine; a journal's charges queue behind it.
+		// A deadline is a timer, which each P checks whenever it schedules, and its wakeup runs
+		// next on that P: so the waiter looks at the ring at least every pollEvery.
+		if err := s.evfd.SetReadDeadline(time.Now().Add(pollEvery)); err != nil {
+			return 0, fmt.Errorf("iouring: wait: %w", err)
+		}
+		if _, err := s.evfd.Read(s.buf[:]); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, fmt.Errorf("iouring: wait: %w", err)
 		}
 	}
