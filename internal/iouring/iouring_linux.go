@@ -102,7 +102,7 @@ func New() (_ *Syncer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("iouring: eventfd: %w", err)
 	}
-	s.evfd = os.NewFile(uintptr(efd), "io_uring eventfd") // non-blocking: reads wait in the poller
+	s.evfd = os.NewFile(uintptr(efd), "io_uring eventfd")       // non-blocking: reads wait in the poller
 	if err := s.evfd.SetReadDeadline(time.Time{}); err != nil { // os.ErrNoDeadline: not in the poller, a read would spin
 		return nil, fmt.Errorf("iouring: eventfd not pollable: %w", err)
 	}

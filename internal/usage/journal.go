@@ -143,8 +143,9 @@ type journal struct {
 	synced  uint64
 	syncing bool
 
-	fsync func(f *os.File, busy bool) error // j.datasync; tests replace it before the first append
-	ring  *iouring.Syncer                   // nil where io_uring is unavailable
+	fsync   func(f *os.File, busy bool) error // j.datasync; tests replace it before the first append
+	ring    *iouring.Syncer                   // nil where io_uring is unavailable, and why in ringErr
+	ringErr error
 
 	// fill wakes the preallocator, which keeps the active segment zero-filled preallocAhead
 	// bytes past its appends; nil once the journal closes.
@@ -186,9 +187,7 @@ func openJournal(dir string, segBytes int64, syncGap time.Duration) (j *journal,
 	j = &journal{dir: dir, lock: lk, segBytes: segBytes, syncGap: syncGap, memCap: defaultMemLines,
 		fill: make(chan struct{}, 1), fillDone: make(chan struct{})}
 	j.fsync = j.datasync
-	if r, err := iouring.New(); err == nil {
-		j.ring = r
-	}
+	j.ring, j.ringErr = iouring.New()
 	j.scond = sync.NewCond(&j.smu)
 	go j.preallocate()
 	defer func() {

@@ -144,6 +144,14 @@ func Open(ctx context.Context, st Writer, opts Options) (*Recorder, error) {
 	}
 	r.base, r.cancelBase = context.WithCancel(context.Background())
 	m.bind(r)
+	switch {
+	case opts.NoSync:
+	case j.ring != nil:
+		r.log.Info("usage journal: while busy, fsyncs go through io_uring")
+	default: // e.g. a container runtime's default seccomp profile refuses io_uring_setup
+		r.log.Info("usage journal: io_uring unavailable, every fsync is an fdatasync (at full load a blocking fsync idles a core for its duration)",
+			zap.Error(j.ringErr))
+	}
 	if torn > 0 {
 		r.log.Warn("usage journal: a last line was torn (a crash during an append); it will be skipped", zap.Int("files", torn))
 	}
