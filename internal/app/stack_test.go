@@ -16,6 +16,7 @@ import (
 
 	"github.com/imagegw/imagegw/internal/config"
 	"github.com/imagegw/imagegw/internal/gatewaytest"
+	"github.com/imagegw/imagegw/internal/iouring"
 	"github.com/imagegw/imagegw/providers/openai/fake"
 )
 
@@ -123,6 +124,50 @@ func stackChild(t *testing.T, oa, compat string) {
 			}
 		}
 	}
+	// Bursts until the journal is busy (an fsync covered several charges), so that a charge's
+	// fsync goes through io_uring and its leader waits in the poller: a deeper path than
+	// fdatasync's, taken only under load.
+	if r, err := iouring.New(); err != nil {
+		t.Logf("no io_uring here (%v): the journal's busy path is fdatasync, as above", err)
+		return
+	} else {
+		_ = r.Close()
+	}
+	for round := 0; ringFsyncs(t, g) == 0; round++ {
+		if round == 50 {
+			t.Fatal("50 bursts of 32 requests and no fsync through io_uring: the journal never counted as busy")
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 32)
+		for range 32 {
+			wg.Go(func() { errs <- generate(client, bodies[2]) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// ringFsyncs reads imagegw_usage_journal_ring_fsyncs_total from the gateway's registry, between
+// bursts, without the stack limit (a Gather runs collectors on goroutines of its own, and the
+// process collector's frames alone are 4 KB).
+func ringFsyncs(t *testing.T, g *gatewaytest.Gateway) float64 {
+	defer debug.SetMaxStack(debug.SetMaxStack(1 << 30))
+	mfs, err := g.App.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "imagegw_usage_journal_ring_fsyncs_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatal("no imagegw_usage_journal_ring_fsyncs_total in the registry")
+	return 0
 }
 
 // overflowed is the part of a crashed child's output that says what overflowed: the runtime's
