@@ -166,7 +166,7 @@ func (s *Syncer) fsync(fd int) (int32, error) {
 			if data == s.seq {
 				return res, nil
 			}
-			continue // a stale completion: cannot happen with one operation at a time
+			continue // an earlier call's, which stopped waiting for it (a failed wait) and fell back to fdatasync
 		}
 		// The eventfd alone is not enough: a completion is noticed when a P next polls the
 		// network, and with every P busy that is sysmon's poll (up to 10 ms), after which the
