@@ -709,8 +709,9 @@ func (j *journal) preallocate() {
 // While the journal is busy it flushes through io_uring, where the leader waits in the poller:
 // a blocking fdatasync holds its P (one of GOMAXPROCS) until sysmon takes it back, and at a few
 // hundred fsyncs a second that idled a tenth of two cores (vmstat: 8-12 % iowait at full load;
-// with the ring, lean max req/s rose by about a sixth). A quiet journal calls fdatasync itself: the ring's hops (an
-// async worker, then the poller) add about 0.1 ms to a charge, and there are idle Ps to spare.
+// with the ring, lean max req/s rose by about a sixth). A quiet journal calls fdatasync itself:
+// the ring's hops (an async worker, then the poller) add about 0.1 ms to a charge, and there are
+// idle Ps to spare.
 func (j *journal) datasync(f *os.File, busy bool) error {
 	if busy && j.ring != nil {
 		j.ringFsyncs.Add(1)
