@@ -336,7 +336,8 @@ func (a *App) newMeter(ctx context.Context, channels []catalog.Channel) (*meter.
 		}
 	}
 	rm.InitDecisions(limiter, classes...)
-	rec, err := usage.Open(ctx, a.Store, usage.Options{Dir: c.Billing.OutboxDir, NoSync: !c.Billing.JournalFsync,
+	rec, err := usage.Open(ctx, a.Store, usage.Options{Dir: c.Billing.OutboxDir,
+		NoSync: c.Billing.JournalFsync.Off, SyncAfter: c.Billing.JournalFsync.After,
 		WriteTimeout: 5 * c.Store.Timeout.D(), Logger: log.Named("usage"), Registerer: a.Metrics.Registry})
 	if err != nil {
 		return nil, fmt.Errorf("usage ledger: %w", err)

@@ -151,9 +151,10 @@ type BillingConfig struct {
 	SliceTTL Duration `yaml:"slice_ttl"`
 	// SliceWindow sizes a slice: about this long of the key's recent spend.
 	SliceWindow Duration `yaml:"slice_window"`
-	// JournalFsync fsyncs each charge (group commit) before its response: it survives a machine
-	// crash. Off, a charge survives a crash of the process only.
-	JournalFsync bool `yaml:"journal_fsync"`
+	// JournalFsync is when a charge is flushed to the disk: before its response (true, the
+	// default: it survives a machine crash), within a duration after it, or when the kernel
+	// writes it back (false). Every charge survives a crash of the process. See FsyncPolicy.
+	JournalFsync FsyncPolicy `yaml:"journal_fsync"`
 	// OutboxDir holds the usage journal: every charge is durable there before its response, and
 	// waits there while the store is unreachable. One per process.
 	OutboxDir string `yaml:"outbox_dir"`
@@ -460,10 +461,9 @@ func Default() *Config {
 		RateLimit: RateLimitConfig{FailurePolicy: "open", RedisTimeout: Duration(100 * time.Millisecond),
 			LeaseTTL: Duration(15 * time.Second), AllotWindow: Duration(250 * time.Millisecond)},
 		Billing: BillingConfig{
-			Currency:     "USD",
-			SliceTTL:     Duration(30 * time.Second),
-			SliceWindow:  Duration(5 * time.Second),
-			JournalFsync: true,
+			Currency:    "USD",
+			SliceTTL:    Duration(30 * time.Second),
+			SliceWindow: Duration(5 * time.Second),
 		},
 		Images:          ImagesConfig{TTL: Duration(24 * time.Hour), Timeout: Duration(30 * time.Second)},
 		Outbound:        OutboundConfig{Timeout: Duration(120 * time.Second)},
@@ -694,7 +694,13 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	boolean("IMAGEGW_SANDBOX", &c.Sandbox)
 	boolean("IMAGEGW_MIGRATE_ON_START", &c.MigrateOnStart)
 	boolean("IMAGEGW_MAP_NEAREST", &c.Limits.MapNearest)
-	boolean("IMAGEGW_JOURNAL_FSYNC", &c.Billing.JournalFsync)
+	if v := getenv("IMAGEGW_JOURNAL_FSYNC"); v != "" {
+		if p, err := ParseFsyncPolicy(v); err != nil {
+			errs = append(errs, fmt.Errorf("IMAGEGW_JOURNAL_FSYNC: %v", err))
+		} else {
+			c.Billing.JournalFsync = p
+		}
+	}
 	boolean("IMAGEGW_UNPRICED_WITH_BUDGET", &c.Billing.UnpricedWithBudget)
 	str("IMAGEGW_MARKUP", "billing.markup", &c.Billing.Markup)
 	boolean("IMAGEGW_KEY_FREE_IMAGES", &c.Billing.KeyFreeImages)

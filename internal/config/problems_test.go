@@ -88,7 +88,7 @@ func TestEnvAloneReportsEveryProblem(t *testing.T) {
 	}))
 	wantProblems(t, problems(t, err),
 		`IMAGEGW_ADDR (addr): "nope" is not host:port`,
-		`IMAGEGW_JOURNAL_FSYNC: "sometimes" is not a boolean`,
+		`IMAGEGW_JOURNAL_FSYNC: "sometimes" is not true, false or a duration`,
 		`IMAGEGW_STORE_TIMEOUT (store.timeout): 0s must be positive`,
 		`IMAGEGW_BODY_MIN_RATE: "fast" is not an integer`,
 		`IMAGEGW_REDIS_URL (redis_url): must start with redis://`,

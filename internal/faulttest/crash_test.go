@@ -73,12 +73,13 @@ func runLoad(base, secret, tag string, workers int, stop <-chan struct{}, stopOn
 // load on a budgeted key (deliveries, partial deliveries, failures) while other requests of a
 // second budgeted key are deep in a slow upstream call; it is killed with SIGKILL. A second
 // process on the same journal directory (which replays what the first left while it serves the
-// load) is killed the same way. A third gateway replays what both left. Then, per key, the
-// ledger matches what every client saw (see audit: every response that carried a cost is in the
-// ledger once at that cost, 200s as ok; nothing refused at admission is; no row twice or
-// unknown), spent == ledger == cost headers (plus charges made durable just before a kill whose
-// response never left), and each request that was in the upstream at a kill is an
-// indeterminate, "interrupted" row of cost 0.
+// load, and fsyncs charges in the background: billing.journal_fsync 20ms) is killed the same
+// way. A third gateway replays what both left. Then, per key, the ledger matches what every
+// client saw (see audit: every response that carried a cost is in the ledger once at that cost,
+// 200s as ok; nothing refused at admission is; no row twice or unknown), spent == ledger ==
+// cost headers (plus charges made durable just before a kill whose response never left), and
+// each request that was in the upstream at a kill is an indeterminate, "interrupted" row of
+// cost 0.
 func TestSIGKILLMidLoadLosesNothing(t *testing.T) {
 	db := newPG(t)
 	r := newRedis(t)
@@ -90,8 +91,14 @@ func TestSIGKILLMidLoadLosesNothing(t *testing.T) {
 	var loadResults []result
 	slowTally := &tally{}
 	for round := 1; round <= 2; round++ {
+		billing := map[string]any{"outbox_dir": journal}
+		if round == 2 {
+			// Charges fsync'd in the background, after their responses: a crash of the process
+			// must lose none of them either (they are in the page cache before the response).
+			billing["journal_fsync"] = "20ms"
+		}
 		a := startChild(t, childConfig{"database_url": db.Direct, "redis_url": r.Direct,
-			"billing": map[string]any{"outbox_dir": journal}, "rate_limit": map[string]any{"lease_ttl": "3s"}}, "")
+			"billing": billing, "rate_limit": map[string]any{"lease_ttl": "3s"}}, "")
 
 		// Requests that will be in the upstream when the process dies.
 		const slow = 5

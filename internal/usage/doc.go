@@ -8,6 +8,9 @@
 // fsync'd, so it survives a crash of the process) and its final event after (Commit, or Record
 // for an event with no begin): the event is fsync'd before Commit returns, one fsync covering
 // every append made before it started (group commit), and only then may the request deliver.
+// With Options.SyncAfter, Commit returns once the event is written, and a background flusher
+// fsyncs the journal (at once after a quiet spell, then at most SyncAfter apart); with NoSync,
+// only the kernel's writeback does. Either way a crash of the process loses nothing.
 // A request refused before any upstream call ends its begin with an abort line and leaves no row.
 // Lines are written by a hand-rolled encoder, byte for byte what encoding/json writes. The active
 // file is kept zero-filled a megabyte ahead of its appends (preallocated), so an append overwrites

@@ -237,3 +237,67 @@ func TestBusyJournalFsyncsThroughTheRing(t *testing.T) {
 		t.Fatalf("read back %d lines (%v, %d corrupt); want quiet, busy", len(ls), err, len(bad))
 	}
 }
+
+// TestSyncAfterFlushesInTheBackground: with SyncAfter, a charge returns without waiting for an
+// fsync; one starts at once after a quiet spell, the next ones at least SyncAfter apart, each
+// covering what was appended before it; and a crash of the process (no fsync at all) loses no
+// charge.
+func TestSyncAfterFlushesInTheBackground(t *testing.T) {
+	const every = 40 * time.Millisecond
+	st := openSQLite(t)
+	dir := t.TempDir()
+	r := open(t, &flaky{w: st, down: true}, dir, Options{SyncAfter: every})
+	type start struct {
+		at      time.Time
+		written uint64
+	}
+	starts := make(chan start, 100)
+	release := make(chan struct{})
+	r.j.fsync = func(f *os.File, busy bool) error { // before the first append
+		r.j.mu.Lock()
+		w := r.j.written
+		r.j.mu.Unlock()
+		starts <- start{time.Now(), w}
+		<-release
+		return r.j.datasync(f, busy)
+	}
+	record(t, r, event(0)) // returns with the fsync it set off still blocked
+	first := <-starts
+	if first.written != 1 {
+		t.Fatalf("the first background fsync started with %d appends; want 1", first.written)
+	}
+	for i := 1; i <= 20; i++ { // appended while that fsync is stuck: none waits for it
+		record(t, r, event(i))
+	}
+	close(release)
+	prev := first
+	for prev.written < 21 {
+		select {
+		case s := <-starts:
+			// The flusher spaces the starts of its flushes by every; these stamps, taken a
+			// little later inside each, can be a little closer. Back to back would be µs.
+			if gap := s.at.Sub(prev.at); gap < every/2 {
+				t.Errorf("fsyncs started %v apart; SyncAfter is %v", gap, every)
+			}
+			if s.written < prev.written {
+				t.Errorf("an fsync covered %d appends after one covered %d", s.written, prev.written)
+			}
+			prev = s
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the last fsync covered %d of 21 appends, and no other started", prev.written)
+		}
+	}
+	waitFor(t, "the fsync covering every charge to end", func() bool {
+		r.j.smu.Lock()
+		defer r.j.smu.Unlock()
+		return r.j.synced >= 21
+	})
+
+	record(t, r, event(21)) // the store is down: it stays in the journal
+	crash(r)
+	r2 := open(t, st, dir, Options{})
+	if err := r2.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wantExactly(t, st, 22)
+}

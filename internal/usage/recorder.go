@@ -41,6 +41,11 @@ type Options struct {
 	// NoSync skips the fsync of charges: they survive a crash of the process (SIGKILL) but not
 	// of the machine. Default false: a charge is fsync'd (group commit) before Commit returns.
 	NoSync bool
+	// SyncAfter > 0 fsyncs charges in the background instead of before Commit returns: a flush
+	// starts at once after a quiet spell, and flushes start at most SyncAfter apart, so a charge
+	// is on the disk within SyncAfter plus one fsync of its Commit. A crash of the machine can
+	// lose that much; a crash of the process loses nothing. Ignored with NoSync.
+	SyncAfter time.Duration
 	// SyncGap is the least time between two fsyncs while the journal is busy (an fsync covered
 	// several charges): waiting out the rest of it lets one fsync cover more charges, which saves
 	// kernel CPU at high rates and adds at most SyncGap to a charge's latency. A quiet journal
@@ -96,9 +101,11 @@ type Recorder struct {
 	run   string
 	seq   atomic.Uint64
 
-	wake   chan struct{}
-	urgent chan struct{} // Flush and Close: insert what is there without letting batches fill
-	done   chan struct{}
+	wake    chan struct{}
+	urgent  chan struct{} // Flush and Close: insert what is there without letting batches fill
+	done    chan struct{}
+	dirty   chan struct{} // SyncAfter: a charge was appended since the flusher last looked
+	flushed chan struct{} // SyncAfter: closed when the flusher has stopped
 	// base is the context of the writer's store calls; Close cancels it when its own context
 	// ends, so a hung insert cannot hold shutdown up.
 	base       context.Context
@@ -144,6 +151,14 @@ func Open(ctx context.Context, st Writer, opts Options) (*Recorder, error) {
 	}
 	r.base, r.cancelBase = context.WithCancel(context.Background())
 	m.bind(r)
+	if opts.SyncAfter > 0 && !opts.NoSync {
+		r.dirty, r.flushed = make(chan struct{}, 1), make(chan struct{})
+		go r.flusher()
+	}
+	if r.dirty != nil {
+		r.log.Info("usage journal: charges are fsync'd in the background, not before their responses (a machine crash can lose the last interval's)",
+			zap.Duration("interval", opts.SyncAfter))
+	}
 	switch {
 	case opts.NoSync:
 	case j.ring != nil:
@@ -188,8 +203,8 @@ func (r *Recorder) Begin(ev store.UsageEvent) (*Entry, error) {
 }
 
 // Commit journals the request's final event (setting its time when it has none). When it
-// returns nil the event is durable (fsync'd unless NoSync) and will be in the store exactly
-// once. An error wraps ErrNotDurable: the caller must not deliver what the event charges for.
+// returns nil the event is durable (fsync'd, unless NoSync or SyncAfter) and will be in the
+// store exactly once. An error wraps ErrNotDurable: the caller must not deliver what the event charges for.
 func (e *Entry) Commit(ev *store.UsageEvent) error {
 	return e.r.record(ev, e.seq)
 }
@@ -226,11 +241,48 @@ func (r *Recorder) record(ev *store.UsageEvent, seq uint64) error {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	if r.opts.NoSync {
-		return nil
+	switch {
+	case r.opts.NoSync:
+	case r.dirty != nil:
+		select {
+		case r.dirty <- struct{}{}:
+		default:
+		}
+	default:
+		r.sync(pos, ev.RequestID)
 	}
-	r.sync(pos, ev.RequestID)
 	return nil
+}
+
+// flusher fsyncs the journal in the background (Options.SyncAfter): after a quiet spell at once,
+// otherwise SyncAfter after the start of the last flush. It stops when the writer's context
+// ends; the journal's close flushes what is left.
+func (r *Recorder) flusher() {
+	defer close(r.flushed)
+	var last time.Time
+	for {
+		select {
+		case <-r.dirty:
+		case <-r.base.Done():
+			return
+		}
+		if wait := r.opts.SyncAfter - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-r.base.Done():
+				t.Stop()
+				return
+			}
+		}
+		last = time.Now()
+		r.j.mu.Lock()
+		pos := r.j.written
+		r.j.mu.Unlock()
+		if err := r.j.sync(pos); err != nil {
+			r.log.Error("usage journal: background fsync failed; charges are written but may not survive a machine crash", zap.Error(err))
+		}
+	}
 }
 
 // sync waits until the journal is fsync'd up to pos. A failure is only logged: the line is
@@ -300,6 +352,9 @@ func (r *Recorder) Close(ctx context.Context) error {
 		flushErr := r.Flush(ctx)
 		r.cancelBase()
 		<-r.done
+		if r.flushed != nil {
+			<-r.flushed
+		}
 		if err := r.j.close(); err != nil {
 			r.closeErr = err
 		}
