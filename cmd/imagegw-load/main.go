@@ -8,6 +8,7 @@
 //	direct    the load generator calls the fake upstream itself (the latency baseline)
 //	proxy     a bare httputil.ReverseProxy in front of it
 //	lean      imagegw: SQLite in a temp dir, in-process limiter, a key with no budget or limits
+//	lean-bg   the same with billing.journal_fsync: 10ms (charges fsync'd in the background)
 //	governed  imagegw: Postgres (a fresh schema) + Redis, a key with a large budget and limits
 //	          high enough never to refuse
 //	budget    the same, budget only;  limits: the same, limits only

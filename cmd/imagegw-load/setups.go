@@ -29,16 +29,20 @@ import (
 )
 
 // The setups, in table order.
-var setupOrder = []string{"direct", "proxy", "lean", "governed", "budget", "limits"}
+var setupOrder = []string{"direct", "proxy", "lean", "lean-bg", "governed", "budget", "limits"}
 
 var setupLabels = map[string]string{
 	"direct":   "direct to the fake upstream",
 	"proxy":    "bare `httputil.ReverseProxy`",
 	"lean":     "imagegw: SQLite, no budget, in-process limiter",
+	"lean-bg":  "same, charges fsync'd in the background (`billing.journal_fsync: 10ms`)",
 	"governed": "imagegw: Postgres + Redis, one key with a budget and limits",
 	"budget":   "same, budget only (no limits)",
 	"limits":   "same, limits only (no budget)",
 }
+
+// leanBgFsync is lean-bg's billing.journal_fsync: charges flushed within it after their responses.
+const leanBgFsync = 10 * time.Millisecond
 
 // needsServers reports whether a setup needs Postgres and Redis.
 func needsServers(name string) bool {
@@ -130,7 +134,7 @@ func startSetup(ctx context.Context, name string, e *env) (*target, error) {
 				tr.CloseIdleConnections()
 				return nil, nil
 			}}, nil
-	case "lean", "governed", "budget", "limits":
+	case "lean", "lean-bg", "governed", "budget", "limits":
 		return startGateway(ctx, name, e)
 	}
 	return nil, fmt.Errorf("unknown setup %q (known: %v)", name, setupOrder)
@@ -177,6 +181,9 @@ func startGateway(ctx context.Context, name string, e *env) (_ *target, err erro
 	c, err := config.Load(e.config, func(k string) string { return vars[k] })
 	if err != nil {
 		return nil, fmt.Errorf("%s: config: %w", name, err)
+	}
+	if name == "lean-bg" {
+		c.Billing.JournalFsync = config.FsyncPolicy{After: leanBgFsync}
 	}
 	for i := range c.Providers { // only the model under load: no warnings about the others' prices
 		c.Providers[i].Models = []string{strings.TrimPrefix(gatewayModel, "openai-compatible/")}
