@@ -35,7 +35,7 @@ sim:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## bench-load: side-by-side load benchmark (direct, bare reverse proxy, imagegw lean and governed on Postgres + Redis); LOADFLAGS='-runs 3 -setups all' etc.
+## bench-load: side-by-side load benchmark (direct, bare reverse proxy, imagegw lean, lean with background fsyncs, and governed on Postgres + Redis); LOADFLAGS='-runs 3 -setups all' etc.
 bench-load:
 	$(GO) run ./cmd/imagegw-load $(LOADFLAGS)
 

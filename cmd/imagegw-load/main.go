@@ -107,7 +107,7 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 	fs.DurationVar(&o.FailPause, "fail-pause", 100*time.Millisecond, "closed-loop worker's wait after a failed request")
 	fs.DurationVar(&o.Pause, "pause", 500*time.Millisecond, "idle time between measurements")
 	scen := fs.String("scenarios", strings.Join(scenarioOrder, ","), "comma-separated: "+strings.Join(scenarioOrder, ", "))
-	setups := fs.String("setups", "direct,proxy,lean,governed", "comma-separated: "+strings.Join(setupOrder, ", ")+", or all")
+	setups := fs.String("setups", "direct,proxy,lean,lean-bg,governed", "comma-separated: "+strings.Join(setupOrder, ", ")+", or all")
 	fs.IntVar(&o.Runs, "runs", 1, "repeat everything N times and report medians")
 	fs.StringVar(&o.DatabaseURL, "database-url", envOr("IMAGEGW_LOAD_DATABASE_URL", "postgres://127.0.0.1:5432/test?sslmode=disable"),
 		"Postgres server for the governed setups (a fresh schema per setup and run) [$IMAGEGW_LOAD_DATABASE_URL]")
