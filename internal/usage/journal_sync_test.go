@@ -4,8 +4,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestGroupCommitCoversOnlyEarlierAppends: a charge returns only after an fsync that started
@@ -300,4 +306,28 @@ func TestSyncAfterFlushesInTheBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantExactly(t, st, 22)
+}
+
+// TestSyncAfterLogsAFailingDiskOnce: background fsyncs that fail are logged once for the streak
+// (not every SyncAfter), and their recovery once.
+func TestSyncAfterLogsAFailingDiskOnce(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	r := open(t, nopWriter{}, t.TempDir(), Options{SyncAfter: time.Millisecond, Logger: zap.New(core)})
+	var calls atomic.Int64
+	r.j.fsync = func(f *os.File, busy bool) error {
+		if calls.Add(1) <= 5 {
+			return syscall.EIO
+		}
+		return r.j.datasync(f, busy)
+	}
+	for i := 0; calls.Load() < 6; i++ {
+		record(t, r, event(i))
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, "the recovery to be logged", func() bool {
+		return logs.FilterMessageSnippet("succeed again").Len() == 1
+	})
+	if n := logs.FilterMessageSnippet("background fsync failed").Len(); n != 1 {
+		t.Errorf("%d error lines for one streak of 5 failed fsyncs; want 1", n)
+	}
 }

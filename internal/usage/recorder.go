@@ -260,6 +260,7 @@ func (r *Recorder) record(ev *store.UsageEvent, seq uint64) error {
 func (r *Recorder) flusher() {
 	defer close(r.flushed)
 	var last time.Time
+	failing := false
 	for {
 		select {
 		case <-r.dirty:
@@ -279,8 +280,14 @@ func (r *Recorder) flusher() {
 		r.j.mu.Lock()
 		pos := r.j.written
 		r.j.mu.Unlock()
-		if err := r.j.sync(pos); err != nil {
-			r.log.Error("usage journal: background fsync failed; charges are written but may not survive a machine crash", zap.Error(err))
+		// Logged once per streak of failures (they would repeat every SyncAfter), and the end.
+		switch err := r.j.sync(pos); {
+		case err != nil && !failing:
+			failing = true
+			r.log.Error("usage journal: background fsync failed; charges are written but may not survive a machine crash until one succeeds", zap.Error(err))
+		case err == nil && failing:
+			failing = false
+			r.log.Info("usage journal: background fsyncs succeed again")
 		}
 	}
 }
