@@ -58,6 +58,12 @@ func spend(t *testing.T, es *billing.Escrow, st store.Store, k *store.Key, id st
 	return true
 }
 
+// exactnessTimeout bounds the store calls of the tests that fire hundreds of concurrent holds at
+// one SQLite file: they queue for its write lock, and under -race on a loaded CI run a claim
+// waited past the default 2 s; the escrow then refused every hold for a second as if the store
+// were down. Those tests are about exact spending, not speed.
+const exactnessTimeout = time.Minute
+
 func spent(t *testing.T, st store.Store, k *store.Key) store.Balance {
 	t.Helper()
 	b, err := st.Balance(t.Context(), k.ID, k.BudgetPeriod, time.Time{})
@@ -77,7 +83,7 @@ func TestEscrowExactOneReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	es := billing.NewEscrow(billing.EscrowOptions{Store: st, Metrics: m})
+	es := billing.NewEscrow(billing.EscrowOptions{Store: st, Metrics: m, Timeout: exactnessTimeout})
 	if err := m.ObserveEscrow(es); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +120,7 @@ func TestEscrowReplicas(t *testing.T) {
 	defer cancel()
 	var ess [2]*billing.Escrow
 	for i, st := range []store.Store{st1, st2} {
-		ess[i] = billing.NewEscrow(billing.EscrowOptions{Store: st, Idle: 50 * time.Millisecond})
+		ess[i] = billing.NewEscrow(billing.EscrowOptions{Store: st, Idle: 50 * time.Millisecond, Timeout: exactnessTimeout})
 		go ess[i].Run(ctx)
 	}
 	var ok atomic.Int64
@@ -323,11 +329,8 @@ func TestEscrowGiveBackRacesHolds(t *testing.T) {
 	defer cancel()
 	var ess [2]*billing.Escrow
 	for i, st := range []store.Store{st1, st2} {
-		// 400 holds on one SQLite file through two stores queue for its write lock: under -race
-		// on a loaded CI machine a claim waited past the default 2 s, and every hold then failed
-		// fast for a second as if the store were down. The test is about overspending, not speed.
 		ess[i] = billing.NewEscrow(billing.EscrowOptions{Store: st, Idle: time.Millisecond, Window: time.Millisecond,
-			Timeout: time.Minute})
+			Timeout: exactnessTimeout})
 		go ess[i].Run(ctx)
 	}
 	var ok atomic.Int64
