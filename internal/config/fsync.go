@@ -27,11 +27,18 @@ type FsyncPolicy struct {
 // maxFsyncAfter bounds journal_fsync as a duration: past a second it is no bound to speak of.
 const maxFsyncAfter = time.Second
 
-// ParseFsyncPolicy reads true, false or a duration from 1ms to 1s.
+// ParseFsyncPolicy reads true, false or a duration from 1ms to 1s. As a bool it also takes what
+// the setting took when it was one: strconv's spellings, and YAML 1.1's y, yes, on, n, no and off.
 func ParseFsyncPolicy(s string) (FsyncPolicy, error) {
 	s = strings.TrimSpace(s)
 	if b, err := strconv.ParseBool(s); err == nil {
 		return FsyncPolicy{Off: !b}, nil
+	}
+	switch strings.ToLower(s) {
+	case "y", "yes", "on":
+		return FsyncPolicy{}, nil
+	case "n", "no", "off":
+		return FsyncPolicy{Off: true}, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {

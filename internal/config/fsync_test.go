@@ -45,6 +45,12 @@ func TestJournalFsync(t *testing.T) {
 			t.Errorf("IMAGEGW_JOURNAL_FSYNC=%s: %+v, %v; want %+v", tc.in, c.Billing.JournalFsync, err, tc.want)
 		}
 	}
+	for in, off := range map[string]bool{"on": false, "yes": false, "y": false, "off": true, "no": true, "N": true, "True": false, "0": true} {
+		c, err := Load(write(t, "billing:\n  journal_fsync: "+in+"\n"), env(nil))
+		if err != nil || c.Billing.JournalFsync != (FsyncPolicy{Off: off}) {
+			t.Errorf("journal_fsync: %s (read when it was a bool): %+v, %v; want Off %v", in, c.Billing.JournalFsync, err, off)
+		}
+	}
 	for in, want := range map[string]string{
 		"sometimes": `"sometimes" is not true, false or a duration`,
 		"500us":     "500µs is out of range: a flush interval is 1ms to 1s",

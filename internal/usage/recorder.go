@@ -154,8 +154,6 @@ func Open(ctx context.Context, st Writer, opts Options) (*Recorder, error) {
 	if opts.SyncAfter > 0 && !opts.NoSync {
 		r.dirty, r.flushed = make(chan struct{}, 1), make(chan struct{})
 		go r.flusher()
-	}
-	if r.dirty != nil {
 		r.log.Info("usage journal: charges are fsync'd in the background, not before their responses (a machine crash can lose the last interval's)",
 			zap.Duration("interval", opts.SyncAfter))
 	}
@@ -204,7 +202,8 @@ func (r *Recorder) Begin(ev store.UsageEvent) (*Entry, error) {
 
 // Commit journals the request's final event (setting its time when it has none). When it
 // returns nil the event is durable (fsync'd, unless NoSync or SyncAfter) and will be in the
-// store exactly once. An error wraps ErrNotDurable: the caller must not deliver what the event charges for.
+// store exactly once. An error wraps ErrNotDurable: the caller must not deliver what the event
+// charges for.
 func (e *Entry) Commit(ev *store.UsageEvent) error {
 	return e.r.record(ev, e.seq)
 }
