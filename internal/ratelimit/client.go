@@ -275,9 +275,11 @@ func (c *Client) warm(ctx context.Context, force bool) bool {
 	return true
 }
 
-// warmPool sends one PING (so a Redis that is down costs one dial), then clientWarmConns (at most
-// the pool size) at once: each takes an idle connection or opens one, so the pool ends up with at
-// least that many.
+// warmPool sends one PING (so a Redis that is down costs one dial), then one on each of
+// clientWarmConns (at most the pool size) connections held at once: each takes an idle
+// connection or opens one and keeps it until all have pinged, so the pool ends up with at least
+// that many. (Plain concurrent PINGs did not: on a busy machine a PING that had finished handed
+// its connection to the next, and the pool grew a few connections a second.)
 func warmPool(ctx context.Context, rc *redis.Client, force bool) bool {
 	n := min(clientWarmConns, rc.Options().PoolSize)
 	if !force && int(rc.PoolStats().TotalConns) >= n {
@@ -288,16 +290,23 @@ func warmPool(ctx context.Context, rc *redis.Client, force bool) bool {
 	if rc.Ping(ctx).Err() != nil {
 		return false
 	}
+	held := make([]*redis.Conn, n)
+	for i := range held {
+		held[i] = rc.Conn() // takes a connection from the pool at its first command, until Close
+	}
 	var failed atomic.Bool
 	var wg sync.WaitGroup
-	for range n {
+	for _, cn := range held {
 		wg.Go(func() {
-			if rc.Ping(ctx).Err() != nil {
+			if cn.Ping(ctx).Err() != nil {
 				failed.Store(true)
 			}
 		})
 	}
 	wg.Wait()
+	for _, cn := range held {
+		_ = cn.Close() // back to the pool, idle and initialized
+	}
 	return !failed.Load()
 }
 
