@@ -76,15 +76,19 @@ var scenarios = []scenario{
 		},
 	},
 	{
-		name:   "refill over time",
-		limits: Limits{Requests: Rate{Count: 5, Period: 2 * time.Second}}, // one every 400ms
+		name: "refill over time",
+		// One every 2 s: 1.25 tokens after the first sleep (one admitted, then 0.25 left), 2.5
+		// after the second (two, then 0.5). So each refusal holds while the next token is 1-1.5 s
+		// away; with one every 400 ms (0.2-0.3 s) a loaded CI machine's stall between two admits
+		// let a token in.
+		limits: Limits{Requests: Rate{Count: 5, Period: 10 * time.Second}},
 		steps: []step{
 			{op: opAdmit, cost: oneReq, times: 5},
-			{op: opAdmit, cost: oneReq, want: want{refused: true, refusedBy: DimRequests, retryMax: 400 * time.Millisecond}},
-			{op: opSleep, sleep: 500 * time.Millisecond},
+			{op: opAdmit, cost: oneReq, want: want{refused: true, refusedBy: DimRequests, retryMax: 2 * time.Second}},
+			{op: opSleep, sleep: 2500 * time.Millisecond},
 			{op: opAdmit, cost: oneReq},
 			{op: opAdmit, cost: oneReq, want: want{refused: true, refusedBy: DimRequests}},
-			{op: opSleep, sleep: 900 * time.Millisecond},
+			{op: opSleep, sleep: 4500 * time.Millisecond},
 			{op: opAdmit, cost: oneReq, times: 2},
 			{op: opAdmit, cost: oneReq, want: want{refused: true, refusedBy: DimRequests}},
 		},
