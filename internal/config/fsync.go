@@ -65,11 +65,8 @@ func (p FsyncPolicy) String() string {
 // UnmarshalYAML reads true, false or a duration; a bad value is a *yaml.TypeError, so decoding
 // goes on and the file's other problems are reported with it.
 func (p *FsyncPolicy) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseFsyncPolicy(n.Value)
-	if err != nil || n.Kind != yaml.ScalarNode {
-		if err == nil {
-			err = fmt.Errorf("%s is not true, false or a duration", n.Tag)
-		}
+	v, err := ParseFsyncPolicy(n.Value) // a sequence or mapping has no Value: refused as ""
+	if err != nil {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: billing.journal_fsync: %v", n.Line, err)}}
 	}
 	*p = v

@@ -480,6 +480,14 @@ func (j *journal) sync(pos uint64) error {
 	return nil
 }
 
+// syncAll returns once every append made before the call is fsync'd.
+func (j *journal) syncAll() error {
+	j.mu.Lock()
+	pos := j.written
+	j.mu.Unlock()
+	return j.sync(pos)
+}
+
 // state is what the writer needs to read on: the segments and each one's size and seal.
 func (j *journal) snapshot() (segs []*segment, sizes []int64, sealed []bool) {
 	j.mu.Lock()

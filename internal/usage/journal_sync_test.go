@@ -321,6 +321,9 @@ func TestSyncAfterLogsAFailingDiskOnce(t *testing.T) {
 		return r.j.datasync(f, busy)
 	}
 	for i := 0; calls.Load() < 6; i++ {
+		if i == 10000 {
+			t.Fatalf("%d charges set off %d background fsyncs; want 6", i, calls.Load())
+		}
 		record(t, r, event(i))
 		time.Sleep(2 * time.Millisecond)
 	}

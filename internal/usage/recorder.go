@@ -276,11 +276,8 @@ func (r *Recorder) flusher() {
 			}
 		}
 		last = time.Now()
-		r.j.mu.Lock()
-		pos := r.j.written
-		r.j.mu.Unlock()
 		// Logged once per streak of failures (they would repeat every SyncAfter), and the end.
-		switch err := r.j.sync(pos); {
+		switch err := r.j.syncAll(); {
 		case err != nil && !failing:
 			failing = true
 			r.log.Error("usage journal: background fsync failed; charges are written but may not survive a machine crash until one succeeds", zap.Error(err))
