@@ -189,7 +189,7 @@ func openJournal(dir string, segBytes int64, syncGap time.Duration) (j *journal,
 	j.fsync = j.datasync
 	j.ring, j.ringErr = iouring.New()
 	j.scond = sync.NewCond(&j.smu)
-	go j.preallocate()
+	go j.preallocate(j.fill) // the channel, not the field: close may nil the field before this runs
 	defer func() {
 		if err != nil {
 			_ = j.close()
@@ -682,9 +682,9 @@ func (j *journal) wakeFill() {
 // preallocate keeps the active segment zero-filled up to preallocAhead past its appends (and
 // not past the segment size), writing under j.mu, a block at a time, so zeros never land on a
 // line; then it flushes the zeros, so the fsync of a charge does not carry them.
-func (j *journal) preallocate() {
+func (j *journal) preallocate(fill <-chan struct{}) {
 	defer close(j.fillDone)
-	for range j.fill {
+	for range fill {
 		var f *os.File
 		for {
 			j.mu.Lock()
