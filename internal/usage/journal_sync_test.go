@@ -201,9 +201,12 @@ func TestJournalPreallocated(t *testing.T) {
 	}
 }
 
-// TestBusyJournalFsyncsThroughTheRing: once an fsync has covered a busy group, the next one goes
+// TestBusyJournalFsyncsThroughTheRing: while appends arrive at busyRate or faster, fsyncs go
 // through io_uring (the leader waits in the poller instead of holding a P in fdatasync); a quiet
-// journal calls fdatasync itself. Either way the charge returns after its line is flushed.
+// journal calls fdatasync itself, and a moment's bunching at a quiet rate (an fsync covering
+// several appends) does not make it busy: it used to, and the 1 ms gap and the ring's hops then
+// made 3 % of charges wait 1-2.5 ms at 1,000 charges a second. Either way a charge returns after
+// its line is flushed.
 func TestBusyJournalFsyncsThroughTheRing(t *testing.T) {
 	j, _, err := openJournal(t.TempDir(), 64<<20, -1)
 	if err != nil {
@@ -216,31 +219,58 @@ func TestBusyJournalFsyncsThroughTheRing(t *testing.T) {
 		}
 		t.Skip("no io_uring on this kernel: every fsync is an fdatasync:", j.ringErr)
 	}
-	charge := func(id string, lastGroup uint64) {
+	var ids []string
+	charge := func(n int) { // n appends, then one sync covering them
 		t.Helper()
-		j.smu.Lock()
-		j.lastGroup = lastGroup
-		j.smu.Unlock()
-		pos, err := j.append(line{RequestID: id, Time: time.Now()})
-		if err != nil {
-			t.Fatal(err)
+		var pos uint64
+		for range n {
+			id := fmt.Sprintf("r%d", len(ids))
+			ids = append(ids, id)
+			if pos, err = j.append(line{RequestID: id, Time: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := j.sync(pos); err != nil {
 			t.Fatal(err)
 		}
 	}
-	charge("quiet", 1)
-	if n := j.ringFsyncs.Load(); n != 0 {
-		t.Fatalf("a quiet journal's fsync went through the ring (%d)", n)
+	ringAfter := func(what string, want int64) {
+		t.Helper()
+		if n, all := j.ringFsyncs.Load(), j.fsyncs.Load(); n != want {
+			t.Fatalf("after %s: %d of %d fsyncs through the ring; want %d", what, n, all, want)
+		}
 	}
-	charge("busy", busyGroup)
-	if n, all := j.ringFsyncs.Load(), j.fsyncs.Load(); n != 1 || all != 2 {
-		t.Fatalf("after a busy group: %d of %d fsyncs through the ring; want 1 of 2", n, all)
-	}
+	charge(1)
+	ringAfter("a quiet charge", 0)
+	// Eight charges bunched into one fsync, then one more, all within a few milliseconds: the
+	// rate over a window is what counts, and a window of 9 appends is far below busyRate.
+	charge(8)
+	time.Sleep(rateWindow)
+	charge(1)
+	ringAfter("a bunch of 8 at a quiet rate", 0)
+	// 1,000 appends in one window make an fsync a busy one (the one that ends the window, which
+	// is this charge's or the next's): at least busyRate a second unless the window lasts a
+	// quarter of a second (it lasts about rateWindow).
+	charge(1000)
+	time.Sleep(rateWindow)
+	charge(1)
+	ringAfter("a window of 1,000 appends", 1)
+	// A quiet spell ends it.
+	time.Sleep(rateWindow)
+	charge(1)
+	time.Sleep(rateWindow)
+	charge(1)
+	ringAfter("a quiet spell", 1)
+
 	seg := j.segs[len(j.segs)-1]
-	ls, _, bad, err := readLines(seg, 0, seg.size, 10)
-	if err != nil || len(bad) > 0 || len(ls) != 2 || ls[0].RequestID != "quiet" || ls[1].RequestID != "busy" {
-		t.Fatalf("read back %d lines (%v, %d corrupt); want quiet, busy", len(ls), err, len(bad))
+	ls, _, bad, err := readLines(seg, 0, seg.size, 2000)
+	if err != nil || len(bad) > 0 || len(ls) != len(ids) {
+		t.Fatalf("read back %d lines (%v, %d corrupt); want %d", len(ls), err, len(bad), len(ids))
+	}
+	for i, l := range ls {
+		if l.RequestID != ids[i] {
+			t.Fatalf("line %d is %s, want %s", i, l.RequestID, ids[i])
+		}
 	}
 }
 
