@@ -57,7 +57,7 @@ func printLimiterStats(w io.Writer, setup string, g prometheus.Gatherer) {
 				lines = append(lines, fmt.Sprintf("%s: %d calls, mean %.2f ms;%s", what,
 					h.GetSampleCount(), 1000*h.GetSampleSum()/float64(h.GetSampleCount()), b.String()))
 			}
-		case "imagegw_ratelimit_redis_errors_total", "imagegw_ratelimit_decisions_total", "imagegw_usage_journal_fsyncs_total",
+		case "imagegw_ratelimit_redis_errors_total", "imagegw_ratelimit_decisions_total", "imagegw_usage_journal_fsyncs_total", "imagegw_usage_journal_ring_fsyncs_total",
 			"imagegw_ratelimit_leases_dropped_total", "imagegw_ratelimit_release_retries_total":
 			for _, m := range f.GetMetric() {
 				if v := m.GetCounter().GetValue(); v > 0 {
