@@ -450,8 +450,9 @@ func (j *journal) sync(pos uint64) error {
 			continue
 		}
 		j.syncing = true
-		busy := j.measureRate(pos)
-		if wait := j.syncGap - time.Since(j.lastSync); wait > 0 && busy {
+		now := time.Now()
+		busy := j.measureRate(pos, now)
+		if wait := j.syncGap - now.Sub(j.lastSync); wait > 0 && busy {
 			j.smu.Unlock()
 			time.Sleep(wait)
 			j.smu.Lock()
@@ -744,9 +745,8 @@ const (
 )
 
 // measureRate returns whether the journal is busy, closing the rate window if it is long enough;
-// pos is the leader's append position (appends so far), and j.smu is held.
-func (j *journal) measureRate(pos uint64) bool {
-	now := time.Now()
+// pos is the leader's append position (appends so far) at now, and j.smu is held.
+func (j *journal) measureRate(pos uint64, now time.Time) bool {
 	if d := now.Sub(j.rateFrom); d >= rateWindow {
 		j.busy = pos > j.rateBase && float64(pos-j.rateBase) >= busyRate*d.Seconds()
 		j.rateFrom, j.rateBase = now, pos
