@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imagegw/imagegw/internal/benchcpu"
 	"github.com/imagegw/imagegw/internal/money"
 )
 
@@ -166,9 +167,9 @@ func closedLoop(ctx context.Context, c *client, body []byte, workers int, warmup
 		if !sleepCtx(ctx, time.Until(from)) {
 			return
 		}
-		c0 := processCPU()
-		if sleepCtx(ctx, time.Until(until)) && c0 > 0 {
-			cpu = processCPU() - c0
+		c0 := benchcpu.Now()
+		if sleepCtx(ctx, time.Until(until)) {
+			_, cpu = benchcpu.Since(c0)
 		}
 	}()
 	for i := range ts {

@@ -28,15 +28,28 @@ func startTrace(path string) (func(), error) {
 // printLimiterStats prints the rate limiter's metrics of a gateway (-limiter-stats): the Redis
 // round trips by operation (count, errors, mean and the buckets of
 // imagegw_ratelimit_redis_duration_seconds), the decisions by backend, and the usage journal's
-// fsyncs (imagegw_usage_journal_fsync_seconds), which every charge waits for.
+// fsyncs (imagegw_usage_journal_fsync_seconds), which every charge waits for, and the usage
+// writer's inserts into the store (batches, events per batch, mean time per batch).
 func printLimiterStats(w io.Writer, setup string, g prometheus.Gatherer) {
 	fams, err := g.Gather()
 	if err != nil {
 		return
 	}
 	var lines []string
+	var written float64
+	var batches uint64
+	var batchSeconds float64
 	for _, f := range fams {
 		switch f.GetName() {
+		case "imagegw_usage_events_written_total":
+			for _, m := range f.GetMetric() {
+				written += m.GetCounter().GetValue()
+			}
+		case "imagegw_usage_batch_duration_seconds":
+			for _, m := range f.GetMetric() {
+				batches += m.GetHistogram().GetSampleCount()
+				batchSeconds += m.GetHistogram().GetSampleSum()
+			}
 		case "imagegw_ratelimit_redis_duration_seconds", "imagegw_usage_journal_fsync_seconds":
 			for _, m := range f.GetMetric() {
 				h := m.GetHistogram()
@@ -65,6 +78,10 @@ func printLimiterStats(w io.Writer, setup string, g prometheus.Gatherer) {
 				}
 			}
 		}
+	}
+	if batches > 0 {
+		lines = append(lines, fmt.Sprintf("usage writer: %d batches, %.0f events each, mean %.2f ms", batches,
+			written/float64(batches), 1000*batchSeconds/float64(batches)))
 	}
 	sort.Strings(lines)
 	for _, l := range lines {

@@ -26,7 +26,9 @@ type Writer interface {
 type Options struct {
 	// Dir holds the journal (config billing.outbox_dir). One process per directory.
 	Dir string
-	// BatchSize is the most events per insert; default 256.
+	// BatchSize is the most journal lines the writer reads for one insert (a request's begin
+	// line and its event are two, so about half as many events); default 1024. A SQLite row
+	// costs about a quarter less CPU in batches of 512 than of 128 (BenchmarkInsertUsage).
 	BatchSize int
 	// FlushInterval is how long the writer lets a partial batch fill before inserting it (and how
 	// often an idle writer looks at the journal); default 50ms. With a full batch's worth of
@@ -60,7 +62,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.BatchSize <= 0 {
-		o.BatchSize = 256
+		o.BatchSize = 1024
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = 50 * time.Millisecond
@@ -580,8 +582,9 @@ func (r *Recorder) writer() {
 	}
 }
 
-// lingerBytes is the unread journal above which the writer inserts at once: about a batch.
-const lingerBytes = 64 << 10
+// lingerBytes is the unread journal above which the writer inserts at once: about a batch
+// (BatchSize's default of 1,024 lines, at about 400 bytes each).
+const lingerBytes = 400 << 10
 
 // unread is how much of the journal the writer has not read.
 func unread(segs []*segment, sizes []int64) int64 {

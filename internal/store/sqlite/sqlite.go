@@ -30,9 +30,10 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// The ledger's inserts, prepared on w when first needed (see usageInsert).
+	// The ledger's inserts, without RETURNING and with, prepared on w when first needed (see
+	// prepareInserts).
 	insertMu sync.Mutex
-	inserts  [len(usageInsertRows)]*sql.Stmt
+	inserts  [2][len(usageInsertRows)]*sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -135,9 +136,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		s.insertMu.Lock()
-		for _, st := range s.inserts {
-			if st != nil {
-				errs = append(errs, st.Close())
+		for _, sts := range s.inserts {
+			for _, st := range sts {
+				if st != nil {
+					errs = append(errs, st.Close())
+				}
 			}
 		}
 		s.insertMu.Unlock()

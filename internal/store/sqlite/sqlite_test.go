@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imagegw/imagegw/internal/benchcpu"
 	"github.com/imagegw/imagegw/internal/money"
 	"github.com/imagegw/imagegw/internal/store"
 	"github.com/imagegw/imagegw/internal/store/sqlite"
@@ -148,35 +149,43 @@ func BenchmarkClaimSpend(b *testing.B) {
 	storetest.BenchClaimSpend(b, s)
 }
 
-// BenchmarkInsertUsage is the usage writer's cost per ledger row: batches of 256 charged
-// events (one key, as under load) into a file database.
+// BenchmarkInsertUsage is the usage writer's cost per ledger row: batches of charged events
+// (one key, as under load) into a file database, by batch size. ns/row includes each commit's
+// fsync, a wait; cpu-ns/row is the process's CPU time per row.
 //
 //	go test -run '^$' -bench InsertUsage -benchmem -count 6 ./internal/store/sqlite/
 func BenchmarkInsertUsage(b *testing.B) {
-	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
+	for _, batch := range []int{128, 512} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Migrate(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			events := make([]store.UsageEvent, batch)
+			t0 := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+			n := 0
+			b.ReportAllocs()
+			cpu0 := benchcpu.Now()
+			for b.Loop() {
+				for i := range events {
+					n++
+					events[i] = store.UsageEvent{RequestID: fmt.Sprintf("req_%09d", n), Time: t0.Add(time.Duration(n) * time.Millisecond),
+						KeyID: "key_bench", Model: "gpt-image-1", Provider: "openai", Channel: "openai", Operation: "generate",
+						NRequested: 1, NDelivered: 1, Width: 1024, Height: 1024, Cost: money.Amount(1000), Currency: "USD", Status: "ok",
+						LatencyMS: 3, UpstreamMS: 2}
+				}
+				if err := s.InsertUsage(b.Context(), events); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/row")
+			if _, cpu := benchcpu.Since(cpu0); cpu > 0 {
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/row")
+			}
+		})
 	}
-	defer s.Close()
-	if err := s.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	const batch = 256
-	events := make([]store.UsageEvent, batch)
-	t0 := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
-	n := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		for i := range events {
-			n++
-			events[i] = store.UsageEvent{RequestID: fmt.Sprintf("req_%09d", n), Time: t0.Add(time.Duration(n) * time.Millisecond),
-				KeyID: "key_bench", Model: "gpt-image-1", Provider: "openai", Channel: "openai", Operation: "generate",
-				NRequested: 1, NDelivered: 1, Width: 1024, Height: 1024, Cost: money.Amount(1000), Currency: "USD", Status: "ok",
-				LatencyMS: 3, UpstreamMS: 2}
-		}
-		if err := s.InsertUsage(b.Context(), events); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/row")
 }
