@@ -344,7 +344,7 @@ func newLogger(w io.Writer) *zap.Logger {
 	warn := zapcore.NewSamplerWithOptions(
 		zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.Lock(zapcore.AddSync(w)), zap.WarnLevel),
 		time.Second, 3, 0)
-	return zap.New(zapcore.NewTee(info, warn))
+	return zap.New(zapcore.NewTee(info, warn), zap.AddCaller()) // as imagegw serve's logger
 }
 
 // discardLog silences net/http's server and proxy error logs.
