@@ -30,6 +30,45 @@ func TestValidBase64(t *testing.T) {
 	}
 }
 
+// TestBase64RunBlocks checks the AVX2 blocks (where the machine has them) and the portable loops
+// against a byte-by-byte scan: at every position of texts of every length up to 136 (four
+// blocks and a tail), each byte at an edge of the alphabet's ranges (and some that only the
+// folding of case or the sign of a byte could let through); every byte value in a text of 96.
+func TestBase64RunBlocks(t *testing.T) {
+	t.Logf("AVX2: %v", hasAVX2)
+	text := []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("imagegw?"), 20)))
+	edges := []byte("\x00\n\x0b\x0f\x10\x19\x1a\"*+,-./09:;=@AZ[\\`az{\x7f\x80\x8b\xab\xaf\xc1\xe1\xfa\xff")
+	all := make([]byte, 256)
+	for c := range all {
+		all[c] = byte(c)
+	}
+	for n := 0; n <= 136; n++ {
+		bad := edges
+		if n == 96 {
+			bad = all
+		}
+		for pos := 0; pos < n; pos++ {
+			for _, c := range bad {
+				s := bytes.Clone(text[:n])
+				s[pos] = c
+				want := n
+				if !isBase64Char(c) {
+					want = pos
+				}
+				if got := base64Run(s); got != want {
+					t.Fatalf("length %d, byte %#x at %d: base64Run = %d, want %d", n, c, pos, got, want)
+				}
+				if got := base64RunFrom(s, 0); got != want {
+					t.Fatalf("length %d, byte %#x at %d: the portable loops = %d, want %d", n, c, pos, got, want)
+				}
+				if b := base64RunBlocks(s); b > want || b%32 != 0 {
+					t.Fatalf("length %d, byte %#x at %d: the blocks claim %d bytes", n, c, pos, b)
+				}
+			}
+		}
+	}
+}
+
 // FuzzValidBase64 checks ValidBase64 against encoding/base64, which also ignores line breaks.
 func FuzzValidBase64(f *testing.F) {
 	for _, s := range []string{"aGk=", "aG==", "a===", "QUJD+/90QUJD+/90QUJD+/90QUJD+/90QUJD", "aGk\n"} {
