@@ -15,6 +15,7 @@ run:
 test: vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(GO) test -count=1 -run '^TestRequestFitsInAGoroutinesFirstStack$$' ./internal/app/
+	$(GO) test -count=1 -tags purego -run 'Base64' ./providers/
 
 ## test-short: the tests without the race detector, faster while editing
 test-short:

@@ -123,7 +123,7 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (load generator included) to this file")
 	fs.StringVar(&o.Trace, "trace", "", "write a runtime/trace of the whole run to this file (go tool trace; -pprof=sched|net|sync)")
 	fs.StringVar(&o.HeapProfile, "heapprofile", "", "write a heap profile (after a GC) in the middle of each in-flight window to PREFIX.<setup>.<run>.pb.gz: what the requests in flight hold")
-	fs.BoolVar(&o.LimiterStats, "limiter-stats", false, "print each gateway's rate-limiter and journal metrics (Redis latency by operation, errors, decisions; each charge's fsync wait, fsyncs) to stderr after it stops")
+	fs.BoolVar(&o.LimiterStats, "limiter-stats", false, "print each gateway's rate-limiter and journal metrics (Redis latency by operation, errors, decisions; each charge's fsync wait, fsyncs; the usage writer's batches) to stderr after it stops")
 	fs.StringVar(&o.ServeUpstream, "serve-upstream", "", "only run the fake upstream on this address (with -delay and -image-bytes) until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
