@@ -2,6 +2,9 @@
 
 #include "textflag.h"
 
+// BROADCAST fills each byte of the Y register with the constant's (its eight bytes alike).
+#define BROADCAST(c, y) MOVQ c, DX; MOVQ DX, X0; VPBROADCASTQ X0, y
+
 // func base64RunAVX2(s []byte) int
 //
 // The length of the longest prefix of s, in whole blocks of 32 bytes, whose bytes are all in the
@@ -13,24 +16,12 @@ TEXT ·base64RunAVX2(SB), NOSPLIT, $0-32
 	MOVQ s_len+8(FP), CX
 	XORQ AX, AX
 
-	MOVQ $0x2020202020202020, DX
-	MOVQ DX, X0
-	VPBROADCASTQ X0, Y6 // case bit
-	MOVQ $0x6060606060606060, DX
-	MOVQ DX, X0
-	VPBROADCASTQ X0, Y7 // 'a'-1
-	MOVQ $0x7b7b7b7b7b7b7b7b, DX
-	MOVQ DX, X0
-	VPBROADCASTQ X0, Y8 // 'z'+1
-	MOVQ $0x2e2e2e2e2e2e2e2e, DX
-	MOVQ DX, X0
-	VPBROADCASTQ X0, Y9 // '/'-1
-	MOVQ $0x3a3a3a3a3a3a3a3a, DX
-	MOVQ DX, X0
-	VPBROADCASTQ X0, Y10 // '9'+1
-	MOVQ $0x2b2b2b2b2b2b2b2b, DX
-	MOVQ DX, X0
-	VPBROADCASTQ X0, Y11 // '+'
+	BROADCAST($0x2020202020202020, Y6)  // case bit
+	BROADCAST($0x6060606060606060, Y7)  // 'a'-1
+	BROADCAST($0x7b7b7b7b7b7b7b7b, Y8)  // 'z'+1
+	BROADCAST($0x2e2e2e2e2e2e2e2e, Y9)  // '/'-1
+	BROADCAST($0x3a3a3a3a3a3a3a3a, Y10) // '9'+1
+	BROADCAST($0x2b2b2b2b2b2b2b2b, Y11) // '+'
 
 loop:
 	CMPQ CX, $32
