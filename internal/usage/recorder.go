@@ -28,7 +28,7 @@ type Options struct {
 	Dir string
 	// BatchSize is the most journal lines the writer reads for one insert (a request's begin
 	// line and its event are two, so about half as many events); default 1024. A SQLite row
-	// costs about a quarter less CPU in batches of 512 than of 128 (BenchmarkInsertUsage).
+	// costs about a fifth less CPU in batches of 512 than of 128 (BenchmarkInsertUsage).
 	BatchSize int
 	// FlushInterval is how long the writer lets a partial batch fill before inserting it (and how
 	// often an idle writer looks at the journal); default 50ms. With a full batch's worth of
