@@ -13,7 +13,8 @@
 //	          high enough never to refuse
 //	budget    the same, budget only;  limits: the same, limits only
 //
-// and each scenario against each setup:
+// and each scenario against each setup, scenario by scenario (every setup's max before any
+// in-flight scenario), each time on a fresh instance of the setup:
 //
 //	max       -workers closed-loop workers for -duration: the most req/s
 //	rate      -rate req/s offered open-loop for -rate-duration: served req/s and latency added
@@ -24,9 +25,10 @@
 //	          of -large-bytes (a 2 MB PNG by default, ~2.7 MB of base64): the most req/s
 //
 // The gateways are built with internal/app exactly as `imagegw serve` builds them, from the
-// defaults or the -config file (their info logs are encoded and discarded; warnings go to stderr). After each gateway setup the app is
-// closed (which flushes its usage ledger) and the sum of the X-Imagegw-Cost headers the load
-// generator saw is compared with the ledger.
+// defaults or the -config file (their info logs are encoded and discarded; warnings go to stderr).
+// After each scenario the app is closed (which flushes its usage ledger); for each setup and run,
+// the sum of the X-Imagegw-Cost headers the load generator saw is compared with the sum of its
+// instances' ledgers.
 //
 // The cores are shared with everything else on the machine: use -runs N to repeat and report
 // medians (with the range of the max req/s).
@@ -274,81 +276,86 @@ func run(ctx context.Context, o *options, out, log io.Writer) error {
 	}
 	defer e.logger.Sync()
 
+	// Scenario by scenario: every setup's max runs before any in-flight scenario. Each
+	// scenario gets a fresh instance of the setup, so no scenario measures what an earlier one
+	// left in the process (an in-flight scenario leaves tens of thousands of dead goroutines,
+	// which every later GC cycle walks, and slows whichever setup runs next).
 	ms := make([]map[string]*measurement, o.Runs) // [run][setup]
-	for r := 0; r < o.Runs; r++ {
+	for r := range ms {
 		ms[r] = map[string]*measurement{}
 		for _, name := range o.Setups {
-			if err := ctx.Err(); err != nil {
-				return err
+			ms[r][name] = &measurement{results: map[string]result{}, costs: &costs{}}
+		}
+	}
+	for _, sc := range o.Scenarios {
+		for r := range ms {
+			for _, name := range o.Setups {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				err := measure(ctx, o, e, name, sc, r+1, inflight, maxConns, ms[r][name], func(s string) {
+					fmt.Fprintf(log, "run %d/%d %-8s %s\n", r+1, o.Runs, name, s)
+				})
+				if err != nil {
+					return err
+				}
 			}
-			m, err := measure(ctx, o, e, name, r+1, inflight, maxConns, func(s string) {
-				fmt.Fprintf(log, "run %d/%d %-8s %s\n", r+1, o.Runs, name, s)
-			})
-			if err != nil {
-				return err
-			}
-			ms[r][name] = m
 		}
 	}
 	report(out, o, inflight, ms, notes)
 	return nil
 }
 
-// measure starts one setup, runs the scenarios against it and stops it.
-func measure(ctx context.Context, o *options, e *env, name string, run, inflight, maxConns int, progress func(string)) (_ *measurement, err error) {
+// measure starts a fresh instance of one setup, runs one scenario against it, stops it and
+// adds what it measured to m.
+func measure(ctx context.Context, o *options, e *env, name, sc string, run, inflight, maxConns int, m *measurement, progress func(string)) (err error) {
 	t, err := startSetup(ctx, name, e)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	m := &measurement{results: map[string]result{}, costs: &costs{}}
 	defer func() {
 		l, serr := t.stop(context.Background())
-		m.ledger = l
+		m.ledger = m.ledger.add(l)
 		if err == nil && serr != nil {
 			err = fmt.Errorf("%s: stop: %w", name, serr)
 		}
 	}()
-	for _, sc := range o.Scenarios {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	time.Sleep(o.Pause)
+	runtime.GC()
+	c := newClient(t, maxConns, o.Timeout, m.costs)
+	var r result
+	switch sc {
+	case "max":
+		r = closedLoop(ctx, c, t.fastBody, o.Workers, o.Warmup, o.Duration, 0, o.FailPause)
+		progress(fmt.Sprintf("max       %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
+	case "rate":
+		r = openLoop(ctx, c, t.fastBody, o.Rate, o.RateDuration)
+		progress(fmt.Sprintf("rate      %8.0f req/s served of %d offered (%d ok)  p50 %-9s p99 %-9s failed %d",
+			r.RPS(), r.Offered, r.OK, fmtMS(r.P50), fmtMS(r.P99), r.Failed))
+	case "inflight":
+		s, base := startMemSampler()
+		warmup := max(o.Warmup, o.Delay+time.Second)
+		if o.HeapProfile != "" {
+			stop := heapProfileAt(warmup+o.Duration/2, fmt.Sprintf("%s.%s.%d.pb.gz", o.HeapProfile, name, run), progress)
+			defer stop()
 		}
-		time.Sleep(o.Pause)
-		runtime.GC()
-		c := newClient(t, maxConns, o.Timeout, m.costs)
-		var r result
-		switch sc {
-		case "max":
-			r = closedLoop(ctx, c, t.fastBody, o.Workers, o.Warmup, o.Duration, 0, o.FailPause)
-			progress(fmt.Sprintf("max       %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
-		case "rate":
-			r = openLoop(ctx, c, t.fastBody, o.Rate, o.RateDuration)
-			progress(fmt.Sprintf("rate      %8.0f req/s served of %d offered (%d ok)  p50 %-9s p99 %-9s failed %d",
-				r.RPS(), r.Offered, r.OK, fmtMS(r.P50), fmtMS(r.P99), r.Failed))
-		case "inflight":
-			s, base := startMemSampler()
-			warmup := max(o.Warmup, o.Delay+time.Second)
-			if o.HeapProfile != "" {
-				stop := heapProfileAt(warmup+o.Duration/2, fmt.Sprintf("%s.%s.%d.pb.gz", o.HeapProfile, name, run), progress)
-				defer stop()
-			}
-			r = closedLoop(ctx, c, t.slowBody, inflight, warmup, o.Duration, o.Delay, o.FailPause)
-			r.HeapBase = base
-			r.HeapPeak, r.RSSPeak = s.Stop()
-			progress(fmt.Sprintf("inflight  %8.0f req/s  heap +%s (peak %s, process peak RSS %s, peak %d goroutines, stacks %s)  p50 %-9s p99 %-9s failed %d",
-				r.RPS(), mb(r.HeapPeak-r.HeapBase), mb(r.HeapPeak), mb(r.RSSPeak), s.goroutines, mb(s.stacks), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
-		case "large":
-			r = closedLoop(ctx, c, t.largeBody, o.LargeWorkers, o.Warmup, o.Duration, 0, o.FailPause)
-			progress(fmt.Sprintf("large     %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
-		}
-		if r.FirstError != "" {
-			progress("  first error: " + r.FirstError)
-		}
-		c.tr.CloseIdleConnections()
-		t.idle()
-		e.upstreamIdle()
-		m.results[sc] = r
+		r = closedLoop(ctx, c, t.slowBody, inflight, warmup, o.Duration, o.Delay, o.FailPause)
+		r.HeapBase = base
+		r.HeapPeak, r.RSSPeak = s.Stop()
+		progress(fmt.Sprintf("inflight  %8.0f req/s  heap +%s (peak %s, process peak RSS %s, peak %d goroutines, stacks %s)  p50 %-9s p99 %-9s failed %d",
+			r.RPS(), mb(r.HeapPeak-r.HeapBase), mb(r.HeapPeak), mb(r.RSSPeak), s.goroutines, mb(s.stacks), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
+	case "large":
+		r = closedLoop(ctx, c, t.largeBody, o.LargeWorkers, o.Warmup, o.Duration, 0, o.FailPause)
+		progress(fmt.Sprintf("large     %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
 	}
-	return m, nil
+	if r.FirstError != "" {
+		progress("  first error: " + r.FirstError)
+	}
+	c.tr.CloseIdleConnections()
+	t.idle()
+	e.upstreamIdle()
+	m.results[sc] = r
+	return nil
 }
 
 // fdsPerRequest is the sockets one in-flight request holds in this process through a middle box.

@@ -104,7 +104,7 @@ func report(w io.Writer, o *options, inflight int, ms []map[string]*measurement,
 	exactness(w, o, ms)
 
 	fmt.Fprintln(w, "\nNotes:")
-	fmt.Fprintln(w, "- One process: load generator, fake upstream and the setup under test share the same cores; setups run one after another.")
+	fmt.Fprintln(w, "- One process: load generator, fake upstream and the setup under test share the same cores; scenario by scenario, each setup runs on a fresh instance of its own.")
 	if has("max") {
 		fmt.Fprintln(w, "- CPU per request: the process's CPU time (user and system, load generator and fake upstream included) over the max window, per response. On shared cores it moves less than req/s: the bare proxy's ÷ a setup's is what the max ratio would be if both kept the cores equally busy.")
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -81,6 +82,16 @@ type ledger struct {
 	// fallback made because Redis failed or timed out (a saturated machine can delay a Redis
 	// round trip past rate_limit.redis_timeout): limits were then not shared across replicas.
 	Decisions, Fallbacks float64
+}
+
+// add is the sum of l and m (either may be nil): a setup-run's ledger over its scenarios, each
+// measured on a fresh instance.
+func (l *ledger) add(m *ledger) *ledger {
+	if l == nil || m == nil {
+		return cmp.Or(l, m)
+	}
+	return &ledger{Requests: l.Requests + m.Requests, Images: l.Images + m.Images, Cost: l.Cost + m.Cost,
+		Decisions: l.Decisions + m.Decisions, Fallbacks: l.Fallbacks + m.Fallbacks}
 }
 
 // env says where the setups find their dependencies.
