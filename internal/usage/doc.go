@@ -8,6 +8,8 @@
 // fsync'd, so it survives a crash of the process) and its final event after (Commit, or Record
 // for an event with no begin): the event is fsync'd before Commit returns, one fsync covering
 // every append made before it started (group commit), and only then may the request deliver.
+// Its line is staged rather than written by its caller: the leader of the next fsync writes the
+// staged lines of all the charges waiting for it as one append, then fsyncs.
 // With Options.SyncAfter, Commit returns once the event is written, and a background flusher
 // fsyncs the journal (at once after a quiet spell, then at most SyncAfter apart); with NoSync,
 // only the kernel's writeback does. Either way a crash of the process loses nothing.

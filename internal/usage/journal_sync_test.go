@@ -1,9 +1,11 @@
 package usage
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -117,6 +119,143 @@ func TestSyncAfterCloseReturns(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("sync after close hangs")
+	}
+}
+
+// TestCommitsShareOneWrite: a charge's line is written by the leader of the fsync that covers it,
+// together with every charge staged before that fsync started, as one append; each returns only
+// after that fsync, and the lines are in the file in the order they were staged.
+func TestCommitsShareOneWrite(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := openJournal(dir, 64<<20, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	started := make(chan uint64, 4) // appends made when each fsync started
+	release, failed := make(chan struct{}), make(chan struct{})
+	defer close(failed) // before j.close: a failing test must not leave an fsync stuck
+	j.fsync = func(f *os.File, busy bool) error {
+		j.mu.Lock()
+		w := j.written
+		j.mu.Unlock()
+		select {
+		case started <- w:
+		case <-failed:
+		}
+		select {
+		case <-release:
+		case <-failed:
+		}
+		return j.datasync(f, busy)
+	}
+	commitAsync := func(id string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			werr, serr := j.commit(&line{RequestID: id, Time: time.Now()})
+			done <- errors.Join(werr, serr)
+		}()
+		return done
+	}
+	returned := func(c chan error) bool {
+		select {
+		case err := <-c:
+			if err != nil {
+				t.Errorf("commit: %v", err)
+			}
+			return true
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	}
+	staged := func(n int) func() bool {
+		return func() bool {
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			return len(j.staged) == n
+		}
+	}
+
+	a := commitAsync("a")
+	if w := <-started; w != 1 {
+		t.Fatalf("the first fsync started after %d appends; want 1 (its own line)", w)
+	}
+	// Staged while that fsync runs: not written yet, and not covered by it.
+	var later []chan error
+	for i := range 5 {
+		later = append(later, commitAsync(fmt.Sprintf("b%d", i)))
+		waitFor(t, "the charge to be staged", staged(i+1))
+	}
+	release <- struct{}{}
+	if !returned(a) {
+		t.Fatal("the first charge did not return after its fsync")
+	}
+	if w := <-started; w != 2 {
+		t.Fatalf("the second fsync started after %d appends; want 2 (the five staged lines as one)", w)
+	}
+	for _, c := range later {
+		if returned(c) {
+			t.Fatal("a charge returned before the fsync that covers it")
+		}
+	}
+	release <- struct{}{}
+	for _, c := range later {
+		if !returned(c) {
+			t.Fatal("a charge did not return after the fsync that covered it")
+		}
+	}
+	ls := journalLines(t, dir)
+	var ids []string
+	for _, l := range ls {
+		ids = append(ids, l.RequestID)
+	}
+	if ids[0] != "a" || len(ids) != 6 {
+		t.Fatalf("the journal holds %v; want a, then the five others", ids)
+	}
+	slices.Sort(ids[1:])
+	if want := []string{"a", "b0", "b1", "b2", "b3", "b4"}; !slices.Equal(ids, want) {
+		t.Errorf("the journal holds %v; want %v", ids, want)
+	}
+}
+
+// TestCommitStagedWhenTheJournalCloses: a charge staged while the journal closes is written by
+// close, covered by its fsyncs, and returns without an error; one after close is refused.
+func TestCommitStagedWhenTheJournalCloses(t *testing.T) {
+	dir := t.TempDir()
+	j, _, err := openJournal(dir, 64<<20, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A leader that never gets to lead: the charge stays staged until close writes it.
+	j.smu.Lock()
+	j.syncing = true
+	j.smu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		werr, serr := j.commit(&line{RequestID: "c", Time: time.Now()})
+		done <- errors.Join(werr, serr)
+	}()
+	waitFor(t, "the charge to be staged", func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return len(j.staged) == 1
+	})
+	if err := j.close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a charge staged at close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a charge staged at close hangs")
+	}
+	if ls := journalLines(t, dir); len(ls) != 1 || ls[0].RequestID != "c" {
+		t.Fatalf("the journal holds %v; want the staged charge", ls)
+	}
+	if werr, _ := j.commit(&line{RequestID: "d", Time: time.Now()}); !errors.Is(werr, errClosed) {
+		t.Errorf("a charge after close: %v; want errClosed", werr)
 	}
 }
 

@@ -233,26 +233,59 @@ func (r *Recorder) record(ev *store.UsageEvent, seq uint64) error {
 	}
 	var ls [1]line
 	ls[0].fill(kindEvent, run, seq, ev)
-	pos, err := r.j.append(ls[:]...)
-	if err != nil {
+	if !r.opts.NoSync && r.dirty == nil {
+		return r.commit(&ls[0])
+	}
+	if _, err := r.j.append(ls[:]...); err != nil {
 		return r.fail(ev.RequestID, err)
 	}
 	r.appended.Add(1)
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-	switch {
-	case r.opts.NoSync:
-	case r.dirty != nil:
+	r.wakeWriter()
+	if r.dirty != nil {
 		select {
 		case r.dirty <- struct{}{}:
 		default:
 		}
-	default:
-		r.sync(pos, ev.RequestID)
 	}
 	return nil
+}
+
+// commit journals l and waits until it is fsync'd (the journal writes it with the other charges
+// of its fsync). A failed fsync is only logged: the line is written (it survives a crash of the
+// process and will reach the store), so the request may deliver; only a crash of the machine
+// could now lose it. Out of record's line, which runs deep in a request's stack.
+//
+//go:noinline
+func (r *Recorder) commit(l *line) error {
+	start := time.Now()
+	werr, serr := r.j.commit(l)
+	r.m.syncs.Observe(time.Since(start).Seconds())
+	if werr != nil {
+		return r.fail(l.RequestID, werr)
+	}
+	r.appended.Add(1)
+	r.wakeWriter()
+	if serr != nil {
+		r.syncFailed(l.RequestID, serr)
+	}
+	return nil
+}
+
+// syncFailed logs a charge's failed fsync; out of commit's line, where its fields would take
+// stack on every charge.
+//
+//go:noinline
+func (r *Recorder) syncFailed(requestID string, err error) {
+	r.log.Error("usage journal: fsync failed; the event is written but may not survive a machine crash",
+		zap.String("request_id", requestID), zap.Error(err))
+}
+
+// wakeWriter tells the writer that lines are waiting.
+func (r *Recorder) wakeWriter() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // flusher fsyncs the journal in the background (Options.SyncAfter): after a quiet spell at once,
@@ -287,22 +320,6 @@ func (r *Recorder) flusher() {
 			failing = false
 			r.log.Info("usage journal: background fsyncs succeed again")
 		}
-	}
-}
-
-// sync waits until the journal is fsync'd up to pos. A failure is only logged: the line is
-// written (it survives a crash of the process and will reach the store), so the request may
-// deliver; only a crash of the machine could now lose it. Out of record's line, which runs deep
-// in a request's stack.
-//
-//go:noinline
-func (r *Recorder) sync(pos uint64, requestID string) {
-	start := time.Now()
-	err := r.j.sync(pos)
-	r.m.syncs.Observe(time.Since(start).Seconds())
-	if err != nil {
-		r.log.Error("usage journal: fsync failed; the event is written but may not survive a machine crash",
-			zap.String("request_id", requestID), zap.Error(err))
 	}
 }
 
