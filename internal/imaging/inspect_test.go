@@ -1,11 +1,16 @@
 package imaging
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/color/palette"
 	"image/gif"
+	"image/png"
 	"runtime"
 	"strings"
 	"testing"
@@ -163,5 +168,53 @@ func TestSniffIgnoresRegisteredFormats(t *testing.T) {
 	}
 	if f := sniff([]byte("II*\x00\x08\x00\x00\x00")); f != nil {
 		t.Errorf("TIFF sniffed as %s", f.name)
+	}
+}
+
+// TestPNGSizeAgreesWithTheDecoder: pngConfig accepts exactly the headers png.DecodeConfig accepts,
+// with the same dimensions: PNGs of every colour type and bit depth the encoder writes,
+// interlaced ones, and every value of every byte of the signature and IHDR of each (a wrong byte
+// there is a wrong signature, length, type, dimension, depth, method or CRC). CRCs are recomputed
+// for the flips inside the chunk's data, so that the checks behind the CRC are reached.
+func TestPNGSizeAgreesWithTheDecoder(t *testing.T) {
+	r := image.Rect(0, 0, 3, 2)
+	pal := color.Palette{color.Black, color.White}
+	var pngs [][]byte
+	for _, img := range []image.Image{image.NewGray(r), image.NewGray16(r), image.NewRGBA(r), image.NewRGBA64(r),
+		image.NewNRGBA(r), image.NewPaletted(r, pal), image.NewPaletted(r, palette.Plan9)} {
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		pngs = append(pngs, b.Bytes())
+	}
+	// Greyscale with alpha, and an interlaced one, which the encoder never writes: patched in.
+	for _, patch := range []struct{ at, v byte }{{25, 4}, {28, 1}} {
+		p := bytes.Clone(pngs[2]) // RGBA: 8-bit truecolour with alpha
+		p[patch.at] = patch.v
+		binary.BigEndian.PutUint32(p[29:], crc32.ChecksumIEEE(p[12:29]))
+		pngs = append(pngs, p)
+	}
+	agree := func(p []byte, what string) {
+		t.Helper()
+		w, h, err := pngConfig(p)
+		cfg, derr := png.DecodeConfig(bytes.NewReader(p))
+		if (err == nil) != (derr == nil) || err == nil && (w != cfg.Width || h != cfg.Height) {
+			t.Fatalf("%s: pngConfig %dx%d, %v; png.DecodeConfig %dx%d, %v", what, w, h, err, cfg.Width, cfg.Height, derr)
+		}
+	}
+	for i, p := range pngs {
+		agree(p, fmt.Sprintf("png %d", i))
+		for at := range 33 {
+			for v := range 256 {
+				q := bytes.Clone(p)
+				q[at] = byte(v)
+				if at >= 16 && at < 29 {
+					binary.BigEndian.PutUint32(q[29:], crc32.ChecksumIEEE(q[12:29]))
+				}
+				agree(q, fmt.Sprintf("png %d, byte %d = %#x", i, at, v))
+			}
+		}
+		agree(p[:32], fmt.Sprintf("png %d cut inside its IHDR", i))
 	}
 }
