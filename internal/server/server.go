@@ -340,7 +340,8 @@ func (s *Server) observed(r *http.Request, sw *statusWriter, info *frontdoor.Inf
 		return
 	}
 	in := info.Snapshot()
-	fields := make([]zap.Field, 0, 14)
+	fp := accessFields.Get().(*[]zap.Field)
+	fields := (*fp)[:0]
 	fields = append(fields,
 		zap.String("request_id", in.RequestID), zap.String("method", logMethod(r.Method)), zap.String("route", route),
 		zap.Int("status", sw.status), zap.Float64("latency_ms", float64(d.Microseconds())/1000),
@@ -358,7 +359,14 @@ func (s *Server) observed(r *http.Request, sw *statusWriter, info *frontdoor.Inf
 		fields = append(fields, zap.Int("images", in.Images))
 	}
 	s.access.Info("request", fields...)
+	clear(fields) // let the strings go
+	*fp = fields
+	accessFields.Put(fp)
 }
+
+// accessFields recycles the access log's field slices (0.9 KB each): zap encodes the fields
+// before Info returns and keeps none of them.
+var accessFields = sync.Pool{New: func() any { s := make([]zap.Field, 0, 14); return &s }}
 
 // routeParts is chi's pattern parts of a matched route (Context.RoutePatterns: one per
 // router it went through), as a map key.
