@@ -477,6 +477,14 @@ type batch struct {
 	syncErr  error
 }
 
+// finish records the outcome of the batch's write and of the fsync after it; j.smu is held.
+func (b *batch) finish(writeErr, syncErr error) {
+	b.done, b.writeErr = true, writeErr
+	if writeErr == nil && syncErr != nil {
+		b.syncErr = fmt.Errorf("usage: journal: fsync: %w", syncErr)
+	}
+}
+
 // commit appends l and returns once it is fsync'd. The caller does not write it: the line is
 // staged, and the leader of the next fsync writes every staged line as one append before it
 // fsyncs, so a group of charges costs one write and one fsync, not a write each (a write of a
@@ -541,10 +549,7 @@ func (j *journal) lead() error {
 	j.smu.Lock()
 	j.syncing = false
 	if b != nil {
-		b.done, b.writeErr = true, werr
-		if werr == nil && err != nil {
-			b.syncErr = fmt.Errorf("usage: journal: fsync: %w", err)
-		}
+		b.finish(werr, err)
 	}
 	j.scond.Broadcast()
 	if err != nil {
@@ -673,10 +678,7 @@ func (j *journal) close() error {
 		}
 	}
 	if staged != nil {
-		staged.done, staged.writeErr = true, werr
-		if werr == nil && serr != nil {
-			staged.syncErr = fmt.Errorf("usage: journal: fsync: %w", serr)
-		}
+		staged.finish(werr, serr)
 		j.scond.Broadcast()
 	}
 	if j.lock != nil {

@@ -24,17 +24,8 @@ func TestGroupCommitCoversOnlyEarlierAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j.close()
-	started := make(chan uint64, 4) // appends made when each fsync started
-	release := make(chan struct{})
-	j.fsync = func(f *os.File, busy bool) error {
-		j.mu.Lock()
-		w := j.written
-		j.mu.Unlock()
-		started <- w
-		<-release
-		return j.datasync(f, busy)
-	}
+	t.Cleanup(func() { _ = j.close() }) // after holdFsyncs' cleanup (cleanups run last first)
+	started, release := holdFsyncs(t, j)
 	appendOne := func() uint64 {
 		pos, err := j.append(line{RequestID: "r", Time: time.Now()})
 		if err != nil {
@@ -96,6 +87,29 @@ func TestGroupCommitCoversOnlyEarlierAppends(t *testing.T) {
 	}
 }
 
+// holdFsyncs makes each of j's fsyncs report the appends made when it started, then wait for a
+// release before it flushes. Once the test ends (a failure included) they no longer wait, so a
+// close of j registered with t.Cleanup before this call does not hang.
+func holdFsyncs(t *testing.T, j *journal) (started <-chan uint64, release chan<- struct{}) {
+	s, r, ended := make(chan uint64, 4), make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(ended) })
+	j.fsync = func(f *os.File, busy bool) error {
+		j.mu.Lock()
+		w := j.written
+		j.mu.Unlock()
+		select {
+		case s <- w:
+		case <-ended:
+		}
+		select {
+		case <-r:
+		case <-ended:
+		}
+		return j.datasync(f, busy)
+	}
+	return s, r
+}
+
 // TestSyncAfterCloseReturns: a charge waiting when the journal closes is covered by close's own
 // fsyncs and returns; so does one that asks afterwards.
 func TestSyncAfterCloseReturns(t *testing.T) {
@@ -131,24 +145,8 @@ func TestCommitsShareOneWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j.close()
-	started := make(chan uint64, 4) // appends made when each fsync started
-	release, failed := make(chan struct{}), make(chan struct{})
-	defer close(failed) // before j.close: a failing test must not leave an fsync stuck
-	j.fsync = func(f *os.File, busy bool) error {
-		j.mu.Lock()
-		w := j.written
-		j.mu.Unlock()
-		select {
-		case started <- w:
-		case <-failed:
-		}
-		select {
-		case <-release:
-		case <-failed:
-		}
-		return j.datasync(f, busy)
-	}
+	t.Cleanup(func() { _ = j.close() }) // after holdFsyncs' cleanup (cleanups run last first)
+	started, release := holdFsyncs(t, j)
 	commitAsync := func(id string) chan error {
 		done := make(chan error, 1)
 		go func() {
