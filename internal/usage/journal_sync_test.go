@@ -33,22 +33,7 @@ func TestGroupCommitCoversOnlyEarlierAppends(t *testing.T) {
 		}
 		return pos
 	}
-	syncAsync := func(pos uint64) chan error {
-		done := make(chan error, 1)
-		go func() { done <- j.sync(pos) }()
-		return done
-	}
-	returned := func(c chan error) bool {
-		select {
-		case err := <-c:
-			if err != nil {
-				t.Errorf("sync: %v", err)
-			}
-			return true
-		case <-time.After(50 * time.Millisecond):
-			return false
-		}
-	}
+	syncAsync := func(pos uint64) chan error { return async(func() error { return j.sync(pos) }) }
 
 	a := syncAsync(appendOne())
 	if w := <-started; w != 1 {
@@ -58,21 +43,21 @@ func TestGroupCommitCoversOnlyEarlierAppends(t *testing.T) {
 	b1, b2 := appendOne(), appendOne()
 	b := syncAsync(b1)
 	c := syncAsync(b2)
-	if returned(a) {
+	if delivered(t, a) {
 		t.Fatal("a charge returned before its fsync finished")
 	}
 	release <- struct{}{}
-	if !returned(a) {
+	if !delivered(t, a) {
 		t.Fatal("the first charge did not return after its fsync")
 	}
-	if returned(b) || returned(c) {
+	if delivered(t, b) || delivered(t, c) {
 		t.Fatal("charges appended during an fsync returned without one of their own")
 	}
 	if w := <-started; w != 3 {
 		t.Fatalf("second fsync started with %d appends; want 3", w)
 	}
 	release <- struct{}{}
-	if !returned(b) || !returned(c) {
+	if !delivered(t, b) || !delivered(t, c) {
 		t.Fatal("charges did not return after the fsync that covered them")
 	}
 	if n := j.fsyncs.Load(); n != 2 {
@@ -108,6 +93,27 @@ func holdFsyncs(t *testing.T, j *journal) (started <-chan uint64, release chan<-
 		return j.datasync(f, busy)
 	}
 	return s, r
+}
+
+// async runs f on its own goroutine; its error arrives on the channel.
+func async(f func() error) chan error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	return done
+}
+
+// delivered reports whether c delivered within 50 ms (reporting an error it carried).
+func delivered(t *testing.T, c chan error) bool {
+	t.Helper()
+	select {
+	case err := <-c:
+		if err != nil {
+			t.Errorf("returned %v", err)
+		}
+		return true
+	case <-time.After(50 * time.Millisecond):
+		return false
+	}
 }
 
 // TestSyncAfterCloseReturns: a charge waiting when the journal closes is covered by close's own
@@ -148,23 +154,7 @@ func TestCommitsShareOneWrite(t *testing.T) {
 	t.Cleanup(func() { _ = j.close() }) // after holdFsyncs' cleanup (cleanups run last first)
 	started, release := holdFsyncs(t, j)
 	commitAsync := func(id string) chan error {
-		done := make(chan error, 1)
-		go func() {
-			werr, serr := j.commit(&line{RequestID: id, Time: time.Now()})
-			done <- errors.Join(werr, serr)
-		}()
-		return done
-	}
-	returned := func(c chan error) bool {
-		select {
-		case err := <-c:
-			if err != nil {
-				t.Errorf("commit: %v", err)
-			}
-			return true
-		case <-time.After(50 * time.Millisecond):
-			return false
-		}
+		return async(func() error { return errors.Join(j.commit(&line{RequestID: id, Time: time.Now()})) })
 	}
 	staged := func(n int) func() bool {
 		return func() bool {
@@ -185,20 +175,20 @@ func TestCommitsShareOneWrite(t *testing.T) {
 		waitFor(t, "the charge to be staged", staged(i+1))
 	}
 	release <- struct{}{}
-	if !returned(a) {
+	if !delivered(t, a) {
 		t.Fatal("the first charge did not return after its fsync")
 	}
 	if w := <-started; w != 2 {
 		t.Fatalf("the second fsync started after %d appends; want 2 (the five staged lines as one)", w)
 	}
 	for _, c := range later {
-		if returned(c) {
+		if delivered(t, c) {
 			t.Fatal("a charge returned before the fsync that covers it")
 		}
 	}
 	release <- struct{}{}
 	for _, c := range later {
-		if !returned(c) {
+		if !delivered(t, c) {
 			t.Fatal("a charge did not return after the fsync that covered it")
 		}
 	}
