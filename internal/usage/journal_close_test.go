@@ -1,8 +1,8 @@
 package usage
 
 import (
+	"fmt"
 	"testing"
-	"time"
 )
 
 // TestJournalClosesRightAfterOpening: a journal closed before its preallocator has started
@@ -16,15 +16,6 @@ func TestJournalClosesRightAfterOpening(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- j.close() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("close %d: %v", i, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("close %d of a journal just opened hangs", i)
-		}
+		mustDeliver(t, async(j.close), fmt.Sprintf("close %d of a journal just opened", i))
 	}
 }

@@ -116,6 +116,19 @@ func delivered(t *testing.T, c chan error) bool {
 	}
 }
 
+// mustDeliver fails the test unless c delivers nil within 5 s.
+func mustDeliver(t *testing.T, c chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-c:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s hangs", what)
+	}
+}
+
 // TestSyncAfterCloseReturns: a charge waiting when the journal closes is covered by close's own
 // fsyncs and returns; so does one that asks afterwards.
 func TestSyncAfterCloseReturns(t *testing.T) {
@@ -130,16 +143,7 @@ func TestSyncAfterCloseReturns(t *testing.T) {
 	if err := j.close(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- j.sync(pos) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("sync after close: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("sync after close hangs")
-	}
+	mustDeliver(t, async(func() error { return j.sync(pos) }), "sync after close")
 }
 
 // TestCommitsShareOneWrite: a charge's line is written by the leader of the fsync that covers it,
@@ -218,11 +222,7 @@ func TestCommitStagedWhenTheJournalCloses(t *testing.T) {
 	j.smu.Lock()
 	j.syncing = true
 	j.smu.Unlock()
-	done := make(chan error, 1)
-	go func() {
-		werr, serr := j.commit(&line{RequestID: "c", Time: time.Now()})
-		done <- errors.Join(werr, serr)
-	}()
+	done := async(func() error { return errors.Join(j.commit(&line{RequestID: "c", Time: time.Now()})) })
 	waitFor(t, "the charge to be staged", func() bool {
 		j.mu.Lock()
 		defer j.mu.Unlock()
@@ -231,14 +231,7 @@ func TestCommitStagedWhenTheJournalCloses(t *testing.T) {
 	if err := j.close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("a charge staged at close: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a charge staged at close hangs")
-	}
+	mustDeliver(t, done, "a charge staged at close")
 	if ls := journalLines(t, dir); len(ls) != 1 || ls[0].RequestID != "c" {
 		t.Fatalf("the journal holds %v; want the staged charge", ls)
 	}
