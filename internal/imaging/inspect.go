@@ -94,17 +94,7 @@ func inspect(data []byte, maxPixels int) (Info, *format, error) {
 	if f == nil {
 		return Info{}, nil, fmt.Errorf("%w: unrecognised format", ErrNotImage)
 	}
-	var w, h int
-	var err error
-	if f == fmtPNG {
-		w, h, err = pngConfig(data)
-	} else {
-		err = guard(func() error {
-			cfg, err := f.decodeConfig(bytes.NewReader(data))
-			w, h = cfg.Width, cfg.Height
-			return err
-		})
-	}
+	w, h, err := decodeSize(f, data)
 	if err != nil {
 		return Info{}, nil, fmt.Errorf("%w: bad %s header: %v", ErrNotImage, f.name, err)
 	}
@@ -163,20 +153,21 @@ func guard(fn func() error) (err error) {
 	return fn()
 }
 
-// pngConfig returns the width and height png.DecodeConfig would, and fails where it would. A
-// paletted image goes through png.DecodeConfig, which reads and checks the palette too (its
-// colour model holds it); any other is read by pngSize, without allocating (png.DecodeConfig
-// takes about 1 KB, a reader and a CRC hasher, on every b64_json answer).
-func pngConfig(data []byte) (w, h int, err error) {
-	if len(data) > 25 && data[25] == 3 { // the IHDR's colour type: indexed
-		err = guard(func() error {
-			cfg, err := png.DecodeConfig(bytes.NewReader(data))
-			w, h = cfg.Width, cfg.Height
-			return err
-		})
-		return w, h, err
+// decodeSize returns the width and height f's DecodeConfig reads from data, and fails where it
+// fails. A PNG that is not paletted is read by pngSize instead, without allocating
+// (png.DecodeConfig takes about 1 KB, a reader and a CRC hasher, on every b64_json answer); a
+// paletted one goes through png.DecodeConfig, which reads and checks the palette too (its colour
+// model holds it).
+func decodeSize(f *format, data []byte) (w, h int, err error) {
+	if f == fmtPNG && !(len(data) > 25 && data[25] == 3) { // the IHDR's colour type: indexed
+		return pngSize(data)
 	}
-	return pngSize(data)
+	err = guard(func() error {
+		cfg, err := f.decodeConfig(bytes.NewReader(data))
+		w, h = cfg.Width, cfg.Height
+		return err
+	})
+	return w, h, err
 }
 
 // pngSize reads a PNG's dimensions from its IHDR chunk, which must follow the signature, and

@@ -171,7 +171,7 @@ func TestSniffIgnoresRegisteredFormats(t *testing.T) {
 	}
 }
 
-// TestPNGSizeAgreesWithTheDecoder: pngConfig accepts exactly the headers png.DecodeConfig accepts,
+// TestPNGSizeAgreesWithTheDecoder: decodeSize accepts exactly the headers png.DecodeConfig accepts,
 // with the same dimensions: PNGs of every colour type and bit depth the encoder writes,
 // interlaced ones, and every value of every byte of the signature and IHDR of each (a wrong byte
 // there is a wrong signature, length, type, dimension, depth, method or CRC). CRCs are recomputed
@@ -197,10 +197,10 @@ func TestPNGSizeAgreesWithTheDecoder(t *testing.T) {
 	}
 	agree := func(p []byte, what string) {
 		t.Helper()
-		w, h, err := pngConfig(p)
+		w, h, err := decodeSize(fmtPNG, p)
 		cfg, derr := png.DecodeConfig(bytes.NewReader(p))
 		if (err == nil) != (derr == nil) || err == nil && (w != cfg.Width || h != cfg.Height) {
-			t.Fatalf("%s: pngConfig %dx%d, %v; png.DecodeConfig %dx%d, %v", what, w, h, err, cfg.Width, cfg.Height, derr)
+			t.Fatalf("%s: decodeSize %dx%d, %v; png.DecodeConfig %dx%d, %v", what, w, h, err, cfg.Width, cfg.Height, derr)
 		}
 	}
 	for i, p := range pngs {
