@@ -259,28 +259,16 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	ctx, cancel := req.Context(), context.CancelCauseFunc(nil)
-	if g.minRate > 0 {
-		// The body's reads are cut off by canceling the request's context with ErrTooSlow.
-		ctx, cancel = context.WithCancelCause(ctx)
-	}
-	if _, ok := req.Header["User-Agent"]; !ok || cancel != nil {
-		// One shallow copy for both changes (a RoundTripper must not modify its request): the
-		// header map is copied only when it changes.
-		req = req.WithContext(ctx)
-		if !ok {
-			req.Header = withUserAgent(req.Header, g.userAgent)
-		}
-	}
-	if cancel == nil {
-		return g.base.RoundTrip(req)
+	if _, ok := req.Header["User-Agent"]; !ok {
+		// A RoundTripper must not modify its request: a shallow copy with a header map of its own.
+		req = req.WithContext(req.Context())
+		req.Header = withUserAgent(req.Header, g.userAgent)
 	}
 	resp, err := g.base.RoundTrip(req)
-	if err != nil || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
-		cancel(nil)
+	if err != nil || g.minRate == 0 || resp.Body == http.NoBody || resp.StatusCode == http.StatusSwitchingProtocols {
 		return resp, err
 	}
-	resp.Body = newRateBody(resp.Body, ctx, cancel, g.minRate*int64(g.window)/int64(time.Second), g.window)
+	resp.Body = newRateBody(resp.Body, g.minRate*int64(g.window)/int64(time.Second), g.window)
 	return resp, nil
 }
 

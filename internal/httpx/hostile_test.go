@@ -192,3 +192,59 @@ func TestMinBodyRate(t *testing.T) {
 		t.Fatalf("a body at the allowed rate failed: %v", err)
 	}
 }
+
+// TestMinBodyRateCutsOffAWaitingRead holds the rate check to cutting off a read that is
+// blocked on the network, over HTTP/1 (the connection is closed under it) and HTTP/2 (the
+// stream is reset), and then to the connection pool still serving a new request.
+func TestMinBodyRateCutsOffAWaitingRead(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HTTP/1.1", true: "HTTP/2"}[h2], func(t *testing.T) {
+			stall := make(chan struct{})
+			t.Cleanup(func() { close(stall) })
+			s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/ok" {
+					w.Write([]byte("fine"))
+					return
+				}
+				w.Header().Set("Content-Length", "1000")
+				w.Write([]byte("the first bytes, then nothing"))
+				w.(http.Flusher).Flush()
+				select {
+				case <-stall:
+				case <-r.Context().Done():
+				}
+			}))
+			s.EnableHTTP2 = h2
+			s.StartTLS()
+			t.Cleanup(s.Close)
+			c := allowing(Options{MinBodyRate: 1000, BodyRateWindow: 200 * time.Millisecond,
+				TLSClientConfig: s.Client().Transport.(*http.Transport).TLSClientConfig}, s)
+			resp, err := c.Get(s.URL + "/stall")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{false: 1, true: 2}[h2]; resp.ProtoMajor != want {
+				t.Fatalf("protocol %s, want HTTP/%d", resp.Proto, want)
+			}
+			start := time.Now()
+			_, err = io.ReadAll(resp.Body)
+			took := time.Since(start)
+			resp.Body.Close()
+			if !errors.Is(err, ErrTooSlow) {
+				t.Fatalf("err = %v, want ErrTooSlow", err)
+			}
+			if took > 3*time.Second {
+				t.Fatalf("the read was cut off after %v with a 200 ms window", took)
+			}
+			resp, err = c.Get(s.URL + "/ok")
+			if err != nil {
+				t.Fatalf("the next request: %v", err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(b) != "fine" {
+				t.Fatalf("the next request: %q, %v", b, err)
+			}
+		})
+	}
+}
