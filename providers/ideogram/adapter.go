@@ -69,6 +69,9 @@ type Adapter struct {
 	log      *zap.Logger
 	models   []providers.Model
 	now      func() time.Time
+	// header is a JSON call's request header, shared (see providers.Header); a multipart call
+	// sends a copy with its own Content-Type.
+	header http.Header
 }
 
 // New builds an Ideogram channel from its configuration.
@@ -104,6 +107,7 @@ func New(cfg providers.Config) (*Adapter, error) {
 		log:      cfg.Logger,
 		models:   Catalog(),
 		now:      time.Now,
+		header:   providers.Header("Api-Key", cfg.APIKey, "Content-Type", contentTypeJSON, "Accept", "application/json"),
 	}
 	if a.timeout <= 0 {
 		a.timeout = DefaultTimeout
@@ -209,10 +213,10 @@ func (a *Adapter) call(ctx context.Context, op providers.Operation, req *provide
 			Message: "the upstream request could not be built", Err: fmt.Errorf("ideogram: build request: %w", err)}
 	}
 	hreq.ContentLength = length
-	hreq.Header.Set("Api-Key", a.key)
-	hreq.Header.Set("Content-Type", contentType)
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("User-Agent", "imagegw")
+	hreq.Header = a.header
+	if contentType != contentTypeJSON {
+		hreq.Header = providers.WithHeader(a.header, "Content-Type", contentType)
+	}
 
 	start := time.Now()
 	resp, err := providers.Send(a.client, hreq)

@@ -92,27 +92,9 @@ type client struct {
 	maxBytes int64
 	http     *http.Client
 	log      *zap.Logger
-	headers  http.Header
-	// authorization is the Authorization header's value, made once.
-	authorization []string
-}
-
-// Header values every call sends, shared by all requests (the transport does not change a
-// request's header values).
-var (
-	jsonHeader        = []string{"application/json"}
-	eventStreamHeader = []string{"text/event-stream"}
-)
-
-// headerValue is v as a header's values: a shared slice for the usual ones.
-func headerValue(v string) []string {
-	switch v {
-	case "application/json":
-		return jsonHeader
-	case "text/event-stream":
-		return eventStreamHeader
-	}
-	return []string{v}
+	// jsonHeader and streamHeader are the headers of a JSON call answered in JSON and in
+	// events, built once and shared by every call (see providers.Header).
+	jsonHeader, streamHeader http.Header
 }
 
 func newClient(provider string, cfg providers.Config, defaultBase string, allowed ...string) (*client, error) {
@@ -131,21 +113,22 @@ func newClient(provider string, cfg providers.Config, defaultBase string, allowe
 		maxBytes: cfg.MaxResponseBytes,
 		http:     cfg.HTTP,
 		log:      cfg.Logger,
-		headers:  http.Header{},
 	}
-	c.authorization = []string{"Bearer " + c.apiKey}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
 	if c.maxBytes <= 0 {
 		c.maxBytes = providers.DefaultMaxResponseBytes
 	}
+	fields := []string{"Authorization", "Bearer " + c.apiKey, "Content-Type", "application/json"}
 	if v := cfg.Options[OptOrganization]; v != "" {
-		c.headers.Set("OpenAI-Organization", v)
+		fields = append(fields, "OpenAI-Organization", v)
 	}
 	if v := cfg.Options[OptProject]; v != "" {
-		c.headers.Set("OpenAI-Project", v)
+		fields = append(fields, "OpenAI-Project", v)
 	}
+	c.jsonHeader = providers.Header(append(fields, "Accept", "application/json")...)
+	c.streamHeader = providers.Header(append(fields, "Accept", "text/event-stream")...)
 	return c, nil
 }
 
@@ -173,12 +156,7 @@ func (c *client) send(ctx context.Context, path, contentType, accept string, siz
 	}
 	hr.ContentLength = size
 	hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body()), nil }
-	if len(c.headers) > 0 {
-		c.addHeaders(hr.Header)
-	}
-	hr.Header["Authorization"] = c.authorization
-	hr.Header["Content-Type"] = headerValue(contentType)
-	hr.Header["Accept"] = headerValue(accept)
+	hr.Header = c.header(contentType, accept)
 	resp, err := providers.Send(c.http, hr)
 	if err != nil {
 		return nil, providers.TransportError(ctx, c.name, fmt.Errorf("openai: send request: %w", err))
@@ -186,14 +164,17 @@ func (c *client) send(ctx context.Context, path, contentType, accept string, siz
 	return resp, nil
 }
 
-// addHeaders adds the channel's own headers to h; out of send's line, where a map iterator
-// would be 0.1 KB of every call's stack.
-//
-//go:noinline
-func (c *client) addHeaders(h http.Header) {
-	for k, vs := range c.headers {
-		h[k] = vs
+// header is a call's request header: a shared one for a JSON body, a copy with the body's
+// own Content-Type (a multipart boundary) otherwise.
+func (c *client) header(contentType, accept string) http.Header {
+	h := c.jsonHeader
+	if accept == "text/event-stream" {
+		h = c.streamHeader
 	}
+	if contentType != "application/json" {
+		h = providers.WithHeader(h, "Content-Type", contentType)
+	}
+	return h
 }
 
 // answer reads and translates a JSON answer (an error status included).

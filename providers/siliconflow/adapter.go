@@ -58,8 +58,8 @@ func New(cfg providers.Config) (*Adapter, error) {
 	}
 	a := &Adapter{
 		name: cfg.Name,
-		caller: sfwire.Caller{Provider: cfg.Name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: cfg.HTTP,
-			Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes, TraceHeader: traceHeader},
+		caller: sfwire.NewCaller(sfwire.Caller{Provider: cfg.Name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: cfg.HTTP,
+			Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes, TraceHeader: traceHeader}),
 		models: Catalog(),
 		log:    cfg.Logger,
 		now:    time.Now,

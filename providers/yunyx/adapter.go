@@ -51,8 +51,8 @@ func New(cfg providers.Config) (*Adapter, error) {
 	}
 	a := &Adapter{
 		name: cfg.Name,
-		caller: sfwire.Caller{Provider: cfg.Name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: cfg.HTTP,
-			Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes},
+		caller: sfwire.NewCaller(sfwire.Caller{Provider: cfg.Name, Endpoint: endpoint, APIKey: cfg.APIKey, HTTP: cfg.HTTP,
+			Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes}),
 		models: Catalog(),
 		log:    cfg.Logger,
 		now:    time.Now,

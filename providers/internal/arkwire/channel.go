@@ -37,6 +37,18 @@ type Channel struct {
 	HTTP *http.Client
 	// Log receives a debug line for each upstream error.
 	Log *zap.Logger
+
+	// header is every call's request header, built once by NewChannel and shared (see
+	// providers.Header).
+	header http.Header
+}
+
+// requestHeader is the header every call sends (before its extra fields).
+func (c *Channel) requestHeader() http.Header {
+	if c.header != nil {
+		return c.header
+	}
+	return providers.Header("Authorization", "Bearer "+c.APIKey, "Content-Type", "application/json", "Accept", "application/json")
 }
 
 // NewChannel checks a channel's configuration the way both adapters' New do: an API key is
@@ -61,6 +73,7 @@ func NewChannel(vendor, defaultBase string, defaultTimeout time.Duration, cfg pr
 	if c.Timeout <= 0 {
 		c.Timeout = defaultTimeout
 	}
+	c.header = c.requestHeader()
 	return c, nil
 }
 
@@ -112,14 +125,13 @@ func (c *Channel) Post(ctx context.Context, body []byte, extra http.Header) (*An
 		return nil, &providers.Error{Kind: providers.KindInternal, Provider: c.Name, Message: "the upstream request could not be built",
 			Err: fmt.Errorf("%s: build request: %w", c.Vendor, err)}
 	}
-	req.Header.Set("Authorization", "Bearer "+c.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	for k, vs := range extra {
-		req.Header.Del(k)
-		for _, v := range vs {
-			req.Header.Add(k, v)
+	req.Header = c.requestHeader()
+	if len(extra) > 0 {
+		h := providers.WithHeader(req.Header)
+		for k, vs := range extra {
+			h[http.CanonicalHeaderKey(k)] = vs
 		}
+		req.Header = h
 	}
 	resp, err := providers.Send(c.HTTP, req)
 	if err != nil {

@@ -33,6 +33,24 @@ type Caller struct {
 	MaxResponseBytes int64
 	// TraceHeader names the response header carrying the upstream's request id, if any.
 	TraceHeader string
+
+	// header is every call's request header, built once by NewCaller and shared (see
+	// providers.Header).
+	header http.Header
+}
+
+// NewCaller is c with its request header built once, for every call to share.
+func NewCaller(c Caller) Caller {
+	c.header = c.requestHeader()
+	return c
+}
+
+// requestHeader is the header every call sends.
+func (c *Caller) requestHeader() http.Header {
+	if c.header != nil {
+		return c.header
+	}
+	return providers.Header("Authorization", "Bearer "+c.APIKey, "Content-Type", "application/json", "Accept", "application/json")
 }
 
 // Endpoint joins a base URL (scheme, host and version path, such as
@@ -73,9 +91,7 @@ func (c *Caller) Post(ctx context.Context, body []byte) (_ *Response, _ string, 
 		return nil, "", &providers.Error{Kind: providers.KindInternal, Provider: c.Provider,
 			Message: "the request to the provider could not be built", Err: fmt.Errorf("build request: %w", err)}
 	}
-	req.Header.Set("Authorization", "Bearer "+c.APIKey)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	req.Header = c.requestHeader()
 
 	if c.HTTP == nil {
 		return nil, "", &providers.Error{Kind: providers.KindInternal, Provider: c.Provider,
