@@ -23,10 +23,9 @@ type Info struct {
 
 type infoKey struct{}
 
-// WithInfo returns a context carrying info.
-func WithInfo(ctx context.Context, info *Info) context.Context {
-	return context.WithValue(ctx, infoKey{}, info)
-}
+// InfoKey is the context key of a request's *Info, for a context type that carries the Info
+// itself (the server's request context) instead of a WithInfo layer.
+var InfoKey any = infoKey{}
 
 // InfoFrom returns the request's Info, or a throwaway one.
 func InfoFrom(ctx context.Context) *Info {

@@ -266,6 +266,7 @@ var bodyTimeoutHeaders = []string{"Content-Length", "Content-Encoding", "Content
 
 // writeBodyTimeout writes the 408 in place of the handler's response.
 func (w *statusWriter) writeBodyTimeout() {
+	w.stamp()
 	h := w.ResponseWriter.Header()
 	for _, k := range bodyTimeoutHeaders {
 		h.Del(k)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/imagegw/imagegw/internal/frontdoor"
 	"github.com/imagegw/imagegw/internal/metrics"
 )
 
@@ -307,5 +308,65 @@ func TestRequestIDsAreUniqueAndSortByTime(t *testing.T) {
 	}
 	if len(first) != len("req_")+36 {
 		t.Errorf("id %s: want req_ and 36 hex digits", first)
+	}
+}
+
+// TestEveryResponseCarriesItsRequestID: the ids are set when a response starts, whichever way
+// it starts (a body, a bare status, nothing at all, a route chi answers itself), and the id is
+// the one the handler saw in its Info, under a routing context chi did not have to add.
+func TestEveryResponseCarriesItsRequestID(t *testing.T) {
+	seen := make(chan string, 1)
+	mount := func(r chi.Router) {
+		r.Post("/body", func(w http.ResponseWriter, r *http.Request) {
+			seen <- frontdoor.InfoFrom(r.Context()).RequestID
+			_, _ = w.Write([]byte("hello"))
+		})
+		r.Post("/status", func(w http.ResponseWriter, r *http.Request) {
+			seen <- frontdoor.InfoFrom(r.Context()).RequestID
+			w.WriteHeader(http.StatusNoContent)
+		})
+		r.Post("/nothing", func(w http.ResponseWriter, r *http.Request) {
+			seen <- frontdoor.InfoFrom(r.Context()).RequestID
+		})
+		r.Get("/param/{name}", func(w http.ResponseWriter, r *http.Request) {
+			seen <- frontdoor.InfoFrom(r.Context()).RequestID
+			_, _ = w.Write([]byte(chi.URLParam(r, "name") + " " + chi.RouteContext(r.Context()).RoutePattern()))
+		})
+	}
+	srv := httptest.NewServer(New(Options{Mount: mount}).Handler())
+	defer srv.Close()
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		handled            bool
+	}{
+		{"POST", "/body", "hello", http.StatusOK, true},
+		{"POST", "/status", "", http.StatusNoContent, true},
+		{"POST", "/nothing", "", http.StatusOK, true},
+		{"GET", "/param/fox", "fox /param/{name}", http.StatusOK, true},
+		{"GET", "/healthz", `{"status":"ok"}` + "\n", http.StatusOK, false},
+		{"GET", "/nowhere", "", http.StatusNotFound, false},
+		{"GET", "/body", "", http.StatusMethodNotAllowed, false},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		req.Header.Set("X-Client-Request-Id", "client-7")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		id := resp.Header.Get("X-Request-Id")
+		if resp.StatusCode != c.status || (c.body != "" && string(body) != c.body) {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, resp.StatusCode, body, c.status, c.body)
+		}
+		if !strings.HasPrefix(id, "req_") || resp.Header.Get("X-Client-Request-Id") != "client-7" {
+			t.Errorf("%s %s: X-Request-Id %q, X-Client-Request-Id %q", c.method, c.path, id, resp.Header.Get("X-Client-Request-Id"))
+		}
+		if c.handled {
+			if got := <-seen; got != id {
+				t.Errorf("%s %s: the handler saw id %q, the response says %q", c.method, c.path, got, id)
+			}
+		}
 	}
 }
