@@ -12,7 +12,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// Provider is what every adapter implements.
+// Provider is what every adapter implements. An adapter reads the *Request it is given and never
+// changes it (the front door lends its own, not a copy), and keeps no reference to it after
+// returning.
 type Provider interface {
 	// Name is the channel name this instance was configured under (for example "siliconflow" or
 	// "siliconflow-backup"); it labels metrics and logs.

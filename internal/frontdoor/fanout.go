@@ -155,8 +155,8 @@ func (h *Handler) run(ctx context.Context, c *call) *outcome {
 	var results []chunkResult
 	var parts []int
 	if c.req.N >= 1 && c.req.N <= max(per, 1) {
-		// One call: on this goroutine, not one more per request in flight. callRoutes only
-		// reads the request (each call gets its own copy), so it needs no copy of its own.
+		// One call: on this goroutine, not one more per request in flight, and on c.req itself
+		// (callRoute puts it back as it was).
 		one := [1]chunkResult{h.callRoutes(ctx, c.entry, c.req)}
 		results, parts = one[:], []int{c.req.N}
 	} else {
@@ -386,12 +386,17 @@ func (h *Handler) failedOver(channel, reason string) {
 // callRoute makes one upstream call and records its metrics, into *res (its upstream time
 // added to what res holds already): a result written in place, not returned through the frame
 // of callRoutes, which is on the stack of every request waiting on its upstream.
+//
+// The call names the route's own model in req for as long as it lasts, instead of in a copy of
+// req (0.35 KB a request in flight): req is this goroutine's alone while it calls (run's single
+// call, or each fanned-out call's own copy), and nothing reads its Model meanwhile.
 func (h *Handler) callRoute(ctx context.Context, route *catalog.Route, req *providers.Request, res *chunkResult) {
-	r := *req
-	r.Model = route.Model.ID
+	model := req.Model
+	req.Model = route.Model.ID
 	start := time.Now()
-	out, err := providers.Do(ctx, route.Provider, &r)
+	out, err := providers.Do(ctx, route.Provider, req)
 	d := time.Since(start)
+	req.Model = model
 	if h.o.Metrics != nil {
 		result := "ok"
 		if err != nil {

@@ -401,6 +401,9 @@ func (h *Handler) admitImages(w http.ResponseWriter, r *http.Request, op provide
 		h.refsFailed(w, r, adm, err)
 		return nil, nil
 	}
+	if !c.streaming() {
+		c.api = nil // read no more: c.req says it all, and the request need not hold it while it waits
+	}
 	return c, adm
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -52,7 +53,13 @@ func Run(t *testing.T, h Harness) {
 		t.Fatal("providertest: Harness needs Provider, Script and Request")
 	}
 	call := func(ctx context.Context) (*providers.Result, error) {
-		return providers.Do(ctx, h.Provider, h.Request())
+		req := h.Request()
+		res, err := providers.Do(ctx, h.Provider, req)
+		// An adapter only reads its request: the front door lends it its own (see Provider).
+		if want := h.Request(); !reflect.DeepEqual(req, want) {
+			t.Errorf("the adapter changed its request: %+v, was %+v", *req, *want)
+		}
+		return res, err
 	}
 	var seen []error
 	check := func(t *testing.T, err error, want ...providers.Kind) {
