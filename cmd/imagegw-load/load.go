@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -265,6 +266,26 @@ type memSampler struct {
 	// goroutines and stacks are the peak goroutine count and stack memory in use of the process.
 	goroutines int
 	stacks     uint64
+	// foreign is the most the process's RSS held beyond the memory the Go runtime has mapped and
+	// not released: memory allocated outside Go (SQLite's page caches through modernc's libc,
+	// io_uring's rings), where it was there at all.
+	foreign, foreignBase uint64
+}
+
+// foreignRSS is the process's resident anonymous memory beyond what the Go runtime holds (all
+// its memory classes but the released heap), or 0 when /proc cannot say. The executable's own
+// pages are file-backed and not counted.
+func foreignRSS(samples []metrics.Sample) uint64 {
+	rss := procStatus("RssAnon:")
+	if rss == 0 {
+		return 0
+	}
+	metrics.Read(samples)
+	held := samples[0].Value.Uint64() - samples[1].Value.Uint64()
+	if rss <= held {
+		return 0
+	}
+	return rss - held
 }
 
 func startMemSampler() (*memSampler, uint64) {
@@ -275,10 +296,12 @@ func startMemSampler() (*memSampler, uint64) {
 	runtime.ReadMemStats(&ms)
 	resetPeakRSS()
 	s := &memSampler{stop: make(chan struct{}), done: make(chan struct{}), peak: ms.HeapInuse}
+	s.foreignBase = foreignRSS([]metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}})
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
+		samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 		for {
 			select {
 			case <-s.stop:
@@ -288,6 +311,7 @@ func startMemSampler() (*memSampler, uint64) {
 				s.peak = max(s.peak, ms.HeapInuse)
 				s.stacks = max(s.stacks, ms.StackInuse)
 				s.goroutines = max(s.goroutines, runtime.NumGoroutine())
+				s.foreign = max(s.foreign, foreignRSS(samples))
 			}
 		}
 	}()
@@ -304,13 +328,16 @@ func (s *memSampler) Stop() (heapPeak, rssPeak uint64) {
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // peakRSS reads VmHWM from /proc/self/status, or 0.
-func peakRSS() uint64 {
+func peakRSS() uint64 { return procStatus("VmHWM:") }
+
+// procStatus reads a size field (kB) of /proc/self/status in bytes, or 0.
+func procStatus(field string) uint64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}

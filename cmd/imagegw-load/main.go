@@ -347,8 +347,8 @@ func measure(ctx context.Context, o *options, e *env, name, sc string, run, infl
 		r = closedLoop(ctx, c, t.slowBody, inflight, warmup, o.Duration, o.Delay, o.FailPause)
 		r.HeapBase = base
 		r.HeapPeak, r.RSSPeak = s.Stop()
-		progress(fmt.Sprintf("inflight  %8.0f req/s  heap +%s (peak %s, process peak RSS %s, peak %d goroutines, stacks %s)  p50 %-9s p99 %-9s failed %d",
-			r.RPS(), mb(r.HeapPeak-r.HeapBase), mb(r.HeapPeak), mb(r.RSSPeak), s.goroutines, mb(s.stacks), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
+		progress(fmt.Sprintf("inflight  %8.0f req/s  heap +%s (peak %s, process peak RSS %s, peak %d goroutines, stacks %s, outside Go %s, %s before)  p50 %-9s p99 %-9s failed %d",
+			r.RPS(), mb(r.HeapPeak-r.HeapBase), mb(r.HeapPeak), mb(r.RSSPeak), s.goroutines, mb(s.stacks), mb(s.foreign), mb(s.foreignBase), fmtMS(r.P50), fmtMS(r.P99), r.Failed))
 	case "large":
 		r = closedLoop(ctx, c, t.largeBody, o.LargeWorkers, o.Warmup, o.Duration, 0, o.FailPause)
 		progress(fmt.Sprintf("large     %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
