@@ -128,7 +128,7 @@ func newClient(provider string, cfg providers.Config, defaultBase string, allowe
 		fields = append(fields, "OpenAI-Project", v)
 	}
 	c.jsonHeader = providers.Header(append(fields, "Accept", "application/json")...)
-	c.streamHeader = providers.Header(append(fields, "Accept", "text/event-stream")...)
+	c.streamHeader = providers.WithHeader(c.jsonHeader, "Accept", "text/event-stream")
 	return c, nil
 }
 
