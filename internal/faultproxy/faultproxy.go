@@ -18,7 +18,9 @@
 //   - [Pass]: bytes are forwarded both ways (the default).
 //   - [Refuse]: the proxy closes its listening socket, so new connection attempts fail with
 //     "connection refused" (ECONNREFUSED, as from a server that is down). The port is bound
-//     again, on the same address, when the mode leaves Refuse. Connections that already exist
+//     again, on the same address, when the mode leaves Refuse. It is chosen below the
+//     kernel's ephemeral range, so that while it is free no outgoing connection (nor a
+//     listener on port 0) of a busy test run can be given it. Connections that already exist
 //     are not touched; call [Proxy.CutExisting] as well to simulate a server that went down.
 //   - [Reset]: every existing connection is reset (SO_LINGER 0 then close, so both peers see
 //     "connection reset by peer"), and every new connection is accepted and reset at once.
@@ -42,7 +44,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -97,7 +103,7 @@ type Proxy struct {
 // Start listens on a fresh loopback port and forwards each connection to target
 // ("host:port") in Pass mode.
 func Start(target string) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenOutsideEphemeral()
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
@@ -216,6 +222,39 @@ func (p *Proxy) Close() error {
 	p.mu.Unlock()
 	p.wg.Wait()
 	return nil
+}
+
+// listenOutsideEphemeral listens on a loopback port below the kernel's ephemeral range (Linux:
+// /proc/sys/net/ipv4/ip_local_port_range), or on any free port where that range is unknown.
+// A port from the ephemeral range, left free while the proxy refuses, can be taken by any
+// connection the machine opens meanwhile, and the proxy then cannot bind it again.
+func listenOutsideEphemeral() (net.Listener, error) {
+	if low := ephemeralLow(); low > 10000+1000 {
+		for range 100 {
+			port := 10000 + rand.IntN(low-10000)
+			if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+				return ln, nil
+			}
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0 when unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return low
 }
 
 // listenAgain binds addr again after a Refuse, retrying briefly in case the old socket
