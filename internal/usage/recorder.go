@@ -420,9 +420,13 @@ type beginKey struct {
 	seq uint64
 }
 
-type openBegin struct {
-	seg *segment
-	ev  store.UsageEvent
+// runOf is run, as this process's own string when it is this process's run: a begin's key then
+// holds no string of its own.
+func (r *Recorder) runOf(run string) string {
+	if run == r.run {
+		return r.run
+	}
+	return run
 }
 
 // pos is where a read got to in one segment.
@@ -436,7 +440,12 @@ type readTo struct {
 // once every event in it is in the store and every request begun in it has ended.
 func (r *Recorder) writer() {
 	defer close(r.done)
-	open := map[beginKey]openBegin{}
+	// open is every begun request not yet ended, by the segment its begin is in; interrupted
+	// holds the events of those an earlier process began (what the ledger gets for them if
+	// they never end). A request of this process needs only its segment: a few dozen bytes a request in
+	// flight, not a copy of its event.
+	open := map[beginKey]*segment{}
+	interrupted := map[beginKey]store.UsageEvent{}
 	oldDone := false
 	rush := false // a Flush waits: no lingering until caught up
 	var lastInsert time.Time
@@ -471,8 +480,8 @@ func (r *Recorder) writer() {
 			// Every line of the earlier processes is in: what they began and never finished is
 			// an indeterminate row.
 			var batch []store.UsageEvent
-			for _, b := range open {
-				batch = append(batch, b.ev)
+			for k := range open { // all an earlier process's: this one's segments are read after
+				batch = append(batch, interrupted[k])
 			}
 			if len(batch) > 0 && !r.insert(batch) {
 				r.wait(r.opts.RetryInterval)
@@ -482,10 +491,11 @@ func (r *Recorder) writer() {
 				r.log.Warn("usage journal: requests in flight when an earlier process died are in the ledger as indeterminate",
 					zap.Int("requests", n))
 			}
-			for k, b := range open {
-				b.seg.open--
+			for k, seg := range open {
+				seg.open--
 				delete(open, k)
 			}
+			clear(interrupted)
 			oldDone = true
 			r.oldLeft.Store(0)
 			continue
@@ -546,27 +556,25 @@ func (r *Recorder) writer() {
 		// Apply what the batch did.
 		var inserted int64
 		for i, l := range lines {
+			k := beginKey{l.Run, l.Seq}
 			switch {
 			case l.Kind == kindBegin:
-				open[beginKey{l.Run, l.Seq}] = openBegin{seg: lineSeg[i], ev: l.event()}
+				k.run = r.runOf(l.Run)
+				open[k] = lineSeg[i]
+				if lineSeg[i].old {
+					interrupted[k] = l.event()
+				}
 				lineSeg[i].open++
-			case l.Kind == kindAbort:
-				k := beginKey{l.Run, l.Seq}
-				if b, ok := open[k]; ok {
-					b.seg.open--
+				continue
+			case l.Kind == kindAbort || l.Seq != 0: // an abort, or the event ending its begin
+				if seg, ok := open[k]; ok {
+					seg.open--
 					delete(open, k)
+					delete(interrupted, k)
 				}
-			default:
-				if l.Seq != 0 {
-					k := beginKey{l.Run, l.Seq}
-					if b, ok := open[k]; ok {
-						b.seg.open--
-						delete(open, k)
-					}
-				}
-				if !lineSeg[i].old {
-					inserted++
-				}
+			}
+			if l.Kind != kindAbort && !lineSeg[i].old {
+				inserted++
 			}
 		}
 		for _, rd := range reads {
@@ -574,8 +582,8 @@ func (r *Recorder) writer() {
 		}
 		r.inserted.Add(inserted)
 		n := 0
-		for _, b := range open {
-			if !b.seg.old {
+		for _, seg := range open {
+			if !seg.old {
 				n++
 			}
 		}
