@@ -18,10 +18,7 @@ import (
 // header map of its own, a copy of it in the client (for the User-Agent) and the transport's
 // map for the Accept-Encoding it would add (about 1 KB).
 func Header(kv ...string) http.Header {
-	h := make(http.Header, len(kv)/2+2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		h.Set(kv[i], kv[i+1])
-	}
+	h := WithHeader(nil, kv...)
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = []string{httpx.DefaultUserAgent}
 	}

@@ -442,8 +442,8 @@ func (r *Recorder) writer() {
 	defer close(r.done)
 	// open is every begun request not yet ended, by the segment its begin is in; interrupted
 	// holds the events of those an earlier process began (what the ledger gets for them if
-	// they never end). A request of this process needs only its segment: a few dozen bytes a request in
-	// flight, not a copy of its event.
+	// they never end). A request of this process needs only its segment: a few dozen bytes a
+	// request in flight, not a copy of its event.
 	open := map[beginKey]*segment{}
 	interrupted := map[beginKey]store.UsageEvent{}
 	oldDone := false
