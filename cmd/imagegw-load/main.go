@@ -334,9 +334,10 @@ func measure(ctx context.Context, o *options, e *env, name, sc string, run, infl
 		r = closedLoop(ctx, c, t.fastBody, o.Workers, o.Warmup, o.Duration, 0, o.FailPause)
 		progress(fmt.Sprintf("max       %8.0f req/s  p50 %-9s p99 %-9s failed %d  %s CPU/request", r.RPS(), fmtMS(r.P50), fmtMS(r.P99), r.Failed, fmtCPU(r.CPUPerRequest())))
 	case "rate":
+		s := startSched()
 		r = openLoop(ctx, c, t.fastBody, o.Rate, o.RateDuration)
-		progress(fmt.Sprintf("rate      %8.0f req/s served of %d offered (%d ok)  p50 %-9s p99 %-9s failed %d",
-			r.RPS(), r.Offered, r.OK, fmtMS(r.P50), fmtMS(r.P99), r.Failed))
+		progress(fmt.Sprintf("rate      %8.0f req/s served of %d offered (%d ok)  p50 %-9s p99 %-9s failed %d  %s",
+			r.RPS(), r.Offered, r.OK, fmtMS(r.P50), fmtMS(r.P99), r.Failed, s.stop()))
 	case "inflight":
 		s, base := startMemSampler()
 		warmup := max(o.Warmup, o.Delay+time.Second)

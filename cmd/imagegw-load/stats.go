@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"runtime/metrics"
 	"runtime/trace"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -95,4 +98,105 @@ func labels(ls []*dto.LabelPair) string {
 		s = append(s, l.GetName()+"="+l.GetValue())
 	}
 	return strings.Join(s, ",")
+}
+
+// schedSampler reads the Go runtime's scheduling latency (how long runnable goroutines waited for
+// a P) and stop-the-world pauses over a window: whether a latency tail is the process's own
+// queueing for the CPU, the collector's pauses, or neither (then it is outside: the disk, the
+// kernel, the host).
+type schedSampler struct{ before []metrics.Sample }
+
+var schedMetrics = []string{"/sched/latencies:seconds", "/sched/pauses/total/gc:seconds"}
+
+func startSched() *schedSampler {
+	s := &schedSampler{before: make([]metrics.Sample, len(schedMetrics))}
+	for i, n := range schedMetrics {
+		s.before[i].Name = n
+	}
+	metrics.Read(s.before)
+	return s
+}
+
+// schedStats is a window's share: waits for a P (p99, p99.9, over 1 ms) and GC pauses (count, p99.9).
+type schedStats struct {
+	waits             uint64
+	waitP99, waitP999 float64
+	waitsOver1ms      uint64
+	pauses            uint64
+	pauseMax          float64
+}
+
+func (s *schedSampler) stop() schedStats {
+	after := make([]metrics.Sample, len(schedMetrics))
+	for i, n := range schedMetrics {
+		after[i].Name = n
+	}
+	metrics.Read(after)
+	var st schedStats
+	if after[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return st
+	}
+	w := delta(s.before[0].Value.Float64Histogram(), after[0].Value.Float64Histogram())
+	st.waits, st.waitP99, st.waitP999 = w.total, w.quantile(0.99), w.quantile(0.999)
+	st.waitsOver1ms = w.above(1e-3)
+	p := delta(s.before[1].Value.Float64Histogram(), after[1].Value.Float64Histogram())
+	st.pauses, st.pauseMax = p.total, p.quantile(1)
+	return st
+}
+
+func (st schedStats) String() string {
+	if st.waits == 0 {
+		return "sched: n/a"
+	}
+	return fmt.Sprintf("sched wait p99 %s p99.9 %s, %.2f%% over 1 ms; GC pauses %d, max %s", fmtSec(st.waitP99), fmtSec(st.waitP999),
+		100*float64(st.waitsOver1ms)/float64(st.waits), st.pauses, fmtSec(st.pauseMax))
+}
+
+func fmtSec(s float64) string { return fmtMS(time.Duration(s * float64(time.Second))) }
+
+// hist is the difference of two readings of one runtime histogram.
+type hist struct {
+	counts  []uint64
+	buckets []float64
+	total   uint64
+}
+
+func delta(a, b *metrics.Float64Histogram) hist {
+	h := hist{counts: make([]uint64, len(b.Counts)), buckets: b.Buckets}
+	for i := range b.Counts {
+		h.counts[i] = b.Counts[i] - a.Counts[i]
+		h.total += h.counts[i]
+	}
+	return h
+}
+
+// quantile is the upper bound of the bucket holding the q-quantile (its lower bound where the
+// upper is +Inf).
+func (h hist) quantile(q float64) float64 {
+	if h.total == 0 {
+		return 0
+	}
+	want := uint64(math.Ceil(q * float64(h.total)))
+	var n uint64
+	for i, c := range h.counts {
+		n += c
+		if n >= want && c > 0 {
+			if math.IsInf(h.buckets[i+1], 1) {
+				return h.buckets[i]
+			}
+			return h.buckets[i+1]
+		}
+	}
+	return h.buckets[len(h.buckets)-1]
+}
+
+// above counts the samples in buckets that start at or above x.
+func (h hist) above(x float64) uint64 {
+	var n uint64
+	for i, c := range h.counts {
+		if h.buckets[i] >= x {
+			n += c
+		}
+	}
+	return n
 }
