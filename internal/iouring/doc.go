@@ -12,8 +12,10 @@
 // The price is latency: the flush goes through an async worker thread and its completion is
 // noticed when a P next polls the network, so one flush takes longer than an fdatasync, more so
 // when every P is busy (then sysmon polls, every 10 ms, and the waiter queues behind every
-// runnable goroutine). A waiter therefore also wakes on a timer every 2 ms to look at the ring,
-// and the journal uses the ring only while busy, calling fdatasync itself when quiet.
+// runnable goroutine). A waiter therefore also wakes on a timer every 2 ms to look at the ring.
+// The usage journal flushes through the ring while busy or while its fsyncs are slow, and calls
+// fdatasync itself for short ones, which hold a P for less than the ring's hops would add (see
+// usage's datasync).
 //
 // New fails (errors.ErrUnsupported, or the kernel's refusal: an old kernel, io_uring disabled by
 // sysctl or a seccomp filter) where there is no io_uring; callers then call fdatasync themselves.

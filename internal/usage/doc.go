@@ -18,9 +18,9 @@
 // file is kept zero-filled a megabyte ahead of its appends (preallocated), so an append overwrites
 // zeros instead of growing the file and the fsync after it flushes data, not the file system's
 // metadata; a file's lines end at its first zero byte. While busy (appends arriving at 4,000 a
-// second or more, about 2,000 requests) fsyncs start at least SyncGap apart and go through
-// io_uring (package iouring), so the goroutine waiting for the disk does not hold one of the
-// scheduler's Ps.
+// second or more, about 2,000 requests) fsyncs start at least SyncGap apart; then, and whenever
+// they are slow (averaging over 0.2 ms), they go through io_uring (package iouring), so the
+// goroutine waiting for the disk does not hold one of the scheduler's Ps.
 //
 // A background writer moves events to the store in batches (BatchSize, or what FlushInterval
 // gathered) with store.InsertUsage, which skips request ids already in the ledger, so an event

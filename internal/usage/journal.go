@@ -152,7 +152,7 @@ type journal struct {
 	// arrivals counts appends and staged commits, for the busy rate (measureRate).
 	arrivals atomic.Uint64
 
-	fsync   func(f *os.File, busy bool) error // j.datasync; tests replace it before the first append
+	fsync   func(f *os.File, ring bool) error // j.datasync; tests replace it before the first append
 	ring    *iouring.Syncer                   // nil where io_uring is unavailable, and why in ringErr
 	ringErr error
 
@@ -165,8 +165,11 @@ type journal struct {
 	fileMu   sync.Mutex
 	segBytes int64
 	fsyncs   atomic.Int64
-	// ringFsyncs counts the fsyncs made through the ring (while busy).
+	// ringFsyncs counts the fsyncs made through the ring (while busy, or while fsyncs are slow).
 	ringFsyncs atomic.Int64
+	// fsyncTime is a moving average of the fsyncs' durations (the last eighth weighs most);
+	// guarded by smu.
+	fsyncTime time.Duration
 	// syncGap is the least time between the starts of two fsyncs while the journal is busy: a
 	// leader waits out the rest of it, so one fsync covers more appends, since each costs
 	// kernel CPU. A quiet journal's leader fsyncs at once.
@@ -527,6 +530,7 @@ func (j *journal) lead() error {
 	j.syncing = true
 	now := time.Now()
 	busy := j.measureRate(j.arrivals.Load(), now)
+	ring := j.ring != nil && (busy || j.fsyncTime > ringAbove)
 	if wait := j.syncGap - now.Sub(j.lastSync); wait > 0 && busy {
 		j.smu.Unlock()
 		time.Sleep(wait)
@@ -541,13 +545,22 @@ func (j *journal) lead() error {
 	f := j.segs[len(j.segs)-1].f // nil once close fsync'd and closed every segment
 	j.mu.Unlock()
 	var err error
+	var took time.Duration
 	if f != nil {
-		err = j.fsync(f, busy)
+		if ring {
+			j.ringFsyncs.Add(1)
+		}
+		start := time.Now()
+		err = j.fsync(f, ring)
+		took = time.Since(start)
 		j.fsyncs.Add(1)
 	}
 	j.fileMu.Unlock()
 	j.smu.Lock()
 	j.syncing = false
+	if f != nil {
+		j.fsyncTime += (took - j.fsyncTime) / 8
+	}
 	if b != nil {
 		b.finish(werr, err)
 	}
@@ -806,30 +819,35 @@ func (j *journal) preallocate(fill <-chan struct{}) {
 			}
 		}
 		if f != nil {
-			_ = f.Sync() // safe against a concurrent close: it then fails with os.ErrClosed
+			_ = j.datasync(f, true) // nobody waits for it; safe against a concurrent close (os.ErrClosed)
 		}
 	}
 }
 
-// datasync flushes f's data and the metadata needed to read it back (its size), not its times.
+// datasync flushes f's data and the metadata needed to read it back (its size), not its times:
+// through io_uring with ring (where the leader waits in the poller), else with an fdatasync.
 //
-// While the journal is busy it flushes through io_uring, where the leader waits in the poller:
-// a blocking fdatasync holds its P (one of GOMAXPROCS) until sysmon takes it back, and at a few
-// hundred fsyncs a second that idled a tenth of two cores (vmstat: 8-12 % iowait at full load;
-// with the ring, lean max req/s rose by about a sixth). A quiet journal calls fdatasync itself:
-// the ring's hops (an async worker, then the poller) add about 0.1 ms to a charge, and there are
-// idle Ps to spare.
+// A blocking fdatasync holds its goroutine's P (one of GOMAXPROCS) until sysmon takes it back,
+// and other goroutines wait to run. At full load the journal's several hundred fsyncs a second
+// idled a tenth of two cores that way (vmstat: 8-12 % iowait; with the ring, lean max req/s rose
+// by about a sixth), so a busy journal uses the ring. So does one whose fsyncs are slow (averaging
+// over ringAbove): at 300 and 1,000 charges a second, with fsyncs of 1-2 ms on this project's VM,
+// a P sat in fdatasync most of the time and 1.5-3.5 % of the gateway's goroutines waited over
+// 1 ms for a P (the runtime's /sched/latencies, imagegw-load's rate scenario), against 0.4-0.6 %
+// through the ring (0.1 % in a bare proxy), at no higher median latency. A quiet journal on a
+// fast disk calls fdatasync itself: the ring's hops (an async worker, then the poller) add about
+// 0.1 ms to a charge (measured with the journal on tmpfs: median 0.87-0.91 ms against 0.73-0.83),
+// more than a short fdatasync's P costs the rest.
 //
 // The flush holds a reference to f (SyscallConn's Control), so f cannot be closed under it: a
 // closed f fails with os.ErrClosed.
-func (j *journal) datasync(f *os.File, busy bool) error {
+func (j *journal) datasync(f *os.File, ring bool) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
 	cerr := rc.Control(func(fd uintptr) {
-		if busy && j.ring != nil {
-			j.ringFsyncs.Add(1)
+		if ring && j.ring != nil {
 			err = j.ring.Datasync(f)
 			return
 		}
@@ -838,9 +856,13 @@ func (j *journal) datasync(f *os.File, busy bool) error {
 	return cmp.Or(cerr, err)
 }
 
-// The journal counts as busy, and then spaces its fsyncs by syncGap and waits for them in the
-// poller (datasync), while appends arrive at busyRate a second or faster, measured over windows
-// of at least rateWindow. A request appends two lines (its begin and its end), so that is about
+// ringAbove is the average fsync duration above which a quiet journal flushes through the ring:
+// above the ring's own cost (about 0.1 ms), well below a cloud disk's flush (0.5-2 ms), above a
+// flush the disk's own capacitors make durable at once (tens of microseconds).
+const ringAbove = 200 * time.Microsecond
+
+// The journal counts as busy, and then spaces its fsyncs by syncGap, while appends arrive at
+// busyRate a second or faster, measured over windows of at least rateWindow. A request appends two lines (its begin and its end), so that is about
 // 2,000 requests a second. Below it the 1 ms gap would save few fsyncs and only add its wait
 // (rounded up to the poller's millisecond) to the charges behind it; at full load (several
 // thousand requests a second) it makes each fsync cover several. It used to count as busy after

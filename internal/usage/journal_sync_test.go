@@ -78,7 +78,7 @@ func TestGroupCommitCoversOnlyEarlierAppends(t *testing.T) {
 func holdFsyncs(t *testing.T, j *journal) (started <-chan uint64, release chan<- struct{}) {
 	s, r, ended := make(chan uint64, 4), make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() { close(ended) })
-	j.fsync = func(f *os.File, busy bool) error {
+	j.fsync = func(f *os.File, ring bool) error {
 		j.mu.Lock()
 		w := j.written
 		j.mu.Unlock()
@@ -90,7 +90,7 @@ func holdFsyncs(t *testing.T, j *journal) (started <-chan uint64, release chan<-
 		case <-r:
 		case <-ended:
 		}
-		return j.datasync(f, busy)
+		return j.datasync(f, ring)
 	}
 	return s, r
 }
@@ -323,22 +323,14 @@ func TestJournalPreallocated(t *testing.T) {
 
 // TestBusyJournalFsyncsThroughTheRing: while appends arrive at busyRate or faster, fsyncs go
 // through io_uring (the leader waits in the poller instead of holding a P in fdatasync); a quiet
-// journal calls fdatasync itself, and a moment's bunching at a quiet rate (an fsync covering
-// several appends) does not make it busy: it used to, and the 1 ms gap and the ring's hops then
-// made 3 % of charges wait 1-2.5 ms at 1,000 charges a second. Either way a charge returns after
-// its line is flushed.
+// journal with fast fsyncs calls fdatasync itself, and a moment's bunching at a quiet rate (an
+// fsync covering several appends) does not make it busy: it used to, and the 1 ms gap and the
+// ring's hops then made 3 % of charges wait 1-2.5 ms at 1,000 charges a second. Either way a
+// charge returns after its line is flushed.
 func TestBusyJournalFsyncsThroughTheRing(t *testing.T) {
-	j, _, err := openJournal(t.TempDir(), 64<<20, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.close()
-	if j.ring == nil {
-		if runtime.GOOS == "linux" && os.Getenv("CI") == "true" { // CI's kernel has it: a failing New is a bug, not a skip
-			t.Fatalf("io_uring unavailable on CI's Linux: %v", j.ringErr)
-		}
-		t.Skip("no io_uring on this kernel: every fsync is an fdatasync:", j.ringErr)
-	}
+	j := ringJournal(t)
+	var err error
+	j.fsync = func(f *os.File, ring bool) error { return nil } // a disk that flushes at once: only the rate decides
 	var ids []string
 	charge := func(n int) { // n appends, then one sync covering them
 		t.Helper()
@@ -394,6 +386,74 @@ func TestBusyJournalFsyncsThroughTheRing(t *testing.T) {
 	}
 }
 
+// ringJournal opens a journal in a temporary directory, and skips the test where the kernel has
+// no io_uring (but not on CI's Linux, which has it).
+func ringJournal(t *testing.T) *journal {
+	t.Helper()
+	j, _, err := openJournal(t.TempDir(), 64<<20, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.close() })
+	if j.ring == nil {
+		if runtime.GOOS == "linux" && os.Getenv("CI") == "true" { // CI's kernel has it: a failing New is a bug, not a skip
+			t.Fatalf("io_uring unavailable on CI's Linux: %v", j.ringErr)
+		}
+		t.Skip("no io_uring on this kernel: every fsync is an fdatasync:", j.ringErr)
+	}
+	return j
+}
+
+// TestSlowFsyncsGoThroughTheRing: a quiet journal whose fsyncs take long (a cloud disk's flush,
+// 1 ms here) flushes through the ring, so the leader's wait does not hold a P, and calls
+// fdatasync itself again once they are fast.
+func TestSlowFsyncsGoThroughTheRing(t *testing.T) {
+	j := ringJournal(t)
+	var last atomic.Bool // whether the last fsync went through the ring
+	// Fast fsyncs are a stub: real ones on a temporary directory can be slow on a loaded machine.
+	fast := func(f *os.File, ring bool) error { last.Store(ring); return nil }
+	j.fsync = fast
+	n := 0
+	charge := func() bool { // one quiet charge; whether its fsync went through the ring
+		t.Helper()
+		n++
+		pos, err := j.append(line{RequestID: fmt.Sprintf("r%d", n), Time: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.sync(pos); err != nil {
+			t.Fatal(err)
+		}
+		return last.Load()
+	}
+	for range 3 {
+		if charge() {
+			t.Fatal("a fast fsync went through the ring; want fdatasync")
+		}
+	}
+	// Slow ones: a real flush (through the ring once chosen) after a millisecond. The fsync
+	// function is swapped between charges, while no leader runs.
+	j.fsync = func(f *os.File, ring bool) error {
+		last.Store(ring)
+		time.Sleep(time.Millisecond)
+		return j.datasync(f, ring)
+	}
+	for i := 1; !charge(); i++ {
+		if i == 10 {
+			t.Fatal("10 fsyncs of over 1 ms and none through the ring")
+		}
+	}
+	j.fsync = fast
+	for i := 1; charge(); i++ {
+		if i == 40 {
+			t.Fatal("40 instant fsyncs after slow ones and still through the ring")
+		}
+	}
+	if got := j.ringFsyncs.Load(); got == 0 || got >= j.fsyncs.Load() {
+		t.Fatalf("ring fsyncs %d of %d; want some, not all", got, j.fsyncs.Load())
+	}
+}
+
 // TestSyncAfterFlushesInTheBackground: with SyncAfter, a charge returns without waiting for an
 // fsync; one starts at once after a quiet spell, the next ones at least SyncAfter apart, each
 // covering what was appended before it; and a crash of the process (no fsync at all) loses no
@@ -409,13 +469,13 @@ func TestSyncAfterFlushesInTheBackground(t *testing.T) {
 	}
 	starts := make(chan start, 100)
 	release := make(chan struct{})
-	r.j.fsync = func(f *os.File, busy bool) error { // before the first append
+	r.j.fsync = func(f *os.File, ring bool) error { // before the first append
 		r.j.mu.Lock()
 		w := r.j.written
 		r.j.mu.Unlock()
 		starts <- start{time.Now(), w}
 		<-release
-		return r.j.datasync(f, busy)
+		return r.j.datasync(f, ring)
 	}
 	record(t, r, event(0)) // returns with the fsync it set off still blocked
 	first := <-starts
@@ -464,11 +524,11 @@ func TestSyncAfterLogsAFailingDiskOnce(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	r := open(t, nopWriter{}, t.TempDir(), Options{SyncAfter: time.Millisecond, Logger: zap.New(core)})
 	var calls atomic.Int64
-	r.j.fsync = func(f *os.File, busy bool) error {
+	r.j.fsync = func(f *os.File, ring bool) error {
 		if calls.Add(1) <= 5 {
 			return syscall.EIO
 		}
-		return r.j.datasync(f, busy)
+		return r.j.datasync(f, ring)
 	}
 	for i := 0; calls.Load() < 6; i++ {
 		if i == 10000 {

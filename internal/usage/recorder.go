@@ -162,9 +162,9 @@ func Open(ctx context.Context, st Writer, opts Options) (*Recorder, error) {
 	switch {
 	case opts.NoSync:
 	case j.ring != nil:
-		r.log.Info("usage journal: while busy, fsyncs go through io_uring")
+		r.log.Info("usage journal: fsyncs go through io_uring while busy or slow")
 	default: // e.g. a container runtime's default seccomp profile refuses io_uring_setup
-		r.log.Info("usage journal: io_uring unavailable, every fsync is an fdatasync (at full load a blocking fsync idles a core for its duration)",
+		r.log.Info("usage journal: io_uring unavailable, every fsync is an fdatasync (a blocking fsync holds a scheduler slot for its duration)",
 			zap.Error(j.ringErr))
 	}
 	if torn > 0 {
