@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"github.com/imagegw/imagegw/internal/money"
@@ -59,6 +60,14 @@ func (s *Store) insertUsage(ctx context.Context, events []store.UsageEvent, retu
 		var charged []store.UsageEvent
 		args := make([]any, 0, usageInsertRows[0]*usageColumnCount)
 		for rest := events; len(rest) > 0; {
+			if len(rest) < len(events) {
+				// Between statements, let the goroutines queued behind this one run: a batch
+				// of 500 rows is 3-5 ms of CPU, and Go preempts a running goroutine only after
+				// 10 ms, so on two cores requests readied on this P would wait for the ledger.
+				// (imagegw-load's rate scenario on tmpfs: goroutines waiting over 1 ms for a P
+				// 0.37-0.63 % -> 0.21-0.30 %, the proxy's 0.06-0.16 %.)
+				runtime.Gosched()
+			}
 			i := 0 // the largest statement the rest fills
 			for usageInsertRows[i] > len(rest) {
 				i++
