@@ -862,14 +862,14 @@ func (j *journal) datasync(f *os.File, ring bool) error {
 const ringAbove = 200 * time.Microsecond
 
 // The journal counts as busy, and then spaces its fsyncs by syncGap, while appends arrive at
-// busyRate a second or faster, measured over windows of at least rateWindow. A request appends two lines (its begin and its end), so that is about
-// 2,000 requests a second. Below it the 1 ms gap would save few fsyncs and only add its wait
-// (rounded up to the poller's millisecond) to the charges behind it; at full load (several
-// thousand requests a second) it makes each fsync cover several. It used to count as busy after
-// any fsync that covered 4 or more appends, which a moment's bunching at 1,000 requests a second
-// does: with the journal on tmpfs (where an fsync costs nothing), 3 % of charges then waited
-// 1-2.5 ms, all of lean's p99 gap to a bare proxy; measured by rate, none did (imagegw-load
-// -limiter-stats).
+// busyRate a second or faster, measured over windows of at least rateWindow. A request appends
+// two lines (its begin and its end), so that is about 2,000 requests a second. Below it the 1 ms
+// gap would save few fsyncs and only add its wait (rounded up to the poller's millisecond) to the
+// charges behind it; at full load (several thousand requests a second) it makes each fsync cover
+// several. It used to count as busy after any fsync that covered 4 or more appends, which a
+// moment's bunching at 1,000 requests a second does: with the journal on tmpfs (where an fsync
+// costs nothing), 3 % of charges then waited 1-2.5 ms, all of lean's p99 gap to a bare proxy;
+// measured by rate, none did (imagegw-load -limiter-stats).
 const (
 	busyRate   = 4000
 	rateWindow = 20 * time.Millisecond
