@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -275,13 +274,13 @@ type memSampler struct {
 // foreignRSS is the process's resident anonymous memory beyond what the Go runtime holds (all
 // its memory classes but the released heap), or 0 when /proc cannot say. The executable's own
 // pages are file-backed and not counted.
-func foreignRSS(samples []metrics.Sample) uint64 {
+func foreignRSS() uint64 {
 	rss := procStatus("RssAnon:")
 	if rss == 0 {
 		return 0
 	}
-	metrics.Read(samples)
-	held := samples[0].Value.Uint64() - samples[1].Value.Uint64()
+	m := readMetrics("/memory/classes/total:bytes", "/memory/classes/heap/released:bytes")
+	held := m[0].Value.Uint64() - m[1].Value.Uint64()
 	if rss <= held {
 		return 0
 	}
@@ -296,12 +295,11 @@ func startMemSampler() (*memSampler, uint64) {
 	runtime.ReadMemStats(&ms)
 	resetPeakRSS()
 	s := &memSampler{stop: make(chan struct{}), done: make(chan struct{}), peak: ms.HeapInuse}
-	s.foreignBase = foreignRSS([]metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}})
+	s.foreignBase = foreignRSS()
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
-		samples := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 		for {
 			select {
 			case <-s.stop:
@@ -311,7 +309,7 @@ func startMemSampler() (*memSampler, uint64) {
 				s.peak = max(s.peak, ms.HeapInuse)
 				s.stacks = max(s.stacks, ms.StackInuse)
 				s.goroutines = max(s.goroutines, runtime.NumGoroutine())
-				s.foreign = max(s.foreign, foreignRSS(samples))
+				s.foreign = max(s.foreign, foreignRSS())
 			}
 		}
 	}()

@@ -108,14 +108,17 @@ type schedSampler struct{ before []metrics.Sample }
 
 var schedMetrics = []string{"/sched/latencies:seconds", "/sched/pauses/total/gc:seconds"}
 
-func startSched() *schedSampler {
-	s := &schedSampler{before: make([]metrics.Sample, len(schedMetrics))}
-	for i, n := range schedMetrics {
-		s.before[i].Name = n
+// readMetrics reads the named runtime metrics.
+func readMetrics(names ...string) []metrics.Sample {
+	s := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		s[i].Name = n
 	}
-	metrics.Read(s.before)
+	metrics.Read(s)
 	return s
 }
+
+func startSched() *schedSampler { return &schedSampler{before: readMetrics(schedMetrics...)} }
 
 // schedStats is a window's share: waits for a P (p99, p99.9, over 1 ms) and GC pauses (count, p99.9).
 type schedStats struct {
@@ -127,11 +130,7 @@ type schedStats struct {
 }
 
 func (s *schedSampler) stop() schedStats {
-	after := make([]metrics.Sample, len(schedMetrics))
-	for i, n := range schedMetrics {
-		after[i].Name = n
-	}
-	metrics.Read(after)
+	after := readMetrics(schedMetrics...)
 	var st schedStats
 	if after[0].Value.Kind() != metrics.KindFloat64Histogram {
 		return st

@@ -5,7 +5,6 @@ import (
 	"runtime/metrics"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSchedHistogram: a window's share of a runtime histogram is the difference of two readings,
@@ -33,11 +32,14 @@ func TestSchedHistogram(t *testing.T) {
 	if s := (schedStats{}).String(); s != "sched: n/a" {
 		t.Errorf("no waits: %q", s)
 	}
-	// A real window: some goroutines ran, so some waited.
+	// A real window: goroutines ran, so some waited (the runtime times one transition in 8 of
+	// a goroutine's, so a thousand of them, one after another).
 	s := startSched()
-	done := make(chan struct{})
-	go func() { time.Sleep(time.Millisecond); close(done) }()
-	<-done
+	for range 1000 {
+		done := make(chan struct{})
+		go func() { close(done) }()
+		<-done
+	}
 	if st := s.stop(); st.waits == 0 {
 		t.Error("a window in which goroutines ran counted no scheduling waits")
 	}
